@@ -1,0 +1,13 @@
+/** Helpers for activities to fail the way the engine understands (see common/errors.ts). */
+import { ApplicationFailure } from '@temporalio/activity';
+import { INVALID_INPUT, type StopClass } from '../common/errors';
+
+/** The workflow's input is wrong: the run fails at once with this message. */
+export function invalidInput(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ message, type: INVALID_INPUT, nonRetryable: true });
+}
+
+/** The procedure must not guess: the run waits for a responder with this reason. */
+export function stopFailure(type: StopClass, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ message, type, nonRetryable: true, details: details === undefined ? [] : [details] });
+}

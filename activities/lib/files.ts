@@ -1,0 +1,99 @@
+/**
+ * File primitives every activity builds on: streaming SHA-256, and atomic writes and renames that
+ * survive a crash (temp file, fsync, rename, fsync the folder).
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+/** SHA-256 (hex) and size of a file, read as a stream so memory does not grow with the file. */
+export async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    hash.update(chunk);
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await fsp.open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A temp name beside `file`, so that the final rename stays on one file system. */
+export function tempPathFor(file: string, tag: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${tag}.lifeboat-tmp`);
+}
+
+/** Writes `data` to `file` atomically: readers see the old content or the new, never a mix. */
+export async function writeFileAtomic(file: string, data: string | Buffer, tag = `${process.pid}`): Promise<void> {
+  const tmp = tempPathFor(file, tag);
+  await fsp.writeFile(tmp, data);
+  await fsyncFile(tmp);
+  await fsp.rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}
+
+/**
+ * Copies `from` to a temp file beside `to`, fsyncs it, and returns the temp path with the copy's
+ * checksum; the caller renames it into place once it has checked the checksum.
+ */
+export async function stageCopy(from: string, to: string, tag: string): Promise<{ tmp: string; sha256: string; size: number }> {
+  const tmp = tempPathFor(to, tag);
+  const hash = createHash('sha256');
+  let size = 0;
+  await pipeline(
+    fs.createReadStream(from),
+    async function* (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        size += chunk.length;
+        hash.update(chunk);
+        yield chunk;
+      }
+    },
+    fs.createWriteStream(tmp),
+  );
+  await fsyncFile(tmp);
+  return { tmp, sha256: hash.digest('hex'), size };
+}
+
+/** Keeps a copy of `file` at `dest` (a hard link where possible, else a synced copy). */
+export async function preserveCopy(file: string, dest: string): Promise<void> {
+  await fsp.mkdir(path.dirname(dest), { recursive: true });
+  try {
+    await fsp.link(file, dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw err;
+    // Different file systems (EXDEV) or no hard links: copy, then make the copy durable.
+    const staged = await stageCopy(file, dest, 'quarantine');
+    await fsp.rename(staged.tmp, dest);
+  }
+  await fsyncDir(path.dirname(dest));
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fsp.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The audit ledger: an append-only, hash-chained SQLite table. Each row's `hash` is the SHA-256 of
+ * the row's fields and the previous row's hash, so an edited, inserted or deleted row breaks the
+ * chain from that row on. Appends are idempotent by `event_key` (activity retries write once).
+ * Triggers refuse UPDATE and DELETE; `verify()` catches changes made around them.
+ */
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AuditEventInput } from '../../common/types';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface AuditRow {
+  seq: number;
+  eventKey: string;
+  at: string;
+  workflowId: string;
+  runId: string;
+  runbook: string;
+  target: string;
+  step: string | null;
+  event: string;
+  actor: string;
+  details: string;
+  prevHash: string;
+  hash: string;
+}
+
+export type VerifyResult =
+  | { ok: true; rows: number }
+  | { ok: false; rows: number; brokenSeq: number; problem: string };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS audit_events (
+  seq INTEGER PRIMARY KEY,
+  event_key TEXT NOT NULL UNIQUE,
+  at TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  runbook TEXT NOT NULL,
+  target TEXT NOT NULL,
+  step TEXT,
+  event TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  details TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_workflow ON audit_events (workflow_id, seq);
+CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
+  BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events
+  BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
+`;
+
+const COLUMNS =
+  'seq, event_key AS eventKey, at, workflow_id AS workflowId, run_id AS runId, runbook, target, step, event, actor, details, prev_hash AS prevHash, hash';
+
+export function rowHash(row: Omit<AuditRow, 'hash'>): string {
+  const fields = [
+    row.seq,
+    row.eventKey,
+    row.at,
+    row.workflowId,
+    row.runId,
+    row.runbook,
+    row.target,
+    row.step,
+    row.event,
+    row.actor,
+    row.details,
+    row.prevHash,
+  ];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
+}
+
+export class AuditLedger {
+  private readonly db: Database.Database;
+
+  /** Opens (creating if needed) the ledger; `readonly` opens an existing file without creating it. */
+  constructor(
+    readonly file: string,
+    options: { readonly?: boolean } = {},
+  ) {
+    if (options.readonly) {
+      if (!fs.existsSync(file)) throw new Error(`no audit ledger at ${file}`);
+      this.db = new Database(file, { readonly: true, fileMustExist: true });
+    } else {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      this.db.exec(SCHEMA);
+    }
+    // Several workers may append at once; wait for the write lock rather than fail.
+    this.db.pragma('busy_timeout = 10000');
+  }
+
+  /** Appends events in order; an event whose key is already present is not written again. */
+  append(events: AuditEventInput[]): { appended: number; present: number } {
+    const exists = this.db.prepare('SELECT 1 FROM audit_events WHERE event_key = ?');
+    const last = this.db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    const insert = this.db.prepare(
+      `INSERT INTO audit_events (seq, event_key, at, workflow_id, run_id, runbook, target, step, event, actor, details, prev_hash, hash)
+       VALUES (@seq, @eventKey, @at, @workflowId, @runId, @runbook, @target, @step, @event, @actor, @details, @prevHash, @hash)`,
+    );
+    const write = this.db.transaction((batch: AuditEventInput[]) => {
+      let appended = 0;
+      for (const e of batch) {
+        if (exists.get(e.eventKey)) continue;
+        const tail = last.get() as { seq: number; hash: string } | undefined;
+        const row: Omit<AuditRow, 'hash'> = {
+          seq: (tail?.seq ?? 0) + 1,
+          eventKey: e.eventKey,
+          at: e.at,
+          workflowId: e.workflowId,
+          runId: e.runId,
+          runbook: e.runbook,
+          target: e.target,
+          step: e.step ?? null,
+          event: e.event,
+          actor: e.actor,
+          details: JSON.stringify(e.details ?? {}),
+          prevHash: tail?.hash ?? GENESIS_HASH,
+        };
+        insert.run({ ...row, hash: rowHash(row) });
+        appended += 1;
+      }
+      return { appended, present: batch.length - appended };
+    });
+    return write.immediate(events);
+  }
+
+  forWorkflow(workflowId: string): AuditRow[] {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM audit_events WHERE workflow_id = ? ORDER BY seq`).all(workflowId) as AuditRow[];
+  }
+
+  /** Recomputes the chain and names the first row that does not fit. */
+  verify(): VerifyResult {
+    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM audit_events ORDER BY seq`).iterate() as IterableIterator<AuditRow>;
+    let prevHash = GENESIS_HASH;
+    let expectedSeq = 1;
+    let count = 0;
+    for (const row of rows) {
+      count += 1;
+      if (row.seq !== expectedSeq) {
+        return { ok: false, rows: count, brokenSeq: row.seq, problem: `row ${expectedSeq} is missing (next row is ${row.seq})` };
+      }
+      if (row.prevHash !== prevHash) {
+        return { ok: false, rows: count, brokenSeq: row.seq, problem: `prev_hash does not match the hash of row ${row.seq - 1}` };
+      }
+      const { hash, ...rest } = row;
+      const computed = rowHash(rest);
+      if (computed !== hash) {
+        return {
+          ok: false,
+          rows: count,
+          brokenSeq: row.seq,
+          problem: `its content does not match its hash (stored ${hash.slice(0, 12)}…, computed ${computed.slice(0, 12)}…)`,
+        };
+      }
+      prevHash = hash;
+      expectedSeq += 1;
+    }
+    return { ok: true, rows: count };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

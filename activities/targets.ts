@@ -1,0 +1,34 @@
+/** Resolves a target named in workflow input against the worker's config. */
+import type { TargetView } from '../common/types';
+import type { LifeboatConfig, TargetConfig } from '../worker/config';
+import { invalidInput } from './errors';
+
+/** Finds a target or explains which targets exist; used by every activity that takes a target name. */
+export function findTarget(config: LifeboatConfig, name: string): TargetConfig {
+  const target = config.targets[name];
+  if (!target) {
+    const known = Object.keys(config.targets).sort().join(', ');
+    throw invalidInput(`unknown target '${name}'; the worker's config has: ${known}`);
+  }
+  return target;
+}
+
+export function createTargetActivities(config: LifeboatConfig) {
+  return {
+    /**
+     * Checks that `name` is a configured target with the sections `runbook` needs and returns what a
+     * workflow may know of it: its name, description, gate policies and which sections it has.
+     */
+    async resolveTarget(runbook: string, name: string, requires: string[]): Promise<TargetView> {
+      const target = findTarget(config, name);
+      const missing = requires.filter((section) => (target as unknown as Record<string, unknown>)[section] === undefined);
+      if (missing.length > 0) {
+        throw invalidInput(
+          `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} section in the worker's config; ${runbook} needs it`,
+        );
+      }
+      const sections = ['store'].filter((s) => (target as unknown as Record<string, unknown>)[s] !== undefined);
+      return { name, description: target.description, gates: target.gates, sections };
+    },
+  };
+}

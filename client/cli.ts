@@ -1,0 +1,126 @@
+/**
+ * `lifeboat`: start and steer runbooks. One command per file in client/commands/.
+ * Exit codes: 0 success, 1 the operation failed, 2 bad input or a refused decision.
+ */
+import type { Client } from '@temporalio/client';
+import { parseArgs } from 'node:util';
+import type { Command, CommandContext } from './command';
+import { command as approve } from './commands/approve';
+import { command as auditShow } from './commands/audit-show';
+import { command as auditVerify } from './commands/audit-verify';
+import { command as list } from './commands/list';
+import { command as retry } from './commands/retry';
+import { command as runbooks } from './commands/runbooks';
+import { command as skip } from './commands/skip';
+import { command as start } from './commands/start';
+import { command as status } from './commands/status';
+import { command as stop } from './commands/stop';
+import { command as watch } from './commands/watch';
+import { UnreachableError, connectClient, temporalTarget } from './connection';
+import { CliError } from './runs';
+
+export const COMMANDS: Command[] = [runbooks, start, status, list, watch, approve, retry, skip, stop, auditShow, auditVerify];
+
+function helpOf(cmd: Command): string {
+  const options = Object.entries(cmd.options).map(
+    ([name, o]) => `  --${name}${o.value ? ` <${o.value}>` : ''}`.padEnd(34) + o.description,
+  );
+  return [
+    `lifeboat ${cmd.name} ${cmd.usage}`,
+    '',
+    cmd.summary,
+    '',
+    'Options:',
+    ...options,
+    `  --help`.padEnd(34) + 'show this help',
+    '',
+    'Examples:',
+    ...cmd.examples.map((e) => `  ${e}`),
+  ].join('\n');
+}
+
+function overview(): string {
+  return [
+    'lifeboat <command> [options]   (lifeboat <command> --help for details)',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`),
+    '',
+    'Exit codes: 0 success, 1 the operation failed, 2 bad input or a refused decision.',
+  ].join('\n');
+}
+
+function findCommand(argv: string[]): { cmd?: Command; rest: string[] } {
+  const two = `${argv[0]} ${argv[1]}`;
+  const cmd = COMMANDS.find((c) => c.name === two) ?? COMMANDS.find((c) => c.name === argv[0]);
+  return { cmd, rest: cmd ? argv.slice(cmd.name.split(' ').length) : argv };
+}
+
+export async function main(argv: string[], out = console.log, err = console.error): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === 'help') {
+    out(overview());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const { cmd, rest } = findCommand(argv);
+  if (!cmd) {
+    err(`lifeboat: unknown command '${argv.join(' ')}'\n\n${overview()}`);
+    return 2;
+  }
+  const options = { ...cmd.options, help: { type: 'boolean' as const } };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    err(`lifeboat ${cmd.name}: ${(e as Error).message}\n\n${helpOf(cmd)}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    out(helpOf(cmd));
+    return 0;
+  }
+  if (parsed.positionals.length !== cmd.positionals.length) {
+    const want = cmd.positionals.length ? cmd.positionals.map((p) => `<${p}>`).join(' ') : 'no arguments';
+    err(`lifeboat ${cmd.name}: expected ${want}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}\n\n${helpOf(cmd)}`);
+    return 2;
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const target = temporalTarget({ address: values.address as string | undefined, namespace: values.namespace as string | undefined });
+  let client: Client | undefined;
+  const ctx: CommandContext = {
+    values,
+    positionals: parsed.positionals,
+    out,
+    err,
+    taskQueue: target.taskQueue,
+    connect: async () => {
+      client ??= (await connectClient(target)).client;
+      return client;
+    },
+  };
+  try {
+    return await cmd.run(ctx);
+  } catch (e) {
+    if (e instanceof CliError) {
+      err(`lifeboat ${cmd.name}: ${e.message}`);
+      return e.exitCode;
+    }
+    if (e instanceof UnreachableError) {
+      err(`lifeboat ${cmd.name}: ${e.message}`);
+      return 2;
+    }
+    err(`lifeboat ${cmd.name}: failed: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    await client?.connection.close();
+  }
+}
+
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

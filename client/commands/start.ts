@@ -1,0 +1,75 @@
+import * as fs from 'node:fs';
+import { SERVER_OPTIONS, requireFlag, type Command } from '../command';
+import { awaitAcceptance, badInput, startRunbook } from '../runs';
+
+function parseInput(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined) return {};
+  let text = raw;
+  let where = '--input';
+  if (raw.startsWith('@')) {
+    where = `--input file ${raw.slice(1)}`;
+    try {
+      text = fs.readFileSync(raw.slice(1), 'utf8');
+    } catch (err) {
+      throw badInput(`cannot read ${where}: ${(err as Error).message}`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw badInput(`${where} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw badInput(`${where} must be a JSON object, e.g. '{"field": "value"}'`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export const command: Command = {
+  name: 'start',
+  summary: 'start a runbook against a target; prints the workflow id',
+  usage: '<runbook> --target <name> [--input <json|@file>] [--id <workflowId>]',
+  examples: [
+    'lifeboat start corruptedStoreRecovery --target demo-store',
+    `lifeboat start corruptedStoreRecovery --target demo-store --id incident-42 --input '{}'`,
+  ],
+  options: {
+    target: { type: 'string', value: 'name', description: 'a target from the worker config' },
+    input: { type: 'string', value: 'json|@file', description: 'further input fields as a JSON object' },
+    id: { type: 'string', value: 'workflowId', description: 'the workflow id (default: <runbook>-<target>-<time>)' },
+    'wait-seconds': { type: 'string', value: 'n', description: 'how long to wait for the worker to accept the input (default 15)' },
+    ...SERVER_OPTIONS,
+  },
+  positionals: ['runbook'],
+  server: true,
+  async run(ctx) {
+    const target = requireFlag(ctx, 'target', 'name the target to act on (see the worker config)');
+    const input = parseInput(ctx.values.input as string | undefined);
+    if (input.target !== undefined && input.target !== target) {
+      throw badInput(`--input names target '${String(input.target)}' but --target is '${target}'; give one`);
+    }
+    const waitRaw = (ctx.values['wait-seconds'] as string | undefined) ?? '15';
+    const waitSeconds = Number(waitRaw);
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw badInput(`--wait-seconds must be a number of seconds (got '${waitRaw}')`);
+    const client = await ctx.connect();
+    const handle = await startRunbook(client, {
+      runbook: ctx.positionals[0],
+      input: { ...input, target },
+      workflowId: ctx.values.id as string | undefined,
+      taskQueue: ctx.taskQueue,
+    });
+    const acceptance = await awaitAcceptance(client, handle, waitSeconds * 1000);
+    if (acceptance.verdict === 'rejected') {
+      ctx.err(`lifeboat: the worker refused the input of ${handle.workflowId}: ${acceptance.reason}`);
+      return 2;
+    }
+    ctx.out(handle.workflowId);
+    if (acceptance.verdict === 'unknown') {
+      ctx.err(`lifeboat: started, but no worker has picked it up yet (is a worker polling task queue '${ctx.taskQueue}'?)`);
+    } else {
+      ctx.err(`lifeboat: started; follow it with: lifeboat watch ${handle.workflowId}`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,224 @@
+/**
+ * Typed helpers over the Temporal client that the CLI and the tests share: start a runbook, read
+ * its status, send decisions, list runs. Errors come back as `CliError`s with the exit code the
+ * CLI uses (2: bad input or a refused decision; 1: the operation failed).
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  RUN_STATES,
+  SA_AWAITING_HUMAN,
+  SA_RUNBOOK_NAME,
+  SA_RUNBOOK_STATE,
+  SA_RUNBOOK_TARGET,
+  type RunState,
+} from '../common/constants';
+import { INVALID_INPUT } from '../common/errors';
+import {
+  approveUpdate,
+  retryUpdate,
+  skipUpdate,
+  statusQuery,
+  stopUpdate,
+  type ApproveArgs,
+  type DecisionReceipt,
+  type RetryArgs,
+  type StopArgs,
+} from '../common/messages';
+import type { RunbookMeta } from '../common/runbook';
+import { TARGET_FIELD, validateInput } from '../common/schema';
+import type { RunStatus } from '../common/types';
+import { RUNBOOKS, findRunbook } from '../runbooks';
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export const badInput = (message: string) => new CliError(message, 2);
+
+export function requireRunbook(name: string): RunbookMeta {
+  const runbook = findRunbook(name);
+  if (!runbook) throw badInput(`unknown runbook '${name}'; known runbooks: ${RUNBOOKS.map((r) => r.name).join(', ')}`);
+  return runbook;
+}
+
+function newWorkflowId(runbook: string, target: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${runbook}-${target}-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export interface StartOptions {
+  runbook: string;
+  input: Record<string, unknown>;
+  workflowId?: string;
+  taskQueue: string;
+}
+
+/** Validates the input locally (same check as the workflow) and starts the run. */
+export async function startRunbook(client: Client, options: StartOptions): Promise<WorkflowHandle> {
+  const meta = requireRunbook(options.runbook);
+  const problems = validateInput(meta.name, { target: TARGET_FIELD, ...meta.input }, options.input);
+  if (problems.length > 0) throw badInput(problems.join('\n'));
+  const target = options.input.target as string;
+  const workflowId = options.workflowId ?? newWorkflowId(meta.name, target);
+  try {
+    return await client.workflow.start(meta.name, {
+      taskQueue: options.taskQueue,
+      workflowId,
+      args: [options.input],
+      typedSearchAttributes: [
+        { key: SA_RUNBOOK_NAME, value: meta.name },
+        { key: SA_RUNBOOK_TARGET, value: target },
+        { key: SA_RUNBOOK_STATE, value: 'running' },
+        { key: SA_AWAITING_HUMAN, value: false },
+      ],
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw badInput(`a workflow with id '${workflowId}' already exists; choose another --id`);
+    }
+    throw err;
+  }
+}
+
+/** The failure message of a failed run, and whether it was bad input. */
+export async function failureOf(handle: WorkflowHandle): Promise<{ message: string; invalidInput: boolean }> {
+  try {
+    await handle.result();
+    return { message: 'the run did not fail', invalidInput: false };
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : err;
+    if (cause instanceof ApplicationFailure) return { message: cause.message, invalidInput: cause.type === INVALID_INPUT };
+    return { message: (cause as Error).message, invalidInput: false };
+  }
+}
+
+/**
+ * Waits until the worker has accepted the run's input and target (or rejected them). Returns
+ * `accepted`, `rejected` with the reason, or `unknown` when no worker answered in time.
+ */
+export async function awaitAcceptance(
+  client: Client,
+  handle: WorkflowHandle,
+  timeoutMs: number,
+): Promise<{ verdict: 'accepted' | 'unknown' } | { verdict: 'rejected'; reason: string }> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const description = await handle.describe();
+    if (description.status.name === 'FAILED') {
+      const failure = await failureOf(handle);
+      return failure.invalidInput ? { verdict: 'rejected', reason: failure.message } : { verdict: 'accepted' };
+    }
+    if (description.status.name !== 'RUNNING') return { verdict: 'accepted' };
+    const status = await queryStatus(client, handle, 2000).catch(() => undefined);
+    if (status && (status.steps.some((s) => s.name === 'resolveTarget' && s.state === 'succeeded') || status.state !== 'running')) {
+      return { verdict: 'accepted' };
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { verdict: 'unknown' };
+}
+
+export async function queryStatus(client: Client, handle: WorkflowHandle, timeoutMs = 10000): Promise<RunStatus> {
+  return client.connection.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
+}
+
+/** A handle to an existing run; a missing one is bad input (exit 2). */
+export async function existingRun(client: Client, workflowId: string): Promise<WorkflowHandle> {
+  const handle = client.workflow.getHandle(workflowId);
+  try {
+    await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      throw badInput(`no workflow with id '${workflowId}' in namespace '${client.options.namespace}'`);
+    }
+    throw err;
+  }
+  return handle;
+}
+
+type Decision =
+  | { action: 'approve'; args: ApproveArgs }
+  | { action: 'retry'; args: RetryArgs }
+  | { action: 'skip'; args: RetryArgs }
+  | { action: 'stop'; args: StopArgs };
+
+/** Sends a decision as an Update; a refusal by the run's checks is a CliError with exit code 2. */
+export async function decide(client: Client, workflowId: string, decision: Decision): Promise<DecisionReceipt> {
+  const handle = await existingRun(client, workflowId);
+  const description = await handle.describe();
+  if (description.status.name !== 'RUNNING') {
+    throw badInput(`the run has ended (${description.status.name.toLowerCase()}); no decision can change it`);
+  }
+  try {
+    switch (decision.action) {
+      case 'approve':
+        return await handle.executeUpdate(approveUpdate, { args: [decision.args] });
+      case 'retry':
+        return await handle.executeUpdate(retryUpdate, { args: [decision.args] });
+      case 'skip':
+        return await handle.executeUpdate(skipUpdate, { args: [decision.args] });
+      case 'stop':
+        return await handle.executeUpdate(stopUpdate, { args: [decision.args] });
+    }
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause instanceof Error ? err.cause.message : err.message;
+      throw badInput(`${decision.action} refused: ${cause}`);
+    }
+    throw err;
+  }
+}
+
+export interface RunSummary {
+  workflowId: string;
+  runbook?: string;
+  target?: string;
+  state?: string;
+  awaitingHuman?: boolean;
+  startTime: string;
+  status: string;
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/'/g, "\\'")}'`;
+}
+
+/** Lists runs through the visibility store, filtered by the search attributes. */
+export async function listRuns(client: Client, filter: { state?: string; runbook?: string }): Promise<RunSummary[]> {
+  const conditions = ['RunbookName IS NOT NULL'];
+  if (filter.state !== undefined) {
+    if (!RUN_STATES.includes(filter.state as RunState)) {
+      throw badInput(`--state must be one of ${RUN_STATES.join(', ')} (got '${filter.state}')`);
+    }
+    conditions.push(`RunbookState = ${quote(filter.state)}`);
+  }
+  if (filter.runbook !== undefined) conditions.push(`RunbookName = ${quote(requireRunbook(filter.runbook).name)}`);
+  const runs: RunSummary[] = [];
+  for await (const wf of client.workflow.list({ query: conditions.join(' AND ') })) {
+    const sa = wf.typedSearchAttributes;
+    runs.push({
+      workflowId: wf.workflowId,
+      runbook: sa.get(SA_RUNBOOK_NAME),
+      target: sa.get(SA_RUNBOOK_TARGET),
+      state: sa.get(SA_RUNBOOK_STATE),
+      awaitingHuman: sa.get(SA_AWAITING_HUMAN),
+      startTime: wf.startTime.toISOString(),
+      status: wf.status.name,
+    });
+  }
+  return runs;
+}

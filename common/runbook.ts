@@ -1,0 +1,32 @@
+/** Runbook metadata: what the CLI lists, what the docs are generated from, what the engine enforces. */
+import type { GatePolicy } from './types';
+import type { InputSchema } from './schema';
+
+export interface GateSpec {
+  description: string;
+  /** Defaults that a target's config may override per gate. */
+  defaults: Partial<GatePolicy>;
+}
+
+export interface RunbookMeta {
+  /** The workflow type name; also what `lifeboat start <runbook>` takes. */
+  name: string;
+  title: string;
+  summary: string;
+  /** The source procedure (file in procedures/) and the section it implements. */
+  source: string;
+  objectives?: { rtoMinutes?: number; rpoMinutes?: number };
+  input: InputSchema;
+  gates: Record<string, GateSpec>;
+  /** Sections the target's config must have for this runbook (e.g. `store`). */
+  requires: string[];
+  /** STOP conditions, in the operator's words. */
+  stops: string[];
+}
+
+export const DEFAULT_GATE_POLICY: GatePolicy = {
+  approvers: ['*'],
+  quorum: 1,
+  onTimeout: 'stop',
+  automatic: false,
+};

@@ -1,0 +1,124 @@
+/**
+ * The shapes that cross the workflow boundary: run status (the `status` Query), decisions,
+ * gate policies, the secret-free view of a target, and audit events.
+ */
+import type { RunState } from './constants';
+
+export type DecisionAction = 'approve' | 'retry' | 'skip' | 'stop';
+
+/** Who may open a gate, how many distinct approvers it needs, and what its timeout means. */
+export interface GatePolicy {
+  /** Names allowed to approve; `['*']` lets anyone approve. */
+  approvers: string[];
+  /** Distinct approvers needed. */
+  quorum: number;
+  /** Seconds to wait before the timeout outcome applies; absent means wait forever. */
+  timeoutSeconds?: number;
+  /** `stop` ends the run safely; `proceed` opens the gate (recorded as decided by `timeout`). */
+  onTimeout: 'stop' | 'proceed';
+  /** Opens at once without a human (recorded as decided by `policy`). */
+  automatic: boolean;
+}
+
+export interface Approval {
+  actor: string;
+  at: string;
+  comment?: string;
+}
+
+/** What a waiting run waits for. */
+export interface WaitingFor {
+  kind: 'gate' | 'failure';
+  /** The step that failed, or the step the gate protects. */
+  step: string;
+  gate?: string;
+  reason: string;
+  since: string;
+  /** Decisions a responder may send now. */
+  allowed: DecisionAction[];
+  approvers?: string[];
+  quorum?: number;
+  approvals?: Approval[];
+  timeoutAt?: string;
+  errorType?: string;
+}
+
+export interface StepRecord {
+  name: string;
+  state: 'running' | 'succeeded' | 'failed' | 'skipped' | 'waiting';
+  attempts: number;
+  startedAt: string;
+  endedAt?: string;
+  durationMs?: number;
+  result?: unknown;
+  error?: string;
+}
+
+export interface DecisionRecord {
+  action: DecisionAction;
+  actor: string;
+  at: string;
+  comment?: string;
+  gate?: string;
+  step?: string;
+  /** True when a signal carried a decision that the checks refused. */
+  refused?: boolean;
+  refusal?: string;
+}
+
+export interface Progress {
+  step: string;
+  done: number;
+  total?: number;
+  unit: string;
+  at: string;
+}
+
+/** The answer of the `status` Query. */
+export interface RunStatus {
+  runbook: string;
+  target: string;
+  state: RunState;
+  startedAt: string;
+  endedAt?: string;
+  currentStep?: string;
+  waiting?: WaitingFor;
+  steps: StepRecord[];
+  decisions: DecisionRecord[];
+  progress?: Progress;
+  /** Runbook-specific facts so far (e.g. the backup chosen, what was quarantined). */
+  facts: Record<string, unknown>;
+  result?: unknown;
+  error?: string;
+}
+
+/** What every runbook's workflow returns. */
+export interface RunOutcome<R = unknown> {
+  state: 'completed' | 'stopped';
+  result?: R;
+  stoppedBy?: string;
+  stopReason?: string;
+  status: RunStatus;
+}
+
+/** A target as a workflow may see it: names and policies only, never paths to secrets. */
+export interface TargetView {
+  name: string;
+  description?: string;
+  gates: Record<string, Partial<GatePolicy>>;
+  sections: string[];
+}
+
+export interface AuditEventInput {
+  /** Unique per event; makes writes idempotent under activity retries. */
+  eventKey: string;
+  at: string;
+  workflowId: string;
+  runId: string;
+  runbook: string;
+  target: string;
+  step?: string;
+  event: string;
+  actor: string;
+  details?: Record<string, unknown>;
+}

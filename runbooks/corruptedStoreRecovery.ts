@@ -1,0 +1,84 @@
+/**
+ * corruptedStoreRecovery — procedure 002 (§Scenario 1 and 3): verify the primary against its
+ * `.meta` SHA-256; if it is corrupt, verify backups newest first, wait for approval at gate
+ * `restore`, keep the corrupt primary in quarantine, restore the first valid backup atomically with
+ * a fresh `.meta`, and verify the result. An intact primary completes the run with nothing changed.
+ */
+import { workflowInfo } from '@temporalio/workflow';
+import type { RunbookMeta } from '../common/runbook';
+import type { RunOutcome } from '../common/types';
+import { runRunbook } from '../workflows/engine';
+
+export const meta: RunbookMeta = {
+  name: 'corruptedStoreRecovery',
+  title: 'Corrupted data store recovery',
+  summary:
+    'Verifies a primary file against its .meta SHA-256; when corrupt, restores the newest valid timestamped backup after approval, keeping the corrupt file in quarantine.',
+  source: '002_83a28ac7808853e0.txt — Scenario 1 (corrupted main file), Scenario 3 (automatic recovery)',
+  objectives: { rtoMinutes: 15 },
+  input: {},
+  gates: {
+    restore: { description: 'before the corrupt primary is replaced by a backup', defaults: { approvers: ['*'], quorum: 1 } },
+  },
+  requires: ['store'],
+  stops: [
+    'no backup verifies against its .meta (place a valid backup and retry, or stop)',
+    'the backup changed between verification and restore (checksum mismatch)',
+    'the restored primary does not verify',
+  ],
+};
+
+export interface CorruptedStoreRecoveryInput {
+  target: string;
+}
+
+export interface CorruptedStoreRecoveryResult {
+  outcome: 'intact' | 'restored';
+  primary: string;
+  /** Why the primary was judged corrupt. */
+  corruption?: string;
+  backupUsed?: string;
+  quarantined?: string[];
+  sha256: string;
+}
+
+export async function corruptedStoreRecovery(
+  input: CorruptedStoreRecoveryInput,
+): Promise<RunOutcome<CorruptedStoreRecoveryResult>> {
+  return runRunbook(meta, input, async (run) => {
+    const target = run.target.name;
+    const primary = await run.step('verifyPrimary', 'verifyPrimary', [target, {}]);
+    if (primary.valid) {
+      return { outcome: 'intact', primary: primary.file, sha256: primary.sha256! };
+    }
+    run.fact('corruption', primary.problem);
+
+    const choice = await run.step('findValidBackup', 'findValidBackup', [target], {
+      startToCloseTimeout: '10 minutes',
+      heartbeatTimeout: '30 seconds',
+    });
+    run.fact('backupUsed', choice.backup);
+    run.fact('backupsChecked', choice.checked);
+
+    await run.gate('restore', `primary ${primary.file} is corrupt (${primary.problem}); restore backup ${choice.backup}`);
+
+    const info = workflowInfo();
+    const incident = `${info.startTime.toISOString().replace(/[-:]/g, '').slice(0, 15)}Z-${info.runId.slice(0, 8)}`;
+    const quarantine = await run.step('quarantinePrimary', 'quarantinePrimary', [target, incident]);
+    run.fact('quarantined', quarantine.files);
+
+    await run.step('restoreBackup', 'restoreBackup', [target, choice.backup, choice.sha256, info.workflowId], {
+      startToCloseTimeout: '10 minutes',
+      heartbeatTimeout: '30 seconds',
+    });
+    const restored = await run.step('verifyRestored', 'verifyPrimary', [target, { require: true }]);
+    return {
+      outcome: 'restored',
+      primary: restored.file,
+      corruption: primary.problem,
+      backupUsed: choice.backup,
+      quarantined: quarantine.files,
+      sha256: restored.sha256!,
+    };
+  });
+}

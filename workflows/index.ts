@@ -1,0 +1,2 @@
+/** Every runbook's workflow function: the worker's `workflowsPath`. */
+export { corruptedStoreRecovery } from '../runbooks/corruptedStoreRecovery';
