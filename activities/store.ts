@@ -215,6 +215,25 @@ export function createStoreActivities(config: LifeboatConfig) {
     },
 
     /**
+     * Compensation for `restoreBackup`: puts the quarantined primary and sidecar back (atomically)
+     * if the primary no longer matches them. Harmless when nothing was restored.
+     */
+    async undoRestore(targetName: string, quarantineFolder: string): Promise<{ putBack: string[] }> {
+      const store = storeOf(config, targetName);
+      const putBack: string[] = [];
+      for (const file of [store.primary, `${store.primary}.meta`]) {
+        const kept = path.join(quarantineFolder, path.basename(file));
+        if (!(await exists(kept))) continue;
+        if ((await exists(file)) && (await hashFile(file)).sha256 === (await hashFile(kept)).sha256) continue;
+        const staged = await stageCopy(kept, file, `undo-${runTag()}`);
+        await fsp.rename(staged.tmp, file);
+        await fsyncDir(path.dirname(file));
+        putBack.push(file);
+      }
+      return { putBack };
+    },
+
+    /**
      * Replaces the primary with a backup atomically and writes a fresh sidecar: the backup is copied
      * beside the primary, its checksum checked against the one verified before, then renamed over.
      */

@@ -70,6 +70,8 @@ export async function corruptedStoreRecovery(
     await run.step('restoreBackup', 'restoreBackup', [target, choice.backup, choice.sha256, info.workflowId], {
       startToCloseTimeout: '10 minutes',
       heartbeatTimeout: '30 seconds',
+      // A stop after this point puts the quarantined primary back: the run leaves things as it found them.
+      compensation: { name: 'putQuarantinedPrimaryBack', activity: 'undoRestore', args: [target, quarantine.folder] },
     });
     const restored = await run.step('verifyRestored', 'verifyPrimary', [target, { require: true }]);
     return {

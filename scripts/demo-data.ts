@@ -26,8 +26,9 @@ export function graphJson(version: number): Buffer {
   return Buffer.from(`${JSON.stringify({ nodes, edges }, null, 2)}\n`);
 }
 
-function metaFor(data: Buffer, timestamp: string): string {
-  const parsed = JSON.parse(data.toString('utf8')) as { nodes: object; edges: unknown[] };
+/** A sidecar for `data`, with the counts of `countsOf` (the good content). */
+function metaFor(data: Buffer, countsOf: Buffer, timestamp: string): string {
+  const parsed = JSON.parse(countsOf.toString('utf8')) as { nodes: object; edges: unknown[] };
   return `${JSON.stringify(
     {
       timestamp,
@@ -51,8 +52,9 @@ function writeStoreFile(file: string, metaFile: string, state: FileState, versio
   fs.writeFileSync(file, bytes);
   fixture.contents[file] = bytes;
   if (state === 'no-meta') return;
-  // Corrupt and unparsable files keep the sidecar of the good bytes: the checksum must catch them.
-  const meta = metaFor(good, new Date(Date.UTC(2026, 0, 1 + version)).toISOString());
+  // A corrupt file keeps the sidecar of the good bytes: the checksum must catch it. An unparsable
+  // one was saved broken (its checksum matches): parsing must catch it.
+  const meta = metaFor(state === 'unparsable' ? bytes : good, good, new Date(Date.UTC(2026, 0, 1 + version)).toISOString());
   fs.writeFileSync(metaFile, meta);
   fixture.contents[metaFile] = Buffer.from(meta);
 }

@@ -1,0 +1,172 @@
+/**
+ * Test helpers: a Lifeboat worker in this process against the suite's dev server, real CLI and
+ * worker processes, temp directories and config files.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { statusQuery } from '../common/messages';
+import type { RunStatus } from '../common/types';
+import { parseConfig, type LifeboatConfig } from '../worker/config';
+import { createLifeboatWorker } from '../worker/worker';
+
+export const ROOT = path.resolve(__dirname, '..');
+
+let runtimeInstalled = false;
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+}
+
+export function serverAddress(): string {
+  const address = process.env.LIFEBOAT_TEST_ADDRESS;
+  if (!address) throw new Error('LIFEBOAT_TEST_ADDRESS is not set: run the tests through jest (test/global-setup.ts)');
+  return address;
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `lifeboat-${prefix}-`));
+}
+
+/** Writes a config file into `dir` and returns its path and the parsed config. */
+export function writeConfig(dir: string, raw: Record<string, unknown>): { file: string; config: LifeboatConfig } {
+  const file = path.join(dir, 'lifeboat.config.json');
+  fs.writeFileSync(file, JSON.stringify(raw, null, 2));
+  return { file, config: parseConfig(raw, file) };
+}
+
+export function uniqueQueue(name: string): string {
+  return `lifeboat-test-${name}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export interface TestWorker {
+  worker: Worker;
+  client: Client;
+  taskQueue: string;
+  stop: () => Promise<void>;
+}
+
+/** Runs a Lifeboat worker (in this process) on its own task queue until `stop()`. */
+export async function startWorker(config: LifeboatConfig, taskQueue: string): Promise<TestWorker> {
+  quietRuntime();
+  const nativeConnection = await NativeConnection.connect({ address: serverAddress() });
+  const { worker, ledger } = await createLifeboatWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    config,
+    workflowBundle: { codePath: process.env.LIFEBOAT_TEST_BUNDLE! },
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address: serverAddress() });
+  const client = new Client({ connection, namespace: 'default' });
+  return {
+    worker,
+    client,
+    taskQueue,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      ledger.close();
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `lifeboat` CLI in a child process (asynchronously: the worker shares this loop). */
+export function lifeboat(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'lifeboat.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, TEMPORAL_ADDRESS: serverAddress(), ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 30000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits until the run's status satisfies `predicate` and returns that status. */
+export function statusWhen(client: Client, workflowId: string, predicate: (s: RunStatus) => boolean, what: string): Promise<RunStatus> {
+  return eventually(async () => {
+    const status = await client.workflow.getHandle(workflowId).query(statusQuery);
+    return predicate(status) ? status : undefined;
+  }, what);
+}
+
+/** A child process with its output collected, for worker and `up` processes. */
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+export function spawnTsx(script: string, env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, script)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+export function storeTargetConfig(storeDir: string, gates: Record<string, unknown> = {}) {
+  return {
+    store: {
+      primary: path.join(storeDir, 'graph.json'),
+      backups: path.join(storeDir, 'backups'),
+      quarantine: path.join(storeDir, 'quarantine'),
+    },
+    gates,
+  };
+}
+
+/** Every file under `dir` with its bytes, for "nothing changed" assertions. */
+export function snapshotTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = fs.readFileSync(p).toString('base64');
+    }
+  };
+  walk(dir);
+  return out;
+}
