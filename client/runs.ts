@@ -161,7 +161,8 @@ export async function decide(client: Client, workflowId: string, decision: Decis
   const handle = await existingRun(client, workflowId);
   const description = await handle.describe();
   if (description.status.name !== 'RUNNING') {
-    throw badInput(`the run has ended (${description.status.name.toLowerCase()}); no decision can change it`);
+    const state = description.typedSearchAttributes.get(SA_RUNBOOK_STATE) ?? description.status.name.toLowerCase();
+    throw badInput(`the run has ended (${state}); no decision can change it`);
   }
   try {
     switch (decision.action) {

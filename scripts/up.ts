@@ -15,7 +15,9 @@ import { SEARCH_ATTRIBUTES } from '../common/constants';
 import { writeDemo } from './demo-data';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { findTemporalCli } = require('./setup.js') as { findTemporalCli: (o?: { install?: boolean }) => string };
+const { findTemporalCli } = require('./setup.js') as {
+  findTemporalCli: (o?: { install?: boolean }) => string;
+};
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -33,13 +35,15 @@ function portInUse(port: number, host: string): Promise<boolean> {
 async function waitForServer(address: string, child: ChildProcess, timeoutMs: number): Promise<Connection> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the Temporal dev server exited (code ${child.exitCode}); see its output above`);
+    if (child.exitCode !== null)
+      throw new Error(`the Temporal dev server exited (code ${child.exitCode}); see its output above`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: '2 seconds' });
       await connection.workflowService.getSystemInfo({});
       return connection;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`the Temporal dev server did not answer on ${address}: ${(err as Error).message}`);
+      if (Date.now() > deadline)
+        throw new Error(`the Temporal dev server did not answer on ${address}: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -54,7 +58,9 @@ async function ensureSearchAttributes(connection: Connection, namespace: string)
   const types = { KEYWORD: 2, BOOL: 4 } as const; // temporal.api.enums.v1.IndexedValueType
   await connection.operatorService.addSearchAttributes({
     namespace,
-    searchAttributes: Object.fromEntries(missing.map((sa) => [sa.name, types[sa.type as keyof typeof types]])),
+    searchAttributes: Object.fromEntries(
+      missing.map((sa) => [sa.name, types[sa.type as keyof typeof types]]),
+    ),
   });
 }
 
@@ -83,24 +89,37 @@ async function main(): Promise<number> {
   fs.mkdirSync(dataDir, { recursive: true });
 
   const demo = writeDemo(dataDir);
-  const configPath = path.resolve(process.env.LIFEBOAT_CONFIG ?? demo.configPath);
-  if (demo.created) console.log(`up: wrote the demo config ${demo.configPath} and its demo target 'demo-store'`);
+  const configPath = path.resolve(process.env.LIFEBOAT_CONFIG || demo.configPath);
+  if (demo.created)
+    console.log(`up: wrote the demo config ${demo.configPath} and its demo target 'demo-store'`);
 
   if (await portInUse(port, host)) {
-    console.error(`up: something already listens on ${address}. Stop it (an earlier 'npm run up'?) or set TEMPORAL_PORT.`);
+    console.error(
+      `up: something already listens on ${address}. Stop it (an earlier 'npm run up'?) or set TEMPORAL_PORT.`,
+    );
     return 2;
   }
 
   const cli = findTemporalCli();
   const serverArgs = [
-    'server', 'start-dev',
-    '--ip', host,
-    '--port', String(port),
-    '--ui-port', String(uiPort),
-    '--db-filename', path.join(dataDir, 'temporal.db'),
-    '--namespace', namespace,
-    '--log-level', 'warn',
-    ...SEARCH_ATTRIBUTES.flatMap((sa) => ['--search-attribute', `${sa.name}=${sa.type === 'BOOL' ? 'Bool' : 'Keyword'}`]),
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--db-filename',
+    path.join(dataDir, 'temporal.db'),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'warn',
+    ...SEARCH_ATTRIBUTES.flatMap((sa) => [
+      '--search-attribute',
+      `${sa.name}=${sa.type === 'BOOL' ? 'Bool' : 'Keyword'}`,
+    ]),
   ];
   const children: { name: string; child: ChildProcess }[] = [];
   let stopping = false;
@@ -127,8 +146,13 @@ async function main(): Promise<number> {
   await connection.close();
 
   const worker = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'worker', 'main.ts')], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, LIFEBOAT_CONFIG: configPath },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+      LIFEBOAT_CONFIG: configPath,
+    },
   });
   children.push({ name: 'the worker', child: worker });
   worker.once('exit', (code) => {
@@ -138,18 +162,28 @@ async function main(): Promise<number> {
     }
   });
 
-  console.log(
-    [
-      '',
-      `Lifeboat is up. Temporal UI: http://${host}:${uiPort}/namespaces/${namespace}/workflows`,
-      `  server ${address}, database ${path.join(dataDir, 'temporal.db')}, config ${configPath}`,
-      'Try the demo (a corrupt store that waits for your approval):',
-      `  npx lifeboat start corruptedStoreRecovery --target demo-store --address ${address}`,
-      `  npx lifeboat approve <workflow id> --as <your name> --address ${address}`,
-      'Ctrl-C stops everything.',
-      '',
-    ].join('\n'),
-  );
+  // The banner comes once the worker polls, so that the example command works when it is shown.
+  let announced = false;
+  worker.stdout!.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    if (!announced && chunk.toString().includes('polling task queue')) {
+      announced = true;
+      announce();
+    }
+  });
+  const announce = () =>
+    console.log(
+      [
+        '',
+        `Lifeboat is up. Temporal UI: http://${host}:${uiPort}/namespaces/${namespace}/workflows`,
+        `  server ${address}, database ${path.join(dataDir, 'temporal.db')}, config ${configPath}`,
+        'Try the demo (a corrupt store that waits for your approval):',
+        `  npx lifeboat start corruptedStoreRecovery --target demo-store --address ${address}`,
+        `  npx lifeboat approve <workflow id> --as <your name> --address ${address}`,
+        'Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
   return await new Promise<number>(() => undefined);
 }
 

@@ -1,0 +1,82 @@
+/**
+ * `npm run up`'s script as a new user meets it: it brings up the dev server (UI included), the
+ * search attributes, the demo target and the worker; the demo run waits for approval; Ctrl-C stops
+ * everything; started again on the same data, the waiting run still waits and finishes on approval.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { freePort } from './global-setup';
+import { eventually, lifeboat, spawnTsx, tempDir, type Proc } from './helpers';
+
+let up: Proc | undefined;
+
+afterAll(async () => {
+  if (up && up.child.exitCode === null) {
+    up.child.kill('SIGINT');
+    await up.exited;
+  }
+});
+
+async function bringUp(dataDir: string, port: number, uiPort: number): Promise<Proc> {
+  const proc = spawnTsx('scripts/up.ts', {
+    LIFEBOAT_DATA_DIR: dataDir,
+    TEMPORAL_PORT: String(port),
+    TEMPORAL_UI_PORT: String(uiPort),
+    LIFEBOAT_CONFIG: '',
+    TEMPORAL_NAMESPACE: 'default',
+    LIFEBOAT_TASK_QUEUE: 'lifeboat',
+  });
+  await eventually(
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`up exited early:\n${proc.output()}`);
+      return proc.output().includes('Lifeboat is up') ? true : undefined;
+    },
+    'Lifeboat is up',
+    90000,
+  );
+  return proc;
+}
+
+async function ctrlC(proc: Proc): Promise<number | null> {
+  proc.child.kill('SIGINT');
+  return proc.exited;
+}
+
+test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on approval', async () => {
+  const dataDir = tempDir('up');
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const address = `127.0.0.1:${port}`;
+  const cli = (...args: string[]) => lifeboat([...args, '--address', address], { LIFEBOAT_TASK_QUEUE: 'lifeboat', LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json') });
+
+  up = await bringUp(dataDir, port, uiPort);
+  expect(up.output()).toContain(`Temporal UI: http://127.0.0.1:${uiPort}/namespaces/default/workflows`);
+  expect(up.output()).toContain('npx lifeboat start corruptedStoreRecovery --target demo-store');
+  expect(fs.existsSync(path.join(dataDir, 'temporal.db'))).toBe(true);
+  const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+  expect(ui.status).toBe(200);
+
+  const started = await cli('start', 'corruptedStoreRecovery', '--target', 'demo-store');
+  expect(started.code).toBe(0);
+  const id = started.stdout.trim();
+  await eventually(async () => ((await cli('status', id)).stdout.includes("WAITING at gate 'restore'") ? true : undefined), 'the demo to wait');
+  const waitingList = await cli('list', '--state', 'waiting', '--json');
+  expect(waitingList.stdout).toContain(id);
+
+  expect(await ctrlC(up)).toBe(0);
+  expect(up.output()).toContain('stopping the worker and the dev server');
+  const refused = await cli('status', id);
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain(`cannot reach the Temporal server at ${address}`);
+
+  up = await bringUp(dataDir, port, uiPort);
+  expect(up.output()).not.toContain('wrote the demo config');
+  const again = await cli('status', id);
+  expect(again.stdout).toContain("WAITING at gate 'restore'");
+
+  const approved = await cli('approve', id, '--as', 'new-user');
+  expect(approved.code).toBe(0);
+  const watched = await cli('watch', id);
+  expect(watched.stdout).toContain('state: completed');
+  expect(watched.stdout).toContain('"outcome":"restored"');
+  expect(await ctrlC(up)).toBe(0);
+});
