@@ -4,17 +4,48 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
-const nodeOnly = ['fs', 'fs/*', 'child_process', 'path', 'os', 'crypto', 'net', 'http', 'https', 'better-sqlite3', 'openpgp'];
+const nodeOnly = [
+  'fs',
+  'fs/*',
+  'child_process',
+  'path',
+  'os',
+  'crypto',
+  'net',
+  'http',
+  'https',
+  'better-sqlite3',
+  'openpgp',
+];
 const restricted = {
   patterns: [
-    ...nodeOnly.map((name) => ({ group: [name, `node:${name}`], message: 'Workflow code must stay deterministic: do I/O in activities/.' })),
-    { group: ['**/activities', '**/activities/*'], importNames: ['createActivities'], message: 'Import activity types only (import type).' },
-    { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'Not available in the workflow sandbox.' },
+    ...nodeOnly.map((name) => ({
+      group: [name, `node:${name}`],
+      message: 'Workflow code must stay deterministic: do I/O in activities/.',
+    })),
+    {
+      group: ['**/activities', '**/activities/*'],
+      importNames: ['createActivities'],
+      message: 'Import activity types only (import type).',
+    },
+    {
+      group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+      message: 'Not available in the workflow sandbox.',
+    },
   ],
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'test-output/**', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'node_modules/**',
+      '.tools/**',
+      '.data/**',
+      'coverage/**',
+      'test-output/**',
+      'eslint.config.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -22,22 +53,37 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' },
+      ],
     },
   },
   {
-    files: ['bin/**/*.js', 'scripts/**/*.js'],
+    files: ['bin/**/*.js', 'scripts/**/*.js', 'test/**/*.js', '*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    files: ['bin/**/*.js', 'scripts/**/*.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    files: ['bin/**/*.js', 'scripts/**/*.js', 'test/**/*.js', '*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        console: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     files: ['workflows/**/*.ts', 'runbooks/**/*.ts', 'common/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { ...restricted, patterns: restricted.patterns.map((p) => ({ ...p, allowTypeImports: true })) }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { ...restricted, patterns: restricted.patterns.map((p) => ({ ...p, allowTypeImports: true })) },
+      ],
     },
   },
   prettier,

@@ -9,5 +9,10 @@ export function invalidInput(message: string): ApplicationFailure {
 
 /** The procedure must not guess: the run waits for a responder with this reason. */
 export function stopFailure(type: StopClass, message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ message, type, nonRetryable: true, details: details === undefined ? [] : [details] });
+  return ApplicationFailure.create({
+    message,
+    type,
+    nonRetryable: true,
+    details: details === undefined ? [] : [details],
+  });
 }

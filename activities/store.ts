@@ -55,7 +55,12 @@ function countOf(value: unknown): number | undefined {
  * file's SHA-256 matches it, a JSON file parses, and `node_count`/`edge_count` (when present) match.
  */
 export async function inspectStoreFile(file: string, metaFile: string, label = file): Promise<FileVerdict> {
-  const verdict = (problem: string, extra: Partial<FileVerdict> = {}): FileVerdict => ({ file: label, valid: false, problem, ...extra });
+  const verdict = (problem: string, extra: Partial<FileVerdict> = {}): FileVerdict => ({
+    file: label,
+    valid: false,
+    problem,
+    ...extra,
+  });
   if (!(await exists(file))) return verdict('the file is missing');
   const { sha256, size } = await hashFile(file);
   let metaText: string;
@@ -95,7 +100,11 @@ export async function inspectStoreFile(file: string, metaFile: string, label = f
       const want = meta[metaKey];
       const got = countOf(data?.[dataKey]);
       if (typeof want === 'number' && got !== undefined && want !== got) {
-        return verdict(`${metaKey} is ${want} in the sidecar but the file holds ${got} ${dataKey}`, { sha256, size, expectedSha256: expected });
+        return verdict(`${metaKey} is ${want} in the sidecar but the file holds ${got} ${dataKey}`, {
+          sha256,
+          size,
+          expectedSha256: expected,
+        });
       }
     }
   }
@@ -103,10 +112,14 @@ export async function inspectStoreFile(file: string, metaFile: string, label = f
 }
 
 /** The backups of a store, newest first by the timestamp in their names. */
-export async function listBackups(store: StoreSettings): Promise<{ name: string; takenAt: string; file: string; meta: string }[]> {
+export async function listBackups(
+  store: StoreSettings,
+): Promise<{ name: string; takenAt: string; file: string; meta: string }[]> {
   const { name: stem, ext } = path.parse(store.primary);
   const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`^${escape(stem)}_(\\d{4})(\\d{2})(\\d{2})_(\\d{2})(\\d{2})(\\d{2})${escape(ext)}$`);
+  const pattern = new RegExp(
+    `^${escape(stem)}_(\\d{4})(\\d{2})(\\d{2})_(\\d{2})(\\d{2})(\\d{2})${escape(ext)}$`,
+  );
   let names: string[];
   try {
     names = await fsp.readdir(store.backups);
@@ -119,14 +132,20 @@ export async function listBackups(store: StoreSettings): Promise<{ name: string;
     if (!m) continue;
     const takenAt = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`;
     const base = name.slice(0, -ext.length);
-    backups.push({ name, takenAt, file: path.join(store.backups, name), meta: path.join(store.backups, `${base}.meta`) });
+    backups.push({
+      name,
+      takenAt,
+      file: path.join(store.backups, name),
+      meta: path.join(store.backups, `${base}.meta`),
+    });
   }
   return backups.sort((a, b) => (a.takenAt < b.takenAt ? 1 : a.takenAt > b.takenAt ? -1 : 0));
 }
 
 function storeOf(config: LifeboatConfig, targetName: string): StoreSettings {
   const target = findTarget(config, targetName);
-  if (!target.store) throw invalidInput(`target '${targetName}' has no 'store' section in the worker's config`);
+  if (!target.store)
+    throw invalidInput(`target '${targetName}' has no 'store' section in the worker's config`);
   return target.store;
 }
 
@@ -156,7 +175,10 @@ export function createStoreActivities(config: LifeboatConfig) {
       const store = storeOf(config, targetName);
       const verdict = await inspectStoreFile(store.primary, `${store.primary}.meta`);
       if (options.require && !verdict.valid) {
-        throw stopFailure('IntegrityFailure', `the primary ${store.primary} is not intact: ${verdict.problem}`);
+        throw stopFailure(
+          'IntegrityFailure',
+          `the primary ${store.primary} is not intact: ${verdict.problem}`,
+        );
       }
       return verdict;
     },
@@ -178,7 +200,13 @@ export function createStoreActivities(config: LifeboatConfig) {
         const verdict = await inspectStoreFile(backup.file, backup.meta, backup.name);
         checked.push(verdict);
         if (verdict.valid) {
-          return { backup: backup.name, takenAt: backup.takenAt, sha256: verdict.sha256!, size: verdict.size!, checked };
+          return {
+            backup: backup.name,
+            takenAt: backup.takenAt,
+            sha256: verdict.sha256!,
+            size: verdict.size!,
+            checked,
+          };
         }
       }
       const reasons = checked.map((v) => `${v.file}: ${v.problem}`).join('; ');
@@ -204,7 +232,10 @@ export function createStoreActivities(config: LifeboatConfig) {
           // A retry after a crash: keep what was quarantined first if it is the same file.
           const [a, b] = await Promise.all([hashFile(file), hashFile(dest)]);
           if (a.sha256 !== b.sha256) {
-            throw stopFailure('AmbiguousTarget', `${dest} already holds a different file; move it aside and retry`);
+            throw stopFailure(
+              'AmbiguousTarget',
+              `${dest} already holds a different file; move it aside and retry`,
+            );
           }
         } else {
           await preserveCopy(file, dest);
@@ -237,10 +268,16 @@ export function createStoreActivities(config: LifeboatConfig) {
      * Replaces the primary with a backup atomically and writes a fresh sidecar: the backup is copied
      * beside the primary, its checksum checked against the one verified before, then renamed over.
      */
-    async restoreBackup(targetName: string, backupName: string, expectedSha256: string, restoredBy: string): Promise<RestoreResult> {
+    async restoreBackup(
+      targetName: string,
+      backupName: string,
+      expectedSha256: string,
+      restoredBy: string,
+    ): Promise<RestoreResult> {
       const store = storeOf(config, targetName);
       const backup = (await listBackups(store)).find((b) => b.name === backupName);
-      if (!backup) throw stopFailure('NoValidBackup', `backup ${backupName} is no longer in ${store.backups}`);
+      if (!backup)
+        throw stopFailure('NoValidBackup', `backup ${backupName} is no longer in ${store.backups}`);
       const tag = runTag();
       const staged = await stageCopy(backup.file, store.primary, tag);
       try {

@@ -21,13 +21,17 @@ export function createTargetActivities(config: LifeboatConfig) {
      */
     async resolveTarget(runbook: string, name: string, requires: string[]): Promise<TargetView> {
       const target = findTarget(config, name);
-      const missing = requires.filter((section) => (target as unknown as Record<string, unknown>)[section] === undefined);
+      const missing = requires.filter(
+        (section) => (target as unknown as Record<string, unknown>)[section] === undefined,
+      );
       if (missing.length > 0) {
         throw invalidInput(
           `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} section in the worker's config; ${runbook} needs it`,
         );
       }
-      const sections = ['store'].filter((s) => (target as unknown as Record<string, unknown>)[s] !== undefined);
+      const sections = ['store'].filter(
+        (s) => (target as unknown as Record<string, unknown>)[s] !== undefined,
+      );
       return { name, description: target.description, gates: target.gates, sections };
     },
   };

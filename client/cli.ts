@@ -19,7 +19,19 @@ import { command as watch } from './commands/watch';
 import { UnreachableError, connectClient, temporalTarget } from './connection';
 import { CliError } from './runs';
 
-export const COMMANDS: Command[] = [runbooks, start, status, list, watch, approve, retry, skip, stop, auditShow, auditVerify];
+export const COMMANDS: Command[] = [
+  runbooks,
+  start,
+  status,
+  list,
+  watch,
+  approve,
+  retry,
+  skip,
+  stop,
+  auditShow,
+  auditVerify,
+];
 
 function helpOf(cmd: Command): string {
   const options = Object.entries(cmd.options).map(
@@ -79,11 +91,16 @@ export async function main(argv: string[], out = console.log, err = console.erro
   }
   if (parsed.positionals.length !== cmd.positionals.length) {
     const want = cmd.positionals.length ? cmd.positionals.map((p) => `<${p}>`).join(' ') : 'no arguments';
-    err(`lifeboat ${cmd.name}: expected ${want}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}\n\n${helpOf(cmd)}`);
+    err(
+      `lifeboat ${cmd.name}: expected ${want}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}\n\n${helpOf(cmd)}`,
+    );
     return 2;
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
-  const target = temporalTarget({ address: values.address as string | undefined, namespace: values.namespace as string | undefined });
+  const target = temporalTarget({
+    address: values.address as string | undefined,
+    namespace: values.namespace as string | undefined,
+  });
   let client: Client | undefined;
   const ctx: CommandContext = {
     values,
@@ -113,7 +130,6 @@ export async function main(argv: string[], out = console.log, err = console.erro
     await client?.connection.close();
   }
 }
-
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(

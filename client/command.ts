@@ -3,7 +3,10 @@ import type { Client } from '@temporalio/client';
 import type { ParseArgsConfig } from 'node:util';
 import { badInput } from './runs';
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { description: string; value?: string };
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & {
+  description: string;
+  value?: string;
+};
 
 export interface CommandContext {
   values: Record<string, string | boolean | undefined>;
@@ -30,8 +33,16 @@ export interface Command {
 }
 
 export const SERVER_OPTIONS: Record<string, OptionSpec> = {
-  address: { type: 'string', value: 'host:port', description: 'Temporal server (default $TEMPORAL_ADDRESS or localhost:7233)' },
-  namespace: { type: 'string', value: 'name', description: 'Temporal namespace (default $TEMPORAL_NAMESPACE or default)' },
+  address: {
+    type: 'string',
+    value: 'host:port',
+    description: 'Temporal server (default $TEMPORAL_ADDRESS or localhost:7233)',
+  },
+  namespace: {
+    type: 'string',
+    value: 'name',
+    description: 'Temporal namespace (default $TEMPORAL_NAMESPACE or default)',
+  },
 };
 
 export const JSON_OPTION: Record<string, OptionSpec> = {
@@ -39,7 +50,11 @@ export const JSON_OPTION: Record<string, OptionSpec> = {
 };
 
 export const ACTOR_OPTION: Record<string, OptionSpec> = {
-  as: { type: 'string', value: 'name', description: 'who decides (recorded in the status and the audit ledger)' },
+  as: {
+    type: 'string',
+    value: 'name',
+    description: 'who decides (recorded in the status and the audit ledger)',
+  },
 };
 
 /** A required string flag, or a usage error naming it. */

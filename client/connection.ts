@@ -12,7 +12,10 @@ export interface TemporalTarget {
 }
 
 /** Address, namespace and task queue from flags, then the environment, then the defaults. */
-export function temporalTarget(flags: { address?: string; namespace?: string } = {}, env = process.env): TemporalTarget {
+export function temporalTarget(
+  flags: { address?: string; namespace?: string } = {},
+  env = process.env,
+): TemporalTarget {
   return {
     address: flags.address ?? env.TEMPORAL_ADDRESS ?? DEFAULT_ADDRESS,
     namespace: flags.namespace ?? env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE,
@@ -34,7 +37,9 @@ export class UnreachableError extends Error {
   }
 }
 
-export async function connectClient(target: TemporalTarget): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(
+  target: TemporalTarget,
+): Promise<{ client: Client; connection: Connection }> {
   let connection: Connection;
   try {
     connection = await Connection.connect({ address: target.address, connectTimeout: '5 seconds' });

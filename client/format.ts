@@ -9,11 +9,15 @@ function duration(ms: number | undefined): string {
 export function describeWaiting(status: RunStatus): string[] {
   const w = status.waiting;
   if (!w) return [];
-  const lines = [`WAITING ${w.kind === 'gate' ? `at gate '${w.gate}'` : `after step '${w.step}' failed`} since ${w.since}`];
+  const lines = [
+    `WAITING ${w.kind === 'gate' ? `at gate '${w.gate}'` : `after step '${w.step}' failed`} since ${w.since}`,
+  ];
   lines.push(`  reason: ${w.reason}`);
   if (w.kind === 'gate') {
     const got = (w.approvals ?? []).map((a) => a.actor);
-    lines.push(`  approvals: ${got.length} of ${w.quorum}${got.length ? ` (${got.join(', ')})` : ''}; approvers: ${(w.approvers ?? []).join(', ')}`);
+    lines.push(
+      `  approvals: ${got.length} of ${w.quorum}${got.length ? ` (${got.join(', ')})` : ''}; approvers: ${(w.approvers ?? []).join(', ')}`,
+    );
     if (w.timeoutAt) lines.push(`  times out at ${w.timeoutAt}`);
   }
   lines.push(`  send: ${w.allowed.join(', ')}  (e.g. lifeboat ${w.allowed[0]} <id> --as <name>)`);
@@ -39,7 +43,9 @@ export function formatStatus(workflowId: string, status: RunStatus): string[] {
   if (status.decisions.length) {
     lines.push('  decisions:');
     for (const d of status.decisions) {
-      const what = d.refused ? `REFUSED ${d.action}: ${d.refusal}` : `${d.action}${d.gate ? ` gate ${d.gate}` : ''}${d.comment ? ` — ${d.comment}` : ''}`;
+      const what = d.refused
+        ? `REFUSED ${d.action}: ${d.refusal}`
+        : `${d.action}${d.gate ? ` gate ${d.gate}` : ''}${d.comment ? ` — ${d.comment}` : ''}`;
       lines.push(`    ${d.at} ${d.actor}: ${what}`);
     }
   }

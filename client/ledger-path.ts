@@ -12,7 +12,10 @@ export function ledgerPath(flags: { ledger?: string; config?: string }, env = pr
       ? [env.LIFEBOAT_CONFIG]
       : ['lifeboat.config.json', path.join('.data', 'lifeboat.config.json')];
   const file = candidates.find((c) => fs.existsSync(c));
-  if (!file) throw badInput(`no config found (looked for ${candidates.join(', ')}); give --config <file> or --ledger <file>`);
+  if (!file)
+    throw badInput(
+      `no config found (looked for ${candidates.join(', ')}); give --config <file> or --ledger <file>`,
+    );
   try {
     return loadConfig(file).auditLedger;
   } catch (err) {
@@ -22,5 +25,9 @@ export function ledgerPath(flags: { ledger?: string; config?: string }, env = pr
 
 export const LEDGER_OPTIONS = {
   ledger: { type: 'string' as const, value: 'file', description: 'the audit ledger database' },
-  config: { type: 'string' as const, value: 'file', description: 'worker config naming the ledger (default $LIFEBOAT_CONFIG)' },
+  config: {
+    type: 'string' as const,
+    value: 'file',
+    description: 'worker config naming the ledger (default $LIFEBOAT_CONFIG)',
+  },
 };

@@ -51,12 +51,16 @@ export const badInput = (message: string) => new CliError(message, 2);
 
 export function requireRunbook(name: string): RunbookMeta {
   const runbook = findRunbook(name);
-  if (!runbook) throw badInput(`unknown runbook '${name}'; known runbooks: ${RUNBOOKS.map((r) => r.name).join(', ')}`);
+  if (!runbook)
+    throw badInput(`unknown runbook '${name}'; known runbooks: ${RUNBOOKS.map((r) => r.name).join(', ')}`);
   return runbook;
 }
 
 function newWorkflowId(runbook: string, target: string): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${runbook}-${target}-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
@@ -101,7 +105,8 @@ export async function failureOf(handle: WorkflowHandle): Promise<{ message: stri
     return { message: 'the run did not fail', invalidInput: false };
   } catch (err) {
     const cause = err instanceof WorkflowFailedError ? err.cause : err;
-    if (cause instanceof ApplicationFailure) return { message: cause.message, invalidInput: cause.type === INVALID_INPUT };
+    if (cause instanceof ApplicationFailure)
+      return { message: cause.message, invalidInput: cause.type === INVALID_INPUT };
     return { message: (cause as Error).message, invalidInput: false };
   }
 }
@@ -120,11 +125,17 @@ export async function awaitAcceptance(
     const description = await handle.describe();
     if (description.status.name === 'FAILED') {
       const failure = await failureOf(handle);
-      return failure.invalidInput ? { verdict: 'rejected', reason: failure.message } : { verdict: 'accepted' };
+      return failure.invalidInput
+        ? { verdict: 'rejected', reason: failure.message }
+        : { verdict: 'accepted' };
     }
     if (description.status.name !== 'RUNNING') return { verdict: 'accepted' };
     const status = await queryStatus(client, handle, 2000).catch(() => undefined);
-    if (status && (status.steps.some((s) => s.name === 'resolveTarget' && s.state === 'succeeded') || status.state !== 'running')) {
+    if (
+      status &&
+      (status.steps.some((s) => s.name === 'resolveTarget' && s.state === 'succeeded') ||
+        status.state !== 'running')
+    ) {
       return { verdict: 'accepted' };
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -132,7 +143,11 @@ export async function awaitAcceptance(
   return { verdict: 'unknown' };
 }
 
-export async function queryStatus(client: Client, handle: WorkflowHandle, timeoutMs = 10000): Promise<RunStatus> {
+export async function queryStatus(
+  client: Client,
+  handle: WorkflowHandle,
+  timeoutMs = 10000,
+): Promise<RunStatus> {
   return client.connection.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
 }
 
@@ -157,11 +172,16 @@ type Decision =
   | { action: 'stop'; args: StopArgs };
 
 /** Sends a decision as an Update; a refusal by the run's checks is a CliError with exit code 2. */
-export async function decide(client: Client, workflowId: string, decision: Decision): Promise<DecisionReceipt> {
+export async function decide(
+  client: Client,
+  workflowId: string,
+  decision: Decision,
+): Promise<DecisionReceipt> {
   const handle = await existingRun(client, workflowId);
   const description = await handle.describe();
   if (description.status.name !== 'RUNNING') {
-    const state = description.typedSearchAttributes.get(SA_RUNBOOK_STATE) ?? description.status.name.toLowerCase();
+    const state =
+      description.typedSearchAttributes.get(SA_RUNBOOK_STATE) ?? description.status.name.toLowerCase();
     throw badInput(`the run has ended (${state}); no decision can change it`);
   }
   try {
@@ -199,7 +219,10 @@ function quote(value: string): string {
 }
 
 /** Lists runs through the visibility store, filtered by the search attributes. */
-export async function listRuns(client: Client, filter: { state?: string; runbook?: string }): Promise<RunSummary[]> {
+export async function listRuns(
+  client: Client,
+  filter: { state?: string; runbook?: string },
+): Promise<RunSummary[]> {
   const conditions = ['RunbookName IS NOT NULL'];
   if (filter.state !== undefined) {
     if (!RUN_STATES.includes(filter.state as RunState)) {
@@ -207,7 +230,8 @@ export async function listRuns(client: Client, filter: { state?: string; runbook
     }
     conditions.push(`RunbookState = ${quote(filter.state)}`);
   }
-  if (filter.runbook !== undefined) conditions.push(`RunbookName = ${quote(requireRunbook(filter.runbook).name)}`);
+  if (filter.runbook !== undefined)
+    conditions.push(`RunbookName = ${quote(requireRunbook(filter.runbook).name)}`);
   const runs: RunSummary[] = [];
   for await (const wf of client.workflow.list({ query: conditions.join(' AND ') })) {
     const sa = wf.typedSearchAttributes;

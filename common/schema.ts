@@ -65,7 +65,9 @@ export function validateInput(runbook: string, schema: InputSchema, input: unkno
   }
   for (const field of Object.keys(record)) {
     if (!(field in schema)) {
-      problems.push(`input.${field} is not a field of ${runbook}; its fields are: ${Object.keys(schema).join(', ')}`);
+      problems.push(
+        `input.${field} is not a field of ${runbook}; its fields are: ${Object.keys(schema).join(', ')}`,
+      );
     }
   }
   return problems;

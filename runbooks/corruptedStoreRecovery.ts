@@ -18,7 +18,10 @@ export const meta: RunbookMeta = {
   objectives: { rtoMinutes: 15 },
   input: {},
   gates: {
-    restore: { description: 'before the corrupt primary is replaced by a backup', defaults: { approvers: ['*'], quorum: 1 } },
+    restore: {
+      description: 'before the corrupt primary is replaced by a backup',
+      defaults: { approvers: ['*'], quorum: 1 },
+    },
   },
   requires: ['store'],
   stops: [
@@ -60,19 +63,31 @@ export async function corruptedStoreRecovery(
     run.fact('backupUsed', choice.backup);
     run.fact('backupsChecked', choice.checked);
 
-    await run.gate('restore', `primary ${primary.file} is corrupt (${primary.problem}); restore backup ${choice.backup}`);
+    await run.gate(
+      'restore',
+      `primary ${primary.file} is corrupt (${primary.problem}); restore backup ${choice.backup}`,
+    );
 
     const info = workflowInfo();
     const incident = `${info.startTime.toISOString().replace(/[-:]/g, '').slice(0, 15)}Z-${info.runId.slice(0, 8)}`;
     const quarantine = await run.step('quarantinePrimary', 'quarantinePrimary', [target, incident]);
     run.fact('quarantined', quarantine.files);
 
-    await run.step('restoreBackup', 'restoreBackup', [target, choice.backup, choice.sha256, info.workflowId], {
-      startToCloseTimeout: '10 minutes',
-      heartbeatTimeout: '30 seconds',
-      // A stop after this point puts the quarantined primary back: the run leaves things as it found them.
-      compensation: { name: 'putQuarantinedPrimaryBack', activity: 'undoRestore', args: [target, quarantine.folder] },
-    });
+    await run.step(
+      'restoreBackup',
+      'restoreBackup',
+      [target, choice.backup, choice.sha256, info.workflowId],
+      {
+        startToCloseTimeout: '10 minutes',
+        heartbeatTimeout: '30 seconds',
+        // A stop after this point puts the quarantined primary back: the run leaves things as it found them.
+        compensation: {
+          name: 'putQuarantinedPrimaryBack',
+          activity: 'undoRestore',
+          args: [target, quarantine.folder],
+        },
+      },
+    );
     const restored = await run.step('verifyRestored', 'verifyPrimary', [target, { require: true }]);
     return {
       outcome: 'restored',

@@ -44,17 +44,28 @@ function metaFor(data: Buffer, countsOf: Buffer, timestamp: string): string {
 }
 
 /** Writes `file` and its sidecar `metaFile` in the given state. */
-function writeStoreFile(file: string, metaFile: string, state: FileState, version: number, fixture: StoreFixture): void {
+function writeStoreFile(
+  file: string,
+  metaFile: string,
+  state: FileState,
+  version: number,
+  fixture: StoreFixture,
+): void {
   const good = graphJson(version);
   let bytes = good;
-  if (state === 'corrupt') bytes = Buffer.concat([good.subarray(0, good.length - 20), Buffer.from('"corrupted": true}\n')]);
+  if (state === 'corrupt')
+    bytes = Buffer.concat([good.subarray(0, good.length - 20), Buffer.from('"corrupted": true}\n')]);
   if (state === 'unparsable') bytes = good.subarray(0, Math.floor(good.length / 2));
   fs.writeFileSync(file, bytes);
   fixture.contents[file] = bytes;
   if (state === 'no-meta') return;
   // A corrupt file keeps the sidecar of the good bytes: the checksum must catch it. An unparsable
   // one was saved broken (its checksum matches): parsing must catch it.
-  const meta = metaFor(state === 'unparsable' ? bytes : good, good, new Date(Date.UTC(2026, 0, 1 + version)).toISOString());
+  const meta = metaFor(
+    state === 'unparsable' ? bytes : good,
+    good,
+    new Date(Date.UTC(2026, 0, 1 + version)).toISOString(),
+  );
   fs.writeFileSync(metaFile, meta);
   fixture.contents[metaFile] = Buffer.from(meta);
 }
@@ -96,7 +107,11 @@ export function writeDemo(dataDir: string): { configPath: string; created: boole
     targets: {
       'demo-store': {
         description: 'Demo knowledge-graph store (procedure 002) with a corrupt primary',
-        store: { primary: 'demo/store/graph.json', backups: 'demo/store/backups', quarantine: 'demo/store/quarantine' },
+        store: {
+          primary: 'demo/store/graph.json',
+          backups: 'demo/store/backups',
+          quarantine: 'demo/store/quarantine',
+        },
         gates: { restore: { approvers: ['*'], quorum: 1 } },
       },
     },

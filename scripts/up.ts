@@ -145,7 +145,8 @@ async function main(): Promise<number> {
   await ensureSearchAttributes(connection, namespace);
   await connection.close();
 
-  const worker = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'worker', 'main.ts')], {
+  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')], {
+    cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,

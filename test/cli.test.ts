@@ -7,7 +7,17 @@ import * as path from 'node:path';
 import { writeStoreFixture } from '../scripts/demo-data';
 import { COMMANDS } from '../client/cli';
 import { freePort } from './global-setup';
-import { lifeboat, snapshotTree, startWorker, statusWhen, storeTargetConfig, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+import {
+  lifeboat,
+  snapshotTree,
+  startWorker,
+  statusWhen,
+  storeTargetConfig,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+  type TestWorker,
+} from './helpers';
 
 let dir: string;
 let configFile: string;
@@ -21,7 +31,9 @@ beforeAll(async () => {
     writeStoreFixture(path.join(dir, name), 'corrupt', ['intact']);
     targets[name] = storeTargetConfig(
       path.join(dir, name),
-      name === 'quorum' ? { restore: { approvers: ['alice', 'bob'], quorum: 2 } } : { restore: { approvers: ['alice', 'bob'] } },
+      name === 'quorum'
+        ? { restore: { approvers: ['alice', 'bob'], quorum: 2 } }
+        : { restore: { approvers: ['alice', 'bob'] } },
     );
   }
   writeStoreFixture(path.join(dir, 'intact'), 'intact', ['intact']);
@@ -56,7 +68,10 @@ test('an operator starts a run, sees it wait, lists it, approves it, watches it 
   expect(status.stdout).toMatch(/state WAITING/);
   expect(status.stdout).toMatch(/WAITING at gate 'restore'/);
   expect(status.stdout).toMatch(/approvals: 0 of 1; approvers: alice, bob/);
-  const json = JSON.parse((await run('status', id, '--json')).stdout) as { state: string; waiting: { gate: string } };
+  const json = JSON.parse((await run('status', id, '--json')).stdout) as {
+    state: string;
+    waiting: { gate: string };
+  };
   expect(json).toMatchObject({ state: 'waiting', waiting: { gate: 'restore' } });
 
   const listed = await run('list', '--state', 'waiting', '--runbook', 'corruptedStoreRecovery', '--json');
@@ -100,16 +115,37 @@ test('runbooks lists each runbook with its input fields; every command has --hel
 describe('bad input gets exit code 2 and a message naming the problem', () => {
   test('unknown runbook, unknown target, malformed JSON, a field of the wrong type', async () => {
     const cases: [string[], RegExp][] = [
-      [['start', 'fixEverything', '--target', 'happy'], /unknown runbook 'fixEverything'; known runbooks: corruptedStoreRecovery/],
-      [['start', 'corruptedStoreRecovery', '--target', 'atlantis'], /refused the input .*unknown target 'atlantis'; the worker's config has: gated, happy, intact/],
-      [['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '{"target": '], /--input is not valid JSON/],
-      [['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '[1]'], /--input must be a JSON object/],
-      [['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '@/nonexistent/input.json'], /cannot read --input file \/nonexistent\/input\.json/],
-      [['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '{"verbose": 3}'], /input\.verbose is not a field of corruptedStoreRecovery/],
+      [
+        ['start', 'fixEverything', '--target', 'happy'],
+        /unknown runbook 'fixEverything'; known runbooks: corruptedStoreRecovery/,
+      ],
+      [
+        ['start', 'corruptedStoreRecovery', '--target', 'atlantis'],
+        /refused the input .*unknown target 'atlantis'; the worker's config has: gated, happy, intact/,
+      ],
+      [
+        ['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '{"target": '],
+        /--input is not valid JSON/,
+      ],
+      [
+        ['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '[1]'],
+        /--input must be a JSON object/,
+      ],
+      [
+        ['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '@/nonexistent/input.json'],
+        /cannot read --input file \/nonexistent\/input\.json/,
+      ],
+      [
+        ['start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '{"verbose": 3}'],
+        /input\.verbose is not a field of corruptedStoreRecovery/,
+      ],
       [['start', 'corruptedStoreRecovery'], /--target is required/],
       [['start', 'corruptedStoreRecovery', '--target', 'happy', '--bogus'], /Unknown option '--bogus'/],
       [['frobnicate'], /unknown command 'frobnicate'/],
-      [['list', '--state', 'sleeping'], /--state must be one of running, waiting, completed, stopped, failed \(got 'sleeping'\)/],
+      [
+        ['list', '--state', 'sleeping'],
+        /--state must be one of running, waiting, completed, stopped, failed \(got 'sleeping'\)/,
+      ],
       [['status', 'no-such-run'], /no workflow with id 'no-such-run' in namespace 'default'/],
       [['approve', 'no-such-run', '--as', 'alice'], /no workflow with id 'no-such-run'/],
     ];
@@ -122,7 +158,14 @@ describe('bad input gets exit code 2 and a message naming the problem', () => {
   });
 
   test('a field of the wrong type in --input is refused before anything starts', async () => {
-    const result = await run('start', 'corruptedStoreRecovery', '--target', 'happy', '--input', '{"target": 7}');
+    const result = await run(
+      'start',
+      'corruptedStoreRecovery',
+      '--target',
+      'happy',
+      '--input',
+      '{"target": 7}',
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--input names target '7' but --target is 'happy'/);
   });
@@ -131,8 +174,14 @@ describe('bad input gets exit code 2 and a message naming the problem', () => {
     const id = await startWaiting('gated');
     const before = await run('status', id, '--json');
     const cases: [string[], RegExp][] = [
-      [['approve', id, '--as', 'alice', '--gate', 'merge'], /approve refused: unknown gate 'merge'; corruptedStoreRecovery has gates: restore/],
-      [['approve', id, '--as', 'mallory'], /approve refused: 'mallory' may not approve gate 'restore'; allowed approvers: alice, bob/],
+      [
+        ['approve', id, '--as', 'alice', '--gate', 'merge'],
+        /approve refused: unknown gate 'merge'; corruptedStoreRecovery has gates: restore/,
+      ],
+      [
+        ['approve', id, '--as', 'mallory'],
+        /approve refused: 'mallory' may not approve gate 'restore'; allowed approvers: alice, bob/,
+      ],
       [['approve', id], /--as is required/],
       [['retry', id, '--as', 'alice'], /retry refused: the run waits at gate 'restore', not after a failure/],
       [['skip', id, '--as', 'alice'], /skip refused: the run waits at gate 'restore'/],
@@ -169,7 +218,9 @@ describe('bad input gets exit code 2 and a message naming the problem', () => {
     expect(first.stdout).toMatch(/approval recorded \(1 of 2\); gate 'restore' needs 1 more/);
     const twice = await run('approve', id, '--as', 'alice');
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toMatch(/'alice' has already approved gate 'restore' \(1 of 2\); the quorum needs a different approver/);
+    expect(twice.stderr).toMatch(
+      /'alice' has already approved gate 'restore' \(1 of 2\); the quorum needs a different approver/,
+    );
     const second = await run('approve', id, '--as', 'bob');
     expect(second.code).toBe(0);
     await statusWhen(tw.client, id, (s) => s.state === 'completed', 'quorum completes');
@@ -184,7 +235,9 @@ describe('bad input gets exit code 2 and a message naming the problem', () => {
     const stopped = await run('stop', id, '--as', 'alice', '--reason', 'handled by hand');
     expect(stopped.code).toBe(0);
     const final = await statusWhen(tw.client, id, (s) => s.state === 'stopped', 'stopped');
-    expect(final.decisions).toEqual([expect.objectContaining({ action: 'stop', actor: 'alice', comment: 'handled by hand' })]);
+    expect(final.decisions).toEqual([
+      expect.objectContaining({ action: 'stop', actor: 'alice', comment: 'handled by hand' }),
+    ]);
     expect(snapshotTree(root)).toEqual(before);
   });
 

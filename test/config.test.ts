@@ -16,11 +16,23 @@ function problemsOf(raw: unknown): string[] {
 
 test('a valid config resolves paths against the config folder and defaults the quarantine', () => {
   const config = parseConfig(
-    { auditLedger: 'audit.sqlite', targets: { demo: { store: { primary: 'store/graph.json', backups: '/backups' }, gates: { restore: { approvers: ['alice', 'bob'], quorum: 2 } } } } },
+    {
+      auditLedger: 'audit.sqlite',
+      targets: {
+        demo: {
+          store: { primary: 'store/graph.json', backups: '/backups' },
+          gates: { restore: { approvers: ['alice', 'bob'], quorum: 2 } },
+        },
+      },
+    },
     '/etc/lifeboat/lifeboat.config.json',
   );
   expect(config.auditLedger).toBe('/etc/lifeboat/audit.sqlite');
-  expect(config.targets.demo.store).toEqual({ primary: '/etc/lifeboat/store/graph.json', backups: '/backups', quarantine: '/etc/lifeboat/store/quarantine' });
+  expect(config.targets.demo.store).toEqual({
+    primary: '/etc/lifeboat/store/graph.json',
+    backups: '/backups',
+    quarantine: '/etc/lifeboat/store/quarantine',
+  });
   expect(config.targets.demo.gates.restore).toEqual({ approvers: ['alice', 'bob'], quorum: 2 });
 });
 
@@ -33,7 +45,10 @@ test('every problem is listed at once, each naming the setting and what is allow
       demo: {
         stor: {},
         store: { primary: 'graph', backups: 3 },
-        gates: { restore: { approvers: [], quorum: 0, onTimeout: 'panic', timeoutSeconds: -1, automatic: 'yes' }, merge: { approvers: ['a'], quorum: 2 } },
+        gates: {
+          restore: { approvers: [], quorum: 0, onTimeout: 'panic', timeoutSeconds: -1, automatic: 'yes' },
+          merge: { approvers: ['a'], quorum: 2 },
+        },
       },
     },
   });
@@ -60,7 +75,10 @@ test('every problem is listed at once, each naming the setting and what is allow
 
 describe('the worker stops at start on a bad config, listing every problem', () => {
   async function startWorkerWith(configPath: string) {
-    const proc = spawnTsx('worker/main.ts', { LIFEBOAT_CONFIG: configPath, TEMPORAL_ADDRESS: process.env.LIFEBOAT_TEST_ADDRESS! });
+    const proc = spawnTsx('worker/main.ts', {
+      LIFEBOAT_CONFIG: configPath,
+      TEMPORAL_ADDRESS: process.env.LIFEBOAT_TEST_ADDRESS!,
+    });
     const code = await proc.exited;
     return { code, output: proc.output() };
   }

@@ -12,22 +12,36 @@ import { approveSignal, approveUpdate, retryUpdate, stopUpdate } from '../common
 import type { RunOutcome } from '../common/types';
 import type { CorruptedStoreRecoveryResult } from '../runbooks/corruptedStoreRecovery';
 import { writeStoreFixture, type FileState } from '../scripts/demo-data';
-import { snapshotTree, startWorker, statusWhen, storeTargetConfig, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+import {
+  snapshotTree,
+  startWorker,
+  statusWhen,
+  storeTargetConfig,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+  type TestWorker,
+} from './helpers';
 
 let dir: string;
 let ledgerFile: string;
 let tw: TestWorker;
 const fixtures: Record<string, ReturnType<typeof writeStoreFixture>> = {};
 
-const TARGETS: Record<string, { primary: FileState; backups: FileState[]; gates?: Record<string, unknown> }> = {
-  intact: { primary: 'intact', backups: ['intact'] },
-  twoBackups: { primary: 'corrupt', backups: ['intact', 'corrupt'] },
-  noValidBackup: { primary: 'unparsable', backups: ['corrupt', 'no-meta'] },
-  placeAndRetry: { primary: 'no-meta', backups: [] },
-  quorum: { primary: 'corrupt', backups: ['intact'], gates: { restore: { approvers: ['alice', 'bob', 'carol'], quorum: 2 } } },
-  automatic: { primary: 'corrupt', backups: ['intact'], gates: { restore: { automatic: true } } },
-  signals: { primary: 'corrupt', backups: ['intact'], gates: { restore: { approvers: ['alice'] } } },
-};
+const TARGETS: Record<string, { primary: FileState; backups: FileState[]; gates?: Record<string, unknown> }> =
+  {
+    intact: { primary: 'intact', backups: ['intact'] },
+    twoBackups: { primary: 'corrupt', backups: ['intact', 'corrupt'] },
+    noValidBackup: { primary: 'unparsable', backups: ['corrupt', 'no-meta'] },
+    placeAndRetry: { primary: 'no-meta', backups: [] },
+    quorum: {
+      primary: 'corrupt',
+      backups: ['intact'],
+      gates: { restore: { approvers: ['alice', 'bob', 'carol'], quorum: 2 } },
+    },
+    automatic: { primary: 'corrupt', backups: ['intact'], gates: { restore: { automatic: true } } },
+    signals: { primary: 'corrupt', backups: ['intact'], gates: { restore: { approvers: ['alice'] } } },
+  };
 
 beforeAll(async () => {
   dir = tempDir('store');
@@ -83,16 +97,28 @@ test('an intact primary completes the run and changes nothing', async () => {
 
 test('a corrupt primary with a corrupt newest backup waits at restore; approval restores the older valid backup', async () => {
   const fx = fixtures.twoBackups;
-  const [older, newest] = fs.readdirSync(fx.backups).filter((f) => f.endsWith('.json')).sort();
+  const [older, newest] = fs
+    .readdirSync(fx.backups)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const corruptBytes = fs.readFileSync(fx.primary);
   const handle = await start('twoBackups');
 
-  const waiting = await statusWhen(tw.client, handle.workflowId, (s) => s.state === 'waiting', 'the restore gate');
+  const waiting = await statusWhen(
+    tw.client,
+    handle.workflowId,
+    (s) => s.state === 'waiting',
+    'the restore gate',
+  );
   expect(waiting.waiting).toMatchObject({ kind: 'gate', gate: 'restore', quorum: 1 });
   expect(waiting.waiting!.reason).toContain(older);
   expect(waiting.facts.backupUsed).toBe(older);
   expect(waiting.facts.backupsChecked).toEqual([
-    expect.objectContaining({ file: newest, valid: false, problem: expect.stringMatching(/checksum mismatch/) }),
+    expect.objectContaining({
+      file: newest,
+      valid: false,
+      problem: expect.stringMatching(/checksum mismatch/),
+    }),
     expect.objectContaining({ file: older, valid: true }),
   ]);
   // Nothing has been touched while it waits.
@@ -114,14 +140,23 @@ test('a corrupt primary with a corrupt newest backup waits at restore; approval 
   expect(quarantined[0].startsWith(fx.quarantine)).toBe(true);
   // The status names what was used and what was quarantined; the decision names who made it.
   expect(outcome.status.facts).toMatchObject({ backupUsed: older, quarantined });
-  expect(outcome.status.decisions).toEqual([expect.objectContaining({ action: 'approve', actor: 'alice', gate: 'restore', comment: 'checked the backup' })]);
+  expect(outcome.status.decisions).toEqual([
+    expect.objectContaining({
+      action: 'approve',
+      actor: 'alice',
+      gate: 'restore',
+      comment: 'checked the backup',
+    }),
+  ]);
   // No temp files left beside the primary.
   expect(fs.readdirSync(path.dirname(fx.primary)).filter((f) => f.includes('lifeboat-tmp'))).toEqual([]);
 
   const events = new AuditLedger(ledgerFile, { readonly: true });
   try {
     const rows = events.forWorkflow(handle.workflowId);
-    expect(rows.map((r) => r.event)).toEqual(expect.arrayContaining(['gate.waiting', 'decision.approve', 'run.completed']));
+    expect(rows.map((r) => r.event)).toEqual(
+      expect.arrayContaining(['gate.waiting', 'decision.approve', 'run.completed']),
+    );
     expect(rows.find((r) => r.event === 'decision.approve')?.actor).toBe('alice');
   } finally {
     events.close();
@@ -134,7 +169,11 @@ test('no valid backup: the run waits with the reason; stop ends it as stopped wi
   const before = snapshotTree(root);
   const handle = await start('noValidBackup');
   const waiting = await statusWhen(tw.client, handle.workflowId, (s) => s.state === 'waiting', 'the STOP');
-  expect(waiting.waiting).toMatchObject({ kind: 'failure', step: 'findValidBackup', errorType: 'NoValidBackup' });
+  expect(waiting.waiting).toMatchObject({
+    kind: 'failure',
+    step: 'findValidBackup',
+    errorType: 'NoValidBackup',
+  });
   expect(waiting.waiting!.reason).toMatch(/no valid backup among 2/);
   expect(waiting.waiting!.reason).toMatch(/checksum mismatch/);
   expect(waiting.waiting!.reason).toMatch(/sidecar graph_\d{8}_\d{6}\.meta is missing/);
@@ -143,7 +182,11 @@ test('no valid backup: the run waits with the reason; stop ends it as stopped wi
 
   await handle.executeUpdate(stopUpdate, { args: [{ actor: 'bob', reason: 'restoring from tape by hand' }] });
   const outcome = (await handle.result()) as RunOutcome;
-  expect(outcome).toMatchObject({ state: 'stopped', stoppedBy: 'bob', stopReason: 'restoring from tape by hand' });
+  expect(outcome).toMatchObject({
+    state: 'stopped',
+    stoppedBy: 'bob',
+    stopReason: 'restoring from tape by hand',
+  });
   expect(snapshotTree(root)).toEqual(before);
 });
 
@@ -156,12 +199,21 @@ test('a responder places a valid backup and retries: the run goes on to the gate
 
   const placed = writeStoreFixture(path.join(dir, 'placed'), 'intact', ['intact']);
   const backupName = fs.readdirSync(placed.backups).find((f) => f.endsWith('.json'))!;
-  for (const f of fs.readdirSync(placed.backups)) fs.copyFileSync(path.join(placed.backups, f), path.join(fx.backups, f));
+  for (const f of fs.readdirSync(placed.backups))
+    fs.copyFileSync(path.join(placed.backups, f), path.join(fx.backups, f));
 
   await handle.executeUpdate(retryUpdate, { args: [{ actor: 'carol', comment: 'placed a backup' }] });
-  const gate = await statusWhen(tw.client, handle.workflowId, (s) => s.waiting?.kind === 'gate', 'the gate after retry');
+  const gate = await statusWhen(
+    tw.client,
+    handle.workflowId,
+    (s) => s.waiting?.kind === 'gate',
+    'the gate after retry',
+  );
   expect(gate.facts.backupUsed).toBe(backupName);
-  expect(gate.steps.find((s) => s.name === 'findValidBackup')).toMatchObject({ attempts: 2, state: 'succeeded' });
+  expect(gate.steps.find((s) => s.name === 'findValidBackup')).toMatchObject({
+    attempts: 2,
+    state: 'succeeded',
+  });
   await handle.executeUpdate(approveUpdate, { args: [{ actor: 'carol' }] });
   const outcome = (await handle.result()) as RunOutcome<CorruptedStoreRecoveryResult>;
   expect(outcome.result?.outcome).toBe('restored');
@@ -184,9 +236,9 @@ test('a quorum-2 gate: one approval keeps it waiting, the same approver twice an
   expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ actor: 'mallory' }] }))).toMatch(
     /'mallory' may not approve gate 'restore'; allowed approvers: alice, bob, carol/,
   );
-  expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ actor: 'bob', gate: 'merge' }] }))).toMatch(
-    /unknown gate 'merge'; corruptedStoreRecovery has gates: restore/,
-  );
+  expect(
+    await refusal(handle.executeUpdate(approveUpdate, { args: [{ actor: 'bob', gate: 'merge' }] })),
+  ).toMatch(/unknown gate 'merge'; corruptedStoreRecovery has gates: restore/);
 
   const second = await handle.executeUpdate(approveUpdate, { args: [{ actor: 'bob' }] });
   expect(second.message).toMatch(/opened \(2 of 2\)/);
@@ -199,20 +251,29 @@ test('a gate marked automatic in the target config opens without a human', async
   const handle = await start('automatic');
   const outcome = (await handle.result()) as RunOutcome<CorruptedStoreRecoveryResult>;
   expect(outcome.result?.outcome).toBe('restored');
-  expect(outcome.status.decisions).toEqual([expect.objectContaining({ action: 'approve', actor: 'policy', gate: 'restore' })]);
+  expect(outcome.status.decisions).toEqual([
+    expect.objectContaining({ action: 'approve', actor: 'policy', gate: 'restore' }),
+  ]);
 });
 
 test('signals (the Temporal UI way) go through the same checks; a refused one is recorded and changes nothing', async () => {
   const handle = await start('signals');
   await statusWhen(tw.client, handle.workflowId, (s) => s.waiting?.kind === 'gate', 'the gate');
   const waitingRuns = await tw.client.workflow
-    .list({ query: `WorkflowId = '${handle.workflowId}' AND RunbookState = 'waiting' AND AwaitingHuman = true` })
+    .list({
+      query: `WorkflowId = '${handle.workflowId}' AND RunbookState = 'waiting' AND AwaitingHuman = true`,
+    })
     [Symbol.asyncIterator]()
     .next();
   expect(waitingRuns.done).toBe(false);
 
   await handle.signal(approveSignal, { actor: 'mallory' });
-  const refused = await statusWhen(tw.client, handle.workflowId, (s) => s.decisions.length > 0, 'the refused signal');
+  const refused = await statusWhen(
+    tw.client,
+    handle.workflowId,
+    (s) => s.decisions.length > 0,
+    'the refused signal',
+  );
   expect(refused.state).toBe('waiting');
   expect(refused.decisions[0]).toMatchObject({ action: 'approve', actor: 'mallory', refused: true });
   expect(refused.decisions[0].refusal).toMatch(/may not approve/);
@@ -221,14 +282,19 @@ test('signals (the Temporal UI way) go through the same checks; a refused one is
   const outcome = (await handle.result()) as RunOutcome<CorruptedStoreRecoveryResult>;
   expect(outcome.result?.outcome).toBe('restored');
   const completed = await tw.client.workflow
-    .list({ query: `WorkflowId = '${handle.workflowId}' AND RunbookState = 'completed' AND AwaitingHuman = false` })
+    .list({
+      query: `WorkflowId = '${handle.workflowId}' AND RunbookState = 'completed' AND AwaitingHuman = false`,
+    })
     [Symbol.asyncIterator]()
     .next();
   expect(completed.done).toBe(false);
 });
 
 describe('bad input arriving as workflow input (as from the Temporal UI) fails fast and non-retryably', () => {
-  async function failureOf(target: unknown, extra: Record<string, unknown> = {}): Promise<ApplicationFailure> {
+  async function failureOf(
+    target: unknown,
+    extra: Record<string, unknown> = {},
+  ): Promise<ApplicationFailure> {
     const handle = await start(target, extra);
     const started = Date.now();
     try {
@@ -244,9 +310,19 @@ describe('bad input arriving as workflow input (as from the Temporal UI) fails f
   }
 
   test.each([
-    ['an unknown target', 'atlantis', {}, /unknown target 'atlantis'; the worker's config has: automatic, intact/],
+    [
+      'an unknown target',
+      'atlantis',
+      {},
+      /unknown target 'atlantis'; the worker's config has: automatic, intact/,
+    ],
     ['a field of the wrong type', 42, {}, /input\.target must be a string \(got number\)/],
-    ['an unknown field', 'intact', { primary: '/etc/passwd' }, /input\.primary is not a field of corruptedStoreRecovery/],
+    [
+      'an unknown field',
+      'intact',
+      { primary: '/etc/passwd' },
+      /input\.primary is not a field of corruptedStoreRecovery/,
+    ],
   ])('%s', async (_what, target, extra, message) => {
     const failure = await failureOf(target, extra);
     expect(failure.type).toBe('InvalidInput');
@@ -261,7 +337,10 @@ describe('bad input arriving as workflow input (as from the Temporal UI) fails f
       args: ['demo-store'],
     });
     await expect(handle.result()).rejects.toMatchObject({
-      cause: expect.objectContaining({ type: 'InvalidInput', message: expect.stringMatching(/must be a JSON object .*got string/) }),
+      cause: expect.objectContaining({
+        type: 'InvalidInput',
+        message: expect.stringMatching(/must be a JSON object .*got string/),
+      }),
     });
   });
 });

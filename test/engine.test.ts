@@ -3,7 +3,12 @@
  * steps, exhausted retries, gate timeouts, and decisions refused where they do not apply.
  */
 import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createActivities } from '../activities';
@@ -27,7 +32,14 @@ beforeAll(async () => {
   quietRuntime();
   bundle = await bundleWorkflowCode({
     workflowsPath: require.resolve('./probe/workflows'),
-    logger: { info: () => undefined, warn: () => undefined, error: console.error, debug: () => undefined, trace: () => undefined, log: () => undefined },
+    logger: {
+      info: () => undefined,
+      warn: () => undefined,
+      error: console.error,
+      debug: () => undefined,
+      trace: () => undefined,
+      log: () => undefined,
+    },
   });
   dir = tempDir('engine');
   const { config } = writeConfig(dir, { auditLedger: 'audit.sqlite', targets: { probe: {} } });
@@ -77,8 +89,12 @@ test('stop runs the registered compensations in reverse and ends as stopped', as
   await statusWhen(client, handle.workflowId, (s) => s.state === 'waiting', 'the gate');
   expect(fs.readFileSync(marker, 'utf8')).toBe('written');
 
-  expect(await refusal(handle.executeUpdate(stopUpdate, { args: [{ actor: 'alice', reason: '  ' }] }))).toMatch(/reason is required/);
-  expect(await refusal(handle.executeUpdate(retryUpdate, { args: [{ actor: 'alice' }] }))).toMatch(/waits at gate 'proceed'.*approve or stop/);
+  expect(
+    await refusal(handle.executeUpdate(stopUpdate, { args: [{ actor: 'alice', reason: '  ' }] })),
+  ).toMatch(/reason is required/);
+  expect(await refusal(handle.executeUpdate(retryUpdate, { args: [{ actor: 'alice' }] }))).toMatch(
+    /waits at gate 'proceed'.*approve or stop/,
+  );
   await handle.executeUpdate(stopUpdate, { args: [{ actor: 'alice', reason: 'drill over' }] });
 
   const outcome = (await handle.result()) as RunOutcome;
@@ -87,18 +103,37 @@ test('stop runs the registered compensations in reverse and ends as stopped', as
   expect(outcome.stopReason).toBe('drill over');
   expect(fs.existsSync(marker)).toBe(false);
   const events = ledger.forWorkflow(handle.workflowId).map((r) => r.event);
-  expect(events).toEqual(expect.arrayContaining(['decision.stop', 'compensation.started', 'compensation.succeeded', 'run.stopped']));
+  expect(events).toEqual(
+    expect.arrayContaining([
+      'decision.stop',
+      'compensation.started',
+      'compensation.succeeded',
+      'run.stopped',
+    ]),
+  );
 });
 
 test('a STOP-class failure waits; skip is allowed only where the step allows it and returns its skip value', async () => {
   const marker = path.join(dir, 'skip.marker');
   const handle = await start('skip', marker);
-  const waiting = await statusWhen(client, handle.workflowId, (s) => s.state === 'waiting', 'the failed step');
-  expect(waiting.waiting).toMatchObject({ kind: 'failure', step: 'failsOnce', reason: 'stop class', errorType: 'ChecksumMismatch' });
+  const waiting = await statusWhen(
+    client,
+    handle.workflowId,
+    (s) => s.state === 'waiting',
+    'the failed step',
+  );
+  expect(waiting.waiting).toMatchObject({
+    kind: 'failure',
+    step: 'failsOnce',
+    reason: 'stop class',
+    errorType: 'ChecksumMismatch',
+  });
   expect(waiting.waiting!.allowed).toEqual(['retry', 'skip', 'stop']);
   // A STOP class is not retried by the activity's own policy: one attempt only.
   expect(waiting.steps[1]).toMatchObject({ name: 'failsOnce', attempts: 1, state: 'waiting' });
-  expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ actor: 'alice' }] }))).toMatch(/not at a gate/);
+  expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ actor: 'alice' }] }))).toMatch(
+    /not at a gate/,
+  );
 
   await handle.executeUpdate(skipUpdate, { args: [{ actor: 'alice', comment: 'known bad' }] });
   const outcome = (await handle.result()) as RunOutcome;
@@ -106,14 +141,23 @@ test('a STOP-class failure waits; skip is allowed only where the step allows it 
   expect(outcome.result).toBe('skipped');
   expect(fs.readFileSync(marker, 'utf8')).toBe('skipped');
   expect(outcome.status.steps.find((s) => s.name === 'failsOnce')?.state).toBe('skipped');
-  expect(outcome.status.decisions).toEqual([expect.objectContaining({ action: 'skip', actor: 'alice', comment: 'known bad' })]);
+  expect(outcome.status.decisions).toEqual([
+    expect.objectContaining({ action: 'skip', actor: 'alice', comment: 'known bad' }),
+  ]);
 });
 
 test('exhausted retries wait; retry runs the step again; a non-skippable step refuses skip', async () => {
   const handle = await start('exhaust', path.join(dir, 'unused'));
-  const first = await statusWhen(client, handle.workflowId, (s) => s.state === 'waiting', 'exhausted retries');
+  const first = await statusWhen(
+    client,
+    handle.workflowId,
+    (s) => s.state === 'waiting',
+    'exhausted retries',
+  );
   expect(first.waiting).toMatchObject({ kind: 'failure', step: 'flaky', reason: 'transient trouble' });
-  expect(await refusal(handle.executeUpdate(skipUpdate, { args: [{ actor: 'alice' }] }))).toMatch(/'flaky' cannot be skipped/);
+  expect(await refusal(handle.executeUpdate(skipUpdate, { args: [{ actor: 'alice' }] }))).toMatch(
+    /'flaky' cannot be skipped/,
+  );
 
   await handle.executeUpdate(retryUpdate, { args: [{ actor: 'bob' }] });
   const second = await statusWhen(
@@ -137,5 +181,7 @@ test('a gate that times out stops the run, or proceeds, as its policy says', asy
   const b = (await proceeded.result()) as RunOutcome;
   expect(b.state).toBe('completed');
   expect(b.result).toBe('proceeded');
-  expect(b.status.decisions).toEqual([expect.objectContaining({ action: 'approve', actor: 'timeout', gate: 'quickProceed' })]);
+  expect(b.status.decisions).toEqual([
+    expect.objectContaining({ action: 'approve', actor: 'timeout', gate: 'quickProceed' }),
+  ]);
 });

@@ -40,7 +40,14 @@ export default async function globalSetup(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-bundle-'));
   const bundle = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
-    logger: { info: () => undefined, warn: console.warn, error: console.error, debug: () => undefined, trace: () => undefined, log: () => undefined },
+    logger: {
+      info: () => undefined,
+      warn: console.warn,
+      error: console.error,
+      debug: () => undefined,
+      trace: () => undefined,
+      log: () => undefined,
+    },
   });
   const codePath = path.join(dir, 'workflows.js');
   fs.writeFileSync(codePath, bundle.code);

@@ -24,7 +24,8 @@ export function quietRuntime(): void {
 
 export function serverAddress(): string {
   const address = process.env.LIFEBOAT_TEST_ADDRESS;
-  if (!address) throw new Error('LIFEBOAT_TEST_ADDRESS is not set: run the tests through jest (test/global-setup.ts)');
+  if (!address)
+    throw new Error('LIFEBOAT_TEST_ADDRESS is not set: run the tests through jest (test/global-setup.ts)');
   return address;
 }
 
@@ -33,7 +34,10 @@ export function tempDir(prefix: string): string {
 }
 
 /** Writes a config file into `dir` and returns its path and the parsed config. */
-export function writeConfig(dir: string, raw: Record<string, unknown>): { file: string; config: LifeboatConfig } {
+export function writeConfig(
+  dir: string,
+  raw: Record<string, unknown>,
+): { file: string; config: LifeboatConfig } {
   const file = path.join(dir, 'lifeboat.config.json');
   fs.writeFileSync(file, JSON.stringify(raw, null, 2));
   return { file, config: parseConfig(raw, file) };
@@ -101,7 +105,11 @@ export function lifeboat(args: string[], env: Record<string, string> = {}): Prom
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 30000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 30000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -119,7 +127,12 @@ export async function eventually<T>(check: () => Promise<T | undefined>, what: s
 }
 
 /** Waits until the run's status satisfies `predicate` and returns that status. */
-export function statusWhen(client: Client, workflowId: string, predicate: (s: RunStatus) => boolean, what: string): Promise<RunStatus> {
+export function statusWhen(
+  client: Client,
+  workflowId: string,
+  predicate: (s: RunStatus) => boolean,
+  what: string,
+): Promise<RunStatus> {
   return eventually(async () => {
     const status = await client.workflow.getHandle(workflowId).query(statusQuery);
     return predicate(status) ? status : undefined;
@@ -134,7 +147,8 @@ export interface Proc {
 }
 
 export function spawnTsx(script: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, script)], {
+  // `node --import tsx` runs the script in this one process, so a signal reaches the script itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -36,7 +36,9 @@ test('appends chain each row to the one before, and a retried batch is written o
   expect(rows[0].prevHash).toBe('0'.repeat(64));
   for (let i = 1; i < rows.length; i += 1) expect(rows[i].prevHash).toBe(rows[i - 1].hash);
   // An activity retry sends the same events again.
-  expect(ledger.append([event(4, { actor: 'alice', event: 'decision.approve' }), event(5), event(6)])).toEqual({ appended: 1, present: 2 });
+  expect(
+    ledger.append([event(4, { actor: 'alice', event: 'decision.approve' }), event(5), event(6)]),
+  ).toEqual({ appended: 1, present: 2 });
   expect(ledger.forWorkflow('wf-1')).toHaveLength(6);
   expect(ledger.verify()).toEqual({ ok: true, rows: 6 });
   ledger.close();
@@ -46,7 +48,9 @@ test('the ledger refuses UPDATE and DELETE', () => {
   const { file, ledger } = filledLedger();
   ledger.close();
   const db = new Database(file);
-  expect(() => db.prepare("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").run()).toThrow(/append-only/);
+  expect(() => db.prepare("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").run()).toThrow(
+    /append-only/,
+  );
   expect(() => db.prepare('DELETE FROM audit_events WHERE seq = 2').run()).toThrow(/append-only/);
   db.close();
 });
@@ -76,7 +80,11 @@ test('a deleted row and a re-hashed edit are caught at the row after them', () =
   db.prepare('DELETE FROM audit_events WHERE seq = 2').run();
   db.close();
   const reopened = new AuditLedger(file, { readonly: true });
-  expect(reopened.verify()).toMatchObject({ ok: false, brokenSeq: 3, problem: 'row 2 is missing (next row is 3)' });
+  expect(reopened.verify()).toMatchObject({
+    ok: false,
+    brokenSeq: 3,
+    problem: 'row 2 is missing (next row is 3)',
+  });
   reopened.close();
 
   // An edit whose own hash is recomputed still breaks the link from the next row.
@@ -85,7 +93,9 @@ test('a deleted row and a re-hashed edit are caught at the row after them', () =
   const db2 = new Database(second.file);
   db2.exec('DROP TRIGGER audit_events_no_update');
   const row = db2.prepare('SELECT hash FROM audit_events WHERE seq = 2').get() as { hash: string };
-  db2.prepare("UPDATE audit_events SET hash = ? WHERE seq = 2").run(row.hash.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')));
+  db2
+    .prepare('UPDATE audit_events SET hash = ? WHERE seq = 2')
+    .run(row.hash.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')));
   db2.close();
   const check = new AuditLedger(second.file, { readonly: true });
   expect(check.verify()).toMatchObject({ ok: false, brokenSeq: 2 });

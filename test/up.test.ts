@@ -46,7 +46,11 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
   const dataDir = tempDir('up');
   const [port, uiPort] = [await freePort(), await freePort()];
   const address = `127.0.0.1:${port}`;
-  const cli = (...args: string[]) => lifeboat([...args, '--address', address], { LIFEBOAT_TASK_QUEUE: 'lifeboat', LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json') });
+  const cli = (...args: string[]) =>
+    lifeboat([...args, '--address', address], {
+      LIFEBOAT_TASK_QUEUE: 'lifeboat',
+      LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
+    });
 
   up = await bringUp(dataDir, port, uiPort);
   expect(up.output()).toContain(`Temporal UI: http://127.0.0.1:${uiPort}/namespaces/default/workflows`);
@@ -58,7 +62,10 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
   const started = await cli('start', 'corruptedStoreRecovery', '--target', 'demo-store');
   expect(started.code).toBe(0);
   const id = started.stdout.trim();
-  await eventually(async () => ((await cli('status', id)).stdout.includes("WAITING at gate 'restore'") ? true : undefined), 'the demo to wait');
+  await eventually(
+    async () => ((await cli('status', id)).stdout.includes("WAITING at gate 'restore'") ? true : undefined),
+    'the demo to wait',
+  );
   const waitingList = await cli('list', '--state', 'waiting', '--json');
   expect(waitingList.stdout).toContain(id);
 

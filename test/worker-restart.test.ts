@@ -10,7 +10,17 @@ import { approveUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { CorruptedStoreRecoveryResult } from '../runbooks/corruptedStoreRecovery';
 import { writeStoreFixture } from '../scripts/demo-data';
-import { eventually, serverAddress, spawnTsx, statusWhen, storeTargetConfig, tempDir, uniqueQueue, writeConfig, type Proc } from './helpers';
+import {
+  eventually,
+  serverAddress,
+  spawnTsx,
+  statusWhen,
+  storeTargetConfig,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 let connection: Connection;
 let client: Client;
@@ -27,9 +37,17 @@ afterAll(async () => {
 });
 
 async function startWorkerProcess(configFile: string, taskQueue: string): Promise<Proc> {
-  const proc = spawnTsx('worker/main.ts', { LIFEBOAT_CONFIG: configFile, TEMPORAL_ADDRESS: serverAddress(), LIFEBOAT_TASK_QUEUE: taskQueue });
+  const proc = spawnTsx('worker/main.ts', {
+    LIFEBOAT_CONFIG: configFile,
+    TEMPORAL_ADDRESS: serverAddress(),
+    LIFEBOAT_TASK_QUEUE: taskQueue,
+  });
   workers.push(proc);
-  await eventually(async () => (proc.output().includes('polling task queue') ? true : undefined), 'the worker to poll', 60000);
+  await eventually(
+    async () => (proc.output().includes('polling task queue') ? true : undefined),
+    'the worker to poll',
+    60000,
+  );
   return proc;
 }
 
@@ -41,12 +59,22 @@ async function kill(proc: Proc): Promise<void> {
 test('a run survives its worker being killed while it waits and again right after approval', async () => {
   const dir = tempDir('restart');
   const fx = writeStoreFixture(path.join(dir, 'store'), 'corrupt', ['intact', 'corrupt']);
-  const olderBackup = fs.readdirSync(fx.backups).filter((f) => f.endsWith('.json')).sort()[0];
-  const { file } = writeConfig(dir, { auditLedger: 'audit.sqlite', targets: { store: storeTargetConfig(path.join(dir, 'store')) } });
+  const olderBackup = fs
+    .readdirSync(fx.backups)
+    .filter((f) => f.endsWith('.json'))
+    .sort()[0];
+  const { file } = writeConfig(dir, {
+    auditLedger: 'audit.sqlite',
+    targets: { store: storeTargetConfig(path.join(dir, 'store')) },
+  });
   const taskQueue = uniqueQueue('restart');
 
   const first = await startWorkerProcess(file, taskQueue);
-  const handle = await client.workflow.start('corruptedStoreRecovery', { taskQueue, workflowId: `restart-${Date.now()}`, args: [{ target: 'store' }] });
+  const handle = await client.workflow.start('corruptedStoreRecovery', {
+    taskQueue,
+    workflowId: `restart-${Date.now()}`,
+    args: [{ target: 'store' }],
+  });
   await statusWhen(client, handle.workflowId, (s) => s.state === 'waiting', 'the gate');
   await kill(first);
 

@@ -53,7 +53,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function unknownKeys(where: string, obj: Record<string, unknown>, known: string[], problems: string[]): void {
   for (const key of Object.keys(obj)) {
-    if (!known.includes(key)) problems.push(`${where}.${key} is not a known setting; known: ${known.join(', ')}`);
+    if (!known.includes(key))
+      problems.push(`${where}.${key} is not a known setting; known: ${known.join(', ')}`);
   }
 }
 
@@ -73,14 +74,18 @@ function parseGate(where: string, raw: unknown, problems: string[]): Partial<Gat
     else problems.push(`${where}.approvers must be a non-empty array of names (or ["*"] for anyone)`);
   }
   if (raw.quorum !== undefined) {
-    if (typeof raw.quorum === 'number' && Number.isInteger(raw.quorum) && raw.quorum >= 1) gate.quorum = raw.quorum;
+    if (typeof raw.quorum === 'number' && Number.isInteger(raw.quorum) && raw.quorum >= 1)
+      gate.quorum = raw.quorum;
     else problems.push(`${where}.quorum must be an integer of at least 1`);
   }
   if (gate.approvers && gate.quorum && !gate.approvers.includes('*') && gate.quorum > gate.approvers.length) {
-    problems.push(`${where}.quorum is ${gate.quorum} but only ${gate.approvers.length} approvers are allowed`);
+    problems.push(
+      `${where}.quorum is ${gate.quorum} but only ${gate.approvers.length} approvers are allowed`,
+    );
   }
   if (raw.timeoutSeconds !== undefined) {
-    if (typeof raw.timeoutSeconds === 'number' && raw.timeoutSeconds > 0) gate.timeoutSeconds = raw.timeoutSeconds;
+    if (typeof raw.timeoutSeconds === 'number' && raw.timeoutSeconds > 0)
+      gate.timeoutSeconds = raw.timeoutSeconds;
     else problems.push(`${where}.timeoutSeconds must be a positive number of seconds`);
   }
   if (raw.onTimeout !== undefined) {
@@ -94,7 +99,12 @@ function parseGate(where: string, raw: unknown, problems: string[]): Partial<Gat
   return gate;
 }
 
-function parseStore(where: string, raw: unknown, base: string, problems: string[]): StoreSettings | undefined {
+function parseStore(
+  where: string,
+  raw: unknown,
+  base: string,
+  problems: string[],
+): StoreSettings | undefined {
   if (!isObject(raw)) {
     problems.push(`${where} must be an object with "primary" and "backups" paths`);
     return undefined;
@@ -112,8 +122,13 @@ function parseStore(where: string, raw: unknown, base: string, problems: string[
   }
   if (!paths.primary || !paths.backups) return undefined;
   const primary = path.parse(paths.primary);
-  if (!primary.ext) problems.push(`${where}.primary must have an extension (backups are named <stem>_YYYYMMDD_HHMMSS<ext>)`);
-  return { primary: paths.primary, backups: paths.backups, quarantine: paths.quarantine ?? path.join(primary.dir, 'quarantine') };
+  if (!primary.ext)
+    problems.push(`${where}.primary must have an extension (backups are named <stem>_YYYYMMDD_HHMMSS<ext>)`);
+  return {
+    primary: paths.primary,
+    backups: paths.backups,
+    quarantine: paths.quarantine ?? path.join(primary.dir, 'quarantine'),
+  };
 }
 
 /** Validates a parsed config object; `file` is used to resolve relative paths and in messages. */
@@ -121,7 +136,8 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   const source = path.resolve(file);
   const base = path.dirname(source);
   const problems: string[] = [];
-  if (!isObject(raw)) throw new ConfigError(source, ['the file must hold a JSON object with "auditLedger" and "targets"']);
+  if (!isObject(raw))
+    throw new ConfigError(source, ['the file must hold a JSON object with "auditLedger" and "targets"']);
   unknownKeys('config', raw, ['auditLedger', 'targets'], problems);
 
   let auditLedger = '';

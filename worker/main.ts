@@ -28,7 +28,12 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
-    const { worker, ledger } = await createLifeboatWorker({ connection, config, namespace: target.namespace, taskQueue: target.taskQueue });
+    const { worker, ledger } = await createLifeboatWorker({
+      connection,
+      config,
+      namespace: target.namespace,
+      taskQueue: target.taskQueue,
+    });
     console.log(
       `lifeboat worker: polling task queue '${target.taskQueue}' on ${target.address} (namespace ${target.namespace}); ` +
         `${Object.keys(config.targets).length} target(s) from ${config.source}`,

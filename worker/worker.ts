@@ -13,7 +13,9 @@ export interface LifeboatWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
-export async function createLifeboatWorker(options: LifeboatWorkerOptions): Promise<{ worker: Worker; ledger: AuditLedger }> {
+export async function createLifeboatWorker(
+  options: LifeboatWorkerOptions,
+): Promise<{ worker: Worker; ledger: AuditLedger }> {
   const ledger = new AuditLedger(options.config.auditLedger);
   const worker = await Worker.create({
     connection: options.connection,

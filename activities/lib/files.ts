@@ -43,7 +43,11 @@ export function tempPathFor(file: string, tag: string): string {
 }
 
 /** Writes `data` to `file` atomically: readers see the old content or the new, never a mix. */
-export async function writeFileAtomic(file: string, data: string | Buffer, tag = `${process.pid}`): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer,
+  tag = `${process.pid}`,
+): Promise<void> {
   const tmp = tempPathFor(file, tag);
   await fsp.writeFile(tmp, data);
   await fsyncFile(tmp);
@@ -55,7 +59,11 @@ export async function writeFileAtomic(file: string, data: string | Buffer, tag =
  * Copies `from` to a temp file beside `to`, fsyncs it, and returns the temp path with the copy's
  * checksum; the caller renames it into place once it has checked the checksum.
  */
-export async function stageCopy(from: string, to: string, tag: string): Promise<{ tmp: string; sha256: string; size: number }> {
+export async function stageCopy(
+  from: string,
+  to: string,
+  tag: string,
+): Promise<{ tmp: string; sha256: string; size: number }> {
   const tmp = tempPathFor(to, tag);
   const hash = createHash('sha256');
   let size = 0;

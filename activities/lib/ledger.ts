@@ -29,8 +29,7 @@ export interface AuditRow {
 }
 
 export type VerifyResult =
-  | { ok: true; rows: number }
-  | { ok: false; rows: number; brokenSeq: number; problem: string };
+  { ok: true; rows: number } | { ok: false; rows: number; brokenSeq: number; problem: string };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS audit_events (
@@ -133,22 +132,36 @@ export class AuditLedger {
   }
 
   forWorkflow(workflowId: string): AuditRow[] {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM audit_events WHERE workflow_id = ? ORDER BY seq`).all(workflowId) as AuditRow[];
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM audit_events WHERE workflow_id = ? ORDER BY seq`)
+      .all(workflowId) as AuditRow[];
   }
 
   /** Recomputes the chain and names the first row that does not fit. */
   verify(): VerifyResult {
-    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM audit_events ORDER BY seq`).iterate() as IterableIterator<AuditRow>;
+    const rows = this.db
+      .prepare(`SELECT ${COLUMNS} FROM audit_events ORDER BY seq`)
+      .iterate() as IterableIterator<AuditRow>;
     let prevHash = GENESIS_HASH;
     let expectedSeq = 1;
     let count = 0;
     for (const row of rows) {
       count += 1;
       if (row.seq !== expectedSeq) {
-        return { ok: false, rows: count, brokenSeq: row.seq, problem: `row ${expectedSeq} is missing (next row is ${row.seq})` };
+        return {
+          ok: false,
+          rows: count,
+          brokenSeq: row.seq,
+          problem: `row ${expectedSeq} is missing (next row is ${row.seq})`,
+        };
       }
       if (row.prevHash !== prevHash) {
-        return { ok: false, rows: count, brokenSeq: row.seq, problem: `prev_hash does not match the hash of row ${row.seq - 1}` };
+        return {
+          ok: false,
+          rows: count,
+          brokenSeq: row.seq,
+          problem: `prev_hash does not match the hash of row ${row.seq - 1}`,
+        };
       }
       const { hash, ...rest } = row;
       const computed = rowHash(rest);

@@ -8,7 +8,11 @@ export const command: Command = {
   examples: ['lifeboat approve incident-42 --as alice --comment "backup checked by hand"'],
   options: {
     ...ACTOR_OPTION,
-    gate: { type: 'string', value: 'gate', description: 'the gate to approve (default: the one the run waits at)' },
+    gate: {
+      type: 'string',
+      value: 'gate',
+      description: 'the gate to approve (default: the one the run waits at)',
+    },
     comment: { type: 'string', value: 'text', description: 'recorded with the decision' },
     ...SERVER_OPTIONS,
   },
@@ -19,7 +23,11 @@ export const command: Command = {
     const client = await ctx.connect();
     const receipt = await decide(client, ctx.positionals[0], {
       action: 'approve',
-      args: { actor, gate: ctx.values.gate as string | undefined, comment: ctx.values.comment as string | undefined },
+      args: {
+        actor,
+        gate: ctx.values.gate as string | undefined,
+        comment: ctx.values.comment as string | undefined,
+      },
     });
     ctx.out(receipt.message);
     return 0;

@@ -22,13 +22,21 @@ export const command: Command = {
     try {
       const rows = ledger.forWorkflow(ctx.positionals[0]);
       if (ctx.values.json) {
-        ctx.out(JSON.stringify(rows.map((r) => ({ ...r, details: JSON.parse(r.details) as unknown })), null, 2));
+        ctx.out(
+          JSON.stringify(
+            rows.map((r) => ({ ...r, details: JSON.parse(r.details) as unknown })),
+            null,
+            2,
+          ),
+        );
       } else if (rows.length === 0) {
         ctx.out(`no audit events for '${ctx.positionals[0]}' in ${file}`);
       } else {
         for (const r of rows) {
           const details = r.details === '{}' ? '' : ` ${r.details}`;
-          ctx.out(`#${r.seq} ${r.at} ${r.actor.padEnd(10)} ${r.event}${r.step ? ` [${r.step}]` : ''}${details}`);
+          ctx.out(
+            `#${r.seq} ${r.at} ${r.actor.padEnd(10)} ${r.event}${r.step ? ` [${r.step}]` : ''}${details}`,
+          );
         }
       }
       return 0;

@@ -16,7 +16,10 @@ export const command: Command = {
   server: true,
   async run(ctx) {
     const client = await ctx.connect();
-    const runs = await listRuns(client, { state: ctx.values.state as string | undefined, runbook: ctx.values.runbook as string | undefined });
+    const runs = await listRuns(client, {
+      state: ctx.values.state as string | undefined,
+      runbook: ctx.values.runbook as string | undefined,
+    });
     if (ctx.values.json) {
       ctx.out(JSON.stringify(runs, null, 2));
       return 0;
@@ -26,7 +29,9 @@ export const command: Command = {
       return 0;
     }
     for (const r of runs) {
-      ctx.out(`${(r.state ?? r.status.toLowerCase()).padEnd(9)} ${r.startTime}  ${r.runbook ?? '?'} → ${r.target ?? '?'}  ${r.workflowId}`);
+      ctx.out(
+        `${(r.state ?? r.status.toLowerCase()).padEnd(9)} ${r.startTime}  ${r.runbook ?? '?'} → ${r.target ?? '?'}  ${r.workflowId}`,
+      );
     }
     return 0;
   },

@@ -37,8 +37,16 @@ export const command: Command = {
   options: {
     target: { type: 'string', value: 'name', description: 'a target from the worker config' },
     input: { type: 'string', value: 'json|@file', description: 'further input fields as a JSON object' },
-    id: { type: 'string', value: 'workflowId', description: 'the workflow id (default: <runbook>-<target>-<time>)' },
-    'wait-seconds': { type: 'string', value: 'n', description: 'how long to wait for the worker to accept the input (default 15)' },
+    id: {
+      type: 'string',
+      value: 'workflowId',
+      description: 'the workflow id (default: <runbook>-<target>-<time>)',
+    },
+    'wait-seconds': {
+      type: 'string',
+      value: 'n',
+      description: 'how long to wait for the worker to accept the input (default 15)',
+    },
     ...SERVER_OPTIONS,
   },
   positionals: ['runbook'],
@@ -51,7 +59,8 @@ export const command: Command = {
     }
     const waitRaw = (ctx.values['wait-seconds'] as string | undefined) ?? '15';
     const waitSeconds = Number(waitRaw);
-    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw badInput(`--wait-seconds must be a number of seconds (got '${waitRaw}')`);
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
+      throw badInput(`--wait-seconds must be a number of seconds (got '${waitRaw}')`);
     const client = await ctx.connect();
     const handle = await startRunbook(client, {
       runbook: ctx.positionals[0],
@@ -66,7 +75,9 @@ export const command: Command = {
     }
     ctx.out(handle.workflowId);
     if (acceptance.verdict === 'unknown') {
-      ctx.err(`lifeboat: started, but no worker has picked it up yet (is a worker polling task queue '${ctx.taskQueue}'?)`);
+      ctx.err(
+        `lifeboat: started, but no worker has picked it up yet (is a worker polling task queue '${ctx.taskQueue}'?)`,
+      );
     } else {
       ctx.err(`lifeboat: started; follow it with: lifeboat watch ${handle.workflowId}`);
     }

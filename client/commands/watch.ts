@@ -12,7 +12,11 @@ async function pendingProgress(handle: WorkflowHandle): Promise<string[]> {
     if (!payload?.data) continue;
     try {
       const details = JSON.parse(Buffer.from(payload.data).toString('utf8')) as Record<string, unknown>;
-      lines.push(`  … ${activity.activityType?.name}: ${Object.entries(details).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`);
+      lines.push(
+        `  … ${activity.activityType?.name}: ${Object.entries(details)
+          .map(([k, v]) => `${k} ${String(v)}`)
+          .join(', ')}`,
+      );
     } catch {
       // Not JSON: nothing readable to show.
     }
@@ -34,7 +38,8 @@ export const command: Command = {
   async run(ctx) {
     const intervalRaw = (ctx.values.interval as string | undefined) ?? '1';
     const interval = Number(intervalRaw);
-    if (!Number.isFinite(interval) || interval <= 0) throw badInput(`--interval must be a positive number of seconds (got '${intervalRaw}')`);
+    if (!Number.isFinite(interval) || interval <= 0)
+      throw badInput(`--interval must be a positive number of seconds (got '${intervalRaw}')`);
     const client = await ctx.connect();
     const handle = await existingRun(client, ctx.positionals[0]);
     const shown = new Map<string, string>();

@@ -11,13 +11,21 @@ export const probeMeta: RunbookMeta = {
   summary: 'test-only',
   source: 'test',
   input: {
-    scenario: { type: 'string', required: true, description: 'what to exercise', enum: ['compensate', 'skip', 'exhaust', 'timeoutStop', 'timeoutProceed'] },
+    scenario: {
+      type: 'string',
+      required: true,
+      description: 'what to exercise',
+      enum: ['compensate', 'skip', 'exhaust', 'timeoutStop', 'timeoutProceed'],
+    },
     marker: { type: 'string', required: true, description: 'a file the probe writes' },
   },
   gates: {
     proceed: { description: 'test gate', defaults: { approvers: ['*'], quorum: 1 } },
     quick: { description: 'times out', defaults: { timeoutSeconds: 2, onTimeout: 'stop' } },
-    quickProceed: { description: 'times out and proceeds', defaults: { timeoutSeconds: 2, onTimeout: 'proceed' } },
+    quickProceed: {
+      description: 'times out and proceeds',
+      defaults: { timeoutSeconds: 2, onTimeout: 'proceed' },
+    },
   },
   requires: [],
   stops: [],
@@ -36,10 +44,15 @@ export async function engineProbe(input: { target: string; scenario: string; mar
         await run.gate('proceed', 'waits so that the test can stop it');
         return 'not stopped';
       case 'skip': {
-        const value = await run.step('failsOnce', probe('probeFail'), ['ChecksumMismatch', 'stop class'] as never, {
-          skippable: true,
-          skipValue: 'skipped' as never,
-        });
+        const value = await run.step(
+          'failsOnce',
+          probe('probeFail'),
+          ['ChecksumMismatch', 'stop class'] as never,
+          {
+            skippable: true,
+            skipValue: 'skipped' as never,
+          },
+        );
         await run.step('writeMarker', probe('probeWrite'), [input.marker, String(value)] as never);
         return value;
       }

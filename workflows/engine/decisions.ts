@@ -22,7 +22,11 @@ function notWaiting(status: RunStatus): string {
     : `the run is not waiting for a decision (state: ${status.state}${status.currentStep ? `, step: ${status.currentStep}` : ''})`;
 }
 
-export function checkApprove(status: RunStatus, runbookGates: string[], args: ApproveArgs): string | undefined {
+export function checkApprove(
+  status: RunStatus,
+  runbookGates: string[],
+  args: ApproveArgs,
+): string | undefined {
   const actorProblem = checkActor(args);
   if (actorProblem) return actorProblem;
   if (args.gate !== undefined && (typeof args.gate !== 'string' || !runbookGates.includes(args.gate))) {

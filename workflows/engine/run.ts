@@ -33,7 +33,12 @@ import {
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { Activities } from '../../activities';
-import { SA_AWAITING_HUMAN, SA_RUNBOOK_NAME, SA_RUNBOOK_STATE, SA_RUNBOOK_TARGET } from '../../common/constants';
+import {
+  SA_AWAITING_HUMAN,
+  SA_RUNBOOK_NAME,
+  SA_RUNBOOK_STATE,
+  SA_RUNBOOK_TARGET,
+} from '../../common/constants';
 import type { RunState } from '../../common/constants';
 import { INVALID_INPUT, NON_RETRYABLE_TYPES } from '../../common/errors';
 import {
@@ -176,17 +181,32 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     const stopCheck = (a: StopArgs) => checkStop(this.status, this.stopRequest !== undefined, a);
 
     wf.setHandler(approveUpdate, (a) => this.applyApprove(a), { validator: (a) => refuse(approveCheck(a)) });
-    wf.setHandler(retryUpdate, (a) => this.applyDecision('retry', a), { validator: (a) => refuse(retryCheck(a)) });
-    wf.setHandler(skipUpdate, (a) => this.applyDecision('skip', a), { validator: (a) => refuse(skipCheck(a)) });
+    wf.setHandler(retryUpdate, (a) => this.applyDecision('retry', a), {
+      validator: (a) => refuse(retryCheck(a)),
+    });
+    wf.setHandler(skipUpdate, (a) => this.applyDecision('skip', a), {
+      validator: (a) => refuse(skipCheck(a)),
+    });
     wf.setHandler(stopUpdate, (a) => this.applyStop(a), { validator: (a) => refuse(stopCheck(a)) });
 
-    wf.setHandler(approveSignal, (a) => this.viaSignal('approve', a, approveCheck(a), () => this.applyApprove(a)));
-    wf.setHandler(retrySignal, (a) => this.viaSignal('retry', a, retryCheck(a), () => this.applyDecision('retry', a)));
-    wf.setHandler(skipSignal, (a) => this.viaSignal('skip', a, skipCheck(a), () => this.applyDecision('skip', a)));
+    wf.setHandler(approveSignal, (a) =>
+      this.viaSignal('approve', a, approveCheck(a), () => this.applyApprove(a)),
+    );
+    wf.setHandler(retrySignal, (a) =>
+      this.viaSignal('retry', a, retryCheck(a), () => this.applyDecision('retry', a)),
+    );
+    wf.setHandler(skipSignal, (a) =>
+      this.viaSignal('skip', a, skipCheck(a), () => this.applyDecision('skip', a)),
+    );
     wf.setHandler(stopSignal, (a) => this.viaSignal('stop', a, stopCheck(a), () => this.applyStop(a)));
   }
 
-  private viaSignal(action: DecisionAction, args: unknown, problem: string | undefined, apply: () => unknown): void {
+  private viaSignal(
+    action: DecisionAction,
+    args: unknown,
+    problem: string | undefined,
+    apply: () => unknown,
+  ): void {
     if (problem === undefined) {
       apply();
       return;
@@ -202,15 +222,30 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     const actor = args.actor.trim();
     const at = nowIso();
     waiting.approvals!.push({ actor, at, comment: args.comment });
-    this.status.decisions.push({ action: 'approve', actor, at, comment: args.comment, gate: waiting.gate, step: waiting.step });
+    this.status.decisions.push({
+      action: 'approve',
+      actor,
+      at,
+      comment: args.comment,
+      gate: waiting.gate,
+      step: waiting.step,
+    });
     const count = waiting.approvals!.length;
     const quorum = waiting.quorum ?? 1;
-    this.record('decision.approve', { gate: waiting.gate, comment: args.comment, approvals: count, quorum }, actor);
+    this.record(
+      'decision.approve',
+      { gate: waiting.gate, comment: args.comment, approvals: count, quorum },
+      actor,
+    );
     if (count >= quorum) {
       // The gate opens now, so that a further vote is refused as "not waiting".
       this.status.waiting = undefined;
       this.setState('running');
-      return { accepted: true, action: 'approve', message: `gate '${waiting.gate}' opened (${count} of ${quorum})` };
+      return {
+        accepted: true,
+        action: 'approve',
+        message: `gate '${waiting.gate}' opened (${count} of ${quorum})`,
+      };
     }
     return {
       accepted: true,
@@ -227,18 +262,32 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     this.pendingDecision = action;
     this.status.waiting = undefined;
     this.setState('running');
-    return { accepted: true, action, message: `${action === 'retry' ? 'retrying' : 'skipping'} step '${waiting.step}'` };
+    return {
+      accepted: true,
+      action,
+      message: `${action === 'retry' ? 'retrying' : 'skipping'} step '${waiting.step}'`,
+    };
   }
 
   private applyStop(args: StopArgs): DecisionReceipt {
     const actor = args.actor.trim();
     this.requestStop(actor, args.reason.trim());
-    return { accepted: true, action: 'stop', message: 'stopping: compensations run, then the run ends as stopped' };
+    return {
+      accepted: true,
+      action: 'stop',
+      message: 'stopping: compensations run, then the run ends as stopped',
+    };
   }
 
   private requestStop(actor: string, reason: string): void {
     this.stopRequest = { actor, reason };
-    this.status.decisions.push({ action: 'stop', actor, at: nowIso(), comment: reason, step: this.status.currentStep });
+    this.status.decisions.push({
+      action: 'stop',
+      actor,
+      at: nowIso(),
+      comment: reason,
+      step: this.status.currentStep,
+    });
     this.record('decision.stop', { reason }, actor);
     this.bodyScope?.cancel();
   }
@@ -305,13 +354,22 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       try {
         const result = await call(...args);
         this.throwIfStopping();
-        Object.assign(record, { state: 'succeeded', endedAt: nowIso(), durationMs: Date.now() - started, result });
+        Object.assign(record, {
+          state: 'succeeded',
+          endedAt: nowIso(),
+          durationMs: Date.now() - started,
+          result,
+        });
         this.record('step.succeeded', { result }, SYSTEM_ACTOR, name);
         return result;
       } catch (err) {
         if (isCancellation(err)) throw err;
         const failure = describeFailure(err);
-        Object.assign(record, { endedAt: nowIso(), durationMs: Date.now() - started, error: failure.message });
+        Object.assign(record, {
+          endedAt: nowIso(),
+          durationMs: Date.now() - started,
+          error: failure.message,
+        });
         if (failure.type === INVALID_INPUT) {
           record.state = 'failed';
           this.record('step.failed', { error: failure.message, type: failure.type }, SYSTEM_ACTOR, name);
@@ -339,7 +397,12 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     this.pendingDecision = undefined;
     this.status.waiting = { ...waiting, since: nowIso() };
     this.setState('waiting');
-    this.record('run.waiting', { kind: waiting.kind, reason: waiting.reason, allowed: waiting.allowed }, SYSTEM_ACTOR, waiting.step);
+    this.record(
+      'run.waiting',
+      { kind: waiting.kind, reason: waiting.reason, allowed: waiting.allowed },
+      SYSTEM_ACTOR,
+      waiting.step,
+    );
     await wf.condition(() => this.pendingDecision !== undefined);
     const decision = this.pendingDecision!;
     this.pendingDecision = undefined;
@@ -352,12 +415,19 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
    */
   async gate(name: string, reason: string): Promise<void> {
     const spec = this.meta.gates[name];
-    if (!spec) throw ApplicationFailure.nonRetryable(`runbook ${this.meta.name} has no gate '${name}'`, 'RunbookBug');
+    if (!spec)
+      throw ApplicationFailure.nonRetryable(`runbook ${this.meta.name} has no gate '${name}'`, 'RunbookBug');
     const policy: GatePolicy = { ...DEFAULT_GATE_POLICY, ...spec.defaults, ...this.target.gates[name] };
     const step = `gate:${name}`;
     this.throwIfStopping();
     if (policy.automatic) {
-      this.status.decisions.push({ action: 'approve', actor: 'policy', at: nowIso(), gate: name, comment: 'automatic gate' });
+      this.status.decisions.push({
+        action: 'approve',
+        actor: 'policy',
+        at: nowIso(),
+        gate: name,
+        comment: 'automatic gate',
+      });
       this.record('gate.opened', { gate: name, by: 'policy', reason }, 'policy', step);
       return;
     }
@@ -377,7 +447,12 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       timeoutAt: timeoutMs !== undefined ? new Date(Date.now() + timeoutMs).toISOString() : undefined,
     };
     this.setState('waiting');
-    this.record('gate.waiting', { gate: name, reason, approvers: policy.approvers, quorum: policy.quorum }, SYSTEM_ACTOR, step);
+    this.record(
+      'gate.waiting',
+      { gate: name, reason, approvers: policy.approvers, quorum: policy.quorum },
+      SYSTEM_ACTOR,
+      step,
+    );
     const opened =
       timeoutMs === undefined
         ? (await wf.condition(() => approvals.length >= policy.quorum), true)
@@ -385,7 +460,13 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     if (!opened) {
       this.status.waiting = undefined;
       if (policy.onTimeout === 'proceed') {
-        this.status.decisions.push({ action: 'approve', actor: 'timeout', at: nowIso(), gate: name, comment: 'gate timed out; policy proceeds' });
+        this.status.decisions.push({
+          action: 'approve',
+          actor: 'timeout',
+          at: nowIso(),
+          gate: name,
+          comment: 'gate timed out; policy proceeds',
+        });
         this.record('gate.opened', { gate: name, by: 'timeout' }, 'timeout', step);
         this.setState('running');
         return;
@@ -404,7 +485,11 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     this.bodyScope = new CancellationScope();
     try {
       const result = await this.bodyScope.run(async () => {
-        this.target = await this.step('resolveTarget', 'resolveTarget', [this.meta.name, input.target, this.meta.requires]);
+        this.target = await this.step('resolveTarget', 'resolveTarget', [
+          this.meta.name,
+          input.target,
+          this.meta.requires,
+        ]);
         return body(this, input);
       });
       this.status.currentStep = undefined;
@@ -437,7 +522,12 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       } catch (err) {
         const failure = describeFailure(err);
         failed.push(`${comp.name}: ${failure.message}`);
-        this.record('compensation.failed', { name: comp.name, error: failure.message }, SYSTEM_ACTOR, comp.name);
+        this.record(
+          'compensation.failed',
+          { name: comp.name, error: failure.message },
+          SYSTEM_ACTOR,
+          comp.name,
+        );
       }
     }
     if (failed.length) this.status.error = `compensations failed: ${failed.join('; ')}`;
