@@ -23,7 +23,7 @@ const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 
 const SETUP_SERVICE = 'temporal-setup';
-/** What the worker loads, and bin/ for running the CLI inside the container (deploy/README-compose.md). */
+/** What the worker loads, and bin/ for running the CLI inside the container (README.md, "Production shape"). */
 const IMAGE_FOLDERS = ['common', 'workflows', 'runbooks', 'activities', 'worker', 'client', 'bin'];
 
 /** The facts the tests look at, whichever way the compose file was read. */
