@@ -68,6 +68,7 @@ test('an operator starts a run, sees it wait, lists it, approves it, watches it 
   expect(status.stdout).toMatch(/state WAITING/);
   expect(status.stdout).toMatch(/WAITING at gate 'restore'/);
   expect(status.stdout).toMatch(/approvals: 0 of 1; approvers: alice, bob/);
+  expect(status.stdout).toMatch(/waiting +gate:restore/);
   const json = JSON.parse((await run('status', id, '--json')).stdout) as {
     state: string;
     waiting: { gate: string };
@@ -84,6 +85,7 @@ test('an operator starts a run, sees it wait, lists it, approves it, watches it 
 
   const watched = await run('watch', id, '--interval', '0.2');
   expect(watched.code).toBe(0);
+  expect(watched.stdout).toMatch(/succeeded gate:restore/);
   expect(watched.stdout).toMatch(/succeeded verifyRestored/);
   expect(watched.stdout).toMatch(/state: completed/);
 

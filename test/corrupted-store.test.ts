@@ -3,7 +3,7 @@
  * quorum gate, decisions by signal (the Temporal UI's way), search attributes, and bad input
  * arriving as workflow input the way the Temporal UI sends it.
  */
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +13,7 @@ import type { RunOutcome } from '../common/types';
 import type { CorruptedStoreRecoveryResult } from '../runbooks/corruptedStoreRecovery';
 import { writeStoreFixture, type FileState } from '../scripts/demo-data';
 import {
+  refusal,
   snapshotTree,
   startWorker,
   statusWhen,
@@ -65,16 +66,6 @@ function start(target: unknown, extra: Record<string, unknown> = {}) {
     workflowId: `store-${String(target)}-${Math.random().toString(36).slice(2, 8)}`,
     args: [{ target, ...extra }],
   });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-    return ((err as WorkflowUpdateFailedError).cause as Error).message;
-  }
-  throw new Error('the update was accepted');
 }
 
 function verifyLedger() {
@@ -328,6 +319,21 @@ describe('bad input arriving as workflow input (as from the Temporal UI) fails f
     expect(failure.type).toBe('InvalidInput');
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toMatch(message);
+  });
+
+  test('an unknown runbook (workflow type)', async () => {
+    const handle = await tw.client.workflow.start('fixEverything', {
+      taskQueue: tw.taskQueue,
+      workflowId: `store-unknown-runbook-${Math.random().toString(36).slice(2, 8)}`,
+      args: [{ target: 'intact' }],
+    });
+    await expect(handle.result()).rejects.toMatchObject({
+      cause: expect.objectContaining({
+        type: 'InvalidInput',
+        nonRetryable: true,
+        message: "unknown runbook 'fixEverything'; known runbooks: corruptedStoreRecovery",
+      }),
+    });
   });
 
   test('input that is not an object', async () => {

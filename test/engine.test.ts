@@ -2,7 +2,7 @@
  * The engine kit on a real dev server, through a probe runbook: compensations on stop, skippable
  * steps, exhausted retries, gate timeouts, and decisions refused where they do not apply.
  */
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import {
   NativeConnection,
   Worker,
@@ -16,7 +16,15 @@ import { AuditLedger } from '../activities/lib/ledger';
 import { retryUpdate, skipUpdate, stopUpdate, approveUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import { createProbeActivities } from './probe/activities';
-import { quietRuntime, serverAddress, statusWhen, tempDir, uniqueQueue, writeConfig } from './helpers';
+import {
+  quietRuntime,
+  refusal,
+  serverAddress,
+  statusWhen,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+} from './helpers';
 
 let bundle: WorkflowBundleWithSourceMap;
 let dir: string;
@@ -71,16 +79,6 @@ function start(scenario: string, marker: string) {
     workflowId: `probe-${scenario}-${Math.random().toString(36).slice(2, 8)}`,
     args: [{ target: 'probe', scenario, marker }],
   });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-    return ((err as WorkflowUpdateFailedError).cause as Error).message;
-  }
-  throw new Error('the update was accepted');
 }
 
 test('stop runs the registered compensations in reverse and ends as stopped', async () => {

@@ -1,2 +1,17 @@
 /** Every runbook's workflow function: the worker's `workflowsPath`. */
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import { INVALID_INPUT } from '../common/errors';
+import { RUNBOOKS } from '../runbooks';
+
 export { corruptedStoreRecovery } from '../runbooks/corruptedStoreRecovery';
+
+/**
+ * The dynamic workflow: any workflow type that is not a runbook (a typo in the Temporal UI's start
+ * form, say) fails at once, non-retryably, naming the runbooks there are.
+ */
+export default async function unknownRunbook(): Promise<never> {
+  throw ApplicationFailure.nonRetryable(
+    `unknown runbook '${workflowInfo().workflowType}'; known runbooks: ${RUNBOOKS.map((r) => r.name).join(', ')}`,
+    INVALID_INPUT,
+  );
+}

@@ -420,20 +420,24 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     const policy: GatePolicy = { ...DEFAULT_GATE_POLICY, ...spec.defaults, ...this.target.gates[name] };
     const step = `gate:${name}`;
     this.throwIfStopping();
+    // The gate is listed among the run's steps, so `status` and `watch` show it like any step.
+    const record: StepRecord = { name: step, state: 'waiting', attempts: 1, startedAt: nowIso() };
+    this.status.steps.push(record);
+    this.status.currentStep = step;
+    const open = (by: string, actors: string[], comment?: string) => {
+      Object.assign(record, { state: 'succeeded', endedAt: nowIso(), result: { approvedBy: actors } });
+      record.durationMs = Date.parse(record.endedAt!) - Date.parse(record.startedAt);
+      if (by !== SYSTEM_ACTOR) {
+        this.status.decisions.push({ action: 'approve', actor: by, at: nowIso(), gate: name, comment });
+      }
+      this.record('gate.opened', { gate: name, approvedBy: actors, reason }, by, step);
+    };
     if (policy.automatic) {
-      this.status.decisions.push({
-        action: 'approve',
-        actor: 'policy',
-        at: nowIso(),
-        gate: name,
-        comment: 'automatic gate',
-      });
-      this.record('gate.opened', { gate: name, by: 'policy', reason }, 'policy', step);
+      open('policy', ['policy'], 'automatic gate');
       return;
     }
     const approvals: Approval[] = [];
     const timeoutMs = policy.timeoutSeconds !== undefined ? policy.timeoutSeconds * 1000 : undefined;
-    this.status.currentStep = step;
     this.status.waiting = {
       kind: 'gate',
       step,
@@ -453,28 +457,26 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       SYSTEM_ACTOR,
       step,
     );
-    const opened =
+    const inTime =
       timeoutMs === undefined
         ? (await wf.condition(() => approvals.length >= policy.quorum), true)
         : await wf.condition(() => approvals.length >= policy.quorum, timeoutMs);
-    if (!opened) {
-      this.status.waiting = undefined;
-      if (policy.onTimeout === 'proceed') {
-        this.status.decisions.push({
-          action: 'approve',
-          actor: 'timeout',
-          at: nowIso(),
-          gate: name,
-          comment: 'gate timed out; policy proceeds',
-        });
-        this.record('gate.opened', { gate: name, by: 'timeout' }, 'timeout', step);
-        this.setState('running');
-        return;
-      }
-      this.requestStop('timeout', `gate '${name}' was not approved within ${policy.timeoutSeconds}s`);
-      this.throwIfStopping();
+    if (inTime) {
+      open(
+        SYSTEM_ACTOR,
+        approvals.map((a) => a.actor),
+      );
+      return;
     }
-    this.record('gate.opened', { gate: name, approvals: approvals.map((a) => a.actor) }, SYSTEM_ACTOR, step);
+    this.status.waiting = undefined;
+    if (policy.onTimeout === 'proceed') {
+      this.setState('running');
+      open('timeout', ['timeout'], 'gate timed out; policy proceeds');
+      return;
+    }
+    Object.assign(record, { state: 'failed', endedAt: nowIso(), error: 'not approved in time' });
+    this.requestStop('timeout', `gate '${name}' was not approved within ${policy.timeoutSeconds}s`);
+    this.throwIfStopping();
   }
 
   /** Runs the body; a stop (or a cancellation from Temporal) ends it through the compensations. */
