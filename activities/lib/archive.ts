@@ -1,0 +1,400 @@
+/**
+ * Lifeboat's backup archive: a stream of framed entries, compressed per chunk where it pays, with
+ * the manifest as the last entry. It is encrypted as a whole by OpenPGP (see crypto.ts).
+ *
+ *   "LIFEBOAT-ARCHIVE/1\n"
+ *   entry*   'E' u32 headerLength  header-JSON { path, kind, mode, mtimeMs, size, codec }
+ *            (u32 chunkLength chunk)* u32 0       chunks: raw, or each one raw-deflated on its own
+ *            u32 trailerLength trailer-JSON { sha256, size }   of the original bytes
+ *   'Z'
+ *
+ * Reading never trusts the archive: every header is checked (path shape, kind, codec, duplicates
+ * and names that collide after Unicode normalisation) before a byte of its data goes anywhere,
+ * every entry's SHA-256 and size are checked against its trailer, and at the end every entry
+ * against the manifest. Memory use does not depend on file or archive size.
+ */
+import { createHash } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+
+export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
+export const CHUNK_SIZE = 1 << 20;
+const MAX_HEADER = 64 * 1024;
+const MAX_MANIFEST = 256 * 1024 * 1024;
+const deflateRaw = promisify(zlib.deflateRaw);
+const inflateRaw = promisify(zlib.inflateRaw);
+
+export type EntryKind = 'file' | 'sqlite' | 'manifest';
+export type Codec = 'store' | 'deflate';
+
+export interface EntryHeader {
+  path: string;
+  kind: EntryKind;
+  mode: number;
+  mtimeMs: number;
+  size: number;
+  codec: Codec;
+}
+
+export interface EntryDigest {
+  path: string;
+  kind: 'file' | 'sqlite';
+  size: number;
+  sha256: string;
+  mode: number;
+  mtimeMs: number;
+}
+
+export interface ManifestFile extends EntryDigest {
+  /** The backup whose archive holds this file's bytes (itself, or an ancestor for an incremental). */
+  storedIn: string;
+}
+
+export interface Manifest {
+  specVersion: 1;
+  backupId: string;
+  kind: 'full' | 'incremental';
+  parent?: string;
+  target: string;
+  createdAt: string;
+  createdBy: string;
+  engineVersion: string;
+  modules: string[];
+  files: ManifestFile[];
+  /** Paths in the parent that no longer exist (incrementals). */
+  deleted: string[];
+}
+
+/** A file to put in the archive: where to read it, and what to call it. */
+export interface SourceEntry {
+  path: string;
+  kind: 'file' | 'sqlite';
+  source: string;
+  mode: number;
+  mtimeMs: number;
+}
+
+export class ArchiveError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchiveError';
+  }
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** Frames one entry header (exported so tests can build hostile archives). */
+export function frameHeader(header: EntryHeader | Record<string, unknown>): Buffer {
+  const json = Buffer.from(JSON.stringify(header));
+  return Buffer.concat([Buffer.from('E'), u32(json.length), json]);
+}
+
+export function frameChunk(data: Buffer): Buffer {
+  return Buffer.concat([u32(data.length), data]);
+}
+
+export function frameTrailer(sha256: string, size: number): Buffer {
+  const json = Buffer.from(JSON.stringify({ sha256, size }));
+  return Buffer.concat([u32(0), u32(json.length), json]);
+}
+
+export const END = Buffer.from('Z');
+
+/** Whether deflate pays for this data: sampled on the first chunk, so incompressible files cost nothing. */
+async function choosesDeflate(sample: Buffer): Promise<boolean> {
+  if (sample.length < 512) return false;
+  const probe = sample.subarray(0, 64 * 1024);
+  const packed = await deflateRaw(probe, { level: 1 });
+  return packed.length < probe.length * 0.9;
+}
+
+async function* readChunks(file: string): AsyncGenerator<Buffer> {
+  const handle = await fsp.open(file, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK_SIZE);
+      const { bytesRead } = await handle.read(buf, 0, CHUNK_SIZE, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface WriteProgress {
+  files: number;
+  bytes: number;
+  current: string;
+}
+
+/**
+ * Yields the archive's bytes for `entries`, then the manifest that `manifestFor` builds from the
+ * digests of what was written.
+ */
+export async function* writeArchive(
+  entries: Iterable<SourceEntry> | AsyncIterable<SourceEntry>,
+  manifestFor: (digests: EntryDigest[]) => Manifest,
+  progress?: (p: WriteProgress) => void,
+): AsyncGenerator<Buffer> {
+  yield MAGIC;
+  const digests: EntryDigest[] = [];
+  let bytes = 0;
+  for await (const entry of entries) {
+    const chunks = readChunks(entry.source);
+    const first = await chunks.next();
+    const firstChunk = first.done ? Buffer.alloc(0) : first.value;
+    const codec: Codec = (await choosesDeflate(firstChunk)) ? 'deflate' : 'store';
+    const stat = await fsp.stat(entry.source);
+    yield frameHeader({ path: entry.path, kind: entry.kind, mode: entry.mode, mtimeMs: entry.mtimeMs, size: stat.size, codec });
+    const hash = createHash('sha256');
+    let size = 0;
+    const emit = async (chunk: Buffer) => {
+      hash.update(chunk);
+      size += chunk.length;
+      bytes += chunk.length;
+      return frameChunk(codec === 'deflate' ? await deflateRaw(chunk, { level: 1 }) : chunk);
+    };
+    if (firstChunk.length > 0) yield await emit(firstChunk);
+    for await (const chunk of chunks) yield await emit(chunk);
+    const sha256 = hash.digest('hex');
+    yield frameTrailer(sha256, size);
+    digests.push({ path: entry.path, kind: entry.kind, size, sha256, mode: entry.mode, mtimeMs: entry.mtimeMs });
+    progress?.({ files: digests.length, bytes, current: entry.path });
+  }
+  const manifest = Buffer.from(JSON.stringify(manifestFor(digests), null, 1));
+  yield frameHeader({ path: 'manifest.json', kind: 'manifest', mode: 0o644, mtimeMs: Date.now(), size: manifest.length, codec: 'store' });
+  yield frameChunk(manifest);
+  yield frameTrailer(createHash('sha256').update(manifest).digest('hex'), manifest.length);
+  yield END;
+}
+
+/**
+ * The shape checks an archive path must pass before anything is written for it: relative, forward
+ * slashes only, no `.`/`..`/empty segments, no drive letters, no control characters.
+ * Returns the problem, or undefined.
+ */
+export function pathProblem(p: unknown): string | undefined {
+  if (typeof p !== 'string' || p.length === 0) return 'the path is empty or not a string';
+  if (p.length > 4096) return 'the path is longer than 4096 characters';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(p)) return 'the path holds a control character';
+  if (p.includes('\\')) return 'the path holds a backslash';
+  if (p.startsWith('/')) return 'the path is absolute';
+  if (/^[A-Za-z]:/.test(p)) return 'the path names a drive';
+  const segments = p.split('/');
+  if (segments.some((s) => s === '..')) return "the path climbs out with '..'";
+  if (segments.some((s) => s === '' || s === '.')) return "the path has an empty or '.' segment";
+  return undefined;
+}
+
+class ByteReader {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private done = false;
+  private readonly it: AsyncIterator<Uint8Array>;
+  consumed = 0;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  private async fill(n: number): Promise<boolean> {
+    while (this.length < n && !this.done) {
+      const next = await this.it.next();
+      if (next.done) this.done = true;
+      else if (next.value.length > 0) {
+        const b = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+        this.chunks.push(b);
+        this.length += b.length;
+      }
+    }
+    return this.length >= n;
+  }
+
+  async take(n: number, what: string): Promise<Buffer> {
+    if (!(await this.fill(n))) throw new ArchiveError(`the archive is truncated (it ends inside ${what})`);
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const out = Buffer.from(all.subarray(0, n));
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.length = rest.length;
+    this.consumed += n;
+    return out;
+  }
+
+  async atEnd(): Promise<boolean> {
+    return !(await this.fill(1));
+  }
+}
+
+/** Where an entry's bytes go while being read; `undefined` reads and checks them without keeping them. */
+export interface EntrySink {
+  write(chunk: Buffer): Promise<void>;
+  /** Called once the entry's checksum matched its trailer. */
+  close(digest: EntryDigest): Promise<void>;
+}
+
+export interface ReadResult {
+  entries: EntryDigest[];
+  manifest: Manifest;
+}
+
+const KINDS = new Set(['file', 'sqlite', 'manifest']);
+
+function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
+  if (typeof raw !== 'object' || raw === null) throw new ArchiveError('an entry header is not an object');
+  const h = raw as Record<string, unknown>;
+  const name = typeof h.path === 'string' ? JSON.stringify(h.path) : '(no path)';
+  const problem = pathProblem(h.path);
+  if (problem) throw new ArchiveError(`archive entry ${name} is refused: ${problem}`);
+  if (typeof h.kind !== 'string' || !KINDS.has(h.kind)) {
+    throw new ArchiveError(`archive entry ${name} is refused: its kind '${String(h.kind)}' is not a regular file (links and device files are never restored)`);
+  }
+  if (h.codec !== 'store' && h.codec !== 'deflate') throw new ArchiveError(`archive entry ${name} has an unknown codec '${String(h.codec)}'`);
+  for (const key of ['mode', 'mtimeMs', 'size']) {
+    if (typeof h[key] !== 'number' || !Number.isFinite(h[key]) || (h[key] as number) < 0) {
+      throw new ArchiveError(`archive entry ${name} has no valid ${key}`);
+    }
+  }
+  const normalised = (h.path as string).normalize('NFC');
+  const earlier = seen.get(normalised);
+  if (earlier !== undefined) {
+    throw new ArchiveError(
+      earlier === h.path
+        ? `archive entry ${name} appears twice`
+        : `archive entries ${JSON.stringify(earlier)} and ${name} collide after Unicode normalisation`,
+    );
+  }
+  seen.set(normalised, h.path as string);
+  return h as unknown as EntryHeader;
+}
+
+/**
+ * Reads an archive stream, checking it as it goes (see the module comment). `open` decides where
+ * each entry's bytes go. Throws an ArchiveError naming the first problem.
+ */
+export async function readArchive(
+  source: AsyncIterable<Uint8Array>,
+  open: (header: EntryHeader) => Promise<EntrySink | undefined>,
+  progress?: (p: WriteProgress) => void,
+): Promise<ReadResult> {
+  const reader = new ByteReader(source);
+  const magic = await reader.take(MAGIC.length, 'its magic header').catch(() => Buffer.alloc(0));
+  if (!magic.equals(MAGIC)) throw new ArchiveError('not a Lifeboat archive (wrong magic header)');
+  const seen = new Map<string, string>();
+  const entries: EntryDigest[] = [];
+  let manifest: Manifest | undefined;
+  let bytes = 0;
+  for (;;) {
+    const tag = (await reader.take(1, 'an entry tag')).toString('latin1');
+    if (tag === 'Z') break;
+    if (tag !== 'E') throw new ArchiveError(`the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`);
+    if (manifest) throw new ArchiveError('the archive holds entries after its manifest');
+    const headerLength = (await reader.take(4, 'an entry header')).readUInt32BE();
+    if (headerLength > MAX_HEADER) throw new ArchiveError('the archive is corrupt (an entry header is too long)');
+    let rawHeader: unknown;
+    try {
+      rawHeader = JSON.parse((await reader.take(headerLength, 'an entry header')).toString('utf8'));
+    } catch (err) {
+      if (err instanceof ArchiveError) throw err;
+      throw new ArchiveError('the archive is corrupt (an entry header is not JSON)');
+    }
+    const header = checkHeader(rawHeader, seen);
+    const name = JSON.stringify(header.path);
+    const isManifest = header.kind === 'manifest';
+    if (isManifest && header.size > MAX_MANIFEST) throw new ArchiveError('the manifest entry is too large');
+    const sink = isManifest ? undefined : await open(header);
+    const hash = createHash('sha256');
+    const manifestParts: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const length = (await reader.take(4, `entry ${name}`)).readUInt32BE();
+      if (length === 0) break;
+      if (length > CHUNK_SIZE * 2) throw new ArchiveError(`entry ${name} is corrupt (a chunk is too long)`);
+      const stored = await reader.take(length, `entry ${name}`);
+      let chunk: Buffer;
+      try {
+        chunk = header.codec === 'deflate' ? await inflateRaw(stored) : stored;
+      } catch {
+        throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`);
+      }
+      size += chunk.length;
+      if (size > header.size) throw new ArchiveError(`entry ${name} holds more bytes than its header says (${header.size})`);
+      hash.update(chunk);
+      if (isManifest) manifestParts.push(chunk);
+      else await sink?.write(chunk);
+      bytes += chunk.length;
+    }
+    const trailerLength = (await reader.take(4, `the trailer of ${name}`)).readUInt32BE();
+    if (trailerLength > MAX_HEADER) throw new ArchiveError(`the trailer of ${name} is corrupt`);
+    let trailer: { sha256?: unknown; size?: unknown };
+    try {
+      trailer = JSON.parse((await reader.take(trailerLength, `the trailer of ${name}`)).toString('utf8')) as typeof trailer;
+    } catch (err) {
+      if (err instanceof ArchiveError) throw err;
+      throw new ArchiveError(`the trailer of ${name} is not JSON`);
+    }
+    const sha256 = hash.digest('hex');
+    if (trailer.sha256 !== sha256 || trailer.size !== size || header.size !== size) {
+      throw new ArchiveError(
+        `entry ${name} does not match its checksum: expected ${String(trailer.sha256).slice(0, 16)}… (${String(trailer.size)} bytes), found ${sha256.slice(0, 16)}… (${size} bytes)`,
+      );
+    }
+    if (isManifest) {
+      try {
+        manifest = JSON.parse(Buffer.concat(manifestParts).toString('utf8')) as Manifest;
+      } catch {
+        throw new ArchiveError('the manifest is not valid JSON');
+      }
+      continue;
+    }
+    const digest: EntryDigest = { path: header.path, kind: header.kind as 'file' | 'sqlite', size, sha256, mode: header.mode, mtimeMs: header.mtimeMs };
+    await sink?.close(digest);
+    entries.push(digest);
+    progress?.({ files: entries.length, bytes, current: header.path });
+  }
+  if (!(await reader.atEnd())) throw new ArchiveError('the archive has data after its end marker');
+  if (!manifest) throw new ArchiveError('the archive has no manifest (missing manifest)');
+  const problems = manifestProblems(manifest, entries);
+  if (problems.length) throw new ArchiveError(problems.join('; '));
+  return { entries, manifest };
+}
+
+/** Checks a manifest's shape and that the archive's entries are exactly the files it says are stored here. */
+export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): string[] {
+  const problems: string[] = [];
+  if (manifest.specVersion !== 1) return [`the manifest's specVersion is ${String(manifest.specVersion)}, expected 1`];
+  if (!Array.isArray(manifest.files)) return ['the manifest has no file list'];
+  for (const key of ['backupId', 'createdAt', 'engineVersion', 'target'] as const) {
+    if (typeof manifest[key] !== 'string') problems.push(`the manifest has no ${key}`);
+  }
+  const stored = new Map(entries.map((e) => [e.path, e]));
+  const listed = new Set<string>();
+  for (const f of manifest.files) {
+    const problem = pathProblem(f.path);
+    if (problem) {
+      problems.push(`manifest path ${JSON.stringify(f.path)} is refused: ${problem}`);
+      continue;
+    }
+    listed.add(f.path);
+    if (f.storedIn !== manifest.backupId) continue;
+    const entry = stored.get(f.path);
+    if (!entry) problems.push(`the manifest lists ${JSON.stringify(f.path)} but the archive has no such entry`);
+    else if (entry.sha256 !== f.sha256 || entry.size !== f.size || entry.kind !== f.kind) {
+      problems.push(`${JSON.stringify(f.path)} differs from the manifest (expected ${f.sha256.slice(0, 16)}…, archive has ${entry.sha256.slice(0, 16)}…)`);
+    }
+  }
+  const byPath = new Map(manifest.files.map((f) => [f.path, f]));
+  for (const e of entries) {
+    if (!listed.has(e.path) || byPath.get(e.path)?.storedIn !== manifest.backupId) {
+      problems.push(`the archive holds ${JSON.stringify(e.path)}, which the manifest does not list as stored in it`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,111 @@
+/**
+ * OpenPGP encryption of backup archives, as streams: to the recipients' public keys, or with a
+ * passphrase read from a named environment variable at the moment of use. AEAD (OCB) protects
+ * every chunk, so a decrypting reader learns of tampering as it reads. No key or passphrase ever
+ * appears in a message this module produces.
+ */
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import * as openpgp from 'openpgp';
+
+export type EncryptionSettings =
+  | { recipients: string[]; privateKeys?: string[]; privateKeyPassphraseEnv?: string }
+  | { passphraseEnv: string };
+
+export class KeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyError';
+  }
+}
+
+const CONFIG = { aeadProtect: true, preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed };
+
+function passphraseFrom(env: string): string {
+  const value = process.env[env];
+  if (!value) throw new KeyError(`the environment variable ${env} (the backup passphrase) is not set on the worker`);
+  return value;
+}
+
+function readKeyFile(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new KeyError(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+async function encryptionOptions(settings: EncryptionSettings) {
+  if ('passphraseEnv' in settings) return { passwords: [passphraseFrom(settings.passphraseEnv)] };
+  const encryptionKeys = [];
+  for (const file of settings.recipients) {
+    try {
+      encryptionKeys.push(await openpgp.readKey({ armoredKey: readKeyFile(file, 'recipient key') }));
+    } catch (err) {
+      if (err instanceof KeyError) throw err;
+      throw new KeyError(`the recipient key ${file} is not an OpenPGP public key`);
+    }
+  }
+  return { encryptionKeys };
+}
+
+async function decryptionOptions(settings: EncryptionSettings) {
+  if ('passphraseEnv' in settings) return { passwords: [passphraseFrom(settings.passphraseEnv)] };
+  if (!settings.privateKeys?.length) throw new KeyError('no private key is configured (encryption.privateKeys) to decrypt backups');
+  const decryptionKeys = [];
+  for (const file of settings.privateKeys) {
+    let key: openpgp.PrivateKey;
+    try {
+      key = await openpgp.readPrivateKey({ armoredKey: readKeyFile(file, 'private key') });
+    } catch (err) {
+      if (err instanceof KeyError) throw err;
+      throw new KeyError(`the private key ${file} is not an OpenPGP private key`);
+    }
+    if (!key.isDecrypted()) {
+      if (!settings.privateKeyPassphraseEnv) throw new KeyError(`the private key ${file} is locked and no privateKeyPassphraseEnv is configured`);
+      try {
+        key = await openpgp.decryptKey({ privateKey: key, passphrase: passphraseFrom(settings.privateKeyPassphraseEnv) });
+      } catch {
+        throw new KeyError(`the passphrase in ${settings.privateKeyPassphraseEnv} does not unlock the private key ${file}`);
+      }
+    }
+    decryptionKeys.push(key);
+  }
+  return { decryptionKeys };
+}
+
+/** Checks, without encrypting anything, that the settings can be used (files readable, env set). */
+export async function checkEncryption(settings: EncryptionSettings, forDecryption: boolean): Promise<void> {
+  await encryptionOptions(settings);
+  if (forDecryption) await decryptionOptions(settings);
+}
+
+/** Encrypts a stream of plaintext chunks; returns the ciphertext as a Node stream. */
+export async function encryptStream(plain: AsyncIterable<Buffer>, settings: EncryptionSettings): Promise<Readable> {
+  const options = await encryptionOptions(settings);
+  const message = await openpgp.createMessage({ binary: Readable.toWeb(Readable.from(plain)) as unknown as ReadableStream<Uint8Array> });
+  const encrypted = await openpgp.encrypt({ message, ...options, format: 'binary', config: CONFIG });
+  return Readable.fromWeb(encrypted as unknown as WebReadableStream<Uint8Array>);
+}
+
+/**
+ * Decrypts a ciphertext stream; returns the plaintext stream. A wrong key or passphrase, or a
+ * message that is not OpenPGP, is a KeyError; corruption found while reading surfaces as a
+ * stream error (see `describeDecryptError`).
+ */
+export async function decryptStream(cipher: Readable, settings: EncryptionSettings): Promise<Readable> {
+  const options = await decryptionOptions(settings);
+  let message;
+  try {
+    message = await openpgp.readMessage({ binaryMessage: Readable.toWeb(cipher) as unknown as ReadableStream<Uint8Array> });
+  } catch (err) {
+    throw new KeyError(`the archive is not an OpenPGP message (${(err as Error).message})`);
+  }
+  try {
+    const { data } = await openpgp.decrypt({ message, ...options, format: 'binary', config: CONFIG });
+    return Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>);
+  } catch (err) {
+    throw new KeyError(`the archive cannot be decrypted with the configured ${'passwords' in options ? 'passphrase' : 'key(s)'}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The archive format and its encryption, without a server: round trips with real OpenPGP keys and
+ * passphrases, and hostile or damaged archives that must be refused with a reason.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import * as openpgp from 'openpgp';
+import {
+  ArchiveError,
+  END,
+  MAGIC,
+  frameChunk,
+  frameHeader,
+  frameTrailer,
+  readArchive,
+  writeArchive,
+  type EntryDigest,
+  type Manifest,
+  type SourceEntry,
+} from '../activities/lib/archive';
+import { KeyError, decryptStream, encryptStream, type EncryptionSettings } from '../activities/lib/crypto';
+import { tempDir } from './helpers';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function manifestFor(id: string) {
+  return (digests: EntryDigest[]): Manifest => ({
+    specVersion: 1,
+    backupId: id,
+    kind: 'full',
+    target: 't',
+    createdAt: '2026-11-21T00:00:00Z',
+    createdBy: 'test',
+    engineVersion: '1.0.0',
+    modules: [],
+    files: digests.map((d) => ({ ...d, storedIn: id })),
+    deleted: [],
+  });
+}
+
+async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}
+
+function sources(dir: string, files: Record<string, Buffer>): SourceEntry[] {
+  return Object.entries(files).map(([rel, data]) => {
+    const file = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+    return { path: rel, kind: 'file', source: file, mode: 0o640, mtimeMs: 1_700_000_000_000 };
+  });
+}
+
+async function readAll(bytes: Buffer) {
+  const kept: Record<string, Buffer> = {};
+  const codecs: Record<string, string> = {};
+  const result = await readArchive(Readable.from([bytes]), async (header) => {
+    const parts: Buffer[] = [];
+    codecs[header.path] = header.codec;
+    return {
+      write: async (chunk) => void parts.push(chunk),
+      close: async (digest) => void (kept[digest.path] = Buffer.concat(parts)),
+    };
+  });
+  return { ...result, kept, codecs };
+}
+
+const FILES = {
+  'notes/readme.txt': Buffer.from('lifeboat '.repeat(50_000)),
+  'blobs/random.bin': randomBytes(3 * 1024 * 1024 + 17),
+  'empty.txt': Buffer.alloc(0),
+  'é/naïve.json': Buffer.from(JSON.stringify({ a: 1 })),
+};
+
+test('round trip through a passphrase: bytes, checksums and codecs', async () => {
+  const dir = tempDir('archive');
+  process.env.LIFEBOAT_TEST_PASSPHRASE = 'correct horse battery staple';
+  const settings: EncryptionSettings = { passphraseEnv: 'LIFEBOAT_TEST_PASSPHRASE' };
+  const cipher = await collect(await encryptStream(writeArchive(sources(dir, FILES), manifestFor('b1')), settings));
+  expect(cipher.includes(Buffer.from('lifeboat lifeboat'))).toBe(false);
+  const plain = await collect(await decryptStream(Readable.from([cipher]), settings));
+  const { kept, codecs, manifest } = await readAll(plain);
+  for (const [rel, data] of Object.entries(FILES)) expect(sha(kept[rel])).toBe(sha(data));
+  expect(codecs['notes/readme.txt']).toBe('deflate');
+  expect(codecs['blobs/random.bin']).toBe('store');
+  expect(manifest.files.map((f) => f.path).sort()).toEqual(Object.keys(FILES).sort());
+  // Compression pays on the text: the archive is smaller than the data.
+  const total = Object.values(FILES).reduce((n, b) => n + b.length, 0);
+  expect(cipher.length).toBeLessThan(total);
+
+  process.env.LIFEBOAT_TEST_PASSPHRASE = 'wrong';
+  await expect(decryptStream(Readable.from([cipher]), settings)).rejects.toThrow(KeyError);
+  await expect(decryptStream(Readable.from([cipher]), settings)).rejects.toThrow(/cannot be decrypted with the configured passphrase/);
+  await expect(decryptStream(Readable.from([cipher]), settings)).rejects.not.toThrow(/wrong/);
+  delete process.env.LIFEBOAT_TEST_PASSPHRASE;
+  await expect(decryptStream(Readable.from([cipher]), settings)).rejects.toThrow(
+    'the environment variable LIFEBOAT_TEST_PASSPHRASE (the backup passphrase) is not set on the worker',
+  );
+});
+
+test('round trip to recipient keys generated here; another key cannot open it', async () => {
+  const dir = tempDir('archive-keys');
+  const write = async (name: string) => {
+    const { privateKey, publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name }], format: 'armored' });
+    fs.writeFileSync(path.join(dir, `${name}.pub.asc`), publicKey);
+    fs.writeFileSync(path.join(dir, `${name}.sec.asc`), privateKey);
+  };
+  await write('ops');
+  await write('other');
+  const settings: EncryptionSettings = { recipients: [path.join(dir, 'ops.pub.asc')], privateKeys: [path.join(dir, 'ops.sec.asc')] };
+  const cipher = await collect(await encryptStream(writeArchive(sources(dir, { 'a.txt': Buffer.from('hello') }), manifestFor('b2')), settings));
+  const { kept } = await readAll(await collect(await decryptStream(Readable.from([cipher]), settings)));
+  expect(kept['a.txt'].toString()).toBe('hello');
+  await expect(
+    decryptStream(Readable.from([cipher]), { recipients: [], privateKeys: [path.join(dir, 'other.sec.asc')] }),
+  ).rejects.toThrow(/cannot be decrypted with the configured key/);
+  await expect(decryptStream(Readable.from([cipher]), { recipients: [], privateKeys: [path.join(dir, 'missing.asc')] })).rejects.toThrow(
+    /cannot read the private key .*missing\.asc: ENOENT/,
+  );
+
+  // A flipped byte in the ciphertext is caught while reading.
+  const flipped = Buffer.from(cipher);
+  flipped[Math.floor(flipped.length / 2)] ^= 0x01;
+  await expect(
+    (async () => readAll(await collect(await decryptStream(Readable.from([flipped]), settings))))(),
+  ).rejects.toThrow();
+});
+
+describe('hostile and damaged archives are refused with the reason', () => {
+  const data = Buffer.from('payload');
+  function entry(header: Record<string, unknown>, body = data, trailer = { sha256: sha(body), size: body.length }): Buffer {
+    return Buffer.concat([
+      frameHeader({ kind: 'file', mode: 0o644, mtimeMs: 0, size: body.length, codec: 'store', ...header }),
+      frameChunk(body),
+      frameTrailer(trailer.sha256, trailer.size),
+    ]);
+  }
+  function manifestEntry(paths: string[]): Buffer {
+    const m = Buffer.from(
+      JSON.stringify(
+        manifestFor('b')(paths.map((p) => ({ path: p, kind: 'file', size: data.length, sha256: sha(data), mode: 0o644, mtimeMs: 0 }))),
+      ),
+    );
+    return entry({ path: 'manifest.json', kind: 'manifest', size: m.length }, m);
+  }
+  const archive = (...parts: Buffer[]) => Buffer.concat([MAGIC, ...parts]);
+
+  test.each([
+    ['a path with ..', archive(entry({ path: '../etc/passwd' })), /"\.\.\/etc\/passwd" is refused: the path climbs out with '\.\.'/],
+    ['an absolute path', archive(entry({ path: '/etc/passwd' })), /is refused: the path is absolute/],
+    ['a backslash', archive(entry({ path: 'a\\b' })), /is refused: the path holds a backslash/],
+    ['a drive path', archive(entry({ path: 'C:/x' })), /is refused: the path names a drive/],
+    ['a symlink', archive(entry({ path: 'link', kind: 'symlink' })), /"link" is refused: its kind 'symlink' is not a regular file/],
+    ['a device file', archive(entry({ path: 'dev', kind: 'device' })), /its kind 'device' is not a regular file/],
+    ['a duplicate', archive(entry({ path: 'a' }), entry({ path: 'a' })), /entry "a" appears twice/],
+    ['names colliding after normalisation', archive(entry({ path: 'caf\u00e9' }), entry({ path: 'cafe\u0301' })), /collide after Unicode normalisation/],
+    ['a flipped data byte', archive(entry({ path: 'a' }, Buffer.from('paYload'), { sha256: sha(data), size: 7 })), /entry "a" does not match its checksum/],
+    ['a truncated archive', archive(entry({ path: 'a' })).subarray(0, MAGIC.length + 30), /the archive is truncated/],
+    ['no manifest', archive(entry({ path: 'a' }), END), /has no manifest/],
+    ['an entry the manifest does not list', archive(entry({ path: 'a' }), entry({ path: 'extra' }), manifestEntry(['a']), END), /holds "extra", which the manifest does not list/],
+    ['a manifest entry missing from the archive', archive(entry({ path: 'a' }), manifestEntry(['a', 'gone']), END), /lists "gone" but the archive has no such entry/],
+    ['data after the end', archive(entry({ path: 'a' }), manifestEntry(['a']), END, Buffer.from('x')), /data after its end marker/],
+    ['not an archive', Buffer.from('PK\u0003\u0004 zip?'), /not a Lifeboat archive/],
+  ])('%s', async (_what, bytes, message) => {
+    const opened: string[] = [];
+    await expect(
+      readArchive(Readable.from([bytes]), async (h) => {
+        opened.push(h.path);
+        return undefined;
+      }),
+    ).rejects.toThrow(ArchiveError);
+    await expect(readArchive(Readable.from([bytes]), async () => undefined)).rejects.toThrow(message);
+    // A refused header never reaches the sink.
+    expect(opened).not.toContain('../etc/passwd');
+    expect(opened).not.toContain('link');
+  });
+
+  test('a well-formed archive passes', async () => {
+    const result = await readArchive(Readable.from([archive(entry({ path: 'a' }), manifestEntry(['a']), END)]), async () => undefined);
+    expect(result.entries.map((e) => e.path)).toEqual(['a']);
+  });
+});
