@@ -4,6 +4,8 @@
  */
 import type { LifeboatConfig } from '../worker/config';
 import { createAuditActivities } from './audit';
+import { createBackupActivities } from './backup';
+import type { Catalog } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
 import { createStoreActivities } from './store';
 import { createTargetActivities } from './targets';
@@ -11,6 +13,7 @@ import { createTargetActivities } from './targets';
 export interface ActivityDeps {
   config: LifeboatConfig;
   ledger: AuditLedger;
+  catalog: Catalog;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -18,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTargetActivities(deps.config),
     ...createAuditActivities(deps.ledger),
     ...createStoreActivities(deps.config),
+    ...createBackupActivities(deps.config, deps.catalog),
   };
 }
 

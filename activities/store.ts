@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { LifeboatConfig, StoreSettings } from '../worker/config';
 import { invalidInput, stopFailure } from './errors';
 import { exists, fsyncDir, hashFile, preserveCopy, stageCopy, writeFileAtomic } from './lib/files';
+import { runIdTail } from '../common/tags';
 import { findTarget } from './targets';
 
 export interface FileVerdict {
@@ -159,7 +160,8 @@ function heartbeat(details: Record<string, unknown>): void {
 
 function runTag(): string {
   try {
-    return Context.current().info.workflowExecution?.runId.slice(0, 8) ?? `${process.pid}`;
+    const runId = Context.current().info.workflowExecution?.runId;
+    return runId ? runIdTail(runId) : `${process.pid}`;
   } catch {
     return `${process.pid}`;
   }

@@ -20,6 +20,10 @@ export const STOP_CLASSES = [
   'AmbiguousTarget',
   'NoValidBackup',
   'LockHeld',
+  'UnsupportedFile',
+  'DiskSpace',
+  'CommandFailed',
+  'KeyProblem',
 ] as const;
 export type StopClass = (typeof STOP_CLASSES)[number];
 

@@ -6,6 +6,7 @@
  */
 import { workflowInfo } from '@temporalio/workflow';
 import type { RunbookMeta } from '../common/runbook';
+import { runTagOf } from '../common/tags';
 import type { RunOutcome } from '../common/types';
 import { runRunbook } from '../workflows/engine';
 
@@ -69,7 +70,7 @@ export async function corruptedStoreRecovery(
     );
 
     const info = workflowInfo();
-    const incident = `${info.startTime.toISOString().replace(/[-:]/g, '').slice(0, 15)}Z-${info.runId.slice(0, 8)}`;
+    const incident = runTagOf(info.startTime, info.runId);
     const quarantine = await run.step('quarantinePrimary', 'quarantinePrimary', [target, incident]);
     run.fact('quarantined', quarantine.files);
 

@@ -80,7 +80,9 @@ test('round trip through a passphrase: bytes, checksums and codecs', async () =>
   const dir = tempDir('archive');
   process.env.LIFEBOAT_TEST_PASSPHRASE = 'correct horse battery staple';
   const settings: EncryptionSettings = { passphraseEnv: 'LIFEBOAT_TEST_PASSPHRASE' };
-  const cipher = await collect(await encryptStream(writeArchive(sources(dir, FILES), manifestFor('b1')), settings));
+  const cipher = await collect(
+    await encryptStream(writeArchive(sources(dir, FILES), manifestFor('b1')), settings),
+  );
   expect(cipher.includes(Buffer.from('lifeboat lifeboat'))).toBe(false);
   const plain = await collect(await decryptStream(Readable.from([cipher]), settings));
   const { kept, codecs, manifest } = await readAll(plain);
@@ -94,7 +96,9 @@ test('round trip through a passphrase: bytes, checksums and codecs', async () =>
 
   process.env.LIFEBOAT_TEST_PASSPHRASE = 'wrong';
   await expect(decryptStream(Readable.from([cipher]), settings)).rejects.toThrow(KeyError);
-  await expect(decryptStream(Readable.from([cipher]), settings)).rejects.toThrow(/cannot be decrypted with the configured passphrase/);
+  await expect(decryptStream(Readable.from([cipher]), settings)).rejects.toThrow(
+    /cannot be decrypted with the configured passphrase/,
+  );
   await expect(decryptStream(Readable.from([cipher]), settings)).rejects.not.toThrow(/wrong/);
   delete process.env.LIFEBOAT_TEST_PASSPHRASE;
   await expect(decryptStream(Readable.from([cipher]), settings)).rejects.toThrow(
@@ -105,22 +109,38 @@ test('round trip through a passphrase: bytes, checksums and codecs', async () =>
 test('round trip to recipient keys generated here; another key cannot open it', async () => {
   const dir = tempDir('archive-keys');
   const write = async (name: string) => {
-    const { privateKey, publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name }], format: 'armored' });
+    const { privateKey, publicKey } = await openpgp.generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [{ name }],
+      format: 'armored',
+    });
     fs.writeFileSync(path.join(dir, `${name}.pub.asc`), publicKey);
     fs.writeFileSync(path.join(dir, `${name}.sec.asc`), privateKey);
   };
   await write('ops');
   await write('other');
-  const settings: EncryptionSettings = { recipients: [path.join(dir, 'ops.pub.asc')], privateKeys: [path.join(dir, 'ops.sec.asc')] };
-  const cipher = await collect(await encryptStream(writeArchive(sources(dir, { 'a.txt': Buffer.from('hello') }), manifestFor('b2')), settings));
+  const settings: EncryptionSettings = {
+    recipients: [path.join(dir, 'ops.pub.asc')],
+    privateKeys: [path.join(dir, 'ops.sec.asc')],
+  };
+  const cipher = await collect(
+    await encryptStream(
+      writeArchive(sources(dir, { 'a.txt': Buffer.from('hello') }), manifestFor('b2')),
+      settings,
+    ),
+  );
   const { kept } = await readAll(await collect(await decryptStream(Readable.from([cipher]), settings)));
   expect(kept['a.txt'].toString()).toBe('hello');
   await expect(
-    decryptStream(Readable.from([cipher]), { recipients: [], privateKeys: [path.join(dir, 'other.sec.asc')] }),
+    decryptStream(Readable.from([cipher]), {
+      recipients: [],
+      privateKeys: [path.join(dir, 'other.sec.asc')],
+    }),
   ).rejects.toThrow(/cannot be decrypted with the configured key/);
-  await expect(decryptStream(Readable.from([cipher]), { recipients: [], privateKeys: [path.join(dir, 'missing.asc')] })).rejects.toThrow(
-    /cannot read the private key .*missing\.asc: ENOENT/,
-  );
+  await expect(
+    decryptStream(Readable.from([cipher]), { recipients: [], privateKeys: [path.join(dir, 'missing.asc')] }),
+  ).rejects.toThrow(/cannot read the private key .*missing\.asc: ENOENT/);
 
   // A flipped byte in the ciphertext is caught while reading.
   const flipped = Buffer.from(cipher);
@@ -132,7 +152,11 @@ test('round trip to recipient keys generated here; another key cannot open it', 
 
 describe('hostile and damaged archives are refused with the reason', () => {
   const data = Buffer.from('payload');
-  function entry(header: Record<string, unknown>, body = data, trailer = { sha256: sha(body), size: body.length }): Buffer {
+  function entry(
+    header: Record<string, unknown>,
+    body = data,
+    trailer = { sha256: sha(body), size: body.length },
+  ): Buffer {
     return Buffer.concat([
       frameHeader({ kind: 'file', mode: 0o644, mtimeMs: 0, size: body.length, codec: 'store', ...header }),
       frameChunk(body),
@@ -142,7 +166,16 @@ describe('hostile and damaged archives are refused with the reason', () => {
   function manifestEntry(paths: string[]): Buffer {
     const m = Buffer.from(
       JSON.stringify(
-        manifestFor('b')(paths.map((p) => ({ path: p, kind: 'file', size: data.length, sha256: sha(data), mode: 0o644, mtimeMs: 0 }))),
+        manifestFor('b')(
+          paths.map((p) => ({
+            path: p,
+            kind: 'file',
+            size: data.length,
+            sha256: sha(data),
+            mode: 0o644,
+            mtimeMs: 0,
+          })),
+        ),
       ),
     );
     return entry({ path: 'manifest.json', kind: 'manifest', size: m.length }, m);
@@ -150,20 +183,56 @@ describe('hostile and damaged archives are refused with the reason', () => {
   const archive = (...parts: Buffer[]) => Buffer.concat([MAGIC, ...parts]);
 
   test.each([
-    ['a path with ..', archive(entry({ path: '../etc/passwd' })), /"\.\.\/etc\/passwd" is refused: the path climbs out with '\.\.'/],
+    [
+      'a path with ..',
+      archive(entry({ path: '../etc/passwd' })),
+      /"\.\.\/etc\/passwd" is refused: the path climbs out with '\.\.'/,
+    ],
     ['an absolute path', archive(entry({ path: '/etc/passwd' })), /is refused: the path is absolute/],
     ['a backslash', archive(entry({ path: 'a\\b' })), /is refused: the path holds a backslash/],
     ['a drive path', archive(entry({ path: 'C:/x' })), /is refused: the path names a drive/],
-    ['a symlink', archive(entry({ path: 'link', kind: 'symlink' })), /"link" is refused: its kind 'symlink' is not a regular file/],
-    ['a device file', archive(entry({ path: 'dev', kind: 'device' })), /its kind 'device' is not a regular file/],
+    [
+      'a symlink',
+      archive(entry({ path: 'link', kind: 'symlink' })),
+      /"link" is refused: its kind 'symlink' is not a regular file/,
+    ],
+    [
+      'a device file',
+      archive(entry({ path: 'dev', kind: 'device' })),
+      /its kind 'device' is not a regular file/,
+    ],
     ['a duplicate', archive(entry({ path: 'a' }), entry({ path: 'a' })), /entry "a" appears twice/],
-    ['names colliding after normalisation', archive(entry({ path: 'caf\u00e9' }), entry({ path: 'cafe\u0301' })), /collide after Unicode normalisation/],
-    ['a flipped data byte', archive(entry({ path: 'a' }, Buffer.from('paYload'), { sha256: sha(data), size: 7 })), /entry "a" does not match its checksum/],
-    ['a truncated archive', archive(entry({ path: 'a' })).subarray(0, MAGIC.length + 30), /the archive is truncated/],
+    [
+      'names colliding after normalisation',
+      archive(entry({ path: 'caf\u00e9' }), entry({ path: 'cafe\u0301' })),
+      /collide after Unicode normalisation/,
+    ],
+    [
+      'a flipped data byte',
+      archive(entry({ path: 'a' }, Buffer.from('paYload'), { sha256: sha(data), size: 7 })),
+      /entry "a" does not match its checksum/,
+    ],
+    [
+      'a truncated archive',
+      archive(entry({ path: 'a' })).subarray(0, MAGIC.length + 30),
+      /the archive is truncated/,
+    ],
     ['no manifest', archive(entry({ path: 'a' }), END), /has no manifest/],
-    ['an entry the manifest does not list', archive(entry({ path: 'a' }), entry({ path: 'extra' }), manifestEntry(['a']), END), /holds "extra", which the manifest does not list/],
-    ['a manifest entry missing from the archive', archive(entry({ path: 'a' }), manifestEntry(['a', 'gone']), END), /lists "gone" but the archive has no such entry/],
-    ['data after the end', archive(entry({ path: 'a' }), manifestEntry(['a']), END, Buffer.from('x')), /data after its end marker/],
+    [
+      'an entry the manifest does not list',
+      archive(entry({ path: 'a' }), entry({ path: 'extra' }), manifestEntry(['a']), END),
+      /holds "extra", which the manifest does not list/,
+    ],
+    [
+      'a manifest entry missing from the archive',
+      archive(entry({ path: 'a' }), manifestEntry(['a', 'gone']), END),
+      /lists "gone" but the archive has no such entry/,
+    ],
+    [
+      'data after the end',
+      archive(entry({ path: 'a' }), manifestEntry(['a']), END, Buffer.from('x')),
+      /data after its end marker/,
+    ],
     ['not an archive', Buffer.from('PK\u0003\u0004 zip?'), /not a Lifeboat archive/],
   ])('%s', async (_what, bytes, message) => {
     const opened: string[] = [];
@@ -180,7 +249,10 @@ describe('hostile and damaged archives are refused with the reason', () => {
   });
 
   test('a well-formed archive passes', async () => {
-    const result = await readArchive(Readable.from([archive(entry({ path: 'a' }), manifestEntry(['a']), END)]), async () => undefined);
+    const result = await readArchive(
+      Readable.from([archive(entry({ path: 'a' }), manifestEntry(['a']), END)]),
+      async () => undefined,
+    );
     expect(result.entries.map((e) => e.path)).toEqual(['a']);
   });
 });

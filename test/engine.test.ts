@@ -12,6 +12,7 @@ import {
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createActivities } from '../activities';
+import { Catalog } from '../activities/lib/catalog';
 import { AuditLedger } from '../activities/lib/ledger';
 import { retryUpdate, skipUpdate, stopUpdate, approveUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
@@ -58,7 +59,10 @@ beforeAll(async () => {
     connection: nativeConnection,
     taskQueue,
     workflowBundle: bundle,
-    activities: { ...createActivities({ config, ledger }), ...createProbeActivities() },
+    activities: {
+      ...createActivities({ config, ledger, catalog: new Catalog(config.catalog) }),
+      ...createProbeActivities(),
+    },
   });
   running = worker.run();
   connection = await Connection.connect({ address: serverAddress() });

@@ -58,7 +58,7 @@ export interface TestWorker {
 export async function startWorker(config: LifeboatConfig, taskQueue: string): Promise<TestWorker> {
   quietRuntime();
   const nativeConnection = await NativeConnection.connect({ address: serverAddress() });
-  const { worker, ledger } = await createLifeboatWorker({
+  const { worker, close } = await createLifeboatWorker({
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
@@ -75,7 +75,7 @@ export async function startWorker(config: LifeboatConfig, taskQueue: string): Pr
     stop: async () => {
       worker.shutdown();
       await running;
-      ledger.close();
+      close();
       await nativeConnection.close();
       await connection.close();
     },

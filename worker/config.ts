@@ -7,6 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { EncryptionSettings } from '../activities/lib/crypto';
+import { validateRetention, type RetentionPolicy } from '../activities/lib/retention';
 import type { GatePolicy } from '../common/types';
 
 export interface StoreSettings {
@@ -18,17 +20,40 @@ export interface StoreSettings {
   quarantine: string;
 }
 
+export interface CommandSettings {
+  /** Program and arguments, run without a shell. */
+  argv: string[];
+  timeoutSeconds: number;
+}
+
 export interface TargetConfig {
   name: string;
   description?: string;
   store?: StoreSettings;
   gates: Record<string, Partial<GatePolicy>>;
+  /** The storage root a backup captures and a restore replaces. */
+  root?: string;
+  /** Where the target's backups are written. */
+  repository?: string;
+  /** A second repository that new backups are copied to. */
+  offsite?: string;
+  encryption?: EncryptionSettings;
+  retention?: RetentionPolicy;
+  /** The protected system's version and module set, written into manifests and compared on restore. */
+  engineVersion?: string;
+  storageSpecVersion?: string;
+  modules?: string[];
+  commands: Record<string, CommandSettings>;
+  /** Named folders a restore may write into instead of the live root (for inspection). */
+  restoreInto: Record<string, string>;
 }
 
 export interface LifeboatConfig {
   /** The file the config was read from (absolute). */
   source: string;
   auditLedger: string;
+  /** The backup catalog database (default: catalog.sqlite beside the audit ledger). */
+  catalog: string;
   targets: Record<string, TargetConfig>;
 }
 
@@ -43,7 +68,22 @@ export class ConfigError extends Error {
 }
 
 const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const TARGET_KEYS = ['description', 'store', 'gates'];
+const TARGET_KEYS = [
+  'description',
+  'store',
+  'gates',
+  'root',
+  'repository',
+  'offsite',
+  'encryption',
+  'retention',
+  'engineVersion',
+  'storageSpecVersion',
+  'modules',
+  'commands',
+  'restoreInto',
+];
+const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const STORE_KEYS = ['primary', 'backups', 'quarantine'];
 const GATE_KEYS = ['approvers', 'quorum', 'timeoutSeconds', 'onTimeout', 'automatic'];
 
@@ -131,6 +171,141 @@ function parseStore(
   };
 }
 
+function parsePath(where: string, raw: unknown, base: string, problems: string[]): string | undefined {
+  if (typeof raw !== 'string' || raw.trim() === '') {
+    problems.push(`${where} must be a path (string)`);
+    return undefined;
+  }
+  return path.resolve(base, raw);
+}
+
+function parseEncryption(
+  where: string,
+  raw: unknown,
+  base: string,
+  problems: string[],
+): EncryptionSettings | undefined {
+  const usage = `${where} must be {"recipients": ["<public key file>"], "privateKeys": ["<private key file>"]} or {"passphraseEnv": "<ENV_VAR>"}`;
+  if (!isObject(raw)) {
+    problems.push(usage);
+    return undefined;
+  }
+  const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+  if (raw.passphraseEnv !== undefined) {
+    unknownKeys(where, raw, ['passphraseEnv'], problems);
+    if (typeof raw.passphraseEnv !== 'string' || !envName.test(raw.passphraseEnv)) {
+      problems.push(
+        `${where}.passphraseEnv must name an environment variable (the passphrase itself never goes in the config)`,
+      );
+      return undefined;
+    }
+    return { passphraseEnv: raw.passphraseEnv };
+  }
+  unknownKeys(where, raw, ['recipients', 'privateKeys', 'privateKeyPassphraseEnv'], problems);
+  const files = (key: string, required: boolean): string[] | undefined => {
+    const v = raw[key];
+    if (v === undefined && !required) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || v.some((f) => typeof f !== 'string' || f.trim() === '')) {
+      problems.push(required ? usage : `${where}.${key} must be a non-empty array of key files`);
+      return undefined;
+    }
+    return (v as string[]).map((f) => path.resolve(base, f));
+  };
+  const recipients = files('recipients', true);
+  const privateKeys = files('privateKeys', false);
+  let privateKeyPassphraseEnv: string | undefined;
+  if (raw.privateKeyPassphraseEnv !== undefined) {
+    if (typeof raw.privateKeyPassphraseEnv === 'string' && envName.test(raw.privateKeyPassphraseEnv)) {
+      privateKeyPassphraseEnv = raw.privateKeyPassphraseEnv;
+    } else problems.push(`${where}.privateKeyPassphraseEnv must name an environment variable`);
+  }
+  return recipients ? { recipients, privateKeys, privateKeyPassphraseEnv } : undefined;
+}
+
+function parseCommands(where: string, raw: unknown, problems: string[]): Record<string, CommandSettings> {
+  const commands: Record<string, CommandSettings> = {};
+  if (!isObject(raw)) {
+    problems.push(`${where} must be an object of name to {"argv": [...], "timeoutSeconds": n}`);
+    return commands;
+  }
+  for (const [name, value] of Object.entries(raw)) {
+    const at = `${where}.${name}`;
+    if (!COMMAND_NAME.test(name))
+      problems.push(`${at}: a command name may hold letters, digits, '_' and '-'`);
+    if (!isObject(value)) {
+      problems.push(`${at} must be {"argv": ["program", "arg"], "timeoutSeconds": 60}`);
+      continue;
+    }
+    unknownKeys(at, value, ['argv', 'timeoutSeconds'], problems);
+    const argv = value.argv;
+    if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
+      problems.push(`${at}.argv must be a non-empty array of strings (run without a shell)`);
+      continue;
+    }
+    const timeout = value.timeoutSeconds ?? 60;
+    if (typeof timeout !== 'number' || timeout <= 0) {
+      problems.push(`${at}.timeoutSeconds must be a positive number`);
+      continue;
+    }
+    commands[name] = { argv: argv as string[], timeoutSeconds: timeout };
+  }
+  return commands;
+}
+
+function parseBackupSettings(
+  where: string,
+  value: Record<string, unknown>,
+  target: TargetConfig,
+  base: string,
+  problems: string[],
+): void {
+  for (const key of ['root', 'repository', 'offsite'] as const) {
+    if (value[key] !== undefined) target[key] = parsePath(`${where}.${key}`, value[key], base, problems);
+  }
+  if (target.root && target.repository) {
+    const inside = (a: string, b: string) => a === b || a.startsWith(`${b}${path.sep}`);
+    if (inside(target.repository, target.root) || inside(target.root, target.repository)) {
+      problems.push(
+        `${where}.repository must be outside ${where}.root (and the root outside the repository)`,
+      );
+    }
+  }
+  if (value.encryption !== undefined)
+    target.encryption = parseEncryption(`${where}.encryption`, value.encryption, base, problems);
+  if (value.retention !== undefined) {
+    const { policy, problems: found } = validateRetention(value.retention, `${where}.retention`);
+    problems.push(...found);
+    target.retention = policy;
+  }
+  for (const key of ['engineVersion', 'storageSpecVersion'] as const) {
+    if (value[key] === undefined) continue;
+    if (typeof value[key] === 'string' && (value[key] as string).trim()) target[key] = value[key] as string;
+    else problems.push(`${where}.${key} must be a version string`);
+  }
+  if (value.modules !== undefined) {
+    if (Array.isArray(value.modules) && value.modules.every((m) => typeof m === 'string'))
+      target.modules = [...(value.modules as string[])].sort();
+    else problems.push(`${where}.modules must be an array of module names`);
+  }
+  if (value.commands !== undefined)
+    target.commands = parseCommands(`${where}.commands`, value.commands, problems);
+  if (value.restoreInto !== undefined) {
+    if (!isObject(value.restoreInto))
+      problems.push(`${where}.restoreInto must be an object of name to folder`);
+    else
+      for (const [name, dir] of Object.entries(value.restoreInto)) {
+        const resolved = parsePath(`${where}.restoreInto.${name}`, dir, base, problems);
+        if (
+          resolved &&
+          target.root &&
+          (resolved === target.root || resolved.startsWith(`${target.root}${path.sep}`))
+        ) {
+          problems.push(`${where}.restoreInto.${name} must be outside the root`);
+        } else if (resolved) target.restoreInto[name] = resolved;
+      }
+  }
+}
+
 /** Validates a parsed config object; `file` is used to resolve relative paths and in messages. */
 export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   const source = path.resolve(file);
@@ -138,7 +313,7 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   const problems: string[] = [];
   if (!isObject(raw))
     throw new ConfigError(source, ['the file must hold a JSON object with "auditLedger" and "targets"']);
-  unknownKeys('config', raw, ['auditLedger', 'targets'], problems);
+  unknownKeys('config', raw, ['auditLedger', 'catalog', 'targets'], problems);
 
   let auditLedger = '';
   if (typeof raw.auditLedger !== 'string' || raw.auditLedger.trim() === '') {
@@ -161,12 +336,13 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
         continue;
       }
       unknownKeys(where, value, TARGET_KEYS, problems);
-      const target: TargetConfig = { name, gates: {} };
+      const target: TargetConfig = { name, gates: {}, commands: {}, restoreInto: {} };
       if (value.description !== undefined) {
         if (typeof value.description === 'string') target.description = value.description;
         else problems.push(`${where}.description must be a string`);
       }
       if (value.store !== undefined) target.store = parseStore(`${where}.store`, value.store, base, problems);
+      parseBackupSettings(where, value, target, base, problems);
       if (value.gates !== undefined) {
         if (!isObject(value.gates)) problems.push(`${where}.gates must be an object of gate name to policy`);
         else
@@ -177,8 +353,10 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
       targets[name] = target;
     }
   }
+  let catalog = auditLedger ? path.join(path.dirname(auditLedger), 'catalog.sqlite') : '';
+  if (raw.catalog !== undefined) catalog = parsePath('catalog', raw.catalog, base, problems) ?? '';
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { source, auditLedger, targets };
+  return { source, auditLedger, catalog, targets };
 }
 
 /** Reads and validates the config file; throws a ConfigError listing every problem. */

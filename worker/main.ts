@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
-    const { worker, ledger } = await createLifeboatWorker({
+    const { worker, close } = await createLifeboatWorker({
       connection,
       config,
       namespace: target.namespace,
@@ -41,7 +41,7 @@ async function main(): Promise<number> {
     try {
       await worker.run();
     } finally {
-      ledger.close();
+      close();
     }
   } finally {
     await connection.close();

@@ -1,6 +1,7 @@
 /** Builds a Lifeboat worker from a config: used by the worker entrypoint and by the tests. */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { Catalog } from '../activities/lib/catalog';
 import { AuditLedger } from '../activities/lib/ledger';
 import type { LifeboatConfig } from './config';
 
@@ -15,16 +16,25 @@ export interface LifeboatWorkerOptions {
 
 export async function createLifeboatWorker(
   options: LifeboatWorkerOptions,
-): Promise<{ worker: Worker; ledger: AuditLedger }> {
+): Promise<{ worker: Worker; ledger: AuditLedger; catalog: Catalog; close: () => void }> {
   const ledger = new AuditLedger(options.config.auditLedger);
+  const catalog = new Catalog(options.config.catalog);
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    activities: createActivities({ config: options.config, ledger }),
+    activities: createActivities({ config: options.config, ledger, catalog }),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
   });
-  return { worker, ledger };
+  return {
+    worker,
+    ledger,
+    catalog,
+    close: () => {
+      ledger.close();
+      catalog.close();
+    },
+  };
 }

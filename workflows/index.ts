@@ -4,6 +4,11 @@ import { INVALID_INPUT } from '../common/errors';
 import { RUNBOOKS } from '../runbooks';
 
 export { corruptedStoreRecovery } from '../runbooks/corruptedStoreRecovery';
+export { fullBackup } from '../runbooks/fullBackup';
+export { incrementalBackup } from '../runbooks/incrementalBackup';
+export { offsiteReplicate } from '../runbooks/offsiteReplicate';
+export { restore } from '../runbooks/restore';
+export { verifyBackup } from '../runbooks/verifyBackup';
 
 /**
  * The dynamic workflow: any workflow type that is not a runbook (a typo in the Temporal UI's start

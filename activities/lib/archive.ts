@@ -60,6 +60,7 @@ export interface Manifest {
   createdAt: string;
   createdBy: string;
   engineVersion: string;
+  storageSpecVersion?: string;
   modules: string[];
   files: ManifestFile[];
   /** Paths in the parent that no longer exist (incrementals). */
@@ -151,7 +152,14 @@ export async function* writeArchive(
     const firstChunk = first.done ? Buffer.alloc(0) : first.value;
     const codec: Codec = (await choosesDeflate(firstChunk)) ? 'deflate' : 'store';
     const stat = await fsp.stat(entry.source);
-    yield frameHeader({ path: entry.path, kind: entry.kind, mode: entry.mode, mtimeMs: entry.mtimeMs, size: stat.size, codec });
+    yield frameHeader({
+      path: entry.path,
+      kind: entry.kind,
+      mode: entry.mode,
+      mtimeMs: entry.mtimeMs,
+      size: stat.size,
+      codec,
+    });
     const hash = createHash('sha256');
     let size = 0;
     const emit = async (chunk: Buffer) => {
@@ -164,11 +172,25 @@ export async function* writeArchive(
     for await (const chunk of chunks) yield await emit(chunk);
     const sha256 = hash.digest('hex');
     yield frameTrailer(sha256, size);
-    digests.push({ path: entry.path, kind: entry.kind, size, sha256, mode: entry.mode, mtimeMs: entry.mtimeMs });
+    digests.push({
+      path: entry.path,
+      kind: entry.kind,
+      size,
+      sha256,
+      mode: entry.mode,
+      mtimeMs: entry.mtimeMs,
+    });
     progress?.({ files: digests.length, bytes, current: entry.path });
   }
   const manifest = Buffer.from(JSON.stringify(manifestFor(digests), null, 1));
-  yield frameHeader({ path: 'manifest.json', kind: 'manifest', mode: 0o644, mtimeMs: Date.now(), size: manifest.length, codec: 'store' });
+  yield frameHeader({
+    path: 'manifest.json',
+    kind: 'manifest',
+    mode: 0o644,
+    mtimeMs: Date.now(),
+    size: manifest.length,
+    codec: 'store',
+  });
   yield frameChunk(manifest);
   yield frameTrailer(createHash('sha256').update(manifest).digest('hex'), manifest.length);
   yield END;
@@ -254,9 +276,12 @@ function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
   const problem = pathProblem(h.path);
   if (problem) throw new ArchiveError(`archive entry ${name} is refused: ${problem}`);
   if (typeof h.kind !== 'string' || !KINDS.has(h.kind)) {
-    throw new ArchiveError(`archive entry ${name} is refused: its kind '${String(h.kind)}' is not a regular file (links and device files are never restored)`);
+    throw new ArchiveError(
+      `archive entry ${name} is refused: its kind '${String(h.kind)}' is not a regular file (links and device files are never restored)`,
+    );
   }
-  if (h.codec !== 'store' && h.codec !== 'deflate') throw new ArchiveError(`archive entry ${name} has an unknown codec '${String(h.codec)}'`);
+  if (h.codec !== 'store' && h.codec !== 'deflate')
+    throw new ArchiveError(`archive entry ${name} has an unknown codec '${String(h.codec)}'`);
   for (const key of ['mode', 'mtimeMs', 'size']) {
     if (typeof h[key] !== 'number' || !Number.isFinite(h[key]) || (h[key] as number) < 0) {
       throw new ArchiveError(`archive entry ${name} has no valid ${key}`);
@@ -294,10 +319,12 @@ export async function readArchive(
   for (;;) {
     const tag = (await reader.take(1, 'an entry tag')).toString('latin1');
     if (tag === 'Z') break;
-    if (tag !== 'E') throw new ArchiveError(`the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`);
+    if (tag !== 'E')
+      throw new ArchiveError(`the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`);
     if (manifest) throw new ArchiveError('the archive holds entries after its manifest');
     const headerLength = (await reader.take(4, 'an entry header')).readUInt32BE();
-    if (headerLength > MAX_HEADER) throw new ArchiveError('the archive is corrupt (an entry header is too long)');
+    if (headerLength > MAX_HEADER)
+      throw new ArchiveError('the archive is corrupt (an entry header is too long)');
     let rawHeader: unknown;
     try {
       rawHeader = JSON.parse((await reader.take(headerLength, 'an entry header')).toString('utf8'));
@@ -325,7 +352,8 @@ export async function readArchive(
         throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`);
       }
       size += chunk.length;
-      if (size > header.size) throw new ArchiveError(`entry ${name} holds more bytes than its header says (${header.size})`);
+      if (size > header.size)
+        throw new ArchiveError(`entry ${name} holds more bytes than its header says (${header.size})`);
       hash.update(chunk);
       if (isManifest) manifestParts.push(chunk);
       else await sink?.write(chunk);
@@ -335,7 +363,9 @@ export async function readArchive(
     if (trailerLength > MAX_HEADER) throw new ArchiveError(`the trailer of ${name} is corrupt`);
     let trailer: { sha256?: unknown; size?: unknown };
     try {
-      trailer = JSON.parse((await reader.take(trailerLength, `the trailer of ${name}`)).toString('utf8')) as typeof trailer;
+      trailer = JSON.parse(
+        (await reader.take(trailerLength, `the trailer of ${name}`)).toString('utf8'),
+      ) as typeof trailer;
     } catch (err) {
       if (err instanceof ArchiveError) throw err;
       throw new ArchiveError(`the trailer of ${name} is not JSON`);
@@ -354,7 +384,14 @@ export async function readArchive(
       }
       continue;
     }
-    const digest: EntryDigest = { path: header.path, kind: header.kind as 'file' | 'sqlite', size, sha256, mode: header.mode, mtimeMs: header.mtimeMs };
+    const digest: EntryDigest = {
+      path: header.path,
+      kind: header.kind as 'file' | 'sqlite',
+      size,
+      sha256,
+      mode: header.mode,
+      mtimeMs: header.mtimeMs,
+    };
     await sink?.close(digest);
     entries.push(digest);
     progress?.({ files: entries.length, bytes, current: header.path });
@@ -369,7 +406,8 @@ export async function readArchive(
 /** Checks a manifest's shape and that the archive's entries are exactly the files it says are stored here. */
 export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): string[] {
   const problems: string[] = [];
-  if (manifest.specVersion !== 1) return [`the manifest's specVersion is ${String(manifest.specVersion)}, expected 1`];
+  if (manifest.specVersion !== 1)
+    return [`the manifest's specVersion is ${String(manifest.specVersion)}, expected 1`];
   if (!Array.isArray(manifest.files)) return ['the manifest has no file list'];
   for (const key of ['backupId', 'createdAt', 'engineVersion', 'target'] as const) {
     if (typeof manifest[key] !== 'string') problems.push(`the manifest has no ${key}`);
@@ -385,15 +423,20 @@ export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): st
     listed.add(f.path);
     if (f.storedIn !== manifest.backupId) continue;
     const entry = stored.get(f.path);
-    if (!entry) problems.push(`the manifest lists ${JSON.stringify(f.path)} but the archive has no such entry`);
+    if (!entry)
+      problems.push(`the manifest lists ${JSON.stringify(f.path)} but the archive has no such entry`);
     else if (entry.sha256 !== f.sha256 || entry.size !== f.size || entry.kind !== f.kind) {
-      problems.push(`${JSON.stringify(f.path)} differs from the manifest (expected ${f.sha256.slice(0, 16)}…, archive has ${entry.sha256.slice(0, 16)}…)`);
+      problems.push(
+        `${JSON.stringify(f.path)} differs from the manifest (expected ${f.sha256.slice(0, 16)}…, archive has ${entry.sha256.slice(0, 16)}…)`,
+      );
     }
   }
   const byPath = new Map(manifest.files.map((f) => [f.path, f]));
   for (const e of entries) {
     if (!listed.has(e.path) || byPath.get(e.path)?.storedIn !== manifest.backupId) {
-      problems.push(`the archive holds ${JSON.stringify(e.path)}, which the manifest does not list as stored in it`);
+      problems.push(
+        `the archive holds ${JSON.stringify(e.path)}, which the manifest does not list as stored in it`,
+      );
     }
   }
   return problems;

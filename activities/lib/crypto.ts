@@ -24,7 +24,8 @@ const CONFIG = { aeadProtect: true, preferredCompressionAlgorithm: openpgp.enums
 
 function passphraseFrom(env: string): string {
   const value = process.env[env];
-  if (!value) throw new KeyError(`the environment variable ${env} (the backup passphrase) is not set on the worker`);
+  if (!value)
+    throw new KeyError(`the environment variable ${env} (the backup passphrase) is not set on the worker`);
   return value;
 }
 
@@ -52,7 +53,8 @@ async function encryptionOptions(settings: EncryptionSettings) {
 
 async function decryptionOptions(settings: EncryptionSettings) {
   if ('passphraseEnv' in settings) return { passwords: [passphraseFrom(settings.passphraseEnv)] };
-  if (!settings.privateKeys?.length) throw new KeyError('no private key is configured (encryption.privateKeys) to decrypt backups');
+  if (!settings.privateKeys?.length)
+    throw new KeyError('no private key is configured (encryption.privateKeys) to decrypt backups');
   const decryptionKeys = [];
   for (const file of settings.privateKeys) {
     let key: openpgp.PrivateKey;
@@ -63,11 +65,17 @@ async function decryptionOptions(settings: EncryptionSettings) {
       throw new KeyError(`the private key ${file} is not an OpenPGP private key`);
     }
     if (!key.isDecrypted()) {
-      if (!settings.privateKeyPassphraseEnv) throw new KeyError(`the private key ${file} is locked and no privateKeyPassphraseEnv is configured`);
+      if (!settings.privateKeyPassphraseEnv)
+        throw new KeyError(`the private key ${file} is locked and no privateKeyPassphraseEnv is configured`);
       try {
-        key = await openpgp.decryptKey({ privateKey: key, passphrase: passphraseFrom(settings.privateKeyPassphraseEnv) });
+        key = await openpgp.decryptKey({
+          privateKey: key,
+          passphrase: passphraseFrom(settings.privateKeyPassphraseEnv),
+        });
       } catch {
-        throw new KeyError(`the passphrase in ${settings.privateKeyPassphraseEnv} does not unlock the private key ${file}`);
+        throw new KeyError(
+          `the passphrase in ${settings.privateKeyPassphraseEnv} does not unlock the private key ${file}`,
+        );
       }
     }
     decryptionKeys.push(key);
@@ -82,9 +90,14 @@ export async function checkEncryption(settings: EncryptionSettings, forDecryptio
 }
 
 /** Encrypts a stream of plaintext chunks; returns the ciphertext as a Node stream. */
-export async function encryptStream(plain: AsyncIterable<Buffer>, settings: EncryptionSettings): Promise<Readable> {
+export async function encryptStream(
+  plain: AsyncIterable<Buffer>,
+  settings: EncryptionSettings,
+): Promise<Readable> {
   const options = await encryptionOptions(settings);
-  const message = await openpgp.createMessage({ binary: Readable.toWeb(Readable.from(plain)) as unknown as ReadableStream<Uint8Array> });
+  const message = await openpgp.createMessage({
+    binary: Readable.toWeb(Readable.from(plain)) as unknown as ReadableStream<Uint8Array>,
+  });
   const encrypted = await openpgp.encrypt({ message, ...options, format: 'binary', config: CONFIG });
   return Readable.fromWeb(encrypted as unknown as WebReadableStream<Uint8Array>);
 }
@@ -98,7 +111,9 @@ export async function decryptStream(cipher: Readable, settings: EncryptionSettin
   const options = await decryptionOptions(settings);
   let message;
   try {
-    message = await openpgp.readMessage({ binaryMessage: Readable.toWeb(cipher) as unknown as ReadableStream<Uint8Array> });
+    message = await openpgp.readMessage({
+      binaryMessage: Readable.toWeb(cipher) as unknown as ReadableStream<Uint8Array>,
+    });
   } catch (err) {
     throw new KeyError(`the archive is not an OpenPGP message (${(err as Error).message})`);
   }
@@ -106,6 +121,8 @@ export async function decryptStream(cipher: Readable, settings: EncryptionSettin
     const { data } = await openpgp.decrypt({ message, ...options, format: 'binary', config: CONFIG });
     return Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>);
   } catch (err) {
-    throw new KeyError(`the archive cannot be decrypted with the configured ${'passwords' in options ? 'passphrase' : 'key(s)'}: ${(err as Error).message}`);
+    throw new KeyError(
+      `the archive cannot be decrypted with the configured ${'passwords' in options ? 'passphrase' : 'key(s)'}: ${(err as Error).message}`,
+    );
   }
 }

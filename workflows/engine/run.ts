@@ -149,6 +149,12 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     this.status.facts[key] = value;
   }
 
+  /** Forgets a registered compensation once the runbook has done its work itself (e.g. resumed). */
+  dropCompensation(name: string): void {
+    const i = this.compensations.findIndex((c) => c.name === name);
+    if (i >= 0) this.compensations.splice(i, 1);
+  }
+
   /** Appends an audit event; written to the ledger in order by the audit loop. */
   record(event: string, details: Record<string, unknown> = {}, actor = SYSTEM_ACTOR, step?: string): void {
     this.auditQueue.push({

@@ -1,0 +1,31 @@
+/** incrementalBackup — procedure 003 §3.2: only what changed since the newest backup. */
+import type { RunbookMeta } from '../common/runbook';
+import type { RunOutcome } from '../common/types';
+import { runRunbook } from '../workflows/engine';
+import { BREAK_LOCK_GATE, backupFlow, type BackupResult } from './backupSteps';
+
+export const meta: RunbookMeta = {
+  name: 'incrementalBackup',
+  title: 'Incremental backup of a storage root',
+  summary:
+    "Like fullBackup, but stores only files changed since the target's newest backup (changed databases as full snapshots), records deleted files, and names its parent; restoring it replays the chain.",
+  source: '003_8b72c7da6d2bed8c.txt — §3.2 incremental backup (per-file sha256 diff model)',
+  objectives: { rpoMinutes: 15 },
+  input: {
+    rehash: {
+      type: 'boolean',
+      description:
+        'hash every file instead of trusting unchanged size and mtime (slower, catches silent edits)',
+    },
+  },
+  gates: { breakLock: BREAK_LOCK_GATE },
+  requires: ['root', 'repository', 'encryption'],
+  stops: ['the target has no backup to be the parent (run fullBackup first)', 'as fullBackup'],
+};
+
+export async function incrementalBackup(input: {
+  target: string;
+  rehash?: boolean;
+}): Promise<RunOutcome<BackupResult>> {
+  return runRunbook(meta, input, (run) => backupFlow(run, 'incremental', input.rehash ?? false));
+}

@@ -1,0 +1,110 @@
+/**
+ * restore — procedure 003 §7: validate (manifest, every checksum, database integrity, engine version,
+ * module set) → gate → lock → unpack beside the root → swap in by rename → verify → rebuild caches →
+ * unlock. A stop at any point puts the root back exactly as it was.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import { INVALID_INPUT } from '../common/errors';
+import type { RunbookMeta } from '../common/runbook';
+import { runRunbook } from '../workflows/engine';
+import { BREAK_LOCK_GATE, LONG, releaseLock, runTag, takeLock } from './backupSteps';
+
+export const meta: RunbookMeta = {
+  name: 'restore',
+  title: 'Restore a storage root from a backup',
+  summary:
+    'Verifies the backup and its chain completely, checks engine version and module set, waits for approval, then unpacks into a staging folder beside the root and swaps it in by rename, keeping the previous root; or restores into a named inspection folder.',
+  source: '003_8b72c7da6d2bed8c.txt — §6 restore types, §7 restore protocol, §15 STOP conditions',
+  objectives: { rtoMinutes: 60 },
+  input: {
+    backupId: { type: 'string', description: "the backup to restore (default 'latest')" },
+    into: {
+      type: 'string',
+      description: "a restoreInto folder name from the target's config, instead of the live root",
+    },
+    paths: { type: 'string[]', description: 'restore only these files or directories (with into)' },
+  },
+  gates: {
+    restore: {
+      description: 'before the live root is replaced (or the inspection folder written)',
+      defaults: { approvers: ['*'], quorum: 1 },
+    },
+    breakLock: BREAK_LOCK_GATE,
+  },
+  requires: ['root', 'repository', 'encryption'],
+  stops: [
+    'a missing manifest, a checksum mismatch or a database integrity failure in any backup of the chain',
+    'engine version or module set differs from the target (expected vs found)',
+    'the restored root does not match the manifest (the previous root can be put back with stop)',
+    'the target is locked',
+  ],
+};
+
+export interface RestoreInput {
+  target: string;
+  backupId?: string;
+  into?: string;
+  paths?: string[];
+}
+
+export async function restore(input: RestoreInput) {
+  return runRunbook(meta, input, async (run) => {
+    const target = run.target.name;
+    if (input.paths && !input.into) {
+      // The live-root subset restore is not built yet: refuse before anything happens.
+      throw ApplicationFailure.nonRetryable(
+        'input.paths needs input.into: a subset is restored into a restoreInto folder, not the live root',
+        INVALID_INPUT,
+      );
+    }
+    const backup = await run.step(
+      'inspectBackup',
+      'inspectRestore',
+      [target, input.backupId ?? 'latest'],
+      LONG,
+    );
+    run.fact('backupId', backup.backupId);
+    run.fact('chain', backup.chain);
+    const where = input.into ? `inspection folder '${input.into}'` : 'the live root';
+    await run.gate(
+      'restore',
+      `restore backup ${backup.backupId} (${backup.files} files, taken ${backup.createdAt}) into ${where}`,
+    );
+    const tag = runTag();
+    if (input.into) {
+      const staged = await run.step(
+        'stageRestore',
+        'stageRestore',
+        [target, backup.backupId, tag, { into: input.into, paths: input.paths }],
+        LONG,
+      );
+      await run.step(
+        'verifyRestored',
+        'verifyRestoredRoot',
+        [target, backup.backupId, { dir: staged.staging, paths: input.paths }],
+        LONG,
+      );
+      return { backupId: backup.backupId, restoredInto: staged.staging, files: staged.files };
+    }
+    await takeLock(run, 'restore');
+    await run.step('stageRestore', 'stageRestore', [target, backup.backupId, tag, {}], {
+      ...LONG,
+      compensation: { name: 'removeStaging', activity: 'removeStaging', args: [target, tag] },
+    });
+    const swapped = await run.step('swapIn', 'swapInRestore', [target, tag], {
+      compensation: { name: 'putPreviousRootBack', activity: 'undoRestoreSwap', args: [target, tag] },
+    });
+    run.fact('previousRoot', swapped.previous);
+    await run.step('verifyRestored', 'verifyRestoredRoot', [target, backup.backupId, {}], LONG);
+    await run.step('rebuildCaches', 'runTargetCommand', [target, 'rebuildCaches'], {
+      startToCloseTimeout: '1 hour',
+    });
+    await releaseLock(run);
+    return {
+      backupId: backup.backupId,
+      root: swapped.root,
+      previousRoot: swapped.previous,
+      files: backup.files,
+    };
+  });
+}

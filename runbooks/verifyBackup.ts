@@ -1,0 +1,31 @@
+/** verifyBackup — procedure 003 §14: read backups back completely and check everything. */
+import type { RunbookMeta } from '../common/runbook';
+import type { RunOutcome } from '../common/types';
+import { runRunbook } from '../workflows/engine';
+import { LONG } from './backupSteps';
+
+export const meta: RunbookMeta = {
+  name: 'verifyBackup',
+  title: 'Verify backups',
+  summary:
+    "Decrypts one backup (default: the newest) or all of a target's, checks the manifest, every file's SHA-256 and every database's PRAGMA integrity_check, and reports per backup; any failure stops the run naming it.",
+  source: '003_8b72c7da6d2bed8c.txt — §14 integrity and verification',
+  input: {
+    backupId: { type: 'string', description: "a backup id, 'latest' (default) or 'all'" },
+  },
+  gates: {},
+  requires: ['repository', 'encryption'],
+  stops: ['a backup fails verification (each failure named: checksum, manifest, integrity, key)'],
+};
+
+export async function verifyBackup(input: { target: string; backupId?: string }) {
+  return runRunbook(meta, input, async (run) => {
+    const reports = await run.step(
+      'verifyBackups',
+      'verifyBackups',
+      [run.target.name, input.backupId ?? 'latest'],
+      LONG,
+    );
+    return { verified: reports.length, reports };
+  }) as Promise<RunOutcome<{ verified: number }>>;
+}
