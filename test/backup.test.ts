@@ -4,7 +4,9 @@
  * that must STOP before the root is touched, locks, secrets, and version checks.
  */
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { Catalog } from '../activities/lib/catalog';
@@ -228,7 +230,7 @@ describe('damaged or hostile archives STOP the restore before the root is touche
     fs.writeFileSync(archive, Buffer.concat(chunks));
   }
   const entry = (header: Record<string, unknown>, body = Buffer.from('x')) => {
-    const sha = require('node:crypto').createHash('sha256').update(body).digest('hex') as string;
+    const sha = createHash('sha256').update(body).digest('hex') as string;
     return Buffer.concat([
       frameHeader({ kind: 'file', mode: 0o644, mtimeMs: 0, size: body.length, codec: 'store', ...header }),
       frameChunk(body),
@@ -304,7 +306,7 @@ test('a second run on a locked target STOPs naming the holder; a dead holder nee
       workflowId: 'other-run',
       runId: 'r',
       purpose: 'restore',
-      host: require('node:os').hostname(),
+      host: os.hostname(),
       pid: process.pid,
       acquiredAt: '2026-11-21T00:00:00Z',
     }),
@@ -327,7 +329,7 @@ test('a second run on a locked target STOPs naming the holder; a dead holder nee
       workflowId: 'dead-run',
       runId: 'r',
       purpose: 'fullBackup',
-      host: require('node:os').hostname(),
+      host: os.hostname(),
       pid: 2 ** 22 + 12345,
       acquiredAt: '2026-11-20T00:00:00Z',
     }),

@@ -119,7 +119,7 @@ describe('bad input gets exit code 2 and a message naming the problem', () => {
     const cases: [string[], RegExp][] = [
       [
         ['start', 'fixEverything', '--target', 'happy'],
-        /unknown runbook 'fixEverything'; known runbooks: corruptedStoreRecovery/,
+        /unknown runbook 'fixEverything'; known runbooks: corruptedStoreRecovery, fullBackup/,
       ],
       [
         ['start', 'corruptedStoreRecovery', '--target', 'atlantis'],

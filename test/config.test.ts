@@ -54,10 +54,12 @@ test('every problem is listed at once, each naming the setting and what is allow
   });
   expect(problems).toEqual(
     expect.arrayContaining([
-      'config.extra is not a known setting; known: auditLedger, targets',
+      'config.extra is not a known setting; known: auditLedger, catalog, targets',
       'auditLedger must be the path of the audit ledger database (string)',
       "targets.bad name!: a target name may hold letters, digits, '.', '_' and '-' (at most 64)",
-      'targets.demo.stor is not a known setting; known: description, store, gates',
+      expect.stringMatching(
+        /^targets\.demo\.stor is not a known setting; known: description, store, gates, root, repository/,
+      ),
       'targets.demo.store.backups must be a path (string)',
       'targets.demo.gates.restore.approvers must be a non-empty array of names (or ["*"] for anyone)',
       'targets.demo.gates.restore.quorum must be an integer of at least 1',
@@ -71,6 +73,39 @@ test('every problem is listed at once, each naming the setting and what is allow
   expect(problemsOf({ auditLedger: 'a.sqlite', targets: {} })).toEqual([
     'targets must be an object with at least one target, e.g. {"demo": {"store": {...}}}',
   ]);
+});
+
+test('backup settings: encryption, commands, retention, folders are checked together', () => {
+  const problems = problemsOf({
+    auditLedger: 'a.sqlite',
+    targets: {
+      data: {
+        root: '/srv/data',
+        repository: '/srv/data/backups',
+        encryption: { passphrase: 'hunter2' },
+        retention: { keepLast: 0, hourly: 3 },
+        commands: { quiesce: { argv: 'systemctl stop app' }, 'bad name': { argv: ['x'] } },
+        restoreInto: { inspect: '/srv/data/inspect' },
+        modules: 'maps',
+      },
+      keys: { root: '/a', repository: '/b', encryption: { passphraseEnv: 'not a var' } },
+    },
+  });
+  expect(problems).toEqual(
+    expect.arrayContaining([
+      'targets.data.repository must be outside targets.data.root (and the root outside the repository)',
+      expect.stringMatching(/^targets\.data\.encryption must be \{"recipients"/),
+      'targets.data.retention.keepLast must be a positive integer',
+      expect.stringMatching(/^targets\.data\.retention\.hourly is not a known setting/),
+      'targets.data.commands.quiesce.argv must be a non-empty array of strings (run without a shell)',
+      "targets.data.commands.bad name: a command name may hold letters, digits, '_' and '-'",
+      'targets.data.restoreInto.inspect must be outside the root',
+      'targets.data.modules must be an array of module names',
+      'targets.keys.encryption.passphraseEnv must name an environment variable (the passphrase itself never goes in the config)',
+    ]),
+  );
+  // The passphrase given by mistake is never echoed back.
+  expect(problems.join('\n')).not.toContain('hunter2');
 });
 
 describe('the worker stops at start on a bad config, listing every problem', () => {
