@@ -212,13 +212,14 @@ function archivePath(repository: string, backupId: string): string {
 }
 
 /** Opens a backup's archive and yields its plaintext, mapping key problems to a STOP. */
-async function openArchive(file: string, encryption: EncryptionSettings) {
-  if (!(await exists(file))) throw stopFailure('MissingManifest', `the archive ${file} is missing`);
+async function openArchive(file: string, encryption: EncryptionSettings, backupId: string) {
+  if (!(await exists(file)))
+    throw stopFailure('MissingManifest', `backup ${backupId}: the archive ${file} is missing`);
   try {
     return await decryptStream(fs.createReadStream(file), encryption);
   } catch (err) {
-    if (err instanceof KeyError) throw stopFailure('KeyProblem', err.message);
-    throw err;
+    if (err instanceof KeyError) throw stopFailure('KeyProblem', `backup ${backupId}: ${err.message}`);
+    throw stopFailure('ChecksumMismatch', `backup ${backupId}: ${(err as Error).message}`);
   }
 }
 
@@ -281,7 +282,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
     const scratch = await fsp.mkdtemp(path.join(target.repository, `.lifeboat-verify-`));
     const databases: { path: string; integrity: string }[] = [];
     try {
-      const plain = await openArchive(file, target.encryption);
+      const plain = await openArchive(file, target.encryption, backupId);
       const result = await readArchive(
         plain,
         async (header) => {
@@ -735,7 +736,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       const written = new Set<string>();
       let bytes = 0;
       for (const id of chainOf(catalog, backupId)) {
-        const plain = await openArchive(catalog.get(id)!.archive, target.encryption);
+        const plain = await openArchive(catalog.get(id)!.archive, target.encryption, id);
         try {
           await readArchive(plain, async (header) => {
             const want = wanted.get(header.path);

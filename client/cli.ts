@@ -8,6 +8,8 @@ import type { Command, CommandContext } from './command';
 import { command as approve } from './commands/approve';
 import { command as auditShow } from './commands/audit-show';
 import { command as auditVerify } from './commands/audit-verify';
+import { command as backupsList } from './commands/backups-list';
+import { command as backupsVerify } from './commands/backups-verify';
 import { command as list } from './commands/list';
 import { command as retry } from './commands/retry';
 import { command as runbooks } from './commands/runbooks';
@@ -31,6 +33,8 @@ export const COMMANDS: Command[] = [
   stop,
   auditShow,
   auditVerify,
+  backupsList,
+  backupsVerify,
 ];
 
 function helpOf(cmd: Command): string {
@@ -89,8 +93,11 @@ export async function main(argv: string[], out = console.log, err = console.erro
     out(helpOf(cmd));
     return 0;
   }
-  if (parsed.positionals.length !== cmd.positionals.length) {
-    const want = cmd.positionals.length ? cmd.positionals.map((p) => `<${p}>`).join(' ') : 'no arguments';
+  const required = cmd.positionals.filter((p) => !p.endsWith('?')).length;
+  if (parsed.positionals.length < required || parsed.positionals.length > cmd.positionals.length) {
+    const want = cmd.positionals.length
+      ? cmd.positionals.map((p) => (p.endsWith('?') ? `[${p.slice(0, -1)}]` : `<${p}>`)).join(' ')
+      : 'no arguments';
     err(
       `lifeboat ${cmd.name}: expected ${want}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}\n\n${helpOf(cmd)}`,
     );

@@ -25,7 +25,7 @@ export interface Command {
   usage: string;
   examples: string[];
   options: Record<string, OptionSpec>;
-  /** Names of the positional arguments, all required. */
+  /** Names of the positional arguments; a name ending in `?` is optional. */
   positionals: string[];
   /** Whether the command talks to the Temporal server (and so takes --address / --namespace). */
   server: boolean;

@@ -16,7 +16,15 @@ import { approveUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome, RunStatus } from '../common/types';
 import type { BackupResult } from '../runbooks/backupSteps';
 import { treeState, writeDatabase, writeStorageRoot } from '../scripts/storage-root';
-import { startWorker, statusWhen, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+import {
+  lifeboat,
+  startWorker,
+  statusWhen,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+  type TestWorker,
+} from './helpers';
 
 const PASSPHRASE_ENV = 'LIFEBOAT_TEST_BACKUP_PASSPHRASE';
 const PASSPHRASE = 'tr0ub4dor&3-lifeboat-test-secret';
@@ -37,7 +45,7 @@ function targetConfig(name: string, extra: Record<string, unknown> = {}) {
   };
 }
 
-const TARGETS = ['roundtrip', 'damage', 'locked', 'stale', 'symlink', 'version', 'offsite'];
+const TARGETS = ['roundtrip', 'damage', 'locked', 'stale', 'symlink', 'version', 'offsite', 'cli'];
 
 beforeAll(async () => {
   process.env[PASSPHRASE_ENV] = PASSPHRASE;
@@ -424,4 +432,51 @@ test('the passphrase never appears in workflow history or search attributes', as
   expect(text).not.toContain(PASSPHRASE);
   const description = await tw.client.workflow.getHandle(r.id).describe();
   expect(JSON.stringify(description.raw)).not.toContain(PASSPHRASE);
+});
+
+test('`lifeboat backups list` and `backups verify` read the catalog and verify through the runbook', async () => {
+  const full = await backup('cli', 'fullBackup');
+  fs.appendFileSync(path.join(dir, 'cli', 'root', 'config', 'server-defaults.json'), ' ');
+  const inc = await backup('cli', 'incrementalBackup');
+  const env = { LIFEBOAT_CONFIG: path.join(dir, 'lifeboat.config.json'), LIFEBOAT_TASK_QUEUE: tw.taskQueue };
+  const cli = (...args: string[]) => lifeboat(args, env);
+
+  const listed = await cli('backups', 'list', '--target', 'cli');
+  expect(listed.code).toBe(0);
+  expect(listed.stdout).toMatch(new RegExp(`${inc.backupId} +incremental .* verified`));
+  expect(listed.stdout).toContain(`parent ${full.backupId}`);
+  const json = JSON.parse((await cli('backups', 'list', '--target', 'cli', '--json')).stdout) as {
+    backupId: string;
+    verifyOk: number;
+  }[];
+  expect(json.map((e) => e.backupId)).toEqual([inc.backupId, full.backupId]);
+
+  const one = await cli('backups', 'verify', full.backupId);
+  expect(one.code).toBe(0);
+  expect(one.stdout).toMatch(
+    new RegExp(`ok  ${full.backupId}: \\d+ files, 4 databases pass integrity_check`),
+  );
+  const all = await cli('backups', 'verify', '--all', '--target', 'cli');
+  expect(all.code).toBe(0);
+  expect(all.stdout.trim().split('\n')).toHaveLength(2);
+
+  const damaged = fs.readFileSync(inc.archive);
+  fs.writeFileSync(inc.archive, damaged.subarray(0, damaged.length - 100));
+  const failed = await cli('backups', 'verify', inc.backupId);
+  expect(failed.code).toBe(1);
+  expect(failed.stderr).toMatch(/verification FAILED/);
+  expect(failed.stderr).toContain(inc.backupId);
+  fs.writeFileSync(inc.archive, damaged);
+
+  for (const [args, message] of [
+    [['backups', 'list', '--target', 'atlantis'], /unknown target 'atlantis'/],
+    [['backups', 'verify'], /give a backup id or --all --target <name>/],
+    [['backups', 'verify', full.backupId, '--all'], /give a backup id or --all --target <name>, not both/],
+    [['backups', 'verify', '--all'], /--all needs --target <name>/],
+    [['backups', 'verify', 'no-such-backup'], /no backup 'no-such-backup' in the catalog/],
+  ] as [string[], RegExp][]) {
+    const result = await cli(...args);
+    expect({ args, code: result.code }).toEqual({ args, code: 2 });
+    expect(result.stderr).toMatch(message);
+  }
 });

@@ -121,8 +121,13 @@ export async function decryptStream(cipher: Readable, settings: EncryptionSettin
     const { data } = await openpgp.decrypt({ message, ...options, format: 'binary', config: CONFIG });
     return Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>);
   } catch (err) {
-    throw new KeyError(
-      `the archive cannot be decrypted with the configured ${'passwords' in options ? 'passphrase' : 'key(s)'}: ${(err as Error).message}`,
-    );
+    const reason = (err as Error).message;
+    if (/session key|decryption key|passphrase|no (?:key|matching)/i.test(reason)) {
+      const what = 'passwords' in options ? 'passphrase' : 'key(s)';
+      throw new KeyError(
+        `the archive cannot be decrypted with the configured ${what} (or its key packet is damaged): ${reason}`,
+      );
+    }
+    throw new Error(`the archive is damaged: ${reason}`);
   }
 }

@@ -1,6 +1,6 @@
 import { AuditLedger } from '../../activities/lib/ledger';
 import { JSON_OPTION, type Command } from '../command';
-import { LEDGER_OPTIONS, ledgerPath } from '../ledger-path';
+import { LEDGER_OPTIONS, ledgerPath } from '../local-config';
 import { CliError } from '../runs';
 
 export const command: Command = {

@@ -1,0 +1,75 @@
+import { Catalog } from '../../activities/lib/catalog';
+import { JSON_OPTION, type Command } from '../command';
+import { CONFIG_OPTION, localConfig } from '../local-config';
+import { CliError, badInput } from '../runs';
+
+function size(bytes: number): string {
+  return bytes >= 1024 * 1024
+    ? `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+    : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+export const command: Command = {
+  name: 'backups list',
+  summary: 'list backups from the catalog, newest first, with their chain and verification',
+  usage: '[--target <name>] [--json] [--config <file>]',
+  examples: ['lifeboat backups list --target storage', 'lifeboat backups list --json'],
+  options: {
+    target: { type: 'string', value: 'name', description: 'only this target' },
+    ...JSON_OPTION,
+    ...CONFIG_OPTION,
+  },
+  positionals: [],
+  server: false,
+  async run(ctx) {
+    const config = localConfig(ctx.values as { config?: string });
+    const target = ctx.values.target as string | undefined;
+    if (target !== undefined && !config.targets[target]) {
+      throw badInput(
+        `unknown target '${target}'; the config has: ${Object.keys(config.targets).sort().join(', ')}`,
+      );
+    }
+    let catalog: Catalog;
+    try {
+      catalog = new Catalog(config.catalog, { readonly: true });
+    } catch (err) {
+      throw new CliError(`${(err as Error).message} (no backup has been made yet?)`, 1);
+    }
+    try {
+      const entries = catalog.list(target);
+      if (ctx.values.json) {
+        ctx.out(
+          JSON.stringify(
+            entries.map((e) => ({
+              ...e,
+              verifyReport: e.verifyReport ? (JSON.parse(e.verifyReport) as unknown) : null,
+            })),
+            null,
+            2,
+          ),
+        );
+        return 0;
+      }
+      if (entries.length === 0) {
+        ctx.out('no backups');
+        return 0;
+      }
+      for (const e of entries) {
+        const verified =
+          e.verifyOk === null
+            ? 'unverified'
+            : e.verifyOk
+              ? `verified ${e.verifiedAt}`
+              : `FAILED verification ${e.verifiedAt}`;
+        ctx.out(
+          `${e.backupId}  ${e.kind.padEnd(11)} ${e.createdAt}  ${String(e.files).padStart(6)} files  ${size(e.archiveSize).padStart(10)}  ${verified}`,
+        );
+        if (e.parent) ctx.out(`    parent ${e.parent}`);
+        if (e.offsiteCopy) ctx.out(`    offsite ${e.offsiteCopy}`);
+      }
+      return 0;
+    } finally {
+      catalog.close();
+    }
+  },
+};
