@@ -173,12 +173,17 @@ async function scanRoot(root: string): Promise<ScannedFile[]> {
     .sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-async function snapshotDatabase(source: string, dest: string): Promise<void> {
+async function snapshotDatabase(source: string, dest: string, onProgress: () => void): Promise<void> {
   await fsp.mkdir(path.dirname(dest), { recursive: true });
   const db = new Database(source, { readonly: true, fileMustExist: true });
   try {
     // The Online Backup API: a consistent copy even while the application writes.
-    await db.backup(dest);
+    await db.backup(dest, {
+      progress: () => {
+        onProgress();
+        return 1000; // pages per step
+      },
+    });
   } finally {
     db.close();
   }
@@ -298,7 +303,15 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
             },
           };
         },
-        (p) => beat({ backupId, files: p.files, bytes: p.bytes }),
+        (p) =>
+          beat({
+            phase: 'verify',
+            backupId,
+            files: p.files,
+            total: entry?.files,
+            bytes: p.bytes,
+            totalBytes: entry?.bytes,
+          }),
       );
       const manifestSha = createHash('sha256').update(JSON.stringify(result.manifest)).digest('hex');
       const recorded = catalog.manifest(backupId);
@@ -423,7 +436,9 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
           const before = previous.get(f.path);
           if (f.sqlite) {
             const snap = path.join(work, `${i}.db`);
-            await snapshotDatabase(f.abs, snap);
+            await snapshotDatabase(f.abs, snap, () =>
+              beat({ phase: 'snapshot', files: i, total: files.length, current: f.path }),
+            );
             const { sha256, size } = await hashFile(snap);
             if (before && before.sha256 === sha256 && before.kind === 'sqlite')
               reused.push({ ...before, mode: f.mode, mtimeMs: f.mtimeMs, size });
@@ -734,6 +749,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       await fsp.mkdir(staging, { recursive: true });
       const beat = heartbeater();
       const written = new Set<string>();
+      const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
       let bytes = 0;
       for (const id of chainOf(catalog, backupId)) {
         const plain = await openArchive(catalog.get(id)!.archive, target.encryption, id);
@@ -755,7 +771,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
               write: async (chunk) => {
                 await out.write(chunk);
                 bytes += chunk.length;
-                beat({ phase: 'restore', files: written.size, total: wanted.size, bytes });
+                beat({ phase: 'restore', files: written.size, total: wanted.size, bytes, totalBytes });
               },
               close: async (digest) => {
                 await out.sync();

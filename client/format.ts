@@ -57,3 +57,67 @@ export function formatStatus(workflowId: string, status: RunStatus): string[] {
   if (status.result !== undefined) lines.push(`  result: ${JSON.stringify(status.result)}`);
   return lines;
 }
+
+/** One observation of an activity's heartbeat, to compute throughput between two of them. */
+export interface ProgressSample {
+  bytes: number;
+  at: number;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function seconds(s: number): string {
+  if (s < 90) return `${Math.max(0, Math.round(s))} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/**
+ * A progress line from an activity's heartbeat details: a bar when a total is known, with
+ * throughput and time left computed against the previous sample.
+ */
+export function formatProgress(
+  activity: string,
+  details: Record<string, unknown>,
+  previous: ProgressSample | undefined,
+  now: number,
+): string {
+  const num = (k: string) => (typeof details[k] === 'number' ? (details[k] as number) : undefined);
+  const bytes = num('bytes');
+  const totalBytes = num('totalBytes');
+  const files = num('files');
+  const total = num('total');
+  const phase = typeof details.phase === 'string' ? ` [${details.phase}]` : '';
+  const parts: string[] = [];
+  const fraction =
+    bytes !== undefined && totalBytes
+      ? bytes / totalBytes
+      : files !== undefined && total
+        ? files / total
+        : undefined;
+  if (fraction !== undefined) {
+    const done = Math.min(1, Math.max(0, fraction));
+    const width = 20;
+    const filled = Math.round(done * width);
+    parts.push(`${'#'.repeat(filled)}${'.'.repeat(width - filled)} ${Math.floor(done * 100)}%`);
+  }
+  if (bytes !== undefined) parts.push(totalBytes ? `${mib(bytes)} of ${mib(totalBytes)}` : mib(bytes));
+  if (files !== undefined) parts.push(`${files}${total !== undefined ? `/${total}` : ''} files`);
+  if (bytes !== undefined && previous && now > previous.at && bytes >= previous.bytes) {
+    const rate = ((bytes - previous.bytes) * 1000) / (now - previous.at);
+    if (rate > 0) {
+      parts.push(`${mib(rate)}/s`);
+      if (totalBytes && totalBytes > bytes) parts.push(`${seconds((totalBytes - bytes) / rate)} left`);
+    }
+  }
+  if (parts.length === 0) {
+    parts.push(
+      Object.entries(details)
+        .map(([k, v]) => `${k} ${String(v)}`)
+        .join(', '),
+    );
+  }
+  return `  … ${activity}${phase} ${parts.join(', ')}`;
+}

@@ -7,7 +7,8 @@ import type { GateSpec } from '../common/runbook';
 import { runTagOf } from '../common/tags';
 import type { RunbookRun } from '../workflows/engine';
 
-export const LONG = { startToCloseTimeout: '12 hours', heartbeatTimeout: '2 minutes' } as const;
+// Long steps heartbeat every second; 30 s of silence means the worker is gone and the step moves on.
+export const LONG = { startToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds' } as const;
 
 export const BREAK_LOCK_GATE: GateSpec = {
   description: "before a lock left by a worker that is gone is broken (the lock's holder is named)",

@@ -166,6 +166,7 @@ export async function* writeArchive(
       hash.update(chunk);
       size += chunk.length;
       bytes += chunk.length;
+      progress?.({ files: digests.length, bytes, current: entry.path });
       return frameChunk(codec === 'deflate' ? await deflateRaw(chunk, { level: 1 }) : chunk);
     };
     if (firstChunk.length > 0) yield await emit(firstChunk);
@@ -358,6 +359,7 @@ export async function readArchive(
       if (isManifest) manifestParts.push(chunk);
       else await sink?.write(chunk);
       bytes += chunk.length;
+      progress?.({ files: entries.length, bytes, current: header.path });
     }
     const trailerLength = (await reader.take(4, `the trailer of ${name}`)).readUInt32BE();
     if (trailerLength > MAX_HEADER) throw new ArchiveError(`the trailer of ${name} is corrupt`);

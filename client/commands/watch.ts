@@ -1,25 +1,29 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { SERVER_OPTIONS, type Command } from '../command';
-import { describeStep, describeWaiting } from '../format';
+import { describeStep, describeWaiting, formatProgress, type ProgressSample } from '../format';
 import { badInput, existingRun, queryStatus } from '../runs';
 
-/** Heartbeat details of the run's pending activities (the progress its long steps report). */
-async function pendingProgress(handle: WorkflowHandle): Promise<string[]> {
+/** Progress lines from the heartbeats of the run's pending activities (its long steps). */
+async function pendingProgress(
+  handle: WorkflowHandle,
+  samples: Map<string, ProgressSample>,
+): Promise<string[]> {
   const description = await handle.describe();
   const lines: string[] = [];
+  const now = Date.now();
   for (const activity of description.raw.pendingActivities ?? []) {
     const payload = activity.heartbeatDetails?.payloads?.[0];
     if (!payload?.data) continue;
+    let details: Record<string, unknown>;
     try {
-      const details = JSON.parse(Buffer.from(payload.data).toString('utf8')) as Record<string, unknown>;
-      lines.push(
-        `  … ${activity.activityType?.name}: ${Object.entries(details)
-          .map(([k, v]) => `${k} ${String(v)}`)
-          .join(', ')}`,
-      );
+      details = JSON.parse(Buffer.from(payload.data).toString('utf8')) as Record<string, unknown>;
     } catch {
-      // Not JSON: nothing readable to show.
+      continue; // Not JSON: nothing readable to show.
     }
+    const key = `${activity.activityId}`;
+    const name = activity.activityType?.name ?? 'activity';
+    lines.push(formatProgress(name, details, samples.get(key), now));
+    if (typeof details.bytes === 'number') samples.set(key, { bytes: details.bytes, at: now });
   }
   return lines;
 }
@@ -43,6 +47,7 @@ export const command: Command = {
     const client = await ctx.connect();
     const handle = await existingRun(client, ctx.positionals[0]);
     const shown = new Map<string, string>();
+    const samples = new Map<string, ProgressSample>();
     let lastProgress = '';
     for (;;) {
       const status = await queryStatus(client, handle);
@@ -54,7 +59,7 @@ export const command: Command = {
         }
       });
       if (status.state === 'running') {
-        const progress = (await pendingProgress(handle)).join('\n');
+        const progress = (await pendingProgress(handle, samples)).join('\n');
         if (progress && progress !== lastProgress) ctx.out(progress);
         lastProgress = progress;
         await new Promise((r) => setTimeout(r, interval * 1000));
