@@ -52,4 +52,4 @@ USER node
 
 # node itself runs the worker (tsx as a loader, not as a wrapper process), so `docker stop`'s
 # SIGTERM reaches the worker and it drains before exiting.
-CMD ["node", "--import", "tsx", "worker/main.ts"]
+CMD ["node", "--require", "tsx/cjs", "worker/main.ts"]

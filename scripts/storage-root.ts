@@ -83,13 +83,26 @@ export function listFiles(dir: string): string[] {
   return out.sort();
 }
 
+/** SHA-256 of a file read in chunks (files may be larger than a Buffer can hold). */
+export function sha256OfFile(file: string): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  try {
+    for (let n = fs.readSync(fd, buf); n > 0; n = fs.readSync(fd, buf)) hash.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
 /** Every file under `root` with its SHA-256, mode and mtime: what "the same tree" means. */
 export function treeState(root: string): Record<string, { sha256: string; mode: number; mtimeMs: number }> {
   const state: Record<string, { sha256: string; mode: number; mtimeMs: number }> = {};
   for (const file of listFiles(root)) {
     const st = fs.statSync(file);
     state[path.relative(root, file)] = {
-      sha256: createHash('sha256').update(fs.readFileSync(file)).digest('hex'),
+      sha256: sha256OfFile(file),
       mode: st.mode & 0o7777,
       mtimeMs: st.mtimeMs,
     };

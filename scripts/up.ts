@@ -145,7 +145,7 @@ async function main(): Promise<number> {
   await ensureSearchAttributes(connection, namespace);
   await connection.close();
 
-  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')], {
+  const worker = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'worker', 'main.ts')], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {

@@ -147,8 +147,9 @@ export interface Proc {
 }
 
 export function spawnTsx(script: string, env: Record<string, string>): Proc {
-  // `node --import tsx` runs the script in this one process, so a signal reaches the script itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
+  // `node --require tsx/cjs` runs the script in this one process (a signal reaches the script itself),
+  // and without the ESM loader thread that `--import tsx` adds (about 20 MB).
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, script)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
 import { AuditLedger } from '../activities/lib/ledger';
+import { bundleInChildProcess } from './bundle';
 import type { LifeboatConfig } from './config';
 
 export interface LifeboatWorkerOptions {
@@ -10,7 +11,7 @@ export interface LifeboatWorkerOptions {
   namespace: string;
   taskQueue: string;
   config: LifeboatConfig;
-  /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled at start. */
+  /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled in a child process. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
@@ -24,9 +25,11 @@ export async function createLifeboatWorker(
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: createActivities({ config: options.config, ledger, catalog }),
-    ...(options.workflowBundle
-      ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows') }),
+    // Why: operators follow long backups and restores live (`lifeboat watch`), so progress reaches
+    // the server every second instead of at 80% of the heartbeat timeout.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
+    workflowBundle: options.workflowBundle ?? { codePath: await bundleInChildProcess() },
   });
   return {
     worker,

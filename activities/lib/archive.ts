@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 
 export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
-export const CHUNK_SIZE = 1 << 20;
+export const CHUNK_SIZE = 256 * 1024;
 const MAX_HEADER = 64 * 1024;
 const MAX_MANIFEST = 256 * 1024 * 1024;
 const deflateRaw = promisify(zlib.deflateRaw);
@@ -167,10 +167,19 @@ export async function* writeArchive(
       size += chunk.length;
       bytes += chunk.length;
       progress?.({ files: digests.length, bytes, current: entry.path });
-      return frameChunk(codec === 'deflate' ? await deflateRaw(chunk, { level: 1 }) : chunk);
+      return codec === 'deflate' ? await deflateRaw(chunk, { level: 1 }) : chunk;
     };
-    if (firstChunk.length > 0) yield await emit(firstChunk);
-    for await (const chunk of chunks) yield await emit(chunk);
+    // The length prefix and the data go out as two pieces: no copy of the chunk.
+    if (firstChunk.length > 0) {
+      const data = await emit(firstChunk);
+      yield u32(data.length);
+      yield data;
+    }
+    for await (const chunk of chunks) {
+      const data = await emit(chunk);
+      yield u32(data.length);
+      yield data;
+    }
     const sha256 = hash.digest('hex');
     yield frameTrailer(sha256, size);
     digests.push({
@@ -240,14 +249,26 @@ class ByteReader {
     return this.length >= n;
   }
 
+  /** The next `n` bytes: a view into the source's chunk where it holds them all, else a copy. */
   async take(n: number, what: string): Promise<Buffer> {
     if (!(await this.fill(n))) throw new ArchiveError(`the archive is truncated (it ends inside ${what})`);
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const out = Buffer.from(all.subarray(0, n));
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.length = rest.length;
+    this.length -= n;
     this.consumed += n;
+    const head = this.chunks[0];
+    if (head.length >= n) {
+      if (head.length === n) this.chunks.shift();
+      else this.chunks[0] = head.subarray(n);
+      return head.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let offset = 0; offset < n;) {
+      const chunk = this.chunks[0];
+      const k = Math.min(chunk.length, n - offset);
+      chunk.copy(out, offset, 0, k);
+      offset += k;
+      if (k === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(k);
+    }
     return out;
   }
 

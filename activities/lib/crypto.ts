@@ -96,10 +96,15 @@ export async function encryptStream(
 ): Promise<Readable> {
   const options = await encryptionOptions(settings);
   const message = await openpgp.createMessage({
-    binary: Readable.toWeb(Readable.from(plain)) as unknown as ReadableStream<Uint8Array>,
+    // A small high-water mark at each hop keeps memory flat: chunks are 1 MiB.
+    binary: Readable.toWeb(Readable.from(plain, { highWaterMark: 2 }), {
+      strategy: { highWaterMark: 2 },
+    }) as unknown as ReadableStream<Uint8Array>,
   });
   const encrypted = await openpgp.encrypt({ message, ...options, format: 'binary', config: CONFIG });
-  return Readable.fromWeb(encrypted as unknown as WebReadableStream<Uint8Array>);
+  return Readable.fromWeb(encrypted as unknown as WebReadableStream<Uint8Array>, {
+    highWaterMark: 512 * 1024,
+  });
 }
 
 /**
@@ -112,14 +117,16 @@ export async function decryptStream(cipher: Readable, settings: EncryptionSettin
   let message;
   try {
     message = await openpgp.readMessage({
-      binaryMessage: Readable.toWeb(cipher) as unknown as ReadableStream<Uint8Array>,
+      binaryMessage: Readable.toWeb(cipher, {
+        strategy: { highWaterMark: 2 },
+      }) as unknown as ReadableStream<Uint8Array>,
     });
   } catch (err) {
     throw new KeyError(`the archive is not an OpenPGP message (${(err as Error).message})`);
   }
   try {
     const { data } = await openpgp.decrypt({ message, ...options, format: 'binary', config: CONFIG });
-    return Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>);
+    return Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: 512 * 1024 });
   } catch (err) {
     const reason = (err as Error).message;
     if (/session key|decryption key|passphrase|no (?:key|matching)/i.test(reason)) {
