@@ -867,6 +867,77 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       return { putBack: true };
     },
 
+    /**
+     * Puts a staged subset into the live root path by path, moving what each replaces into
+     * `<root>.lifeboat-previous-<tag>/`. A journal written first records which paths existed, so
+     * a repeat after a crash finishes the swap and `undoSubsetSwap` can put everything back.
+     */
+    async swapInSubset(
+      targetName: string,
+      tag: string,
+      paths: string[],
+    ): Promise<{ root: string; previous: string; replaced: string[]; added: string[] }> {
+      const target = backupTarget(config, targetName, ['root']);
+      const root = target.root;
+      const staging = `${root}.lifeboat-staging-${tag}`;
+      const previous = `${root}.lifeboat-previous-${tag}`;
+      const journalFile = `${root}.lifeboat-subset-${tag}.json`;
+      const at = (base: string, p: string) => path.join(base, ...p.split('/'));
+      let journal: Record<string, boolean>;
+      if (await exists(journalFile))
+        journal = JSON.parse(await fsp.readFile(journalFile, 'utf8')) as Record<string, boolean>;
+      else {
+        journal = {};
+        for (const p of paths) journal[p] = await exists(at(root, p));
+        await writeFileAtomic(journalFile, JSON.stringify(journal));
+      }
+      for (const p of paths) {
+        const [live, staged, kept] = [at(root, p), at(staging, p), at(previous, p)];
+        if (!(await exists(staged))) continue; // already swapped in
+        if (journal[p] && !(await exists(kept))) {
+          await fsp.mkdir(path.dirname(kept), { recursive: true });
+          await fsp.rename(live, kept);
+        }
+        await fsp.mkdir(path.dirname(live), { recursive: true });
+        await fsp.rename(staged, live);
+        await fsyncDir(path.dirname(live));
+      }
+      await fsp.rm(staging, { recursive: true, force: true });
+      return {
+        root,
+        previous,
+        replaced: paths.filter((p) => journal[p]),
+        added: paths.filter((p) => !journal[p]),
+      };
+    },
+
+    /** Compensation for swapInSubset: every path goes back to what it was before the run. */
+    async undoSubsetSwap(targetName: string, tag: string): Promise<{ putBack: string[] }> {
+      const target = backupTarget(config, targetName, ['root']);
+      const root = target.root;
+      const previous = `${root}.lifeboat-previous-${tag}`;
+      const journalFile = `${root}.lifeboat-subset-${tag}.json`;
+      if (!(await exists(journalFile))) return { putBack: [] };
+      const journal = JSON.parse(await fsp.readFile(journalFile, 'utf8')) as Record<string, boolean>;
+      const at = (base: string, p: string) => path.join(base, ...p.split('/'));
+      const putBack: string[] = [];
+      for (const [p, existed] of Object.entries(journal)) {
+        const [live, kept] = [at(root, p), at(previous, p)];
+        if (existed && (await exists(kept))) {
+          await fsp.rm(live, { recursive: true, force: true });
+          await fsp.rename(kept, live);
+          putBack.push(p);
+        } else if (!existed) {
+          await fsp.rm(live, { recursive: true, force: true });
+          putBack.push(p);
+        }
+      }
+      await fsyncDir(root);
+      await fsp.rm(previous, { recursive: true, force: true });
+      await fsp.rm(journalFile, { force: true });
+      return { putBack };
+    },
+
     /** Checks the live root against the manifest: same files, same bytes, databases intact. */
     async verifyRestoredRoot(
       targetName: string,

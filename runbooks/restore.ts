@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import { INVALID_INPUT } from '../common/errors';
+import { pathListProblems } from '../common/paths';
 import type { RunbookMeta } from '../common/runbook';
 import { runRunbook } from '../workflows/engine';
 import { BREAK_LOCK_GATE, LONG, releaseLock, runTag, takeLock } from './backupSteps';
@@ -22,7 +23,11 @@ export const meta: RunbookMeta = {
       type: 'string',
       description: "a restoreInto folder name from the target's config, instead of the live root",
     },
-    paths: { type: 'string[]', description: 'restore only these files or directories (with into)' },
+    paths: {
+      type: 'string[]',
+      description:
+        'restore only these files or directories (relative to the root), into the live root or into',
+    },
   },
   gates: {
     restore: {
@@ -50,13 +55,10 @@ export interface RestoreInput {
 export async function restore(input: RestoreInput) {
   return runRunbook(meta, input, async (run) => {
     const target = run.target.name;
-    if (input.paths && !input.into) {
-      // The live-root subset restore is not built yet: refuse before anything happens.
-      throw ApplicationFailure.nonRetryable(
-        'input.paths needs input.into: a subset is restored into a restoreInto folder, not the live root',
-        INVALID_INPUT,
-      );
-    }
+    const pathProblems = input.paths ? pathListProblems('input.paths', input.paths) : [];
+    if (pathProblems.length) throw ApplicationFailure.nonRetryable(pathProblems.join('; '), INVALID_INPUT);
+    const paths = input.paths;
+
     const backup = await run.step(
       'inspectBackup',
       'inspectRestore',
@@ -65,46 +67,60 @@ export async function restore(input: RestoreInput) {
     );
     run.fact('backupId', backup.backupId);
     run.fact('chain', backup.chain);
+    const what = paths
+      ? `${paths.join(', ')} from backup ${backup.backupId}`
+      : `backup ${backup.backupId} (${backup.files} files)`;
     const where = input.into ? `inspection folder '${input.into}'` : 'the live root';
-    await run.gate(
-      'restore',
-      `restore backup ${backup.backupId} (${backup.files} files, taken ${backup.createdAt}) into ${where}`,
-    );
+    await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}`);
     const tag = runTag();
+
     if (input.into) {
       const staged = await run.step(
         'stageRestore',
         'stageRestore',
-        [target, backup.backupId, tag, { into: input.into, paths: input.paths }],
+        [target, backup.backupId, tag, { into: input.into, paths }],
         LONG,
       );
       await run.step(
         'verifyRestored',
         'verifyRestoredRoot',
-        [target, backup.backupId, { dir: staged.staging, paths: input.paths }],
+        [target, backup.backupId, { dir: staged.staging, paths }],
         LONG,
       );
       return { backupId: backup.backupId, restoredInto: staged.staging, files: staged.files };
     }
+
     await takeLock(run, 'restore');
-    await run.step('stageRestore', 'stageRestore', [target, backup.backupId, tag, {}], {
+    await run.step('stageRestore', 'stageRestore', [target, backup.backupId, tag, { paths }], {
       ...LONG,
       compensation: { name: 'removeStaging', activity: 'removeStaging', args: [target, tag] },
     });
-    const swapped = await run.step('swapIn', 'swapInRestore', [target, tag], {
-      compensation: { name: 'putPreviousRootBack', activity: 'undoRestoreSwap', args: [target, tag] },
-    });
-    run.fact('previousRoot', swapped.previous);
-    await run.step('verifyRestored', 'verifyRestoredRoot', [target, backup.backupId, {}], LONG);
+    let result: Record<string, unknown>;
+    if (paths) {
+      // A subset: swapped in path by path; what each path replaces is kept.
+      const subset = await run.step('swapIn', 'swapInSubset', [target, tag, paths], {
+        compensation: { name: 'putPreviousPathsBack', activity: 'undoSubsetSwap', args: [target, tag] },
+      });
+      run.fact('previousVersions', subset.previous);
+      result = {
+        root: subset.root,
+        paths,
+        replaced: subset.replaced,
+        added: subset.added,
+        previousVersions: subset.previous,
+      };
+    } else {
+      const swapped = await run.step('swapIn', 'swapInRestore', [target, tag], {
+        compensation: { name: 'putPreviousRootBack', activity: 'undoRestoreSwap', args: [target, tag] },
+      });
+      run.fact('previousRoot', swapped.previous);
+      result = { root: swapped.root, previousRoot: swapped.previous };
+    }
+    await run.step('verifyRestored', 'verifyRestoredRoot', [target, backup.backupId, { paths }], LONG);
     await run.step('rebuildCaches', 'runTargetCommand', [target, 'rebuildCaches'], {
       startToCloseTimeout: '1 hour',
     });
     await releaseLock(run);
-    return {
-      backupId: backup.backupId,
-      root: swapped.root,
-      previousRoot: swapped.previous,
-      files: backup.files,
-    };
+    return { backupId: backup.backupId, files: backup.files, ...result };
   });
 }

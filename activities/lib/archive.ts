@@ -17,6 +17,9 @@ import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
+import { pathProblem } from '../../common/paths';
+
+export { pathProblem };
 
 export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
 export const CHUNK_SIZE = 256 * 1024;
@@ -204,25 +207,6 @@ export async function* writeArchive(
   yield frameChunk(manifest);
   yield frameTrailer(createHash('sha256').update(manifest).digest('hex'), manifest.length);
   yield END;
-}
-
-/**
- * The shape checks an archive path must pass before anything is written for it: relative, forward
- * slashes only, no `.`/`..`/empty segments, no drive letters, no control characters.
- * Returns the problem, or undefined.
- */
-export function pathProblem(p: unknown): string | undefined {
-  if (typeof p !== 'string' || p.length === 0) return 'the path is empty or not a string';
-  if (p.length > 4096) return 'the path is longer than 4096 characters';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(p)) return 'the path holds a control character';
-  if (p.includes('\\')) return 'the path holds a backslash';
-  if (p.startsWith('/')) return 'the path is absolute';
-  if (/^[A-Za-z]:/.test(p)) return 'the path names a drive';
-  const segments = p.split('/');
-  if (segments.some((s) => s === '..')) return "the path climbs out with '..'";
-  if (segments.some((s) => s === '' || s === '.')) return "the path has an empty or '.' segment";
-  return undefined;
 }
 
 class ByteReader {

@@ -1,0 +1,215 @@
+/**
+ * Backup and restore options and guards on a real dev server: a subset restored into the live
+ * root, two runs at once on one target, quiesce/resume commands, a repository that is too full,
+ * and paths that must be refused.
+ */
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createBackupActivities } from '../activities/backup';
+import { Catalog } from '../activities/lib/catalog';
+import { approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
+import type { RunOutcome } from '../common/types';
+import type { BackupResult } from '../runbooks/backupSteps';
+import { treeState, writeStorageRoot } from '../scripts/storage-root';
+import { startWorker, statusWhen, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+
+const PASSPHRASE_ENV = 'LIFEBOAT_TEST_OPTIONS_PASSPHRASE';
+let dir: string;
+let tw: TestWorker;
+let config: ReturnType<typeof writeConfig>['config'];
+let tiny: string;
+
+beforeAll(async () => {
+  process.env[PASSPHRASE_ENV] = 'options-test-passphrase';
+  dir = tempDir('options');
+  tiny = path.join(dir, 'tiny-repo');
+  fs.mkdirSync(tiny);
+  // A repository on an 8 MiB file system: the disk-space check must see it fill up.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', tiny]);
+  const base = (name: string, extra: Record<string, unknown> = {}) => ({
+    root: path.join(dir, name, 'root'),
+    repository: path.join(dir, name, 'repo'),
+    encryption: { passphraseEnv: PASSPHRASE_ENV },
+    ...extra,
+  });
+  for (const name of ['subset', 'concurrent', 'commands', 'failing', 'full-disk'])
+    writeStorageRoot(path.join(dir, name, 'root'), { seed: name.length });
+  const marker = (n: string) => path.join(dir, 'commands', n);
+  ({ config } = writeConfig(dir, {
+    auditLedger: 'audit.sqlite',
+    targets: {
+      subset: base('subset'),
+      concurrent: base('concurrent'),
+      commands: base('commands', {
+        commands: {
+          quiesce: { argv: ['touch', marker('quiesced')] },
+          resume: { argv: ['touch', marker('resumed')] },
+        },
+      }),
+      failing: base('failing', {
+        commands: {
+          quiesce: { argv: ['sh', '-c', 'echo "database refuses to pause" >&2; exit 3'] },
+          resume: { argv: ['touch', path.join(dir, 'failing', 'resumed')] },
+        },
+      }),
+      'full-disk': base('full-disk', { repository: tiny }),
+    },
+  }));
+  tw = await startWorker(config, uniqueQueue('options'));
+});
+
+afterAll(async () => {
+  await tw?.stop();
+  execFileSync('umount', [tiny]);
+});
+
+function start(runbook: string, input: Record<string, unknown>) {
+  return tw.client.workflow.start(runbook, {
+    taskQueue: tw.taskQueue,
+    workflowId: `${runbook}-${String(input.target)}-${Math.random().toString(36).slice(2, 8)}`,
+    args: [input],
+  });
+}
+const waiting = (id: string) => statusWhen(tw.client, id, (s) => s.state === 'waiting', `${id} waiting`);
+
+test('a subset restored into the live root replaces only those paths; the rest keeps its changes', async () => {
+  const root = path.join(dir, 'subset', 'root');
+  const backup = (await (
+    await start('fullBackup', { target: 'subset' })
+  ).result()) as RunOutcome<BackupResult>;
+  expect(backup.state).toBe('completed');
+  const before = treeState(root);
+  // p0 gets damaged; p1 changes legitimately after the backup.
+  fs.writeFileSync(path.join(root, 'projects', 'p0', 'notes', 'n0.md'), 'damaged');
+  fs.rmSync(path.join(root, 'projects', 'p0', 'tiles'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'projects', 'p0', 'stray.tmp'), 'left by a crash');
+  fs.writeFileSync(path.join(root, 'projects', 'p1', 'notes', 'n0.md'), 'new work since the backup');
+
+  const handle = await start('restore', {
+    target: 'subset',
+    paths: ['projects/p0', 'config/server-defaults.json'],
+  });
+  const gate = await waiting(handle.workflowId);
+  expect(gate.waiting!.reason).toMatch(/restore projects\/p0, config\/server-defaults\.json from backup/);
+  await handle.executeUpdate(approveUpdate, { args: [{ actor: 'alice' }] });
+  const outcome = (await handle.result()) as RunOutcome<{ replaced: string[]; previousVersions: string }>;
+  expect(outcome.state).toBe('completed');
+  expect(outcome.result!.replaced).toEqual(['projects/p0', 'config/server-defaults.json']);
+
+  const after = treeState(root);
+  for (const p of Object.keys(before).filter(
+    (k) => k.startsWith('projects/p0/') && !k.endsWith('.db') && !/-(wal|shm)$/.test(k),
+  )) {
+    expect({ p, sha: after[p]?.sha256 }).toEqual({ p, sha: before[p].sha256 });
+  }
+  expect(after['projects/p0/stray.tmp']).toBeUndefined();
+  expect(fs.readFileSync(path.join(root, 'projects', 'p1', 'notes', 'n0.md'), 'utf8')).toBe(
+    'new work since the backup',
+  );
+  // What the subset replaced is kept, not deleted.
+  expect(
+    fs.readFileSync(path.join(outcome.result!.previousVersions, 'projects', 'p0', 'stray.tmp'), 'utf8'),
+  ).toBe('left by a crash');
+});
+
+test('undoing a subset swap (a stop) leaves the root exactly as it was, added paths included', async () => {
+  const root = path.join(dir, 'subset', 'root');
+  const catalog = new Catalog(config.catalog);
+  const acts = createBackupActivities(config, catalog);
+  try {
+    const backupId = `subset-undo-${Date.now()}`;
+    await acts.writeBackup('subset', { backupId, kind: 'full', createdBy: 'test' });
+    fs.rmSync(path.join(root, 'projects', 'p1', 'tiles'), { recursive: true });
+    const before = treeState(root);
+    const tag = `undo-${Date.now()}`;
+    await acts.stageRestore('subset', backupId, tag, { paths: ['projects/p1/tiles', 'projects/p0/notes'] });
+    await acts.swapInSubset('subset', tag, ['projects/p1/tiles', 'projects/p0/notes']);
+    expect(fs.existsSync(path.join(root, 'projects', 'p1', 'tiles', 'tile.bin'))).toBe(true);
+    await acts.undoSubsetSwap('subset', tag);
+    expect(treeState(root)).toEqual(before);
+    expect(fs.readdirSync(path.dirname(root)).filter((f) => f.includes(tag))).toEqual([]);
+  } finally {
+    catalog.close();
+  }
+});
+
+test('two backups of one target at once: the second STOPs naming the first, and succeeds on retry', async () => {
+  const [a, b] = await Promise.all([
+    start('fullBackup', { target: 'concurrent' }),
+    start('fullBackup', { target: 'concurrent' }),
+  ]);
+  const lockedOut = await statusWhen(
+    tw.client,
+    b.workflowId,
+    (s) => s.state === 'waiting' || s.state === 'completed',
+    'one of them to wait',
+  ).then(async (s) =>
+    s.state === 'waiting'
+      ? { waiter: b, holder: a, s }
+      : { waiter: a, holder: b, s: await waiting(a.workflowId) },
+  );
+  expect(lockedOut.s.waiting).toMatchObject({ step: 'acquireLock', errorType: 'LockHeld' });
+  expect(lockedOut.s.waiting!.reason).toContain(
+    `locked by workflow ${lockedOut.holder.workflowId} (fullBackup)`,
+  );
+  expect(((await lockedOut.holder.result()) as RunOutcome).state).toBe('completed');
+  await lockedOut.waiter.executeUpdate(retryUpdate, { args: [{ actor: 'bob' }] });
+  expect(((await lockedOut.waiter.result()) as RunOutcome).state).toBe('completed');
+});
+
+test('quiesce and resume commands run around the snapshot; a failing quiesce STOPs, and stop still resumes', async () => {
+  const ok = (await (await start('fullBackup', { target: 'commands' })).result()) as RunOutcome<BackupResult>;
+  expect(ok.state).toBe('completed');
+  expect(fs.existsSync(path.join(dir, 'commands', 'quiesced'))).toBe(true);
+  expect(fs.existsSync(path.join(dir, 'commands', 'resumed'))).toBe(true);
+  expect(ok.status.steps.map((s) => s.name)).toEqual(
+    expect.arrayContaining(['quiesce', 'writeBackup', 'resume', 'releaseLock', 'verifyBackup']),
+  );
+
+  const failing = await start('fullBackup', { target: 'failing' });
+  const status = await waiting(failing.workflowId);
+  expect(status.waiting).toMatchObject({ step: 'quiesce', errorType: 'CommandFailed' });
+  expect(status.waiting!.reason).toMatch(
+    /command 'quiesce' \(sh -c .*\) exited with 3: database refuses to pause/,
+  );
+  await failing.executeUpdate(stopUpdate, { args: [{ actor: 'bob', reason: 'database busy' }] });
+  const stopped = (await failing.result()) as RunOutcome;
+  expect(stopped.state).toBe('stopped');
+  // The compensation resumed the application and released the lock.
+  expect(fs.existsSync(path.join(dir, 'failing', 'resumed'))).toBe(true);
+  expect(fs.existsSync(path.join(dir, 'failing', 'repo', '.lifeboat.lock'))).toBe(false);
+});
+
+test('too little space in the repository STOPs with the figures; nothing is written', async () => {
+  const root = path.join(dir, 'full-disk', 'root');
+  const blob = Buffer.alloc(12 * 1024 * 1024);
+  randomFillSync(blob);
+  fs.writeFileSync(path.join(root, 'big.bin'), blob);
+  const handle = await start('fullBackup', { target: 'full-disk' });
+  const status = await waiting(handle.workflowId);
+  expect(status.waiting).toMatchObject({ step: 'writeBackup', errorType: 'DiskSpace' });
+  expect(status.waiting!.reason).toMatch(
+    /not enough space in .*tiny-repo: the backup needs up to \d+\.\d MiB \(\d+\.\d MiB of data and a margin\), [\d.]+ MiB is free/,
+  );
+  await handle.executeUpdate(stopUpdate, { args: [{ actor: 'bob', reason: 'add a disk' }] });
+  await handle.result();
+  expect(fs.readdirSync(tiny)).toEqual([]);
+});
+
+test.each([
+  [['../etc'], /input\.paths\[0\] "\.\.\/etc" is refused: the path climbs out with '\.\.'/],
+  [['/etc/passwd'], /is refused: the path is absolute/],
+  [['projects', 'projects/p0'], /"projects\/p0" lies inside "projects"; give one of them/],
+  [[], /input\.paths must name at least one path/],
+])('restore paths %j fail fast with a reason', async (paths, message) => {
+  const handle = await start('restore', { target: 'subset', paths });
+  const err = await handle.result().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+  expect(cause.type).toBe('InvalidInput');
+  expect(cause.message).toMatch(message);
+});
