@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as openpgp from 'openpgp';
+import { writeStorageRoot } from './storage-root';
 
 export type FileState = 'intact' | 'corrupt' | 'no-meta' | 'unparsable';
 
@@ -96,14 +98,29 @@ export function writeStoreFixture(dir: string, primary: FileState, backups: File
   return fixture;
 }
 
-/** The demo: a corrupt primary, a corrupt newest backup and a valid older one. */
-export function writeDemo(dataDir: string): { configPath: string; created: boolean } {
+/**
+ * The demo: a store with a corrupt primary, a corrupt newest backup and a valid older one
+ * (corruptedStoreRecovery), and a storage root with SQLite databases whose backups are encrypted
+ * to an OpenPGP key pair generated here (fullBackup, incrementalBackup, verifyBackup, restore).
+ */
+export async function writeDemo(dataDir: string): Promise<{ configPath: string; created: boolean }> {
   const configPath = path.join(dataDir, 'lifeboat.config.json');
   if (fs.existsSync(configPath)) return { configPath, created: false };
-  const storeDir = path.join(dataDir, 'demo', 'store');
-  writeStoreFixture(storeDir, 'corrupt', ['intact', 'corrupt']);
+  writeStoreFixture(path.join(dataDir, 'demo', 'store'), 'corrupt', ['intact', 'corrupt']);
+  writeStorageRoot(path.join(dataDir, 'demo', 'storage'), { seed: 42 });
+  const keys = path.join(dataDir, 'demo', 'keys');
+  fs.mkdirSync(keys, { recursive: true, mode: 0o700 });
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'curve25519Legacy',
+    userIDs: [{ name: 'Lifeboat demo backups' }],
+    format: 'armored',
+  });
+  fs.writeFileSync(path.join(keys, 'backup.pub.asc'), publicKey);
+  fs.writeFileSync(path.join(keys, 'backup.sec.asc'), privateKey, { mode: 0o600 });
   const config = {
     auditLedger: 'audit.sqlite',
+    catalog: 'catalog.sqlite',
     targets: {
       'demo-store': {
         description: 'Demo knowledge-graph store (procedure 002) with a corrupt primary',
@@ -112,6 +129,18 @@ export function writeDemo(dataDir: string): { configPath: string; created: boole
           backups: 'demo/store/backups',
           quarantine: 'demo/store/quarantine',
         },
+        gates: { restore: { approvers: ['*'], quorum: 1 } },
+      },
+      'demo-storage': {
+        description: 'Demo storage root (procedure 003): SQLite databases, projects, a module',
+        root: 'demo/storage',
+        repository: 'demo/backups',
+        offsite: 'demo/offsite',
+        encryption: { recipients: ['demo/keys/backup.pub.asc'], privateKeys: ['demo/keys/backup.sec.asc'] },
+        retention: { keepLast: 3, daily: 7, weekly: 4, monthly: 6 },
+        engineVersion: '1.0.0',
+        modules: ['maps'],
+        restoreInto: { inspect: 'demo/inspect' },
         gates: { restore: { approvers: ['*'], quorum: 1 } },
       },
     },

@@ -88,7 +88,7 @@ async function main(): Promise<number> {
   const address = `${host}:${port}`;
   fs.mkdirSync(dataDir, { recursive: true });
 
-  const demo = writeDemo(dataDir);
+  const demo = await writeDemo(dataDir);
   const configPath = path.resolve(process.env.LIFEBOAT_CONFIG || demo.configPath);
   if (demo.created)
     console.log(`up: wrote the demo config ${demo.configPath} and its demo target 'demo-store'`);
@@ -178,9 +178,10 @@ async function main(): Promise<number> {
         '',
         `Lifeboat is up. Temporal UI: http://${host}:${uiPort}/namespaces/${namespace}/workflows`,
         `  server ${address}, database ${path.join(dataDir, 'temporal.db')}, config ${configPath}`,
-        'Try the demo (a corrupt store that waits for your approval):',
+        'Try the demos (a corrupt store that waits for your approval; a storage root to back up and restore):',
         `  npx lifeboat start corruptedStoreRecovery --target demo-store --address ${address}`,
         `  npx lifeboat approve <workflow id> --as <your name> --address ${address}`,
+        `  npx lifeboat start fullBackup --target demo-storage --address ${address}`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),

@@ -85,5 +85,16 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
   const watched = await cli('watch', id);
   expect(watched.stdout).toContain('state: completed');
   expect(watched.stdout).toContain('"outcome":"restored"');
+
+  // The demo storage root backs up, encrypted to the key pair `up` generated.
+  const backup = await cli('start', 'fullBackup', '--target', 'demo-storage');
+  expect(backup.code).toBe(0);
+  const backedUp = await cli('watch', backup.stdout.trim());
+  expect(backedUp.stdout).toContain('state: completed');
+  expect(backedUp.stdout).toContain('"verified":true');
+  const listed = await lifeboat(['backups', 'list', '--target', 'demo-storage'], {
+    LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
+  });
+  expect(listed.stdout).toMatch(/demo-storage-\S+-full +full .* verified/);
   expect(await ctrlC(up)).toBe(0);
 });
