@@ -1,5 +1,6 @@
 /** The runbook catalogue: metadata for the CLI and docs, workflow functions for the worker. */
 import type { RunbookMeta } from '../common/runbook';
+import * as retention from './applyRetention';
 import * as corruptedStore from './corruptedStoreRecovery';
 import * as full from './fullBackup';
 import * as incremental from './incrementalBackup';
@@ -14,6 +15,7 @@ export const RUNBOOKS: RunbookMeta[] = [
   verify.meta,
   restore.meta,
   offsite.meta,
+  retention.meta,
 ];
 
 export function findRunbook(name: string): RunbookMeta | undefined {

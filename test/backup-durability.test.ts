@@ -172,6 +172,13 @@ test('a worker killed in the middle of a backup leaves no partial archive visibl
     // And the next run on the target succeeds too.
     const next = await start('incrementalBackup', { target: 'killed' });
     expect(((await next.result()) as RunOutcome).state).toBe('completed');
+    // The passphrase never reached the worker's logs, nor the runs' history.
+    const passphrase = process.env[PASSPHRASE_ENV]!;
+    expect(first.output() + second.output()).not.toContain(passphrase);
+    expect(first.output()).toContain('polling task queue');
+    for (const id of [handle.workflowId, next.workflowId]) {
+      expect(JSON.stringify(await client.workflow.getHandle(id).fetchHistory())).not.toContain(passphrase);
+    }
   } finally {
     second.child.kill('SIGINT');
     await second.exited;

@@ -36,7 +36,7 @@ beforeAll(async () => {
     encryption: { passphraseEnv: PASSPHRASE_ENV },
     ...extra,
   });
-  for (const name of ['subset', 'concurrent', 'commands', 'failing', 'full-disk'])
+  for (const name of ['subset', 'concurrent', 'commands', 'failing', 'full-disk', 'retention'])
     writeStorageRoot(path.join(dir, name, 'root'), { seed: name.length });
   const marker = (n: string) => path.join(dir, 'commands', n);
   ({ config } = writeConfig(dir, {
@@ -57,6 +57,7 @@ beforeAll(async () => {
         },
       }),
       'full-disk': base('full-disk', { repository: tiny }),
+      retention: base('retention', { retention: { keepLast: 1 } }),
     },
   }));
   tw = await startWorker(config, uniqueQueue('options'));
@@ -212,4 +213,34 @@ test.each([
   const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
   expect(cause.type).toBe('InvalidInput');
   expect(cause.message).toMatch(message);
+});
+
+test('applyRetention with dryRun lists what would go and removes nothing; without it, removes', async () => {
+  const catalog = new Catalog(config.catalog);
+  const acts = createBackupActivities(config, catalog);
+  try {
+    await acts.writeBackup('retention', { backupId: 'retention-1-full', kind: 'full', createdBy: 'test' });
+    await new Promise((r) => setTimeout(r, 20));
+    await acts.writeBackup('retention', { backupId: 'retention-2-full', kind: 'full', createdBy: 'test' });
+  } finally {
+    catalog.close();
+  }
+  const archive = path.join(dir, 'retention', 'repo', 'retention-1-full.lbk');
+  const dry = (await (
+    await start('applyRetention', { target: 'retention', dryRun: true })
+  ).result()) as RunOutcome<{
+    wouldRemove: { backupId: string; reasons: string[] }[];
+  }>;
+  expect(dry.result!.wouldRemove).toEqual([expect.objectContaining({ backupId: 'retention-1-full' })]);
+  expect(dry.result!.wouldRemove[0].reasons.join(' ')).toMatch(/not selected by keep-last/);
+  expect(fs.existsSync(archive)).toBe(true);
+
+  const real = (await (await start('applyRetention', { target: 'retention' })).result()) as RunOutcome<{
+    removed: { backupId: string }[];
+    removedFiles: string[];
+  }>;
+  expect(real.result!.removed.map((r) => r.backupId)).toEqual(['retention-1-full']);
+  expect(real.result!.removedFiles).toContain(archive);
+  expect(fs.existsSync(archive)).toBe(false);
+  expect(fs.existsSync(path.join(dir, 'retention', 'repo', 'retention-2-full.lbk'))).toBe(true);
 });

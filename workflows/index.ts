@@ -3,6 +3,7 @@ import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { INVALID_INPUT } from '../common/errors';
 import { RUNBOOKS } from '../runbooks';
 
+export { applyRetention } from '../runbooks/applyRetention';
 export { corruptedStoreRecovery } from '../runbooks/corruptedStoreRecovery';
 export { fullBackup } from '../runbooks/fullBackup';
 export { incrementalBackup } from '../runbooks/incrementalBackup';
