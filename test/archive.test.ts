@@ -150,6 +150,18 @@ test('round trip to recipient keys generated here; another key cannot open it', 
   ).rejects.toThrow();
 });
 
+test('an archive of 5,000 files (a manifest far larger than one chunk) round-trips', async () => {
+  const dir = tempDir('archive-many');
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 5000; i += 1)
+    files[`projects/p${i % 50}/notes/note-with-a-longish-name-${i}.md`] = Buffer.from(`note ${i}`);
+  const bytes = await collect(writeArchive(sources(dir, files), manifestFor('many')));
+  const { kept, manifest } = await readAll(bytes);
+  expect(manifest.files).toHaveLength(5000);
+  expect(JSON.stringify(manifest).length).toBeGreaterThan(1024 * 1024);
+  expect(kept['projects/p7/notes/note-with-a-longish-name-4957.md'].toString()).toBe('note 4957');
+});
+
 describe('hostile and damaged archives are refused with the reason', () => {
   const data = Buffer.from('payload');
   function entry(

@@ -22,7 +22,10 @@ import { pathProblem } from '../../common/paths';
 export { pathProblem };
 
 export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
+/** The size of the chunks this writer produces. */
 export const CHUNK_SIZE = 256 * 1024;
+/** The largest chunk a reader accepts: fixed, so archives written with other chunk sizes still read. */
+const MAX_CHUNK = 8 * 1024 * 1024;
 const MAX_HEADER = 64 * 1024;
 const MAX_MANIFEST = 256 * 1024 * 1024;
 const deflateRaw = promisify(zlib.deflateRaw);
@@ -204,7 +207,9 @@ export async function* writeArchive(
     size: manifest.length,
     codec: 'store',
   });
-  yield frameChunk(manifest);
+  for (let offset = 0; offset < manifest.length; offset += CHUNK_SIZE) {
+    yield frameChunk(manifest.subarray(offset, offset + CHUNK_SIZE));
+  }
   yield frameTrailer(createHash('sha256').update(manifest).digest('hex'), manifest.length);
   yield END;
 }
@@ -349,7 +354,7 @@ export async function readArchive(
     for (;;) {
       const length = (await reader.take(4, `entry ${name}`)).readUInt32BE();
       if (length === 0) break;
-      if (length > CHUNK_SIZE * 2) throw new ArchiveError(`entry ${name} is corrupt (a chunk is too long)`);
+      if (length > MAX_CHUNK) throw new ArchiveError(`entry ${name} is corrupt (a chunk is too long)`);
       const stored = await reader.take(length, `entry ${name}`);
       let chunk: Buffer;
       try {
