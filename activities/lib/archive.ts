@@ -112,25 +112,42 @@ export function frameTrailer(sha256: string, size: number): Buffer {
 
 export const END = Buffer.from('Z');
 
-/** Whether deflate pays for this data: sampled on the first chunk, so incompressible files cost nothing. */
-async function choosesDeflate(sample: Buffer): Promise<boolean> {
-  if (sample.length < 512) return false;
-  const probe = sample.subarray(0, 64 * 1024);
-  const packed = await deflateRaw(probe, { level: 1 });
-  return packed.length < probe.length * 0.9;
+const SMALL = 64 * 1024;
+
+/** Compresses one chunk: small ones on this thread (a threadpool round trip costs more than the work). */
+async function compress(chunk: Buffer): Promise<Buffer> {
+  return chunk.length <= SMALL ? zlib.deflateRawSync(chunk, { level: 1 }) : deflateRaw(chunk, { level: 1 });
 }
 
-async function* readChunks(file: string): AsyncGenerator<Buffer> {
-  const handle = await fsp.open(file, 'r');
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK_SIZE);
-      const { bytesRead } = await handle.read(buf, 0, CHUNK_SIZE, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
+/**
+ * Whether deflate pays for a file, judged on its first chunk, so that incompressible files cost no
+ * compression time. When the probe covered the whole chunk, its output is the chunk's data.
+ */
+function deflateDecision(first: Buffer): { codec: Codec; firstPacked?: Buffer } {
+  if (first.length < 512) return { codec: 'store' };
+  const probe = first.subarray(0, SMALL);
+  const packed = zlib.deflateRawSync(probe, { level: 1 });
+  if (packed.length >= probe.length * 0.9) return { codec: 'store' };
+  return { codec: 'deflate', firstPacked: probe.length === first.length ? packed : undefined };
+}
+
+/** Reads exactly `size` bytes of an open file in chunks sized to what is left. */
+async function* readExactly(handle: fsp.FileHandle, size: number, name: string): AsyncGenerator<Buffer> {
+  for (let position = 0; position < size;) {
+    const want = Math.min(CHUNK_SIZE, size - position);
+    const buf = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await handle.read(buf, got, want - got, position + got);
+      if (bytesRead === 0) {
+        throw new Error(
+          `${name} shrank while it was being backed up; run the backup again (a quiesce command prevents this)`,
+        );
+      }
+      got += bytesRead;
     }
-  } finally {
-    await handle.close();
+    position += want;
+    yield buf;
   }
 }
 
@@ -153,50 +170,58 @@ export async function* writeArchive(
   const digests: EntryDigest[] = [];
   let bytes = 0;
   for await (const entry of entries) {
-    const chunks = readChunks(entry.source);
-    const first = await chunks.next();
-    const firstChunk = first.done ? Buffer.alloc(0) : first.value;
-    const codec: Codec = (await choosesDeflate(firstChunk)) ? 'deflate' : 'store';
-    const stat = await fsp.stat(entry.source);
-    yield frameHeader({
-      path: entry.path,
-      kind: entry.kind,
-      mode: entry.mode,
-      mtimeMs: entry.mtimeMs,
-      size: stat.size,
-      codec,
-    });
-    const hash = createHash('sha256');
-    let size = 0;
-    const emit = async (chunk: Buffer) => {
-      hash.update(chunk);
-      size += chunk.length;
-      bytes += chunk.length;
+    const handle = await fsp.open(entry.source, 'r');
+    try {
+      // The header promises this size; a file that grows meanwhile is archived as it was at open.
+      const { size: expected } = await handle.stat();
+      const chunks = readExactly(handle, expected, entry.path);
+      const first = await chunks.next();
+      const firstChunk = first.done ? undefined : first.value;
+      const decision = firstChunk ? deflateDecision(firstChunk) : { codec: 'store' as Codec };
+      yield frameHeader({
+        path: entry.path,
+        kind: entry.kind,
+        mode: entry.mode,
+        mtimeMs: entry.mtimeMs,
+        size: expected,
+        codec: decision.codec,
+      });
+      const hash = createHash('sha256');
+      let size = 0;
+      const account = (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+        bytes += chunk.length;
+        progress?.({ files: digests.length, bytes, current: entry.path });
+      };
+      // The length prefix and the data go out as two pieces: no copy of the chunk.
+      if (firstChunk) {
+        account(firstChunk);
+        const data =
+          decision.codec === 'store' ? firstChunk : (decision.firstPacked ?? (await compress(firstChunk)));
+        yield u32(data.length);
+        yield data;
+      }
+      for await (const chunk of chunks) {
+        account(chunk);
+        const data = decision.codec === 'deflate' ? await compress(chunk) : chunk;
+        yield u32(data.length);
+        yield data;
+      }
+      const sha256 = hash.digest('hex');
+      yield frameTrailer(sha256, size);
+      digests.push({
+        path: entry.path,
+        kind: entry.kind,
+        size,
+        sha256,
+        mode: entry.mode,
+        mtimeMs: entry.mtimeMs,
+      });
       progress?.({ files: digests.length, bytes, current: entry.path });
-      return codec === 'deflate' ? await deflateRaw(chunk, { level: 1 }) : chunk;
-    };
-    // The length prefix and the data go out as two pieces: no copy of the chunk.
-    if (firstChunk.length > 0) {
-      const data = await emit(firstChunk);
-      yield u32(data.length);
-      yield data;
+    } finally {
+      await handle.close();
     }
-    for await (const chunk of chunks) {
-      const data = await emit(chunk);
-      yield u32(data.length);
-      yield data;
-    }
-    const sha256 = hash.digest('hex');
-    yield frameTrailer(sha256, size);
-    digests.push({
-      path: entry.path,
-      kind: entry.kind,
-      size,
-      sha256,
-      mode: entry.mode,
-      mtimeMs: entry.mtimeMs,
-    });
-    progress?.({ files: digests.length, bytes, current: entry.path });
   }
   const manifest = Buffer.from(JSON.stringify(manifestFor(digests), null, 1));
   yield frameHeader({
