@@ -22,6 +22,7 @@ import {
   writeArchive,
   type EntryDigest,
   type Manifest,
+  type DatabaseStamp,
   type ManifestFile,
   type SourceEntry,
 } from './lib/archive';
@@ -73,6 +74,16 @@ interface ScannedFile {
 }
 
 // ---------- helpers ----------
+
+function sameStamp(a: DatabaseStamp | undefined, b: DatabaseStamp): boolean {
+  return (
+    !!a &&
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.walSize === b.walSize &&
+    a.walMtimeMs === b.walMtimeMs
+  );
+}
 
 function backupTarget(config: LifeboatConfig, name: string, needs: ('root' | 'repository' | 'encryption')[]) {
   const target = findTarget(config, name);
@@ -439,18 +450,32 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       try {
         // Databases first: consistent snapshots taken with the Online Backup API.
         const sources: SourceEntry[] = [];
+        const stamps = new Map<string, DatabaseStamp>();
         const reused: ManifestFile[] = [];
         for (const [i, f] of files.entries()) {
           beat({ phase: 'snapshot', files: i, total: files.length });
           const before = previous.get(f.path);
           if (f.sqlite) {
+            // A database whose file and WAL are unchanged since the parent needs no new snapshot.
+            const wal = await fsp.lstat(`${f.abs}-wal`).catch(() => undefined);
+            const stamp: DatabaseStamp = {
+              size: f.size,
+              mtimeMs: f.mtimeMs,
+              walSize: wal?.size ?? 0,
+              walMtimeMs: wal?.mtimeMs ?? 0,
+            };
+            stamps.set(f.path, stamp);
+            if (before?.kind === 'sqlite' && !options.rehash && sameStamp(before.source, stamp)) {
+              reused.push({ ...before, mode: f.mode, mtimeMs: f.mtimeMs, source: stamp });
+              continue;
+            }
             const snap = path.join(work, `${i}.db`);
             await snapshotDatabase(f.abs, snap, () =>
               beat({ phase: 'snapshot', files: i, total: files.length, current: f.path }),
             );
             // Only an incremental compares the snapshot with its parent's; a full stores it as it is.
             const same = before?.kind === 'sqlite' && (await hashFile(snap)).sha256 === before.sha256;
-            if (same) reused.push({ ...before, mode: f.mode, mtimeMs: f.mtimeMs });
+            if (same) reused.push({ ...before, mode: f.mode, mtimeMs: f.mtimeMs, source: stamp });
             else
               sources.push({ path: f.path, kind: 'sqlite', source: snap, mode: f.mode, mtimeMs: f.mtimeMs });
             continue;
@@ -485,7 +510,11 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
         const createdAt = new Date().toISOString();
         let manifest: Manifest | undefined;
         const manifestFor = (digests: EntryDigest[]): Manifest => {
-          const stored: ManifestFile[] = digests.map((d) => ({ ...d, storedIn: backupId }));
+          const stored: ManifestFile[] = digests.map((d) => ({
+            ...d,
+            storedIn: backupId,
+            source: stamps.get(d.path),
+          }));
           // A stored file whose bytes equal the parent's keeps pointing at the parent's copy: it stays restorable either way.
           const all = [...stored, ...reused].sort((a, b) => (a.path < b.path ? -1 : 1));
           const present = new Set(all.map((f) => f.path));

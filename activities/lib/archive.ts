@@ -52,9 +52,19 @@ export interface EntryDigest {
   mtimeMs: number;
 }
 
+/** A database file's size and mtime, and its WAL's, when it was snapshotted. */
+export interface DatabaseStamp {
+  size: number;
+  mtimeMs: number;
+  walSize: number;
+  walMtimeMs: number;
+}
+
 export interface ManifestFile extends EntryDigest {
   /** The backup whose archive holds this file's bytes (itself, or an ancestor for an incremental). */
   storedIn: string;
+  /** Databases: the live file's stamp, so an incremental can tell it has not changed. */
+  source?: DatabaseStamp;
 }
 
 export interface Manifest {
