@@ -52,4 +52,7 @@ USER node
 
 # node itself runs the worker (tsx as a loader, not as a wrapper process), so `docker stop`'s
 # SIGTERM reaches the worker and it drains before exiting.
+# Fewer glibc malloc arenas: the worker streams gigabytes through threadpool work (zlib, fs), and
+# per-thread arenas would otherwise keep tens of MB (README, "Worker memory").
+ENV MALLOC_ARENA_MAX=2
 CMD ["node", "--require", "tsx/cjs", "worker/main.ts"]

@@ -75,6 +75,29 @@ interface ScannedFile {
 
 // ---------- helpers ----------
 
+/** Runs tasks with at most `limit` in flight; `add` waits for a free place, `drain` for all (first error wins). */
+class Bounded {
+  private readonly running = new Set<Promise<void>>();
+  private error: unknown;
+  constructor(private readonly limit: number) {}
+
+  async add(task: () => Promise<void>): Promise<void> {
+    if (this.error) throw this.error;
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    const p: Promise<void> = task()
+      .catch((err: unknown) => {
+        this.error ??= err;
+      })
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    if (this.error) throw this.error;
+  }
+}
+
 function sameStamp(a: DatabaseStamp | undefined, b: DatabaseStamp): boolean {
   return (
     !!a &&
@@ -787,6 +810,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       await fsp.mkdir(staging, { recursive: true });
       const beat = heartbeater();
       const written = new Set<string>();
+      const finishing = new Bounded(16);
       const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
       let bytes = 0;
       for (const id of chainOf(catalog, backupId)) {
@@ -812,23 +836,35 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
                 beat({ phase: 'restore', files: written.size, total: wanted.size, bytes, totalBytes });
               },
               close: async (digest) => {
-                await out.sync();
-                await out.close();
-                if (digest.sha256 !== want.sha256)
+                if (digest.sha256 !== want.sha256) {
+                  await out.close();
                   throw new ArchiveError(
                     `${JSON.stringify(header.path)} does not match the manifest's checksum`,
                   );
-                await fsp.chmod(dest, want.mode);
-                // Seconds as a number keep the sub-millisecond part (a Date would drop it).
-                await fsp.utimes(dest, want.mtimeMs / 1000, want.mtimeMs / 1000);
-                written.add(header.path);
+                }
+                // fsync, mode and mtime run while the next entries are decrypted (a few at a time).
+                await finishing.add(async () => {
+                  await out.sync();
+                  await out.close();
+                  await fsp.chmod(dest, want.mode);
+                  // Seconds as a number keep the sub-millisecond part (a Date would drop it).
+                  await fsp.utimes(dest, want.mtimeMs / 1000, want.mtimeMs / 1000);
+                  written.add(header.path);
+                });
               },
             };
           });
         } catch (err) {
+          await finishing.drain().catch(() => undefined);
           await fsp.rm(staging, { recursive: true, force: true });
           throw archiveFailure(err, id);
         }
+      }
+      try {
+        await finishing.drain();
+      } catch (err) {
+        await fsp.rm(staging, { recursive: true, force: true });
+        throw err;
       }
       const missing = [...wanted.keys()].filter((p) => !written.has(p));
       if (missing.length) {

@@ -66,6 +66,8 @@ export function writeStorageRoot(root: string, options: RootOptions = {}): void 
     fs.writeFileSync(path.join(dir, 'tiles', 'tile.bin'), pseudoRandom(seed * 1000 + p, binaryBytes));
   }
   writeDatabase(path.join(root, 'modules', 'maps', 'module.db'), 50, seed + 99);
+  // A database whose name does not say so: backups find databases by their header.
+  writeDatabase(path.join(root, 'modules', 'maps', 'tiles.index'), 20, seed + 7);
   const when = new Date(Date.UTC(2026, 10, 1, 12, 0, 0));
   for (const file of listFiles(root)) fs.utimesSync(file, when, when);
 }

@@ -148,7 +148,9 @@ async function main(): Promise<number> {
   const worker = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'worker', 'main.ts')], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
+    // MALLOC_ARENA_MAX: see README, "Worker memory".
     env: {
+      MALLOC_ARENA_MAX: '2',
       ...process.env,
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: namespace,

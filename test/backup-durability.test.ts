@@ -16,6 +16,7 @@ import type { RunOutcome } from '../common/types';
 import type { BackupResult } from '../runbooks/backupSteps';
 import { treeState, writeStorageRoot } from '../scripts/storage-root';
 import {
+  WORKER_ENV,
   eventually,
   lifeboat,
   serverAddress,
@@ -63,6 +64,7 @@ afterAll(async () => {
 
 async function startWorkerProcess(): Promise<Proc> {
   const proc = spawnTsx('worker/main.ts', {
+    ...WORKER_ENV,
     LIFEBOAT_CONFIG: configFile,
     TEMPORAL_ADDRESS: serverAddress(),
     LIFEBOAT_TASK_QUEUE: taskQueue,

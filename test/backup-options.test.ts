@@ -42,7 +42,9 @@ beforeAll(async () => {
   ({ config } = writeConfig(dir, {
     auditLedger: 'audit.sqlite',
     targets: {
-      subset: base('subset'),
+      subset: base('subset', {
+        commands: { rebuildCaches: { argv: ['touch', path.join(dir, 'subset', 'caches-rebuilt')] } },
+      }),
       concurrent: base('concurrent'),
       commands: base('commands', {
         commands: {
@@ -100,6 +102,7 @@ test('a subset restored into the live root replaces only those paths; the rest k
   const outcome = (await handle.result()) as RunOutcome<{ replaced: string[]; previousVersions: string }>;
   expect(outcome.state).toBe('completed');
   expect(outcome.result!.replaced).toEqual(['projects/p0', 'config/server-defaults.json']);
+  expect(fs.existsSync(path.join(dir, 'subset', 'caches-rebuilt'))).toBe(true);
 
   const after = treeState(root);
   for (const p of Object.keys(before).filter(

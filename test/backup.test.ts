@@ -111,7 +111,7 @@ function expectSameTree(
   expected = withoutTransient(expected);
   const files = (s: ReturnType<typeof treeState>) =>
     Object.keys(s)
-      .filter((p) => !p.endsWith('.db'))
+      .filter((p) => !p.endsWith('.db') && !p.endsWith('.index'))
       .sort();
   expect(Object.keys(actual).sort()).toEqual(Object.keys(expected).sort());
   for (const p of files(expected)) {
@@ -135,7 +135,7 @@ function expectSameTree(
 function dbRows(root: string): Record<string, unknown[]> {
   return Object.fromEntries(
     Object.keys(treeState(root))
-      .filter((p) => p.endsWith('.db'))
+      .filter((p) => p.endsWith('.db') || p.endsWith('.index'))
       .map((p) => [p, rows(path.join(root, p))]),
   );
 }
@@ -147,6 +147,7 @@ test('full + two incrementals + restore yields the source tree at that time; the
   expect(full.databases.sort()).toEqual([
     'core.db',
     'modules/maps/module.db',
+    'modules/maps/tiles.index',
     'projects/p0/project.db',
     'projects/p1/project.db',
   ]);
@@ -454,7 +455,7 @@ test('`lifeboat backups list` and `backups verify` read the catalog and verify t
   const one = await cli('backups', 'verify', full.backupId);
   expect(one.code).toBe(0);
   expect(one.stdout).toMatch(
-    new RegExp(`ok  ${full.backupId}: \\d+ files, 4 databases pass integrity_check`),
+    new RegExp(`ok  ${full.backupId}: \\d+ files, 5 databases pass integrity_check`),
   );
   const all = await cli('backups', 'verify', '--all', '--target', 'cli');
   expect(all.code).toBe(0);

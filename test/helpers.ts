@@ -146,6 +146,9 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
+/** The environment every supported way of starting the worker gives it (npm run worker, up, Docker). */
+export const WORKER_ENV = { MALLOC_ARENA_MAX: '2' };
+
 export function spawnTsx(script: string, env: Record<string, string>): Proc {
   // `node --require tsx/cjs` runs the script in this one process (a signal reaches the script itself),
   // and without the ESM loader thread that `--import tsx` adds (about 20 MB).

@@ -11,6 +11,7 @@ import type { RunOutcome } from '../common/types';
 import type { CorruptedStoreRecoveryResult } from '../runbooks/corruptedStoreRecovery';
 import { writeStoreFixture } from '../scripts/demo-data';
 import {
+  WORKER_ENV,
   eventually,
   serverAddress,
   spawnTsx,
@@ -38,6 +39,7 @@ afterAll(async () => {
 
 async function startWorkerProcess(configFile: string, taskQueue: string): Promise<Proc> {
   const proc = spawnTsx('worker/main.ts', {
+    ...WORKER_ENV,
     LIFEBOAT_CONFIG: configFile,
     TEMPORAL_ADDRESS: serverAddress(),
     LIFEBOAT_TASK_QUEUE: taskQueue,

@@ -20,7 +20,13 @@ export class KeyError extends Error {
   }
 }
 
-const CONFIG = { aeadProtect: true, preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed };
+// AES-GCM runs in Node's native crypto, several times faster than OCB in JavaScript; readers take
+// the mode from each message, so archives made with another mode still open.
+const CONFIG = {
+  aeadProtect: true,
+  preferredAEADAlgorithm: openpgp.enums.aead.gcm,
+  preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed,
+};
 
 function passphraseFrom(env: string): string {
   const value = process.env[env];
