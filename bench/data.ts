@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pseudoRandom, writeDatabase } from '../scripts/storage-root';
+import { pseudoRandom, writeDatabase, listFiles } from '../scripts/storage-root';
 
 export const GIB = 1024 * 1024 * 1024;
 /** Files in the 1 GiB data set; the count scales linearly with the size. */
@@ -321,15 +321,7 @@ function rowCounts(file: string): Record<string, number> {
 
 /** Files, total size, a hash of all non-database content, and database row counts. */
 export function fingerprint(root: string): Fingerprint {
-  const list: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const abs = path.join(dir, e.name);
-      if (e.isDirectory()) walk(abs);
-      else list.push(abs);
-    }
-  };
-  walk(root);
+  const list = listFiles(root);
   const rel = (abs: string) => path.relative(root, abs).split(path.sep).join('/');
   list.sort((a, b) => (rel(a) < rel(b) ? -1 : 1));
   const content = createHash('sha256');

@@ -16,11 +16,10 @@ import type { RunOutcome } from '../common/types';
 import type { BackupResult } from '../runbooks/backupSteps';
 import { treeState, writeStorageRoot } from '../scripts/storage-root';
 import {
-  WORKER_ENV,
+  startWorkerProcess as startWorker,
   eventually,
   lifeboat,
   serverAddress,
-  spawnTsx,
   statusWhen,
   tempDir,
   uniqueQueue,
@@ -63,19 +62,12 @@ afterAll(async () => {
 });
 
 async function startWorkerProcess(): Promise<Proc> {
-  const proc = spawnTsx('worker/main.ts', {
-    ...WORKER_ENV,
+  const proc = await startWorker({
     LIFEBOAT_CONFIG: configFile,
-    TEMPORAL_ADDRESS: serverAddress(),
     LIFEBOAT_TASK_QUEUE: taskQueue,
     [PASSPHRASE_ENV]: process.env[PASSPHRASE_ENV]!,
   });
   procs.push(proc);
-  await eventually(
-    async () => (proc.output().includes('polling task queue') ? true : undefined),
-    'the worker to poll',
-    60000,
-  );
   return proc;
 }
 

@@ -199,3 +199,14 @@ export async function refusal(promise: Promise<unknown>): Promise<string> {
   }
   throw new Error('the update was accepted');
 }
+
+/** Starts `worker/main.ts` as a real process, as `npm run worker` does, and waits until it polls. */
+export async function startWorkerProcess(env: Record<string, string>): Promise<Proc> {
+  const proc = spawnTsx('worker/main.ts', { ...WORKER_ENV, TEMPORAL_ADDRESS: serverAddress(), ...env });
+  await eventually(
+    async () => (proc.output().includes('polling task queue') ? true : undefined),
+    'the worker to poll',
+    60000,
+  );
+  return proc;
+}

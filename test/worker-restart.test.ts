@@ -11,10 +11,8 @@ import type { RunOutcome } from '../common/types';
 import type { CorruptedStoreRecoveryResult } from '../runbooks/corruptedStoreRecovery';
 import { writeStoreFixture } from '../scripts/demo-data';
 import {
-  WORKER_ENV,
-  eventually,
+  startWorkerProcess as startWorker,
   serverAddress,
-  spawnTsx,
   statusWhen,
   storeTargetConfig,
   tempDir,
@@ -38,18 +36,8 @@ afterAll(async () => {
 });
 
 async function startWorkerProcess(configFile: string, taskQueue: string): Promise<Proc> {
-  const proc = spawnTsx('worker/main.ts', {
-    ...WORKER_ENV,
-    LIFEBOAT_CONFIG: configFile,
-    TEMPORAL_ADDRESS: serverAddress(),
-    LIFEBOAT_TASK_QUEUE: taskQueue,
-  });
+  const proc = await startWorker({ LIFEBOAT_CONFIG: configFile, LIFEBOAT_TASK_QUEUE: taskQueue });
   workers.push(proc);
-  await eventually(
-    async () => (proc.output().includes('polling task queue') ? true : undefined),
-    'the worker to poll',
-    60000,
-  );
   return proc;
 }
 

@@ -2,9 +2,8 @@
  * The backup catalog (SQLite): every backup with its chain, size, checksum, manifest and latest
  * verification, so that retention, listing and incrementals need not decrypt archives.
  */
-import Database from 'better-sqlite3';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './sqlite';
 import type { Manifest } from './archive';
 
 export interface CatalogEntry {
@@ -55,16 +54,7 @@ export class Catalog {
   private readonly db: Database.Database;
 
   constructor(file: string, options: { readonly?: boolean } = {}) {
-    if (options.readonly) {
-      if (!fs.existsSync(file)) throw new Error(`no backup catalog at ${file}`);
-      this.db = new Database(file, { readonly: true, fileMustExist: true });
-    } else {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      this.db = new Database(file);
-      this.db.pragma('journal_mode = WAL');
-      this.db.exec(SCHEMA);
-    }
-    this.db.pragma('busy_timeout = 10000');
+    this.db = openDatabase(file, 'backup catalog', SCHEMA, options);
   }
 
   record(

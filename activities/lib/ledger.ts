@@ -4,10 +4,9 @@
  * chain from that row on. Appends are idempotent by `event_key` (activity retries write once).
  * Triggers refuse UPDATE and DELETE; `verify()` catches changes made around them.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './sqlite';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { AuditEventInput } from '../../common/types';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -83,17 +82,7 @@ export class AuditLedger {
     readonly file: string,
     options: { readonly?: boolean } = {},
   ) {
-    if (options.readonly) {
-      if (!fs.existsSync(file)) throw new Error(`no audit ledger at ${file}`);
-      this.db = new Database(file, { readonly: true, fileMustExist: true });
-    } else {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      this.db = new Database(file);
-      this.db.pragma('journal_mode = WAL');
-      this.db.exec(SCHEMA);
-    }
-    // Several workers may append at once; wait for the write lock rather than fail.
-    this.db.pragma('busy_timeout = 10000');
+    this.db = openDatabase(file, 'audit ledger', SCHEMA, options);
   }
 
   /** Appends events in order; an event whose key is already present is not written again. */
