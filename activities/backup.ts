@@ -17,6 +17,7 @@ import type { LifeboatConfig, TargetConfig } from '../worker/config';
 import { invalidInput, stopFailure } from './errors';
 import {
   ArchiveError,
+  CHUNK_SIZE,
   pathProblem,
   readArchive,
   writeArchive,
@@ -811,6 +812,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       const beat = heartbeater();
       const written = new Set<string>();
       const finishing = new Bounded(16);
+      const made = new Set<string>();
       const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
       let bytes = 0;
       for (const id of chainOf(catalog, backupId)) {
@@ -827,7 +829,51 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
             const dest = path.join(staging, ...header.path.split('/'));
             if (!dest.startsWith(`${staging}${path.sep}`))
               throw new ArchiveError(`entry ${JSON.stringify(header.path)} would leave the staging folder`);
-            await fsp.mkdir(path.dirname(dest), { recursive: true });
+            const dir = path.dirname(dest);
+            if (!made.has(dir)) {
+              await fsp.mkdir(dir, { recursive: true });
+              made.add(dir);
+            }
+            const finish = async (out: fsp.FileHandle) => {
+              await out.sync();
+              await out.close();
+              await fsp.chmod(dest, want.mode);
+              // Seconds as a number keep the sub-millisecond part (a Date would drop it).
+              await fsp.utimes(dest, want.mtimeMs / 1000, want.mtimeMs / 1000);
+              written.add(header.path);
+            };
+            const checked = (digest: EntryDigest) => {
+              if (digest.sha256 !== want.sha256) {
+                throw new ArchiveError(
+                  `${JSON.stringify(header.path)} does not match the manifest's checksum`,
+                );
+              }
+            };
+            if (header.size <= CHUNK_SIZE) {
+              // A small file is kept in memory and written whole in the background (a few at a
+              // time), so decryption does not wait for its open, write, fsync, mode and mtime.
+              const parts: Buffer[] = [];
+              return {
+                write: async (chunk) => {
+                  parts.push(chunk);
+                  bytes += chunk.length;
+                },
+                close: async (digest) => {
+                  checked(digest);
+                  await finishing.add(async () => {
+                    const out = await fsp.open(dest, 'wx');
+                    try {
+                      await out.writeFile(Buffer.concat(parts));
+                    } catch (err) {
+                      await out.close();
+                      throw err;
+                    }
+                    await finish(out);
+                  });
+                  beat({ phase: 'restore', files: written.size, total: wanted.size, bytes, totalBytes });
+                },
+              };
+            }
             const out = await fsp.open(dest, 'wx');
             return {
               write: async (chunk) => {
@@ -836,21 +882,14 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
                 beat({ phase: 'restore', files: written.size, total: wanted.size, bytes, totalBytes });
               },
               close: async (digest) => {
-                if (digest.sha256 !== want.sha256) {
+                try {
+                  checked(digest);
+                } catch (err) {
                   await out.close();
-                  throw new ArchiveError(
-                    `${JSON.stringify(header.path)} does not match the manifest's checksum`,
-                  );
+                  throw err;
                 }
-                // fsync, mode and mtime run while the next entries are decrypted (a few at a time).
-                await finishing.add(async () => {
-                  await out.sync();
-                  await out.close();
-                  await fsp.chmod(dest, want.mode);
-                  // Seconds as a number keep the sub-millisecond part (a Date would drop it).
-                  await fsp.utimes(dest, want.mtimeMs / 1000, want.mtimeMs / 1000);
-                  written.add(header.path);
-                });
+                // fsync, mode and mtime run while the next entries are decrypted.
+                await finishing.add(() => finish(out));
               },
             };
           });
