@@ -3,6 +3,7 @@ import type { RunbookMeta } from '../common/runbook';
 import type { RunOutcome } from '../common/types';
 import { runRunbook } from '../workflows/engine';
 import { BREAK_LOCK_GATE, backupFlow, type BackupResult } from './backupSteps';
+import { meta as fullBackupMeta } from './fullBackup';
 
 export const meta: RunbookMeta = {
   name: 'incrementalBackup',
@@ -20,7 +21,7 @@ export const meta: RunbookMeta = {
   },
   gates: { breakLock: BREAK_LOCK_GATE },
   requires: ['root', 'repository', 'encryption'],
-  stops: ['the target has no backup to be the parent (run fullBackup first)', 'as fullBackup'],
+  stops: ['the target has no backup to be the parent (run fullBackup first)', ...fullBackupMeta.stops],
 };
 
 export async function incrementalBackup(input: {
