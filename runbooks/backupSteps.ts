@@ -5,6 +5,7 @@
 import { workflowInfo } from '@temporalio/workflow';
 import type { GateSpec } from '../common/runbook';
 import { runTagOf } from '../common/tags';
+import type { BackupSummary } from '../activities/backup';
 import type { RunbookRun } from '../workflows/engine';
 
 // Long steps heartbeat every second; 30 s of silence means the worker is gone and the step moves on.
@@ -38,18 +39,8 @@ export async function releaseLock(run: RunbookRun): Promise<void> {
   run.dropCompensation('releaseLock');
 }
 
-export interface BackupResult {
-  backupId: string;
-  kind: 'full' | 'incremental';
-  parent?: string;
-  archive: string;
-  archiveSize: number;
-  files: number;
-  bytes: number;
-  storedFiles: number;
-  storedBytes: number;
-  deleted: number;
-  databases: string[];
+/** What a backup runbook returns: the activity's summary, with what happened after it. */
+export interface BackupResult extends BackupSummary {
   verified: boolean;
   offsite?: string[];
   retention: { kept: string[]; removed: string[] };
@@ -84,17 +75,7 @@ export async function backupFlow(
   const offsite = await run.step('offsiteReplicate', 'replicateOffsite', [target, backupId], LONG);
   const retention = await run.step('retention', 'applyRetention', [target, false]);
   return {
-    backupId,
-    kind,
-    parent: summary.parent,
-    archive: summary.archive,
-    archiveSize: summary.archiveSize,
-    files: summary.files,
-    bytes: summary.bytes,
-    storedFiles: summary.storedFiles,
-    storedBytes: summary.storedBytes,
-    deleted: summary.deleted,
-    databases: summary.databases,
+    ...summary,
     verified: true,
     offsite: 'copied' in offsite ? offsite.copied : undefined,
     retention: {
