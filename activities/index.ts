@@ -3,10 +3,16 @@
  * Workflows import the *type* `Activities` only and call these through `proxyActivities`.
  */
 import type { LifeboatConfig } from '../worker/config';
+import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
 import { createBackupActivities } from './backup';
+import { createConfigFileActivities } from './configFile';
+import { createDriverActivities } from './drivers';
+import { createHealthActivities } from './health';
 import type { Catalog } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
+import { createNotifyActivities } from './notify';
+import { createPanicActivities } from './panic';
 import { createStoreActivities } from './store';
 import { createTargetActivities } from './targets';
 
@@ -22,6 +28,12 @@ export function createActivities(deps: ActivityDeps) {
     ...createAuditActivities(deps.ledger),
     ...createStoreActivities(deps.config),
     ...createBackupActivities(deps.config, deps.catalog),
+    ...createDriverActivities(deps.config),
+    ...createConfigFileActivities(deps.config),
+    ...createAuditChainActivities(deps.config),
+    ...createPanicActivities(deps.config),
+    ...createHealthActivities(deps.config),
+    ...createNotifyActivities(deps.config),
   };
 }
 

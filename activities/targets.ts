@@ -13,6 +13,18 @@ export function findTarget(config: LifeboatConfig, name: string): TargetConfig {
   return target;
 }
 
+/** Sections a workflow may learn a target has (never their contents). */
+const SECTIONS = [
+  'store',
+  'root',
+  'repository',
+  'driverStore',
+  'configFile',
+  'auditChain',
+  'panic',
+  'health',
+];
+
 export function createTargetActivities(config: LifeboatConfig) {
   return {
     /**
@@ -21,17 +33,17 @@ export function createTargetActivities(config: LifeboatConfig) {
      */
     async resolveTarget(runbook: string, name: string, requires: string[]): Promise<TargetView> {
       const target = findTarget(config, name);
-      const missing = requires.filter(
-        (section) => (target as unknown as Record<string, unknown>)[section] === undefined,
-      );
+      const has = (section: string) =>
+        section.startsWith('commands.')
+          ? target.commands[section.slice('commands.'.length)] !== undefined
+          : (target as unknown as Record<string, unknown>)[section] !== undefined;
+      const missing = requires.filter((section) => !has(section));
       if (missing.length > 0) {
         throw invalidInput(
-          `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} section in the worker's config; ${runbook} needs it`,
+          `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} ${missing.length > 1 ? 'sections' : 'section'} in the worker's config; ${runbook} needs ${missing.length > 1 ? 'them' : 'it'}`,
         );
       }
-      const sections = ['store'].filter(
-        (s) => (target as unknown as Record<string, unknown>)[s] !== undefined,
-      );
+      const sections = SECTIONS.filter((s) => has(s));
       return { name, description: target.description, gates: target.gates, sections };
     },
   };

@@ -24,6 +24,8 @@ export const STOP_CLASSES = [
   'DiskSpace',
   'CommandFailed',
   'KeyProblem',
+  'HealthCheckFailed',
+  'DeviceProblem',
 ] as const;
 export type StopClass = (typeof STOP_CLASSES)[number];
 

@@ -10,6 +10,38 @@ import * as path from 'node:path';
 import type { EncryptionSettings } from '../activities/lib/crypto';
 import { validateRetention, type RetentionPolicy } from '../activities/lib/retention';
 import type { GatePolicy } from '../common/types';
+import {
+  isObject,
+  parseAuditChain,
+  parseConfigFile,
+  parseDriverStore,
+  parseHealthEndpoint,
+  parseHealthThresholds,
+  parseNotify,
+  parseObjectives,
+  parsePanic,
+  parsePath,
+  unknownKeys,
+  type AuditChainSettings,
+  type ConfigFileSettings,
+  type DriverStoreSettings,
+  type HealthEndpointSettings,
+  type HealthThresholds,
+  type NotifySettings,
+  type Objectives,
+  type PanicSettings,
+} from './sections';
+
+export type {
+  AuditChainSettings,
+  ConfigFileSettings,
+  DriverStoreSettings,
+  HealthEndpointSettings,
+  HealthThresholds,
+  NotifySettings,
+  Objectives,
+  PanicSettings,
+};
 
 export interface StoreSettings {
   /** The primary file; its checksum sidecar is `<primary>.meta`. */
@@ -46,6 +78,20 @@ export interface TargetConfig {
   commands: Record<string, CommandSettings>;
   /** Named folders a restore may write into instead of the live root (for inspection). */
   restoreInto: Record<string, string>;
+  /** Driver store adapter and where driver backups go (driverUpdate, failedDriverUpdate, driverBackup). */
+  driverStore?: DriverStoreSettings;
+  /** An application config file with timestamped backups (corruptedConfigRecovery). */
+  configFile?: ConfigFileSettings;
+  /** A hash-chained log with its backups (auditChainRecovery). */
+  auditChain?: AuditChainSettings;
+  /** Panic flag, ledger, proofs (panicRecovery). */
+  panic?: PanicSettings;
+  /** The protected service's HTTP health endpoint. */
+  health?: HealthEndpointSettings;
+  /** What healthCheck reports against. */
+  healthCheck: HealthThresholds;
+  /** Recovery objectives (RTO, RPO) in minutes. */
+  objectives: Objectives;
 }
 
 export interface LifeboatConfig {
@@ -55,6 +101,8 @@ export interface LifeboatConfig {
   /** The backup catalog database (default: catalog.sqlite beside the audit ledger). */
   catalog: string;
   targets: Record<string, TargetConfig>;
+  /** Webhooks told when a run starts waiting, completes, stops or fails. */
+  notify?: NotifySettings;
 }
 
 export class ConfigError extends Error {
@@ -82,21 +130,17 @@ const TARGET_KEYS = [
   'modules',
   'commands',
   'restoreInto',
+  'driverStore',
+  'configFile',
+  'auditChain',
+  'panic',
+  'health',
+  'healthCheck',
+  'objectives',
 ];
 const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const STORE_KEYS = ['primary', 'backups', 'quarantine'];
 const GATE_KEYS = ['approvers', 'quorum', 'timeoutSeconds', 'onTimeout', 'automatic'];
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function unknownKeys(where: string, obj: Record<string, unknown>, known: string[], problems: string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (!known.includes(key))
-      problems.push(`${where}.${key} is not a known setting; known: ${known.join(', ')}`);
-  }
-}
 
 function parseGate(where: string, raw: unknown, problems: string[]): Partial<GatePolicy> {
   if (!isObject(raw)) {
@@ -169,14 +213,6 @@ function parseStore(
     backups: paths.backups,
     quarantine: paths.quarantine ?? path.join(primary.dir, 'quarantine'),
   };
-}
-
-function parsePath(where: string, raw: unknown, base: string, problems: string[]): string | undefined {
-  if (typeof raw !== 'string' || raw.trim() === '') {
-    problems.push(`${where} must be a path (string)`);
-    return undefined;
-  }
-  return path.resolve(base, raw);
 }
 
 function parseEncryption(
@@ -306,6 +342,32 @@ function parseBackupSettings(
   }
 }
 
+function parseRecoverySettings(
+  where: string,
+  value: Record<string, unknown>,
+  target: TargetConfig,
+  base: string,
+  problems: string[],
+): void {
+  if (value.driverStore !== undefined)
+    target.driverStore = parseDriverStore(
+      `${where}.driverStore`,
+      value.driverStore,
+      base,
+      target.commands,
+      problems,
+    );
+  if (value.configFile !== undefined)
+    target.configFile = parseConfigFile(`${where}.configFile`, value.configFile, base, problems);
+  if (value.auditChain !== undefined)
+    target.auditChain = parseAuditChain(`${where}.auditChain`, value.auditChain, base, problems);
+  if (value.panic !== undefined) target.panic = parsePanic(`${where}.panic`, value.panic, base, problems);
+  if (value.health !== undefined)
+    target.health = parseHealthEndpoint(`${where}.health`, value.health, problems);
+  if (value.objectives !== undefined)
+    target.objectives = parseObjectives(`${where}.objectives`, value.objectives, problems);
+}
+
 /** Validates a parsed config object; `file` is used to resolve relative paths and in messages. */
 export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   const source = path.resolve(file);
@@ -313,7 +375,7 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   const problems: string[] = [];
   if (!isObject(raw))
     throw new ConfigError(source, ['the file must hold a JSON object with "auditLedger" and "targets"']);
-  unknownKeys('config', raw, ['auditLedger', 'catalog', 'targets'], problems);
+  unknownKeys('config', raw, ['auditLedger', 'catalog', 'targets', 'notify'], problems);
 
   let auditLedger = '';
   if (typeof raw.auditLedger !== 'string' || raw.auditLedger.trim() === '') {
@@ -336,13 +398,21 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
         continue;
       }
       unknownKeys(where, value, TARGET_KEYS, problems);
-      const target: TargetConfig = { name, gates: {}, commands: {}, restoreInto: {} };
+      const target: TargetConfig = {
+        name,
+        gates: {},
+        commands: {},
+        restoreInto: {},
+        healthCheck: parseHealthThresholds(`${where}.healthCheck`, value.healthCheck ?? {}, problems),
+        objectives: {},
+      };
       if (value.description !== undefined) {
         if (typeof value.description === 'string') target.description = value.description;
         else problems.push(`${where}.description must be a string`);
       }
       if (value.store !== undefined) target.store = parseStore(`${where}.store`, value.store, base, problems);
       parseBackupSettings(where, value, target, base, problems);
+      parseRecoverySettings(where, value, target, base, problems);
       if (value.gates !== undefined) {
         if (!isObject(value.gates)) problems.push(`${where}.gates must be an object of gate name to policy`);
         else
@@ -355,8 +425,9 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   }
   let catalog = auditLedger ? path.join(path.dirname(auditLedger), 'catalog.sqlite') : '';
   if (raw.catalog !== undefined) catalog = parsePath('catalog', raw.catalog, base, problems) ?? '';
+  const notify = raw.notify === undefined ? undefined : parseNotify('notify', raw.notify, problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { source, auditLedger, catalog, targets };
+  return { source, auditLedger, catalog, targets, notify };
 }
 
 /** Reads and validates the config file; throws a ConfigError listing every problem. */

@@ -416,6 +416,22 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
   }
 
   /**
+   * Waits for a responder without running anything first: for work only a human can do (run System
+   * Restore, put a backup in place). `retry` returns, so the runbook can check the outcome with a
+   * step; `stop` ends the run. The hold is listed among the steps under `name`.
+   */
+  async hold(name: string, reason: string, errorType: string): Promise<void> {
+    this.throwIfStopping();
+    const record: StepRecord = { name, state: 'waiting', attempts: 1, startedAt: nowIso(), error: reason };
+    this.status.steps.push(record);
+    this.status.currentStep = name;
+    this.record('step.held', { reason, type: errorType }, SYSTEM_ACTOR, name);
+    await this.awaitDecision({ kind: 'failure', step: name, reason, errorType, allowed: ['retry', 'stop'] });
+    Object.assign(record, { state: 'succeeded', endedAt: nowIso(), error: undefined });
+    record.durationMs = Date.parse(record.endedAt!) - Date.parse(record.startedAt);
+  }
+
+  /**
    * An approval point before a destructive step. The policy is the runbook's default for the gate,
    * overridden by the target's config.
    */

@@ -1,0 +1,6 @@
+/** (being written) */
+import type { LifeboatConfig } from '../worker/config';
+
+export function createConfigFileActivities(_config: LifeboatConfig) {
+  return {};
+}
