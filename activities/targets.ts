@@ -44,7 +44,13 @@ export function createTargetActivities(config: LifeboatConfig) {
         );
       }
       const sections = SECTIONS.filter((s) => has(s));
-      return { name, description: target.description, gates: target.gates, sections };
+      return {
+        name,
+        description: target.description,
+        gates: target.gates,
+        sections,
+        notify: (config.notify?.webhooks.length ?? 0) > 0,
+      };
     },
   };
 }

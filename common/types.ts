@@ -107,6 +107,30 @@ export interface TargetView {
   description?: string;
   gates: Record<string, Partial<GatePolicy>>;
   sections: string[];
+  /** Whether the worker's config has webhooks to notify. */
+  notify: boolean;
+}
+
+/** What the engine tells the configured webhooks about a run. */
+export interface NotifyMessage {
+  event: 'waiting' | 'completed' | 'stopped' | 'failed' | 'alert';
+  at: string;
+  runbook: string;
+  target: string;
+  state: string;
+  reason?: string;
+  gate?: string;
+  step?: string;
+  workflowId: string;
+  runId: string;
+  namespace: string;
+  details?: Record<string, unknown>;
+}
+
+export interface NotifyReceipt {
+  /** Webhooks reached, by position and host. */
+  delivered: string[];
+  webhooks: number;
 }
 
 export interface AuditEventInput {

@@ -54,7 +54,7 @@ test('every problem is listed at once, each naming the setting and what is allow
   });
   expect(problems).toEqual(
     expect.arrayContaining([
-      'config.extra is not a known setting; known: auditLedger, catalog, targets',
+      'config.extra is not a known setting; known: auditLedger, catalog, targets, notify',
       'auditLedger must be the path of the audit ledger database (string)',
       "targets.bad name!: a target name may hold letters, digits, '.', '_' and '-' (at most 64)",
       expect.stringMatching(
@@ -145,4 +145,104 @@ describe('the worker stops at start on a bad config, listing every problem', () 
     expect(code).toBe(2);
     expect(output).toMatch(/- not valid JSON/);
   });
+});
+
+test('the recovery sections: defaults beside their files, and every bad setting named with what is allowed', () => {
+  const config = parseConfig(
+    {
+      auditLedger: 'audit.sqlite',
+      notify: { webhooks: ['https://hooks.example.com/T1/abc'] },
+      targets: {
+        app: {
+          configFile: { file: 'app/config.toml', default: 'app/default.toml' },
+          auditChain: { file: 'data/chain.jsonl' },
+          panic: {
+            flag: 'data/PANIC',
+            ledger: 'data/ledger.db',
+            ledgerBackups: 'backup/data',
+            proofs: 'proof',
+          },
+          health: { url: 'http://127.0.0.1:3000/healthz' },
+          objectives: { rtoMinutes: 30, rpoMinutes: 60 },
+          commands: { rescan: { argv: ['rescan'] } },
+          driverStore: {
+            adapter: 'directory',
+            backups: 'drivers/backups',
+            updates: 'drivers/updates',
+            store: 'drivers/store',
+            devices: 'drivers/devices.json',
+            rescan: 'rescan',
+          },
+        },
+      },
+    },
+    '/etc/lifeboat/lifeboat.config.json',
+  );
+  const app = config.targets.app;
+  expect(app.configFile).toEqual({
+    file: '/etc/lifeboat/app/config.toml',
+    format: 'toml',
+    backups: '/etc/lifeboat/app/backups',
+    default: '/etc/lifeboat/app/default.toml',
+    quarantine: '/etc/lifeboat/app/quarantine',
+    keep: 10,
+  });
+  expect(app.auditChain).toEqual({
+    file: '/etc/lifeboat/data/chain.jsonl',
+    backups: '/etc/lifeboat/data/chain_backups',
+    quarantine: '/etc/lifeboat/data/quarantine',
+  });
+  expect(app.panic!.recoveryProofs).toBe('/etc/lifeboat/data/recovery-proofs');
+  expect(app.health).toEqual({
+    url: 'http://127.0.0.1:3000/healthz',
+    attempts: 5,
+    intervalSeconds: 2,
+    timeoutSeconds: 5,
+  });
+  expect(app.healthCheck).toEqual({ minBackups: 5, minValidBackups: 3, minFreeBytes: 1024 ** 3 });
+  expect(app.objectives).toEqual({ rtoMinutes: 30, rpoMinutes: 60 });
+  expect(app.driverStore).toMatchObject({
+    adapter: 'directory',
+    keepSets: 2,
+    pnputil: 'pnputil',
+    rescan: 'rescan',
+  });
+  expect(config.notify).toEqual({
+    webhooks: ['https://hooks.example.com/T1/abc'],
+    uiUrl: 'http://127.0.0.1:8233',
+    timeoutSeconds: 5,
+  });
+
+  const problems = problemsOf({
+    auditLedger: 'audit.sqlite',
+    notify: { webhooks: ['ftp://x', 'not a url'], uiUrl: 3 },
+    targets: {
+      win: { driverStore: { adapter: 'devcon', backups: 'b', updates: 'u', rescan: 'nope', keepSets: 0 } },
+      dir: { driverStore: { adapter: 'directory', backups: 'b', updates: 'u' } },
+      app: {
+        configFile: { file: 'app/config.yaml' },
+        panic: { flag: 'PANIC' },
+        health: { url: 'localhost:3000' },
+        healthCheck: { minBackups: -1 },
+        objectives: { rpoMinutes: 'hourly' },
+      },
+    },
+  });
+  expect(problems).toEqual(
+    expect.arrayContaining([
+      'notify.webhooks[0] must be an http:// or https:// URL',
+      'notify.webhooks[1] must be an http:// or https:// URL',
+      'notify.uiUrl must be an http:// or https:// URL',
+      'targets.win.driverStore.adapter is "devcon"; the driver store adapters are: pnputil, directory',
+      'targets.win.driverStore.keepSets must be an integer of at least 1',
+      `targets.win.driverStore.rescan must name a command of this target's "commands" (have: none)`,
+      'targets.dir.driverStore.store is required by the directory adapter (the package folder)',
+      'targets.dir.driverStore.devices is required by the directory adapter (the device-status JSON file)',
+      'targets.app.configFile.file must end in .toml or .json (that is how Lifeboat knows how to parse it)',
+      'targets.app.panic.ledger is required (a path)',
+      'targets.app.health.url must be an http:// or https:// URL',
+      'targets.app.healthCheck.minBackups must be an integer of at least 0',
+      'targets.app.objectives.rpoMinutes must be a number of at least 0.01',
+    ]),
+  );
 });

@@ -16,7 +16,16 @@ export function runCommand(command: CommandSettings, onOutput?: () => void): Pro
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const [program, ...args] = command.argv;
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+    // Why detached: the command gets its own process group, so a timeout ends everything it started,
+    // not only its first process (a hung grandchild would otherwise hold the pipes open).
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, detached: true });
+    const signalGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+      } catch {
+        // Already gone.
+      }
+    };
     const lines: string[] = [];
     const keep = (chunk: Buffer) => {
       lines.push(
@@ -33,8 +42,8 @@ export function runCommand(command: CommandSettings, onOutput?: () => void): Pro
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      signalGroup('SIGTERM');
+      setTimeout(() => signalGroup('SIGKILL'), 5000).unref();
     }, command.timeoutSeconds * 1000);
     child.once('error', (err) => {
       clearTimeout(timer);

@@ -63,6 +63,7 @@ import type {
   AuditEventInput,
   DecisionAction,
   GatePolicy,
+  NotifyMessage,
   RunOutcome,
   RunStatus,
   StepRecord,
@@ -126,6 +127,8 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
   private readonly auditQueue: AuditEventInput[] = [];
   private auditSeq = 0;
   private auditClosed = false;
+  private readonly notifyQueue: NotifyMessage[] = [];
+  private notifyClosed = false;
 
   constructor(
     readonly meta: RunbookMeta,
@@ -169,6 +172,70 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       actor,
       details,
     });
+  }
+
+  /**
+   * Tells the configured webhooks about the run (sent in the background by the `notify` activity;
+   * a webhook that is down is retried, then recorded in the audit, and never fails the run).
+   * The engine calls it when the run starts waiting and when it ends; runbooks call it with
+   * `alert` for findings a human must hear about.
+   */
+  notify(
+    event: NotifyMessage['event'],
+    reason?: string,
+    extra: { gate?: string; step?: string; details?: Record<string, unknown> } = {},
+  ): void {
+    if (this.target && !this.target.notify) return;
+    this.notifyQueue.push({
+      event,
+      at: nowIso(),
+      runbook: this.meta.name,
+      target: this.status.target,
+      state: this.status.state,
+      reason,
+      gate: extra.gate,
+      step: extra.step ?? this.status.currentStep,
+      workflowId: this.info.workflowId,
+      runId: this.info.runId,
+      namespace: this.info.namespace,
+      details: extra.details,
+    });
+  }
+
+  /** Sends queued notifications in order; runs until the run has ended and the queue is empty. */
+  async notifyLoop(): Promise<void> {
+    const sender = wf.proxyActivities<Activities>({
+      startToCloseTimeout: '1 minute',
+      // Why: a webhook that is down gets three tries a few seconds apart, then the run moves on.
+      retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+    });
+    for (;;) {
+      await wf.condition(() => this.notifyQueue.length > 0 || this.notifyClosed);
+      const message = this.notifyQueue.shift();
+      if (!message) return;
+      try {
+        const receipt = await sender.notify(message);
+        if (receipt.webhooks > 0) {
+          this.record(
+            'notify.sent',
+            { event: message.event, delivered: receipt.delivered },
+            SYSTEM_ACTOR,
+            message.step,
+          );
+        }
+      } catch (err) {
+        this.record(
+          'notify.failed',
+          { event: message.event, error: describeFailure(err).message },
+          SYSTEM_ACTOR,
+          message.step,
+        );
+      }
+    }
+  }
+
+  closeNotify(): void {
+    this.notifyClosed = true;
   }
 
   private setState(state: RunState): void {
@@ -409,6 +476,10 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       SYSTEM_ACTOR,
       waiting.step,
     );
+    this.notify('waiting', waiting.reason, {
+      step: waiting.step,
+      details: { kind: waiting.kind, errorType: waiting.errorType, allowed: waiting.allowed },
+    });
     await wf.condition(() => this.pendingDecision !== undefined);
     const decision = this.pendingDecision!;
     this.pendingDecision = undefined;
@@ -479,6 +550,11 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       SYSTEM_ACTOR,
       step,
     );
+    this.notify('waiting', reason, {
+      gate: name,
+      step,
+      details: { kind: 'gate', approvers: policy.approvers, quorum: policy.quorum },
+    });
     const inTime =
       timeoutMs === undefined
         ? (await wf.condition(() => approvals.length >= policy.quorum), true)
@@ -521,6 +597,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       this.status.endedAt = nowIso();
       this.setState('completed');
       this.record('run.completed', { result });
+      this.notify('completed', summaryOf(result), { details: { outcome: fieldOf(result, 'outcome') } });
       return { state: 'completed', result, status: this.status };
     } catch (err) {
       if (!isCancellation(err)) throw err;
@@ -559,6 +636,9 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     this.status.endedAt = nowIso();
     this.setState('stopped');
     this.record('run.stopped', { reason: stop.reason, compensationsFailed: failed }, stop.actor);
+    this.notify('stopped', `stopped by ${stop.actor}: ${stop.reason}`, {
+      details: { stoppedBy: stop.actor, compensationsFailed: failed },
+    });
     return { state: 'stopped', stoppedBy: stop.actor, stopReason: stop.reason, status: this.status };
   }
 
@@ -575,7 +655,20 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     this.status.endedAt = nowIso();
     this.setState('failed');
     this.record('run.failed', { error: this.status.error });
+    this.notify('failed', this.status.error);
   }
+}
+
+function fieldOf(result: unknown, key: string): unknown {
+  return typeof result === 'object' && result !== null ? (result as Record<string, unknown>)[key] : undefined;
+}
+
+/** One line for a completed run's notification: the runbook's warning if it has one, else its outcome. */
+function summaryOf(result: unknown): string | undefined {
+  const warning = fieldOf(result, 'warning');
+  if (typeof warning === 'string') return warning;
+  const outcome = fieldOf(result, 'outcome');
+  return typeof outcome === 'string' ? `outcome: ${outcome}` : undefined;
 }
 
 function refuse(problem: string | undefined): void {
@@ -594,6 +687,7 @@ export async function runRunbook<I extends { target: string }, R>(
   const run = new RunbookRun<I>(meta, rawInput);
   run.installHandlers();
   const audit = CancellationScope.nonCancellable(() => run.auditLoop());
+  const notifications = CancellationScope.nonCancellable(() => run.notifyLoop());
   try {
     const problems = validateInput(meta.name, { target: TARGET_FIELD, ...meta.input }, rawInput);
     if (problems.length > 0) {
@@ -605,6 +699,8 @@ export async function runRunbook<I extends { target: string }, R>(
     run.markFailed(err);
     throw err;
   } finally {
+    run.closeNotify();
+    await notifications;
     run.closeAudit();
     await audit;
   }
