@@ -133,7 +133,10 @@ export async function awaitAcceptance(
     const status = await queryStatus(client, handle, 2000).catch(() => undefined);
     if (
       status &&
-      (status.steps.some((s) => s.name === 'resolveTarget' && s.state === 'succeeded') ||
+      (status.inputAccepted === true ||
+        // Runs started before inputAccepted existed: the resolved target was the whole check.
+        (status.inputAccepted === undefined &&
+          status.steps.some((s) => s.name === 'resolveTarget' && s.state === 'succeeded')) ||
         status.state !== 'running')
     ) {
       return { verdict: 'accepted' };

@@ -22,6 +22,11 @@ export interface RunbookMeta {
   requires: string[];
   /** STOP conditions, in the operator's words. */
   stops: string[];
+  /**
+   * The runbook checks further input against the worker's config (a device id, a package name) and
+   * calls `run.acceptInput()` when done; otherwise the input counts as accepted once the target resolved.
+   */
+  checksInput?: boolean;
 }
 
 export const DEFAULT_GATE_POLICY: GatePolicy = {

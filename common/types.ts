@@ -87,6 +87,8 @@ export interface RunStatus {
   decisions: DecisionRecord[];
   progress?: Progress;
   /** Runbook-specific facts so far (e.g. the backup chosen, what was quarantined). */
+  /** Set once the worker has checked the input (target and runbook-specific fields); the CLI waits for it. */
+  inputAccepted?: boolean;
   facts: Record<string, unknown>;
   result?: unknown;
   error?: string;

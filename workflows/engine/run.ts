@@ -152,6 +152,11 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     this.status.facts[key] = value;
   }
 
+  /** Says the worker has checked the input: `lifeboat start` stops waiting for a refusal. */
+  acceptInput(): void {
+    this.status.inputAccepted = true;
+  }
+
   /** Forgets a registered compensation once the runbook has done its work itself (e.g. resumed). */
   dropCompensation(name: string): void {
     const i = this.compensations.findIndex((c) => c.name === name);
@@ -590,6 +595,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
           input.target,
           this.meta.requires,
         ]);
+        if (!this.meta.checksInput) this.acceptInput();
         return body(this, input);
       });
       this.status.currentStep = undefined;
