@@ -28,7 +28,7 @@ import {
   type SourceEntry,
 } from './lib/archive';
 import { Catalog } from './lib/catalog';
-import { runCommand, type CommandResult } from './lib/commands';
+import { runCheckedCommand, type CommandResult } from './lib/commands';
 import { KeyError, decryptStream, encryptStream, type EncryptionSettings } from './lib/crypto';
 import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
@@ -427,18 +427,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       const target = findTarget(config, targetName);
       const command = target.commands[name];
       if (!command) return { skipped: true, name };
-      const beat = heartbeater();
-      const result = await runCommand(command, () => beat({ command: name }));
-      if (result.timedOut || result.exitCode !== 0) {
-        const why = result.timedOut
-          ? `timed out after ${command.timeoutSeconds}s`
-          : `exited with ${result.exitCode ?? result.signal}`;
-        throw stopFailure(
-          'CommandFailed',
-          `command '${name}' (${command.argv.join(' ')}) ${why}: ${result.tail.slice(-5).join(' | ')}`,
-        );
-      }
-      return result;
+      return runCheckedCommand(`command '${name}'`, command);
     },
 
     /** Snapshots the root and writes one encrypted archive atomically; see the module comment. */

@@ -32,7 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createConfigFileActivities(deps.config),
     ...createAuditChainActivities(deps.config),
     ...createPanicActivities(deps.config),
-    ...createHealthActivities(deps.config),
+    ...createHealthActivities(deps.config, deps.catalog),
     ...createNotifyActivities(deps.config),
   };
 }

@@ -131,8 +131,10 @@ export async function awaitAcceptance(
     }
     if (description.status.name !== 'RUNNING') return { verdict: 'accepted' };
     const status = await queryStatus(client, handle, 2000).catch(() => undefined);
+    // A run whose state is `failed` is still writing its audit: the next describe() says FAILED.
     if (
       status &&
+      status.state !== 'failed' &&
       (status.inputAccepted === true ||
         // Runs started before inputAccepted existed: the resolved target was the whole check.
         (status.inputAccepted === undefined &&

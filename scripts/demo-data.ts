@@ -7,6 +7,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as openpgp from 'openpgp';
+import { writeChainDemo } from './demo-chain';
+import { writeConfigDemo } from './demo-config';
+import { writeDriversDemo } from './demo-drivers';
+import { writePanicDemo } from './demo-panic';
 import { writeStorageRoot } from './storage-root';
 
 export type FileState = 'intact' | 'corrupt' | 'no-meta' | 'unparsable';
@@ -103,12 +107,62 @@ export function writeStoreFixture(dir: string, primary: FileState, backups: File
  * (corruptedStoreRecovery), and a storage root with SQLite databases whose backups are encrypted
  * to an OpenPGP key pair generated here (fullBackup, incrementalBackup, verifyBackup, restore).
  */
-export async function writeDemo(dataDir: string): Promise<{ configPath: string; created: boolean }> {
+/** The recovery demo targets (issue 4), each written into its own folder under `<data>/demo/`. */
+function recoveryDemos(demoDir: string, uiUrl: string): Record<string, () => Record<string, unknown>> {
+  return {
+    'demo-config': () => writeConfigDemo(path.join(demoDir, 'config')),
+    'demo-chain': () => writeChainDemo(path.join(demoDir, 'chain')),
+    'demo-panic': () => writePanicDemo(path.join(demoDir, 'panic'), { healthUrl: uiUrl }),
+    'demo-drivers': () => writeDriversDemo(path.join(demoDir, 'drivers')),
+  };
+}
+
+/**
+ * Writes the demo config and every demo target's files under `dataDir` (once). A demo config from
+ * an earlier version (every target named `demo-…`) gets the demo targets it lacks; a config of the
+ * operator's own is never touched.
+ */
+export async function writeDemo(
+  dataDir: string,
+  options: { uiUrl?: string } = {},
+): Promise<{ configPath: string; created: boolean; added: string[] }> {
   const configPath = path.join(dataDir, 'lifeboat.config.json');
-  if (fs.existsSync(configPath)) return { configPath, created: false };
-  writeStoreFixture(path.join(dataDir, 'demo', 'store'), 'corrupt', ['intact', 'corrupt']);
-  writeStorageRoot(path.join(dataDir, 'demo', 'storage'), { seed: 42 });
-  const keys = path.join(dataDir, 'demo', 'keys');
+  const demoDir = path.join(dataDir, 'demo');
+  let config: { targets: Record<string, unknown> } & Record<string, unknown>;
+  let created = false;
+  if (fs.existsSync(configPath)) {
+    config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as typeof config;
+    const names = Object.keys(config.targets ?? {});
+    if (names.length === 0 || !names.every((n) => n.startsWith('demo-'))) {
+      return { configPath, created: false, added: [] };
+    }
+  } else {
+    config = await writeBackupDemos(demoDir);
+    created = true;
+  }
+  const added: string[] = [];
+  for (const [name, write] of Object.entries(
+    recoveryDemos(demoDir, options.uiUrl ?? 'http://127.0.0.1:8233/'),
+  )) {
+    if (config.targets[name] !== undefined) continue;
+    config.targets[name] = write();
+    added.push(name);
+  }
+  if (created || added.length > 0) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const tmp = `${configPath}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`);
+    fs.renameSync(tmp, configPath);
+  }
+  return { configPath, created, added };
+}
+
+async function writeBackupDemos(
+  demoDir: string,
+): Promise<{ targets: Record<string, unknown> } & Record<string, unknown>> {
+  writeStoreFixture(path.join(demoDir, 'store'), 'corrupt', ['intact', 'corrupt']);
+  writeStorageRoot(path.join(demoDir, 'storage'), { seed: 42 });
+  const keys = path.join(demoDir, 'keys');
   fs.mkdirSync(keys, { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = await openpgp.generateKey({
     type: 'ecc',
@@ -118,7 +172,7 @@ export async function writeDemo(dataDir: string): Promise<{ configPath: string; 
   });
   fs.writeFileSync(path.join(keys, 'backup.pub.asc'), publicKey);
   fs.writeFileSync(path.join(keys, 'backup.sec.asc'), privateKey, { mode: 0o600 });
-  const config = {
+  return {
     auditLedger: 'audit.sqlite',
     catalog: 'catalog.sqlite',
     targets: {
@@ -145,9 +199,6 @@ export async function writeDemo(dataDir: string): Promise<{ configPath: string; 
       },
     },
   };
-  fs.mkdirSync(dataDir, { recursive: true });
-  fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
-  return { configPath, created: true };
 }
 
 /** Makes the demo primary corrupt again so the demo can be run once more. */

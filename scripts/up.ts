@@ -88,10 +88,11 @@ async function main(): Promise<number> {
   const address = `${host}:${port}`;
   fs.mkdirSync(dataDir, { recursive: true });
 
-  const demo = await writeDemo(dataDir);
+  const demo = await writeDemo(dataDir, { uiUrl: `http://${host}:${uiPort}/` });
   const configPath = path.resolve(process.env.LIFEBOAT_CONFIG || demo.configPath);
-  if (demo.created)
-    console.log(`up: wrote the demo config ${demo.configPath} and its demo target 'demo-store'`);
+  if (demo.created) console.log(`up: wrote the demo config ${demo.configPath} with its demo targets`);
+  else if (demo.added.length > 0)
+    console.log(`up: added demo targets ${demo.added.join(', ')} to ${demo.configPath}`);
 
   if (await portInUse(port, host)) {
     console.error(

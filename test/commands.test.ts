@@ -2,17 +2,8 @@
  * Configured commands run without a shell, with a timeout that ends everything they started, and
  * with their last lines kept: real processes, no server.
  */
-import * as fs from 'node:fs';
 import { runCommand } from '../activities/lib/commands';
-
-/** Running (a zombie waiting to be reaped by init does not count). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+import { processRunning } from './helpers';
 
 test('arguments reach the program as they are: no shell expands them', async () => {
   const result = await runCommand({
@@ -47,11 +38,25 @@ test('a command that hangs past its timeout is ended with everything it started'
   expect(result.signal).toBe('SIGTERM');
   expect(Date.now() - started).toBeLessThan(10000);
   const grandchild = Number(/grandchild (\d+)/.exec(result.tail.join('\n'))![1]);
-  expect(alive(grandchild)).toBe(false);
+  expect(processRunning(grandchild)).toBe(false);
 });
 
 test('a program that does not exist is an error naming it', async () => {
   await expect(runCommand({ argv: ['/nonexistent/lifeboat-nothing'], timeoutSeconds: 5 })).rejects.toThrow(
     /cannot run \/nonexistent\/lifeboat-nothing: .*ENOENT/,
   );
+});
+
+test('aborting the signal (a cancelled step) ends the command and everything it started', async () => {
+  const controller = new AbortController();
+  const running = runCommand(
+    {
+      argv: [process.execPath, '-e', 'console.log("pid " + process.pid); setInterval(() => {}, 1000)'],
+      timeoutSeconds: 600,
+    },
+    { signal: controller.signal, onProgress: () => controller.abort() },
+  );
+  const result = await running;
+  expect(result).toMatchObject({ cancelled: true, timedOut: false, signal: 'SIGTERM' });
+  expect(processRunning(Number(/pid (\d+)/.exec(result.tail.join('\n'))![1]))).toBe(false);
 });

@@ -210,3 +210,12 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<P
   );
   return proc;
 }
+
+/** Whether a process is running (a zombie waiting to be reaped does not count). */
+export function processRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -4,10 +4,17 @@ import { INVALID_INPUT } from '../common/errors';
 import { RUNBOOKS } from '../runbooks';
 
 export { applyRetention } from '../runbooks/applyRetention';
+export { auditChainRecovery } from '../runbooks/auditChainRecovery';
+export { corruptedConfigRecovery } from '../runbooks/corruptedConfigRecovery';
 export { corruptedStoreRecovery } from '../runbooks/corruptedStoreRecovery';
+export { driverBackup } from '../runbooks/driverBackup';
+export { driverUpdate } from '../runbooks/driverUpdate';
+export { failedDriverUpdate } from '../runbooks/failedDriverUpdate';
 export { fullBackup } from '../runbooks/fullBackup';
+export { healthCheck } from '../runbooks/healthCheck';
 export { incrementalBackup } from '../runbooks/incrementalBackup';
 export { offsiteReplicate } from '../runbooks/offsiteReplicate';
+export { panicRecovery } from '../runbooks/panicRecovery';
 export { restore } from '../runbooks/restore';
 export { verifyBackup } from '../runbooks/verifyBackup';
 

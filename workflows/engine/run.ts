@@ -143,6 +143,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       startedAt: nowIso(),
       steps: [],
       decisions: [],
+      inputAccepted: false,
       facts: {},
     };
   }

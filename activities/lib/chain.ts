@@ -1,0 +1,422 @@
+/**
+ * A hash-chained log (procedure 001 §3.3, §4.3): parse and verify, with no I/O.
+ *
+ * The file holds one JSON object per line (blank lines at the end are allowed). Entry `i` carries
+ * - `prevHash`: the `hash` of entry `i - 1`; entry 0 carries {@link GENESIS_HASH} (64 zeros);
+ * - `hash`: the SHA-256 (lowercase hex) of the entry's canonical JSON *without* its `hash` field,
+ *   where canonical JSON sorts object keys recursively (by UTF-16 code unit, as `Array.sort` does)
+ *   and has no spaces: `{"at":"…","event":"login","prevHash":"000…"}`.
+ * An entry's time is the first of its fields `timestamp`, `time`, `at`, `ts` that is present
+ * (a number is read as epoch seconds, or milliseconds when it is that large).
+ *
+ * A backup (`chain_backups/<timestamp>.json`) holds either the same JSON lines or one JSON array of
+ * the entries; {@link readChainDocument} accepts both.
+ *
+ * `verifyEntries` names the first entry that does not fit, with the expected and actual hash:
+ * - a line that is not JSON: reason `line N is not JSON: <what the parser expected>`;
+ * - a `prevHash` mismatch: expected = the previous entry's hash, actual = the stored `prevHash`;
+ * - a `hash` mismatch: expected = the hash recomputed from the content, actual = the stored `hash`.
+ *
+ * Parser messages never quote the text around an error (V8's `JSON.parse` does): a log or config
+ * line may hold a secret, and reasons go into the status, the audit ledger and webhooks.
+ *
+ * @example
+ * const text = toJsonLines(buildChain([{ at: '2026-01-01T00:00:00Z', event: 'login' }]));
+ * verifyChain(text); // { valid: true, entries: 1, head: '…' }
+ */
+import { createHash } from 'node:crypto';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Fields that may hold an entry's time, in the order they are looked at. */
+export const TIME_FIELDS = ['timestamp', 'time', 'at', 'ts'] as const;
+
+export interface ChainEntry {
+  prevHash: string;
+  hash: string;
+  [field: string]: unknown;
+}
+
+/** One entry as read from a document: its value, or why it could not be read. */
+export interface ChainLine {
+  /** 0-based position in the chain. */
+  index: number;
+  /** 1-based line in a JSON-lines file; absent for an entry of a JSON array. */
+  line?: number;
+  entry?: unknown;
+  /** Why the line is not an entry (not JSON, empty). */
+  error?: string;
+}
+
+export interface ChainBreak {
+  /** 0-based index of the first entry that does not fit. */
+  index: number;
+  /** Its 1-based line (JSON lines only). */
+  line?: number;
+  reason: string;
+  expected?: string;
+  actual?: string;
+}
+
+export interface ChainVerdict {
+  valid: boolean;
+  /** Entries in the document (every non-blank line), readable or not. */
+  entries: number;
+  /** Hash of the last entry that verified (the genesis hash when none did). */
+  head: string;
+  brokenAt?: ChainBreak;
+}
+
+/** What a restore from an older chain loses from a newer (broken) one. */
+export interface ChainGap {
+  /** Entries of the broken chain at an index the restored chain does not reach. */
+  lost: number;
+  firstIndex?: number;
+  lastIndex?: number;
+  /** Times of the first and last lost entries that carry one. */
+  firstTime?: string;
+  lastTime?: string;
+  /** Lost entries that verified (before the break): newer than the backup, kept in quarantine. */
+  verifiedLost: number;
+  brokenChainEntries: number;
+  restoredEntries: number;
+  /** First index (before the break) where the restored chain holds a different entry. */
+  divergesAt?: number;
+}
+
+export interface JsonSyntaxError {
+  message: string;
+  offset: number;
+  line: number;
+  column: number;
+}
+
+/** JSON with object keys sorted recursively and no spaces; `undefined` members are left out. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const record = value as Record<string, unknown>;
+    const members = Object.keys(record)
+      .filter((k) => record[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The hash an entry must carry: SHA-256 of its canonical JSON without the `hash` field. */
+export function hashEntry(entry: Record<string, unknown>): string {
+  const { hash: _hash, ...rest } = entry;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+/** The entry's time as a string (ISO for a numeric epoch), if it has one. */
+export function entryTime(entry: unknown): string | undefined {
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const record = entry as Record<string, unknown>;
+  for (const field of TIME_FIELDS) {
+    const value = record[field];
+    if (typeof value === 'string' && value.trim() !== '') return value;
+    if (typeof value === 'number' && Number.isFinite(value)) {
+      const ms = Math.abs(value) < 1e11 ? value * 1000 : value;
+      const date = new Date(ms);
+      return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Builds a valid chain from records (any `prevHash`/`hash` in them is replaced), continuing from
+ * `prevHash` (the genesis hash for a new chain).
+ */
+export function buildChain(records: Record<string, unknown>[], prevHash = GENESIS_HASH): ChainEntry[] {
+  const entries: ChainEntry[] = [];
+  let prev = prevHash;
+  for (const record of records) {
+    const { hash: _hash, prevHash: _prev, ...fields } = record;
+    const body = { ...fields, prevHash: prev };
+    const entry = { ...body, hash: hashEntry(body) } as ChainEntry;
+    entries.push(entry);
+    prev = entry.hash;
+  }
+  return entries;
+}
+
+/** One JSON object per line, ending in a newline. */
+export function toJsonLines(entries: unknown[]): string {
+  return entries.map((e) => `${JSON.stringify(e)}\n`).join('');
+}
+
+class JsonScanError extends Error {
+  constructor(
+    readonly offset: number,
+    readonly expected: string,
+  ) {
+    super(expected);
+  }
+}
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+/** Finds the first syntax error in `text` by the JSON grammar (RFC 8259). */
+function scanJson(text: string): void {
+  let i = 0;
+  const fail = (expected: string): never => {
+    throw new JsonScanError(i, expected);
+  };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i += 1;
+  };
+  const string = () => {
+    i += 1;
+    for (;;) {
+      if (i >= text.length) fail('a closing quote');
+      const c = text[i];
+      if (c === '"') {
+        i += 1;
+        return;
+      }
+      if (c === '\\') {
+        const next = text[i + 1];
+        if (next !== undefined && '"\\/bfnrt'.includes(next)) i += 2;
+        else if (next === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else {
+          i += 1;
+          fail('a valid escape sequence');
+        }
+        continue;
+      }
+      if (c.charCodeAt(0) < 0x20) fail('no control character inside a string');
+      i += 1;
+    }
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i += 1;
+      ws();
+      if (text[i] === '}') {
+        i += 1;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('a property name in double quotes');
+        string();
+        ws();
+        if (text[i] !== ':') fail("':' after the property name");
+        i += 1;
+        value();
+        ws();
+        if (text[i] === ',') {
+          i += 1;
+          continue;
+        }
+        if (text[i] === '}') {
+          i += 1;
+          return;
+        }
+        fail("',' or '}'");
+      }
+    }
+    if (c === '[') {
+      i += 1;
+      ws();
+      if (text[i] === ']') {
+        i += 1;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') {
+          i += 1;
+          continue;
+        }
+        if (text[i] === ']') {
+          i += 1;
+          return;
+        }
+        fail("',' or ']'");
+      }
+    }
+    if (c === '"') return string();
+    for (const literal of ['true', 'false', 'null']) {
+      if (text.startsWith(literal, i)) {
+        i += literal.length;
+        return;
+      }
+    }
+    NUMBER.lastIndex = i;
+    if (c !== undefined && NUMBER.test(text)) {
+      i = NUMBER.lastIndex;
+      return;
+    }
+    fail('a value');
+  };
+  value();
+  ws();
+  if (i < text.length) fail('the end of the input');
+}
+
+function describeAt(text: string, offset: number): string {
+  if (offset >= text.length) return 'the end of the input';
+  const c = text[offset];
+  if (c === '\n' || c === '\r') return 'the end of the line';
+  const code = c.charCodeAt(0);
+  return code < 0x20 ? `control character U+${code.toString(16).padStart(4, '0')}` : `'${c}'`;
+}
+
+/**
+ * Where and why `text` is not JSON (undefined when it is). The message names what was expected and
+ * the one character found, never the text around it.
+ */
+export function jsonSyntaxError(text: string): JsonSyntaxError | undefined {
+  try {
+    JSON.parse(text);
+    return undefined;
+  } catch (err) {
+    let offset = 0;
+    let message: string;
+    try {
+      scanJson(text);
+      // The grammar scan found nothing (should not happen): keep V8's words, without its quote.
+      message = (err as Error).message.replace(/, ".*" is not valid JSON$/s, ' (not valid JSON)');
+    } catch (scan) {
+      if (!(scan instanceof JsonScanError)) throw scan;
+      offset = scan.offset;
+      message = `expected ${scan.expected} but found ${describeAt(text, offset)}`;
+    }
+    const before = text.slice(0, offset);
+    const line = before.split('\n').length;
+    const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+    return { message, offset, line, column };
+  }
+}
+
+/** Splits JSON lines into entries; blank lines at the end are allowed, a blank line inside is not. */
+export function splitJsonLines(text: string): ChainLine[] {
+  const raw = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  while (raw.length > 0 && raw[raw.length - 1].trim() === '') raw.pop();
+  return raw.map((content, index): ChainLine => {
+    const line = index + 1;
+    if (content.trim() === '') return { index, line, error: `line ${line} is empty` };
+    const problem = jsonSyntaxError(content);
+    if (problem) {
+      return {
+        index,
+        line,
+        error: `line ${line} is not JSON: ${problem.message} at column ${problem.column}`,
+      };
+    }
+    return { index, line, entry: JSON.parse(content) as unknown };
+  });
+}
+
+/**
+ * Reads a chain document: a JSON array of entries when the text starts with `[`, JSON lines
+ * otherwise. An array that does not parse is broken at entry 0.
+ */
+export function readChainDocument(text: string): { format: 'lines' | 'array'; lines: ChainLine[] } {
+  if (!text.trimStart().startsWith('[')) return { format: 'lines', lines: splitJsonLines(text) };
+  const problem = jsonSyntaxError(text);
+  if (problem) {
+    return {
+      format: 'array',
+      lines: [
+        {
+          index: 0,
+          error: `the file starts with '[' but is not a JSON array: ${problem.message} at line ${problem.line}, column ${problem.column}`,
+        },
+      ],
+    };
+  }
+  const entries = JSON.parse(text) as unknown[];
+  return { format: 'array', lines: entries.map((entry, index) => ({ index, entry })) };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Verifies entries in order and names the first one that does not fit. */
+export function verifyEntries(lines: ChainLine[]): ChainVerdict {
+  let prev = GENESIS_HASH;
+  const broken = (l: ChainLine, reason: string, extra: Partial<ChainBreak> = {}): ChainVerdict => ({
+    valid: false,
+    entries: lines.length,
+    head: prev,
+    brokenAt: { index: l.index, ...(l.line !== undefined ? { line: l.line } : {}), reason, ...extra },
+  });
+  for (const l of lines) {
+    const where = l.line !== undefined ? `entry ${l.index} (line ${l.line})` : `entry ${l.index}`;
+    if (l.error !== undefined) return broken(l, l.error);
+    const entry = l.entry;
+    if (!isRecord(entry)) {
+      return broken(
+        l,
+        l.line !== undefined ? `line ${l.line} is not a JSON object` : `${where} is not a JSON object`,
+      );
+    }
+    for (const field of ['prevHash', 'hash']) {
+      if (typeof entry[field] !== 'string') return broken(l, `${where} has no "${field}" string`);
+    }
+    const { prevHash, hash } = entry as ChainEntry;
+    if (prevHash !== prev) {
+      const of = l.index === 0 ? 'the genesis hash (64 zeros)' : `the hash of entry ${l.index - 1}`;
+      return broken(l, `${where}: prevHash is not ${of}`, { expected: prev, actual: prevHash });
+    }
+    const computed = hashEntry(entry);
+    if (computed !== hash) {
+      return broken(l, `${where}: hash does not match its content`, { expected: computed, actual: hash });
+    }
+    prev = hash;
+  }
+  return { valid: true, entries: lines.length, head: prev };
+}
+
+/** Verifies a JSON-lines chain. */
+export function verifyChain(text: string): ChainVerdict {
+  return verifyEntries(splitJsonLines(text));
+}
+
+/**
+ * What restoring `restored` (a verified chain) in place of `broken` loses: the entries of `broken`
+ * at an index `restored` does not reach. `brokenAt` is where `broken` stopped verifying.
+ */
+export function measureGap(
+  broken: ChainLine[],
+  brokenAt: ChainBreak | undefined,
+  restored: ChainLine[],
+): ChainGap {
+  const restoredCount = restored.length;
+  const lostLines = broken.filter((l) => l.index >= restoredCount);
+  const times = lostLines.map((l) => entryTime(l.entry)).filter((t): t is string => t !== undefined);
+  const breakIndex = brokenAt?.index ?? broken.length;
+  const gap: ChainGap = {
+    lost: lostLines.length,
+    verifiedLost: lostLines.filter((l) => l.index < breakIndex).length,
+    brokenChainEntries: broken.length,
+    restoredEntries: restoredCount,
+  };
+  if (lostLines.length > 0) {
+    gap.firstIndex = lostLines[0].index;
+    gap.lastIndex = lostLines[lostLines.length - 1].index;
+  }
+  if (times.length > 0) {
+    gap.firstTime = times[0];
+    gap.lastTime = times[times.length - 1];
+  }
+  const hashOf = (l: ChainLine | undefined) => (isRecord(l?.entry) ? l.entry.hash : undefined);
+  const compared = Math.min(restoredCount, breakIndex, broken.length);
+  for (let i = 0; i < compared; i += 1) {
+    if (hashOf(broken[i]) !== hashOf(restored[i])) {
+      gap.divergesAt = i;
+      break;
+    }
+  }
+  return gap;
+}
