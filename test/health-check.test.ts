@@ -263,6 +263,6 @@ test('a target with neither a store nor a repository fails at once, naming what 
   // Refused before anything ran, and never reported as accepted (lifeboat start shows the refusal).
   const status = await handle.query(statusQuery);
   expect(status).toMatchObject({ state: 'failed' });
-  expect(status.inputAccepted).toBeUndefined();
+  expect(status.inputAccepted).toBe(false);
   expect(status.steps.map((s) => s.name)).toEqual(['resolveTarget']);
 });

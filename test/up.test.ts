@@ -96,5 +96,36 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
     LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
   });
   expect(listed.stdout).toMatch(/demo-storage-\S+-full +full .* verified/);
+
+  // Every recovery demo runs to its end from the CLI: the ones behind a gate on approval.
+  const runDemo = async (runbook: string, target: string, gate?: string, input?: unknown) => {
+    const extra = input === undefined ? [] : ['--input', JSON.stringify(input)];
+    const run = await cli('start', runbook, '--target', target, ...extra);
+    expect(run.stderr).not.toContain('refused');
+    const runId = run.stdout.trim();
+    if (gate) {
+      await eventually(
+        async () =>
+          (await cli('status', runId)).stdout.includes(`WAITING at gate '${gate}'`) ? true : undefined,
+        `${runbook} to wait at ${gate}`,
+      );
+      expect((await cli('approve', runId, '--as', 'new-user')).code).toBe(0);
+    }
+    const done = await cli('watch', runId);
+    expect(done.stdout).toContain('state: completed');
+    return done.stdout;
+  };
+  expect(await runDemo('corruptedConfigRecovery', 'demo-config')).toContain('"outcome":"restoredBackup"');
+  expect(await runDemo('auditChainRecovery', 'demo-chain', 'restoreChain')).toContain('"outcome":"restored"');
+  expect(await runDemo('panicRecovery', 'demo-panic', 'restoreLedger')).toContain('"outcome":"recovered"');
+  expect(await runDemo('healthCheck', 'demo-store')).toContain('"healthy":false');
+  const nic = 'PCI\\VEN_8086&DEV_15BC&SUBSYS_08B21028&REV_10\\3&11583659&0&FE';
+  // The device id as `up` prints it for a shell: JSON inside single quotes.
+  expect(up.output()).toContain(
+    `'${JSON.stringify({ device: nic, package: 'netdrv-1.1.0.0' }).replace(/":/g, '": ').replace(/,"/g, ', "')}'`,
+  );
+  expect(
+    await runDemo('driverUpdate', 'demo-drivers', 'install', { device: nic, package: 'netdrv-1.1.0.0' }),
+  ).toContain('"outcome":"updated"');
   expect(await ctrlC(up)).toBe(0);
 });
