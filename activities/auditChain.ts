@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { AuditChainSettings, LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../worker/config';
 import {
   describeNoBackup,
   incidentFolder,
@@ -32,7 +32,7 @@ import {
   type ChainVerdict,
 } from './lib/chain';
 import { exists, tempPathFor } from './lib/files';
-import { findTarget } from './targets';
+import { sectionOf } from './targets';
 
 export interface ChainCheck extends ChainVerdict {
   file: string;
@@ -78,13 +78,6 @@ export function describeBreak(b: ChainBreak): string {
   return b.expected !== undefined ? `${b.reason} (expected ${b.expected}, actual ${b.actual})` : b.reason;
 }
 
-function settingsOf(config: LifeboatConfig, targetName: string): AuditChainSettings {
-  const target = findTarget(config, targetName);
-  if (!target.auditChain)
-    throw invalidInput(`target '${targetName}' has no 'auditChain' section in the worker's config`);
-  return target.auditChain;
-}
-
 /** Reads a JSON-lines chain; a missing file has no lines. */
 async function readChainFile(file: string): Promise<{ bytes?: Buffer; lines: ChainLine[] }> {
   let bytes: Buffer;
@@ -111,7 +104,7 @@ export function createAuditChainActivities(config: LifeboatConfig) {
       targetName: string,
       options: { require?: boolean; restored?: { entries: number; head: string } } = {},
     ): Promise<ChainCheck> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'auditChain');
       const { bytes, lines } = await readChainFile(settings.file);
       const check: ChainCheck = bytes
         ? { file: settings.file, ...verifyEntries(lines), sha256: sha256Of(bytes) }
@@ -146,7 +139,7 @@ export function createAuditChainActivities(config: LifeboatConfig) {
      * the gap restoring it would leave. None is a NoValidBackup STOP naming each backup's problem.
      */
     async findVerifiedChainBackup(targetName: string): Promise<ChainBackupChoice> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'auditChain');
       const { files, folderMissing } = await listDatedFiles(settings.backups, ['.json', '.jsonl']);
       const tried: TriedChainBackup[] = [];
       for (const backup of files) {
@@ -198,7 +191,7 @@ export function createAuditChainActivities(config: LifeboatConfig) {
       expectedSha256: string,
       incident: string,
     ): Promise<ChainRestoreResult> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'auditChain');
       if (path.basename(backupName) !== backupName || backupName.startsWith('.'))
         throw invalidInput(`'${backupName}' is not the name of a backup in ${settings.backups}`);
       const backupFile = path.join(settings.backups, backupName);
@@ -256,7 +249,7 @@ export function createAuditChainActivities(config: LifeboatConfig) {
 
     /** Compensation for `restoreAuditChain`: puts the broken chain back as it was found. */
     async putAuditChainBack(targetName: string, incident: string): Promise<{ action: string }> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'auditChain');
       return undoReplace(settings.file, incidentFolder(settings.quarantine, incident), runTag());
     },
   };

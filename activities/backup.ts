@@ -34,6 +34,7 @@ import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
 import { planRetention, type RetentionPlan } from './lib/retention';
 import { findTarget } from './targets';
+import { activitySignal, heartbeater } from './lib/context';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
 const ENGINE_SPEC_VERSION = '1.0.0';
@@ -126,27 +127,6 @@ function activityIds(): { workflowId: string; runId: string } {
 }
 
 /** Heartbeats at most once a second (progress for `lifeboat watch`, liveness for Temporal). */
-function heartbeater(): (details: Record<string, unknown>) => void {
-  let last = 0;
-  return (details) => {
-    const now = Date.now();
-    if (now - last < 1000) return;
-    last = now;
-    try {
-      Context.current().heartbeat(details);
-    } catch {
-      // Not in an activity.
-    }
-  };
-}
-
-function cancellationSignal(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined;
-  }
-}
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -559,7 +539,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
         const cipher = await encryptStream(plain, target.encryption);
         const hasher = hashingTransform();
         await pipeline(cipher, hasher.transform, fs.createWriteStream(partial), {
-          signal: cancellationSignal(),
+          signal: activitySignal(),
         });
         const handle = await fsp.open(partial, 'r+');
         await handle.sync();

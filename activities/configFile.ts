@@ -18,7 +18,7 @@ import { invalidInput, stopFailure } from './errors';
 import { jsonSyntaxError } from './lib/chain';
 import { exists, fsyncDir, hashFile, preserveCopy, stageCopy, writeFileAtomic } from './lib/files';
 import { putBack, quarantineAndReplace } from './lib/replace';
-import { findTarget } from './targets';
+import { sectionOf } from './targets';
 
 // ---------------------------------------------------------------------------------------------
 // Timestamped backups
@@ -344,13 +344,6 @@ export interface PruneResult {
   pruned: string[];
 }
 
-function settingsOf(config: LifeboatConfig, targetName: string): ConfigFileSettings {
-  const target = findTarget(config, targetName);
-  if (!target.configFile)
-    throw invalidInput(`target '${targetName}' has no 'configFile' section in the worker's config`);
-  return target.configFile;
-}
-
 function backupExt(settings: ConfigFileSettings): string {
   return settings.format === 'json' ? '.json' : '.toml';
 }
@@ -366,7 +359,7 @@ export function createConfigFileActivities(config: LifeboatConfig) {
       targetName: string,
       options: { require?: boolean; expectSha256?: string } = {},
     ): Promise<ConfigVerdict> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'configFile');
       const verdict = await inspectConfigFile(settings.file, settings.format);
       if (options.require && !verdict.valid) {
         throw stopFailure(
@@ -388,7 +381,7 @@ export function createConfigFileActivities(config: LifeboatConfig) {
      * compiled-in default (if the target names one and it parses). Neither is a NoValidBackup STOP.
      */
     async findParsableConfigBackup(targetName: string): Promise<ConfigSourceChoice> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'configFile');
       const { files, folderMissing } = await listDatedFiles(settings.backups, [backupExt(settings)]);
       const tried: TriedBackup[] = [];
       for (const backup of files) {
@@ -442,7 +435,7 @@ export function createConfigFileActivities(config: LifeboatConfig) {
       choice: { source: 'backup' | 'default'; name?: string; sha256: string },
       incident: string,
     ): Promise<InstallResult> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'configFile');
       let from: string;
       if (choice.source === 'default') {
         if (!settings.default) throw invalidInput(`target '${targetName}' names no compiled-in default`);
@@ -481,7 +474,7 @@ export function createConfigFileActivities(config: LifeboatConfig) {
 
     /** Compensation for `installConfig`: puts the corrupt config back as it was found. */
     async putConfigBack(targetName: string, incident: string): Promise<{ action: string }> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'configFile');
       return undoReplace(settings.file, incidentFolder(settings.quarantine, incident), runTag());
     },
 
@@ -491,7 +484,7 @@ export function createConfigFileActivities(config: LifeboatConfig) {
      * are not Lifeboat's backups and are left alone.
      */
     async pruneConfigBackups(targetName: string, spare?: string): Promise<PruneResult> {
-      const settings = settingsOf(config, targetName);
+      const settings = sectionOf(config, targetName, 'configFile');
       const { files } = await listDatedFiles(settings.backups, [backupExt(settings)]);
       const named = files.filter((f) => f.datedBy === 'name');
       const kept: string[] = [];

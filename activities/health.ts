@@ -9,7 +9,6 @@
  * - A target with a backup `repository`: its backups in the catalog, those whose archive is present
  *   and whose last verification passed, free space in the repository, the newest one's age.
  */
-import { Context } from '@temporalio/activity';
 import * as path from 'node:path';
 import type { HealthThresholds, LifeboatConfig, StoreSettings, TargetConfig } from '../worker/config';
 import { invalidInput } from './errors';
@@ -18,6 +17,7 @@ import { exists } from './lib/files';
 import { freeBytes } from './lib/replace';
 import { inspectStoreFile, listBackups } from './store';
 import { findTarget } from './targets';
+import { heartbeat } from './lib/context';
 
 export type HealthSeverity = 'critical' | 'warning';
 
@@ -47,14 +47,6 @@ export interface HealthReport {
 
 function gib(bytes: number): string {
   return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-}
-
-function heartbeat(details: Record<string, unknown>): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // Outside an activity (unit use).
-  }
 }
 
 /** Collects checks and the issues of those that fail. */

@@ -8,16 +8,16 @@
  * `<recoveryProofs>/recovery-<run tag>.flag` before it is removed, and databases are checked on a
  * scratch copy so that neither the live ledger nor a backup is ever opened in place.
  */
-import { Context } from '@temporalio/activity';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { HealthEndpointSettings, LifeboatConfig, PanicSettings, TargetConfig } from '../worker/config';
-import { invalidInput, stopFailure } from './errors';
+import type { LifeboatConfig, PanicSettings } from '../worker/config';
+import { stopFailure } from './errors';
 import { exists, fsyncDir, hashFile, preserveCopy, stageCopy, writeFileAtomic } from './lib/files';
 import { PROOF_FILE, describeBreak, verifyProofChain } from './lib/proofs';
 import { putBack, quarantineAndReplace } from './lib/replace';
 import { openDatabase } from './lib/sqlite';
-import { findTarget } from './targets';
+import { findTarget, sectionOf } from './targets';
+import { activitySignal, heartbeat } from './lib/context';
 
 /** At most this much of the flag's content is carried in the run's status and proof. */
 const FLAG_CONTENT_LIMIT = 4096;
@@ -104,36 +104,6 @@ export interface RecoveryProofFile {
   path: string;
   sha256: string;
   size: number;
-}
-
-function panicOf(config: LifeboatConfig, targetName: string): { target: TargetConfig; panic: PanicSettings } {
-  const target = findTarget(config, targetName);
-  if (!target.panic)
-    throw invalidInput(`target '${targetName}' has no 'panic' section in the worker's config`);
-  return { target, panic: target.panic };
-}
-
-function healthOf(config: LifeboatConfig, targetName: string): HealthEndpointSettings {
-  const target = findTarget(config, targetName);
-  if (!target.health)
-    throw invalidInput(`target '${targetName}' has no 'health' section in the worker's config`);
-  return target.health;
-}
-
-function heartbeat(details: Record<string, unknown>): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // Outside an activity (unit use): no one to report to.
-  }
-}
-
-function cancellationSignal(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined;
-  }
 }
 
 function errorText(err: unknown): string {
@@ -339,7 +309,7 @@ export function createPanicActivities(config: LifeboatConfig) {
   return {
     /** Whether the target's panic flag is present, and its content (at most 4 KiB). */
     async checkPanicFlag(targetName: string): Promise<PanicFlagState> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const flag = panic.flag;
       let stat;
       try {
@@ -385,7 +355,7 @@ export function createPanicActivities(config: LifeboatConfig) {
      * `require`, a ledger that is missing or not intact is an IntegrityFailure (a STOP).
      */
     async checkLedger(targetName: string, options: { require?: boolean } = {}): Promise<LedgerVerdict> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const file = panic.ledger;
       let verdict: LedgerVerdict;
       if (!(await exists(file))) {
@@ -413,7 +383,7 @@ export function createPanicActivities(config: LifeboatConfig) {
      * `PRAGMA integrity_check` and returns the first that passes; none is a STOP naming each.
      */
     async findValidLedgerBackup(targetName: string): Promise<LedgerBackupChoice> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const folder = panic.ledgerBackups;
       const place = `place a backup of ${path.basename(panic.ledger)} (a SQLite file) in ${folder} and retry, or stop`;
       let entries;
@@ -475,7 +445,7 @@ export function createPanicActivities(config: LifeboatConfig) {
       expectedSha256: string,
       runTag: string,
     ): Promise<LedgerRestore> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const ledger = panic.ledger;
       const source = path.join(panic.ledgerBackups, path.basename(backupName));
       if (!(await exists(source)))
@@ -533,13 +503,13 @@ export function createPanicActivities(config: LifeboatConfig) {
       targetName: string,
       runTag: string,
     ): Promise<{ putBack: string[]; keptRestored: string[] }> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       return undoLedgerRestore(panic, runTag);
     },
 
     /** Verifies the Merkle-root chain of the proof files; a break is an IntegrityFailure naming the file. */
     async verifyProofChain(targetName: string): Promise<ProofChainResult> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const folder = panic.proofs;
       let names: string[];
       try {
@@ -584,9 +554,9 @@ export function createPanicActivities(config: LifeboatConfig) {
      * `timeoutSeconds`; a 2xx answer is healthy. Otherwise a HealthCheckFailed STOP with the last error.
      */
     async probeHealth(targetName: string): Promise<HealthProbeResult> {
-      const health = healthOf(config, targetName);
+      const health = sectionOf(config, targetName, 'health');
       const { url, headers } = healthRequest(health.url);
-      const cancelled = cancellationSignal();
+      const cancelled = activitySignal();
       const started = Date.now();
       // Heartbeats keep flowing while a request waits, so a stop reaches the probe at once.
       let attempt = 0;
@@ -624,7 +594,7 @@ export function createPanicActivities(config: LifeboatConfig) {
      * A flag that cannot be removed is a MissingPermission STOP naming the path and the OS error.
      */
     async clearPanicFlag(targetName: string, runTag: string): Promise<FlagCleared> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const flag = panic.flag;
       const kept = keptFlagOf(panic, runTag);
       if (!(await exists(flag))) {
@@ -653,7 +623,7 @@ export function createPanicActivities(config: LifeboatConfig) {
 
     /** Compensation for clearPanicFlag: puts the flag back from its kept copy if this run removed it. */
     async restorePanicFlag(targetName: string, runTag: string): Promise<{ restored: boolean; flag: string }> {
-      const { panic } = panicOf(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const flag = panic.flag;
       const kept = keptFlagOf(panic, runTag);
       // No kept copy: this run never removed the flag, so there is nothing to put back.
@@ -673,7 +643,8 @@ export function createPanicActivities(config: LifeboatConfig) {
       runTag: string,
       proof: Record<string, unknown> & { timings?: { durationSeconds?: number } & Record<string, unknown> },
     ): Promise<RecoveryProofFile> {
-      const { target, panic } = panicOf(config, targetName);
+      const target = findTarget(config, targetName);
+      const panic = sectionOf(config, targetName, 'panic');
       const file = path.join(panic.recoveryProofs, `recovery-${safeTag(runTag)}.json`);
       const rto = target.objectives.rtoMinutes;
       const seconds = proof.timings?.durationSeconds;

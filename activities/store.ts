@@ -7,10 +7,11 @@ import { Context } from '@temporalio/activity';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { LifeboatConfig, StoreSettings } from '../worker/config';
-import { invalidInput, stopFailure } from './errors';
+import { stopFailure } from './errors';
 import { exists, fsyncDir, hashFile, preserveCopy, stageCopy, writeFileAtomic } from './lib/files';
 import { runIdTail } from '../common/tags';
-import { findTarget } from './targets';
+import { sectionOf } from './targets';
+import { heartbeat } from './lib/context';
 
 export interface FileVerdict {
   /** File name (backups) or path (primary). */
@@ -143,21 +144,6 @@ export async function listBackups(
   return backups.sort((a, b) => (a.takenAt < b.takenAt ? 1 : a.takenAt > b.takenAt ? -1 : 0));
 }
 
-function storeOf(config: LifeboatConfig, targetName: string): StoreSettings {
-  const target = findTarget(config, targetName);
-  if (!target.store)
-    throw invalidInput(`target '${targetName}' has no 'store' section in the worker's config`);
-  return target.store;
-}
-
-function heartbeat(details: Record<string, unknown>): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // Outside an activity (unit use): no one to report to.
-  }
-}
-
 function runTag(): string {
   try {
     const runId = Context.current().info.workflowExecution?.runId;
@@ -174,7 +160,7 @@ export function createStoreActivities(config: LifeboatConfig) {
      * is not intact is an IntegrityFailure (a STOP).
      */
     async verifyPrimary(targetName: string, options: { require?: boolean } = {}): Promise<FileVerdict> {
-      const store = storeOf(config, targetName);
+      const store = sectionOf(config, targetName, 'store');
       const verdict = await inspectStoreFile(store.primary, `${store.primary}.meta`);
       if (options.require && !verdict.valid) {
         throw stopFailure(
@@ -187,7 +173,7 @@ export function createStoreActivities(config: LifeboatConfig) {
 
     /** Verifies backups newest first and returns the first valid one; none valid is a STOP. */
     async findValidBackup(targetName: string): Promise<BackupChoice> {
-      const store = storeOf(config, targetName);
+      const store = sectionOf(config, targetName, 'store');
       const backups = await listBackups(store);
       const { name: stem, ext } = path.parse(store.primary);
       if (backups.length === 0) {
@@ -224,7 +210,7 @@ export function createStoreActivities(config: LifeboatConfig) {
      * The primary itself stays in place until `restoreBackup` replaces it atomically.
      */
     async quarantinePrimary(targetName: string, incident: string): Promise<QuarantineResult> {
-      const store = storeOf(config, targetName);
+      const store = sectionOf(config, targetName, 'store');
       const folder = path.join(store.quarantine, incident.replace(/[^A-Za-z0-9._-]/g, '_'));
       const files: string[] = [];
       for (const file of [store.primary, `${store.primary}.meta`]) {
@@ -252,7 +238,7 @@ export function createStoreActivities(config: LifeboatConfig) {
      * if the primary no longer matches them. Harmless when nothing was restored.
      */
     async undoRestore(targetName: string, quarantineFolder: string): Promise<{ putBack: string[] }> {
-      const store = storeOf(config, targetName);
+      const store = sectionOf(config, targetName, 'store');
       const putBack: string[] = [];
       for (const file of [store.primary, `${store.primary}.meta`]) {
         const kept = path.join(quarantineFolder, path.basename(file));
@@ -276,7 +262,7 @@ export function createStoreActivities(config: LifeboatConfig) {
       expectedSha256: string,
       restoredBy: string,
     ): Promise<RestoreResult> {
-      const store = storeOf(config, targetName);
+      const store = sectionOf(config, targetName, 'store');
       const backup = (await listBackups(store)).find((b) => b.name === backupName);
       if (!backup)
         throw stopFailure('NoValidBackup', `backup ${backupName} is no longer in ${store.backups}`);

@@ -13,6 +13,16 @@ export function findTarget(config: LifeboatConfig, name: string): TargetConfig {
   return target;
 }
 
+/** A section of a target's config, or InvalidInput naming the target and the missing section. */
+export function sectionOf<
+  K extends 'store' | 'driverStore' | 'configFile' | 'auditChain' | 'panic' | 'health',
+>(config: LifeboatConfig, targetName: string, key: K): NonNullable<TargetConfig[K]> {
+  const section = findTarget(config, targetName)[key];
+  if (section === undefined)
+    throw invalidInput(`target '${targetName}' has no '${key}' section in the worker's config`);
+  return section as NonNullable<TargetConfig[K]>;
+}
+
 /** Sections a workflow may learn a target has (never their contents). */
 const SECTIONS = [
   'store',

@@ -10,6 +10,7 @@ import { runTagOf } from '../common/tags';
 import type { RunOutcome } from '../common/types';
 import type { RestorePointResult } from '../activities/drivers';
 import { runRunbook } from '../workflows/engine';
+import { STORE_CALL, rollBackAndVerify } from './driverSteps';
 
 export const meta: RunbookMeta = {
   name: 'driverUpdate',
@@ -75,7 +76,6 @@ export interface DriverUpdateResult {
 }
 
 // Store calls run pnputil within driverStore.timeoutSeconds; the heartbeat notices a dead worker.
-const STORE_CALL = { startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds' } as const;
 
 export async function driverUpdate(input: DriverUpdateInput): Promise<RunOutcome<DriverUpdateResult>> {
   return runRunbook(meta, input, async (run) => {
@@ -201,33 +201,16 @@ export async function driverUpdate(input: DriverUpdateInput): Promise<RunOutcome
       reason: `device reports problem code ${after.device.problemCode} after the update`,
       backup: backup.folder,
     });
-    const rollback = await run.step(
-      'rollbackDriver',
-      'rollbackDriver',
-      [target, device, backup.folder!, { onlyIfChanged: true }],
-      STORE_CALL,
-    );
-    run.fact('rollback', rollback);
-    const restored = await run.step(
-      'verifyRolledBack',
-      'checkDriverDevice',
-      [
-        target,
-        device,
-        {
-          settle: true,
-          require: true,
-          expectDriver: rollback.publishedNames,
-          instruction: `the rollback from ${backup.folder} did not make it work; ${found.restoreHint}`,
-        },
-      ],
-      STORE_CALL,
-    );
+    const { rollback, device: restored } = await rollBackAndVerify(run, device, backup.folder!, {
+      verifyStep: 'verifyRolledBack',
+      restoreHint: found.restoreHint,
+      onlyIfChanged: true,
+    });
     return {
       outcome: 'rolledBack' as const,
       ...result,
-      driverAfter: restored.device.driver,
-      problemCodeAfter: restored.device.problemCode,
+      driverAfter: restored.driver,
+      problemCodeAfter: restored.problemCode,
       rebootRequired: installed.rebootRequired || rollback.rebootRequired,
     };
   });

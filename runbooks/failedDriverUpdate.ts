@@ -10,6 +10,7 @@
 import type { RunbookMeta } from '../common/runbook';
 import type { RunOutcome } from '../common/types';
 import { runRunbook } from '../workflows/engine';
+import { STORE_CALL, rollBackAndVerify } from './driverSteps';
 
 export const meta: RunbookMeta = {
   name: 'failedDriverUpdate',
@@ -63,7 +64,6 @@ export interface FailedDriverUpdateResult {
 }
 
 // Store calls run pnputil within driverStore.timeoutSeconds; the heartbeat notices a dead worker.
-const STORE_CALL = { startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds' } as const;
 
 export async function failedDriverUpdate(
   input: FailedDriverUpdateInput,
@@ -91,35 +91,17 @@ export async function failedDriverUpdate(
         'rollback',
         `roll ${device} (${before.description}, problem code ${before.problemCode}, driver ${before.driver ?? 'none'}) back to ${search.driver?.originalName ?? 'the driver'} ${search.driver?.version ?? ''} from ${search.folder}`,
       );
-      const rollback = await run.step(
-        'rollbackDriver',
-        'rollbackDriver',
-        [target, device, search.folder!, {}],
-        STORE_CALL,
-      );
-      run.fact('rollback', rollback);
-      const check = await run.step(
-        'verifyDevice',
-        'checkDriverDevice',
-        [
-          target,
-          device,
-          {
-            settle: true,
-            require: true,
-            expectDriver: rollback.publishedNames,
-            instruction: `the rollback from ${search.folder} did not make it work; ${found.restoreHint}`,
-          },
-        ],
-        STORE_CALL,
-      );
+      const { rollback, device: after } = await rollBackAndVerify(run, device, search.folder!, {
+        verifyStep: 'verifyDevice',
+        restoreHint: found.restoreHint,
+      });
       return {
         outcome: 'rolledBack' as const,
         device,
         problemCodeBefore: before.problemCode,
-        problemCodeAfter: check.device.problemCode,
+        problemCodeAfter: after.problemCode,
         driverBefore: before.driver,
-        driverAfter: check.device.driver,
+        driverAfter: after.driver,
         backup: search.folder,
         rebootRequired: rollback.rebootRequired,
       };

@@ -8,6 +8,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { spawn } from 'node:child_process';
 import type { CommandSettings } from '../../worker/config';
 import { stopFailure } from '../errors';
+import { activitySignal } from './context';
 
 export interface CommandResult {
   argv: string[];
@@ -124,15 +125,6 @@ export function runCommand(command: CommandSettings, options: RunOptions = {}): 
       });
     });
   });
-}
-
-/** The running activity's cancellation signal (undefined outside an activity). */
-export function activitySignal(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The last non-empty lines of an output, for messages. */

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import type { DriverStoreSettings } from '../../../worker/config';
 import { stopFailure } from '../../errors';
 import { CancelledFailure } from '@temporalio/common';
-import { activitySignal, lastLines, runCommand, type CommandResult } from '../commands';
+import { lastLines, runCommand, type CommandResult } from '../commands';
+import { activitySignal } from '../context';
 import type {
   AddDriverResult,
   DeviceState,

@@ -1,0 +1,34 @@
+/**
+ * The running activity's context, for code that also runs outside an activity (unit use, scripts):
+ * heartbeats and the cancellation signal are no-ops there.
+ */
+import { Context } from '@temporalio/activity';
+
+/** Reports progress; the SDK throttles what reaches the server. */
+export function heartbeat(details: Record<string, unknown>): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Outside an activity: no one to report to.
+  }
+}
+
+/** A heartbeat that sends at most once a second, for loops over many small items. */
+export function heartbeater(): (details: Record<string, unknown>) => void {
+  let last = 0;
+  return (details) => {
+    const now = Date.now();
+    if (now - last < 1000) return;
+    last = now;
+    heartbeat(details);
+  };
+}
+
+/** The running activity's cancellation signal (undefined outside an activity). */
+export function activitySignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
