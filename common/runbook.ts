@@ -8,6 +8,18 @@ export interface GateSpec {
   defaults: Partial<GatePolicy>;
 }
 
+/**
+ * One node of a runbook's flowchart (the generated docs draw it in Mermaid). `id` is the name the
+ * engine lists: a step's name, `gate:<name>` for a gate, a hold's name, or `end:<outcome>`.
+ */
+export interface FlowNode {
+  id: string;
+  /** What happens there, in the operator's words (default: the id). */
+  label?: string;
+  /** Where the run goes next; `when` labels a branch. No `next`: the run ends here. */
+  next?: (string | { to: string; when: string })[];
+}
+
 export interface RunbookMeta {
   /** The workflow type name; also what `lifeboat start <runbook>` takes. */
   name: string;
@@ -27,6 +39,8 @@ export interface RunbookMeta {
    * calls `run.acceptInput()` when done; otherwise the input counts as accepted once the target resolved.
    */
   checksInput?: boolean;
+  /** The runbook's steps, gates, holds and ends with their branches, in order (for the docs). */
+  flow?: FlowNode[];
 }
 
 export const DEFAULT_GATE_POLICY: GatePolicy = {
