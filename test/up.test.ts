@@ -128,4 +128,4 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
     await runDemo('driverUpdate', 'demo-drivers', 'install', { device: nic, package: 'netdrv-1.1.0.0' }),
   ).toContain('"outcome":"updated"');
   expect(await ctrlC(up)).toBe(0);
-});
+}, 300000);
