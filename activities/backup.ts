@@ -33,6 +33,7 @@ import { KeyError, decryptStream, encryptStream, type EncryptionSettings } from 
 import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
 import { planRetention, type RetentionPlan } from './lib/retention';
+import { sandboxPath } from './lib/sandbox';
 import { findTarget } from './targets';
 import { activitySignal, heartbeater } from './lib/context';
 
@@ -288,6 +289,24 @@ function chainOf(catalog: Catalog, backupId: string): string[] {
   return chain;
 }
 
+/** The name the catalog lists a target's backups under: a drill's derived target reads its base target's. */
+function catalogNameOf(target: TargetConfig): string {
+  return target.catalogName ?? target.name;
+}
+
+/** A catalogued archive as the target sees it: in a drill, the sandbox's copy of it. */
+function archiveOf(target: TargetConfig, entry: { archive: string }): string {
+  return target.sandbox ? sandboxPath(target.sandbox, entry.archive) : entry.archive;
+}
+
+/** Writes to the catalog by a drill's derived target would change production's records: refused. */
+function refuseInDrill(target: TargetConfig, what: string): void {
+  if (target.sandbox)
+    throw invalidInput(
+      `target '${target.name}' is a drill sandbox: ${what} would change the catalog of '${catalogNameOf(target)}', so a drill does not do it`,
+    );
+}
+
 function resolveBackupId(catalog: Catalog, target: string, which: string): string {
   if (which !== 'latest') {
     const entry = catalog.get(which);
@@ -306,7 +325,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
   /** Reads one archive completely, checking everything; databases are checked with integrity_check. */
   async function verifyOne(target: ReturnType<typeof backupTarget>, backupId: string): Promise<VerifyReport> {
     const entry = catalog.get(backupId);
-    const file = entry?.archive ?? archivePath(target.repository, backupId);
+    const file = entry ? archiveOf(target, entry) : archivePath(target.repository, backupId);
     const beat = heartbeater();
     const scratch = await fsp.mkdtemp(path.join(target.repository, `.lifeboat-verify-`));
     const databases: { path: string; integrity: string }[] = [];
@@ -358,7 +377,8 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
         bytes: result.entries.reduce((n, e) => n + e.size, 0),
         databases,
       };
-      catalog.recordVerification(backupId, report.ok, report);
+      // A drill verifies the sandbox's copy: production's record is left as it is.
+      if (!target.sandbox) catalog.recordVerification(backupId, report.ok, report);
       return report;
     } catch (err) {
       const failure = archiveFailure(err, backupId);
@@ -371,7 +391,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
         bytes: 0,
         databases,
       };
-      if (catalog.get(backupId)) catalog.recordVerification(backupId, false, report);
+      if (catalog.get(backupId) && !target.sandbox) catalog.recordVerification(backupId, false, report);
       return report;
     } finally {
       await fsp.rm(scratch, { recursive: true, force: true });
@@ -379,11 +399,19 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
   }
 
   return {
-    /** Takes the target's lock. Held by a live run: a STOP. Held by a dead one: returned as stale. */
-    async acquireTargetLock(targetName: string, purpose: string): Promise<LockResult> {
+    /**
+     * Takes the target's lock. Held by a dead run: returned as stale. Held by a live one: a STOP, or
+     * with `onBusy: 'skip'` (scheduled runs) returned, so that the run can end without a responder.
+     */
+    async acquireTargetLock(
+      targetName: string,
+      purpose: string,
+      onBusy: 'stop' | 'skip' = 'stop',
+    ): Promise<LockResult> {
       const target = backupTarget(config, targetName, ['repository']);
       const result = await acquireLock(target.repository, { ...activityIds(), purpose });
-      if (!result.acquired && !result.stale) throw stopFailure('LockHeld', result.problem);
+      if (!result.acquired && !result.stale && onBusy === 'stop')
+        throw stopFailure('LockHeld', result.problem);
       return result;
     },
 
@@ -416,6 +444,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       options: { backupId: string; kind: 'full' | 'incremental'; createdBy: string; rehash?: boolean },
     ): Promise<BackupSummary> {
       const target = backupTarget(config, targetName, ['root', 'repository', 'encryption']);
+      refuseInDrill(target, 'a backup');
       const { backupId, kind } = options;
       const final = archivePath(target.repository, backupId);
       const done = catalog.get(backupId);
@@ -608,10 +637,10 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       const ids =
         which === 'all'
           ? catalog
-              .list(targetName)
+              .list(catalogNameOf(target))
               .map((e) => e.backupId)
               .reverse()
-          : [resolveBackupId(catalog, targetName, which)];
+          : [resolveBackupId(catalog, catalogNameOf(target), which)];
       if (ids.length === 0)
         throw stopFailure('MissingManifest', `target '${targetName}' has no backups in the catalog`);
       const reports = [];
@@ -633,6 +662,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       dryRun: boolean,
     ): Promise<RetentionPlan & { removedFiles: string[] }> {
       const target = backupTarget(config, targetName, ['repository']);
+      refuseInDrill(target, 'retention');
       const entries = catalog.list(targetName);
       const plan = planRetention(
         entries.map((e) => ({
@@ -666,7 +696,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
 
     /** The id of the target's newest backup. */
     async latestBackupId(targetName: string): Promise<string> {
-      return resolveBackupId(catalog, targetName, 'latest');
+      return resolveBackupId(catalog, catalogNameOf(findTarget(config, targetName)), 'latest');
     },
 
     /** Copies a backup to the target's offsite repository and checks the copy by its hash. */
@@ -676,6 +706,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
     ): Promise<{ copied: string[] } | { skipped: true }> {
       const target = backupTarget(config, targetName, ['repository']);
       if (!target.offsite) return { skipped: true };
+      refuseInDrill(target, 'an offsite copy');
       const entry = catalog.get(backupId);
       if (!entry) throw invalidInput(`no backup '${backupId}' in the catalog`);
       await fsp.mkdir(target.offsite, { recursive: true });
@@ -710,7 +741,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       which: string,
     ): Promise<{ backupId: string; chain: string[]; files: number; bytes: number; createdAt: string }> {
       const target = backupTarget(config, targetName, ['repository', 'encryption']);
-      const backupId = resolveBackupId(catalog, targetName, which);
+      const backupId = resolveBackupId(catalog, catalogNameOf(target), which);
       const chain = chainOf(catalog, backupId);
       for (const id of chain) {
         const report = await verifyOne(target, id);
@@ -785,7 +816,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
       let bytes = 0;
       for (const id of chainOf(catalog, backupId)) {
-        const plain = await openArchive(catalog.get(id)!.archive, target.encryption, id);
+        const plain = await openArchive(archiveOf(target, catalog.get(id)!), target.encryption, id);
         try {
           await readArchive(plain, async (header) => {
             const want = wanted.get(header.path);

@@ -7,6 +7,8 @@ import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
 import { createBackupActivities } from './backup';
 import { createConfigFileActivities } from './configFile';
+import { createDrillActivities } from './drill';
+import { createDrillProofActivities } from './drillProof';
 import { createDriverActivities } from './drivers';
 import { createHealthActivities } from './health';
 import type { Catalog } from './lib/catalog';
@@ -34,6 +36,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createPanicActivities(deps.config),
     ...createHealthActivities(deps.config, deps.catalog),
     ...createNotifyActivities(deps.config),
+    ...createDrillActivities(deps.config, deps.catalog),
+    ...createDrillProofActivities(deps.config, deps.catalog),
   };
 }
 

@@ -1,16 +1,48 @@
-/** Resolves a target named in workflow input against the worker's config. */
+/**
+ * Resolves a target named in workflow input against the worker's config. Besides the configured
+ * targets there are drills' derived targets, `<target>@drill-<drillId>`: the target rebased into
+ * the drill's sandbox (activities/lib/sandbox.ts), so that a recovery runbook run by drDrill acts
+ * on the sandbox and never on production.
+ */
 import type { TargetView } from '../common/types';
 import type { LifeboatConfig, TargetConfig } from '../worker/config';
 import { invalidInput } from './errors';
+import { deriveTarget, parseDrillTargetName, readSandboxRecord, sandboxDir } from './lib/sandbox';
+
+function knownTargets(config: LifeboatConfig): string {
+  return Object.keys(config.targets).sort().join(', ');
+}
+
+/** A drill's derived target, from `<drill.directory>/<drillId>/sandbox.json`. */
+function drillTarget(config: LifeboatConfig, name: string, baseName: string, drillId: string): TargetConfig {
+  const base = config.targets[baseName];
+  if (!base)
+    throw invalidInput(
+      `unknown target '${baseName}' (in '${name}'); the worker's config has: ${knownTargets(config)}`,
+    );
+  if (!base.drill)
+    throw invalidInput(`'${name}' names a drill of target '${baseName}', which has no 'drill' section`);
+  const sandbox = sandboxDir(base.drill, drillId);
+  let record;
+  try {
+    record = readSandboxRecord(sandbox);
+  } catch (err) {
+    throw invalidInput(`'${name}' names no drill sandbox of target '${baseName}': ${(err as Error).message}`);
+  }
+  if (record.target !== baseName || record.drillId !== drillId)
+    throw invalidInput(
+      `the sandbox ${sandbox} belongs to drill ${record.drillId} of target '${record.target}', not to '${name}'`,
+    );
+  return deriveTarget(base, record, sandbox);
+}
 
 /** Finds a target or explains which targets exist; used by every activity that takes a target name. */
 export function findTarget(config: LifeboatConfig, name: string): TargetConfig {
   const target = config.targets[name];
-  if (!target) {
-    const known = Object.keys(config.targets).sort().join(', ');
-    throw invalidInput(`unknown target '${name}'; the worker's config has: ${known}`);
-  }
-  return target;
+  if (target) return target;
+  const drill = parseDrillTargetName(name);
+  if (drill) return drillTarget(config, name, drill.base, drill.drillId);
+  throw invalidInput(`unknown target '${name}'; the worker's config has: ${knownTargets(config)}`);
 }
 
 /** A section of a target's config, or InvalidInput naming the target and the missing section. */

@@ -10,9 +10,18 @@ import { command as auditShow } from './commands/audit-show';
 import { command as auditVerify } from './commands/audit-verify';
 import { command as backupsList } from './commands/backups-list';
 import { command as backupsVerify } from './commands/backups-verify';
+import { command as drillsList } from './commands/drills-list';
 import { command as list } from './commands/list';
+import { command as proofVerify } from './commands/proof-verify';
 import { command as retry } from './commands/retry';
 import { command as runbooks } from './commands/runbooks';
+import { command as scheduleCreate } from './commands/schedule-create';
+import { command as scheduleDelete } from './commands/schedule-delete';
+import { command as scheduleList } from './commands/schedule-list';
+import { command as schedulePause } from './commands/schedule-pause';
+import { command as schedulePreset } from './commands/schedule-preset';
+import { command as scheduleTrigger } from './commands/schedule-trigger';
+import { command as scheduleUnpause } from './commands/schedule-unpause';
 import { command as skip } from './commands/skip';
 import { command as start } from './commands/start';
 import { command as status } from './commands/status';
@@ -35,6 +44,15 @@ export const COMMANDS: Command[] = [
   auditVerify,
   backupsList,
   backupsVerify,
+  drillsList,
+  proofVerify,
+  scheduleCreate,
+  scheduleList,
+  schedulePause,
+  scheduleUnpause,
+  scheduleTrigger,
+  scheduleDelete,
+  schedulePreset,
 ];
 
 function helpOf(cmd: Command): string {
@@ -59,7 +77,7 @@ function overview(): string {
   return [
     'lifeboat <command> [options]   (lifeboat <command> --help for details)',
     '',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`),
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(16)} ${c.summary}`),
     '',
     'Exit codes: 0 success, 1 the operation failed, 2 bad input or a refused decision.',
   ].join('\n');

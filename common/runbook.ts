@@ -18,6 +18,8 @@ export interface FlowNode {
   label?: string;
   /** Where the run goes next; `when` labels a branch. No `next`: the run ends here. */
   next?: (string | { to: string; when: string })[];
+  /** The node is a `run.hold(...)`: the run waits for work only a human can do (drawn as its own shape). */
+  hold?: boolean;
 }
 
 export interface RunbookMeta {
@@ -39,8 +41,12 @@ export interface RunbookMeta {
    * calls `run.acceptInput()` when done; otherwise the input counts as accepted once the target resolved.
    */
   checksInput?: boolean;
-  /** The runbook's steps, gates, holds and ends with their branches, in order (for the docs). */
-  flow?: FlowNode[];
+  /**
+   * The runbook's steps, gates, holds and ends with their branches, starting at `resolveTarget` (the
+   * engine's first step). `npm run docs` draws it; the engine fails a run (`RunbookBug`) that uses a
+   * step, gate, hold or end (`end:<result.outcome>`, else `end:completed`) not listed here.
+   */
+  flow: FlowNode[];
 }
 
 export const DEFAULT_GATE_POLICY: GatePolicy = {

@@ -14,6 +14,36 @@ export const meta: RunbookMeta = {
   gates: { breakLock: BREAK_LOCK_GATE },
   requires: ['repository'],
   stops: ['the target is locked by another run'],
+  flow: [
+    {
+      id: 'resolveTarget',
+      label: 'find the target in the worker config',
+      next: [
+        { to: 'acquireLock', when: 'removing' },
+        { to: 'retention', when: 'dryRun' },
+      ],
+    },
+    {
+      id: 'acquireLock',
+      label: "take the target's lock",
+      next: [
+        { to: 'retention', when: 'acquired' },
+        { to: 'gate:breakLock', when: 'left by a run that is gone' },
+      ],
+    },
+    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
+    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    {
+      id: 'retention',
+      label: 'apply the retention rules (dryRun: only list)',
+      next: [
+        { to: 'releaseLock', when: 'removing' },
+        { to: 'end:completed', when: 'dryRun' },
+      ],
+    },
+    { id: 'releaseLock', label: "release the target's lock", next: ['end:completed'] },
+    { id: 'end:completed' },
+  ],
 };
 
 export async function applyRetention(input: { target: string; dryRun?: boolean }) {

@@ -34,6 +34,35 @@ export const meta: RunbookMeta = {
     'the chosen backup changed or vanished between verification and restore',
     "the restored chain does not verify, or does not end at the backup's head",
   ],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['verifyChain'] },
+    {
+      id: 'verifyChain',
+      label: 'verify the hash chain',
+      next: [
+        { to: 'end:intact', when: 'verifies' },
+        { to: 'findVerifiedBackup', when: 'broken' },
+      ],
+    },
+    { id: 'findVerifiedBackup', label: 'find the newest backup that verifies', next: ['gate:restoreChain'] },
+    {
+      id: 'gate:restoreChain',
+      label: 'approve the restore (entries lost are named)',
+      next: ['quarantineAndRestore'],
+    },
+    {
+      id: 'quarantineAndRestore',
+      label: 'keep the broken chain in quarantine; restore the backup',
+      next: ['verifyRestored'],
+    },
+    {
+      id: 'verifyRestored',
+      label: "verify the restored chain ends at the backup's head",
+      next: ['end:restored'],
+    },
+    { id: 'end:intact', label: 'nothing changed' },
+    { id: 'end:restored', label: 'the gap is recorded (audit event chain.gap)' },
+  ],
 };
 
 export interface AuditChainRecoveryInput {

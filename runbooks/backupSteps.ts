@@ -4,6 +4,7 @@
  */
 import { workflowInfo } from '@temporalio/workflow';
 import type { GateSpec } from '../common/runbook';
+import type { FieldSpec } from '../common/schema';
 import { runTagOf } from '../common/tags';
 import type { BackupSummary } from '../activities/backup';
 import type { RunbookRun } from '../workflows/engine';
@@ -22,16 +23,49 @@ export function runTag(): string {
   return runTagOf(info.startTime, info.runId);
 }
 
-/** Takes the target's lock (released by `stop` through the compensation). */
-export async function takeLock(run: RunbookRun, purpose: string): Promise<void> {
+/** What a run does when another live run holds the target's lock. */
+export type OnBusy = 'stop' | 'skip';
+
+/** The input field of the runbooks that take the lock; schedules set it to 'skip'. */
+export const ON_BUSY_FIELD: FieldSpec = {
+  type: 'string',
+  enum: ['stop', 'skip'],
+  description:
+    "when another run holds the target's lock: 'stop' (default) waits for a responder; 'skip' ends this run as completed with outcome 'skipped' (what schedules use). A lock left by a dead run waits at breakLock either way",
+};
+
+/** The result of a run that did nothing because another run held the target. */
+export interface BusySkipped {
+  outcome: 'skipped';
+  reason: string;
+}
+
+/**
+ * Takes the target's lock (released by `stop` through the compensation). With `onBusy: 'skip'`, a
+ * lock held by a live run is not waited for: the result says who holds it, and nothing is locked.
+ */
+export async function takeLock(
+  run: RunbookRun,
+  purpose: string,
+  onBusy: OnBusy = 'stop',
+): Promise<BusySkipped | undefined> {
   const target = run.target.name;
   const release = { name: 'releaseLock', activity: 'releaseTargetLock' as const, args: [target] };
-  let lock = await run.step('acquireLock', 'acquireTargetLock', [target, purpose], { compensation: release });
+  // Why: the default is left out of the call, so runs started before onBusy existed replay unchanged.
+  const args: [string, string, OnBusy?] = onBusy === 'skip' ? [target, purpose, onBusy] : [target, purpose];
+  let lock = await run.step('acquireLock', 'acquireTargetLock', args, { compensation: release });
   while (!lock.acquired) {
+    if (!lock.stale) {
+      run.dropCompensation('releaseLock');
+      const h = lock.holder;
+      const holder = h ? `workflow ${h.workflowId} (${h.purpose}) since ${h.acquiredAt}` : 'another run';
+      return { outcome: 'skipped', reason: `target busy: ${holder}` };
+    }
     await run.gate('breakLock', lock.problem);
     await run.step('breakLock', 'breakTargetLock', [target, lock.holder]);
-    lock = await run.step('acquireLock', 'acquireTargetLock', [target, purpose]);
+    lock = await run.step('acquireLock', 'acquireTargetLock', args);
   }
+  return undefined;
 }
 
 export async function releaseLock(run: RunbookRun): Promise<void> {
@@ -51,11 +85,13 @@ export async function backupFlow(
   run: RunbookRun,
   kind: 'full' | 'incremental',
   rehash: boolean,
-): Promise<BackupResult> {
+  onBusy: OnBusy = 'stop',
+): Promise<BackupResult | BusySkipped> {
   const target = run.target.name;
   const backupId = `${target}-${runTag()}-${kind}`;
+  const busy = await takeLock(run, kind === 'full' ? 'fullBackup' : 'incrementalBackup', onBusy);
+  if (busy) return busy;
   run.fact('backupId', backupId);
-  await takeLock(run, kind === 'full' ? 'fullBackup' : 'incrementalBackup');
   const quiesce = await run.step('quiesce', 'runTargetCommand', [target, 'quiesce'], {
     startToCloseTimeout: '15 minutes',
     compensation: { name: 'resume', activity: 'runTargetCommand', args: [target, 'resume'] },

@@ -41,6 +41,52 @@ export const meta: RunbookMeta = {
     'the chosen backup (or default) changed or vanished between the check and the restore',
     'the restored config does not parse, or is not the file that was installed',
   ],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['checkConfigFile'] },
+    {
+      id: 'checkConfigFile',
+      label: 'parse the config',
+      next: [
+        { to: 'end:intact', when: 'parses' },
+        { to: 'findParsableBackup', when: 'does not parse (CFG-002)' },
+      ],
+    },
+    {
+      id: 'findParsableBackup',
+      label: 'try the backups newest first',
+      next: [
+        { to: 'gate:restoreConfig', when: 'a backup parses' },
+        { to: 'gate:useDefault', when: 'no backup parses' },
+      ],
+    },
+    {
+      id: 'gate:restoreConfig',
+      label: 'restore the backup (automatic by default)',
+      next: ['quarantineAndReplace'],
+    },
+    {
+      id: 'gate:useDefault',
+      label: 'approve the compiled-in default',
+      next: ['quarantineAndReplace'],
+    },
+    {
+      id: 'quarantineAndReplace',
+      label: 'keep the corrupt config in quarantine; install the backup or default',
+      next: ['verifyRestored'],
+    },
+    { id: 'verifyRestored', label: 'check the installed config parses', next: ['pruneBackups'] },
+    {
+      id: 'pruneBackups',
+      label: 'keep the last 10 backups (skippable)',
+      next: [
+        { to: 'end:restoredBackup', when: 'from a backup' },
+        { to: 'end:restoredDefault', when: 'from the default' },
+      ],
+    },
+    { id: 'end:intact', label: 'nothing changed' },
+    { id: 'end:restoredBackup' },
+    { id: 'end:restoredDefault', label: 'flagged loudly: warning and audit event config.defaultUsed' },
+  ],
 };
 
 export interface CorruptedConfigRecoveryInput {

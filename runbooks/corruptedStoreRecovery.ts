@@ -30,6 +30,32 @@ export const meta: RunbookMeta = {
     'the backup changed between verification and restore (checksum mismatch)',
     'the restored primary does not verify',
   ],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['verifyPrimary'] },
+    {
+      id: 'verifyPrimary',
+      label: 'verify the primary against its .meta SHA-256',
+      next: [
+        { to: 'end:intact', when: 'intact' },
+        { to: 'findValidBackup', when: 'corrupt' },
+      ],
+    },
+    { id: 'findValidBackup', label: 'verify backups newest first', next: ['gate:restore'] },
+    { id: 'gate:restore', label: 'approve restoring the first valid backup', next: ['quarantinePrimary'] },
+    {
+      id: 'quarantinePrimary',
+      label: 'move the corrupt primary and its .meta to quarantine',
+      next: ['restoreBackup'],
+    },
+    {
+      id: 'restoreBackup',
+      label: 'restore the backup atomically with a fresh .meta',
+      next: ['verifyRestored'],
+    },
+    { id: 'verifyRestored', label: 'verify the restored primary', next: ['end:restored'] },
+    { id: 'end:intact', label: 'nothing changed' },
+    { id: 'end:restored' },
+  ],
 };
 
 export interface CorruptedStoreRecoveryInput {

@@ -24,6 +24,17 @@ export const meta: RunbookMeta = {
     'the export fails or runs past driverStore.timeoutSeconds (nothing of it is kept)',
     'the new set does not validate: a package folder without .inf, an empty file, or fewer packages than the store lists',
   ],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['checkDiskSpace'] },
+    { id: 'checkDiskSpace', label: 'check free space in the backups folder', next: ['exportDriverSet'] },
+    {
+      id: 'exportDriverSet',
+      label: 'export every third-party driver into a new set and validate it',
+      next: ['pruneDriverSets'],
+    },
+    { id: 'pruneDriverSets', label: 'keep the newest keepSets valid sets', next: ['end:completed'] },
+    { id: 'end:completed' },
+  ],
 };
 
 export interface DriverBackupResult {

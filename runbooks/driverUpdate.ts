@@ -51,6 +51,55 @@ export const meta: RunbookMeta = {
     'the device still reports a problem after the automatic rollback, or after an update made without a pre-update backup (System Restore, then retry re-checks it)',
     'the device is no longer reported by the driver store',
   ],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['findDevice'] },
+    { id: 'findDevice', label: 'find the device in the driver store', next: ['checkPackage'] },
+    { id: 'checkPackage', label: 'check the update package', next: ['checkDiskSpace'] },
+    { id: 'checkDiskSpace', label: 'check free space in the backups folder', next: ['createRestorePoint'] },
+    { id: 'createRestorePoint', label: 'make a restore point (skippable)', next: ['exportPreUpdateBackup'] },
+    {
+      id: 'exportPreUpdateBackup',
+      label: "export and validate the device's current driver (skippable)",
+      next: ['gate:install'],
+    },
+    { id: 'gate:install', label: 'approve the install', next: ['installDriver'] },
+    { id: 'installDriver', label: 'install the update package', next: ['verifyDevice'] },
+    {
+      id: 'verifyDevice',
+      label: "check the device's problem code and driver",
+      next: [
+        { to: 'end:updated', when: 'problem code 0, update selected' },
+        { to: 'confirmDriverApplied', when: 'problem code 0, update not selected' },
+        { to: 'rollbackDriver', when: 'a problem, with a pre-update backup' },
+        { to: 'verifyDeviceWithoutBackup', when: 'a problem, no pre-update backup' },
+      ],
+    },
+    {
+      id: 'confirmDriverApplied',
+      label: 'waits until the store selects the update (stop keeps the working driver)',
+      next: ['end:updated'],
+    },
+    {
+      id: 'verifyDeviceWithoutBackup',
+      label: 'waits for System Restore; retry re-checks the device',
+      next: [
+        { to: 'end:updated', when: 'the update is kept' },
+        { to: 'end:rolledBack', when: 'another driver' },
+      ],
+    },
+    {
+      id: 'rollbackDriver',
+      label: 'install the driver from the pre-update backup',
+      next: ['verifyRolledBack'],
+    },
+    {
+      id: 'verifyRolledBack',
+      label: 'check the device uses it with problem code 0',
+      next: ['end:rolledBack'],
+    },
+    { id: 'end:updated' },
+    { id: 'end:rolledBack' },
+  ],
 };
 
 export interface DriverUpdateInput {

@@ -44,6 +44,30 @@ export const meta: RunbookMeta = {
     'the device still reports a problem, or does not use the restored driver, after the rollback',
     'the device is no longer reported by the driver store',
   ],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['findDevice'] },
+    { id: 'findDevice', label: 'find the device in the driver store', next: ['findPreUpdateBackup'] },
+    {
+      id: 'findPreUpdateBackup',
+      label: 'find the newest valid pre-update backup',
+      next: [
+        { to: 'gate:rollback', when: 'found' },
+        { to: 'systemRestore', when: 'none (or skipped)' },
+      ],
+    },
+    { id: 'gate:rollback', label: 'approve the rollback', next: ['rollbackDriver'] },
+    { id: 'rollbackDriver', label: 'install the driver from the pre-update backup', next: ['verifyDevice'] },
+    { id: 'verifyDevice', label: 'check the device uses it with problem code 0', next: ['end:rolledBack'] },
+    {
+      id: 'systemRestore',
+      hold: true,
+      label: 'a responder runs System Restore, then retry',
+      next: ['recheckDevice'],
+    },
+    { id: 'recheckDevice', label: 'check the device reports problem code 0', next: ['end:systemRestore'] },
+    { id: 'end:rolledBack' },
+    { id: 'end:systemRestore' },
+  ],
 };
 
 export interface FailedDriverUpdateInput {

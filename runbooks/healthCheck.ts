@@ -24,6 +24,23 @@ export const meta: RunbookMeta = {
   requires: [],
   stops: [],
   checksInput: true,
+  flow: [
+    {
+      id: 'resolveTarget',
+      label: 'find the target in the worker config',
+      next: [
+        { to: 'end:invalidInput', when: 'neither a store nor a repository' },
+        { to: 'checkTargetHealth', when: 'a store or a repository' },
+      ],
+    },
+    {
+      id: 'checkTargetHealth',
+      label: 'check primary, backups, disk space and RPO; critical issues alert the webhooks',
+      next: ['end:completed'],
+    },
+    { id: 'end:completed', label: 'the report, with its issues' },
+    { id: 'end:invalidInput', label: 'fails at once: bad input' },
+  ],
 };
 
 export interface HealthCheckInput {

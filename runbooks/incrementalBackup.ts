@@ -2,7 +2,14 @@
 import type { RunbookMeta } from '../common/runbook';
 import type { RunOutcome } from '../common/types';
 import { runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, backupFlow, type BackupResult } from './backupSteps';
+import {
+  BREAK_LOCK_GATE,
+  ON_BUSY_FIELD,
+  backupFlow,
+  type BackupResult,
+  type BusySkipped,
+  type OnBusy,
+} from './backupSteps';
 import { meta as fullBackupMeta } from './fullBackup';
 
 export const meta: RunbookMeta = {
@@ -18,15 +25,21 @@ export const meta: RunbookMeta = {
       description:
         'hash every file instead of trusting unchanged size and mtime (slower, catches silent edits)',
     },
+    onBusy: ON_BUSY_FIELD,
   },
   gates: { breakLock: BREAK_LOCK_GATE },
   requires: ['root', 'repository', 'encryption'],
   stops: ['the target has no backup to be the parent (run fullBackup first)', ...fullBackupMeta.stops],
+  // The same procedure as fullBackup, storing only what changed.
+  flow: fullBackupMeta.flow,
 };
 
 export async function incrementalBackup(input: {
   target: string;
   rehash?: boolean;
-}): Promise<RunOutcome<BackupResult>> {
-  return runRunbook(meta, input, (run) => backupFlow(run, 'incremental', input.rehash ?? false));
+  onBusy?: OnBusy;
+}): Promise<RunOutcome<BackupResult | BusySkipped>> {
+  return runRunbook(meta, input, (run) =>
+    backupFlow(run, 'incremental', input.rehash ?? false, input.onBusy),
+  );
 }

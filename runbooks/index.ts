@@ -5,6 +5,7 @@ import * as auditChain from './auditChainRecovery';
 import * as corruptedConfig from './corruptedConfigRecovery';
 import * as corruptedStore from './corruptedStoreRecovery';
 import * as driverBackup from './driverBackup';
+import * as drDrill from './drDrill';
 import * as driverUpdate from './driverUpdate';
 import * as failedDriverUpdate from './failedDriverUpdate';
 import * as full from './fullBackup';
@@ -30,6 +31,7 @@ export const RUNBOOKS: RunbookMeta[] = [
   driverUpdate.meta,
   failedDriverUpdate.meta,
   driverBackup.meta,
+  drDrill.meta,
 ];
 
 export function findRunbook(name: string): RunbookMeta | undefined {

@@ -13,6 +13,23 @@ export const meta: RunbookMeta = {
   gates: {},
   requires: ['repository', 'offsite'],
   stops: ['the copy does not match the original'],
+  flow: [
+    {
+      id: 'resolveTarget',
+      label: 'find the target in the worker config',
+      next: [
+        { to: 'findLatest', when: 'no backupId given' },
+        { to: 'offsiteReplicate', when: 'backupId given' },
+      ],
+    },
+    { id: 'findLatest', label: 'find the newest backup', next: ['offsiteReplicate'] },
+    {
+      id: 'offsiteReplicate',
+      label: 'copy the backup offsite and check the copy by its SHA-256',
+      next: ['end:completed'],
+    },
+    { id: 'end:completed', label: 'copied' },
+  ],
 };
 
 export async function offsiteReplicate(input: { target: string; backupId?: string }) {

@@ -44,6 +44,50 @@ export const meta: RunbookMeta = {
     'the panic flag cannot be removed (its path and the OS error are named; the services are not started)',
     'the recovery proof cannot be written (the services are already running)',
   ],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['checkPanicFlag'] },
+    {
+      id: 'checkPanicFlag',
+      label: 'is the panic flag present?',
+      next: [
+        { to: 'end:notInPanic', when: 'no flag' },
+        { to: 'stopServices', when: 'flag present' },
+      ],
+    },
+    { id: 'stopServices', label: 'run the stop command', next: ['checkLedger'] },
+    {
+      id: 'checkLedger',
+      label: 'PRAGMA integrity_check on the ledger',
+      next: [
+        { to: 'rebuildNonceStore', when: 'intact: kept' },
+        { to: 'findValidLedgerBackup', when: 'damaged or missing' },
+      ],
+    },
+    {
+      id: 'findValidLedgerBackup',
+      label: 'find the newest backup that passes integrity_check',
+      next: ['gate:restoreLedger'],
+    },
+    { id: 'gate:restoreLedger', label: 'approve restoring the ledger', next: ['restoreLedger'] },
+    {
+      id: 'restoreLedger',
+      label: 'keep the damaged ledger in quarantine; restore the backup',
+      next: ['checkRestoredLedger'],
+    },
+    {
+      id: 'checkRestoredLedger',
+      label: 'integrity_check on the restored ledger',
+      next: ['rebuildNonceStore'],
+    },
+    { id: 'rebuildNonceStore', label: 'run the rebuildNonceStore command', next: ['verifyProofChain'] },
+    { id: 'verifyProofChain', label: "verify the proof files' Merkle-root chain", next: ['healthProbe'] },
+    { id: 'healthProbe', label: 'probe the HTTP health endpoint', next: ['clearPanicFlag'] },
+    { id: 'clearPanicFlag', label: 'remove the panic flag (a copy kept)', next: ['startServices'] },
+    { id: 'startServices', label: 'run the start command', next: ['writeRecoveryProof'] },
+    { id: 'writeRecoveryProof', label: 'write the recovery proof', next: ['end:recovered'] },
+    { id: 'end:notInPanic', label: 'nothing changed' },
+    { id: 'end:recovered' },
+  ],
 };
 
 export interface PanicRecoveryInput {

@@ -43,6 +43,61 @@ export const meta: RunbookMeta = {
     'the restored root does not match the manifest (the previous root can be put back with stop)',
     'the target is locked',
   ],
+  flow: [
+    {
+      id: 'resolveTarget',
+      label: 'find the target in the worker config',
+      next: [{ to: 'end:invalidInput', when: 'input.paths leave the root' }, 'inspectBackup'],
+    },
+    {
+      id: 'inspectBackup',
+      label: 'verify the backup and its chain; compare engine version and module set',
+      next: ['gate:restore'],
+    },
+    {
+      id: 'gate:restore',
+      label: 'approve the restore',
+      next: [
+        { to: 'stageRestore', when: 'into an inspection folder' },
+        { to: 'acquireLock', when: 'into the live root' },
+      ],
+    },
+    {
+      id: 'acquireLock',
+      label: "take the target's lock",
+      next: [
+        { to: 'stageRestore', when: 'acquired' },
+        { to: 'gate:breakLock', when: 'left by a run that is gone' },
+      ],
+    },
+    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
+    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    {
+      id: 'stageRestore',
+      label: 'unpack into a staging folder beside the root (or the inspection folder)',
+      next: [
+        { to: 'verifyRestored', when: 'into an inspection folder' },
+        { to: 'swapIn', when: 'into the live root' },
+      ],
+    },
+    {
+      id: 'swapIn',
+      label: 'swap the staged root (or the listed paths) in by rename, keeping the previous',
+      next: ['verifyRestored'],
+    },
+    {
+      id: 'verifyRestored',
+      label: 'verify the restored files against the manifest',
+      next: [
+        { to: 'end:completed', when: 'into an inspection folder' },
+        { to: 'rebuildCaches', when: 'into the live root' },
+      ],
+    },
+    { id: 'rebuildCaches', label: 'run the rebuildCaches command (if configured)', next: ['releaseLock'] },
+    { id: 'releaseLock', label: "release the target's lock", next: ['end:completed'] },
+    { id: 'end:completed', label: 'restored' },
+    { id: 'end:invalidInput', label: 'fails at once: bad input' },
+  ],
 };
 
 export interface RestoreInput {

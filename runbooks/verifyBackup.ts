@@ -16,6 +16,15 @@ export const meta: RunbookMeta = {
   gates: {},
   requires: ['repository', 'encryption'],
   stops: ['a backup fails verification (each failure named: checksum, manifest, integrity, key)'],
+  flow: [
+    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['verifyBackups'] },
+    {
+      id: 'verifyBackups',
+      label: "decrypt and check the manifest, every file's SHA-256, every database",
+      next: ['end:completed'],
+    },
+    { id: 'end:completed', label: 'every backup verified' },
+  ],
 };
 
 export async function verifyBackup(input: { target: string; backupId?: string }) {

@@ -10,6 +10,7 @@ import * as openpgp from 'openpgp';
 import { writeChainDemo } from './demo-chain';
 import { writeConfigDemo } from './demo-config';
 import { writeDriversDemo } from './demo-drivers';
+import { drillSection, panicDrillCommands, writeDrillKeys, type DrillKeys } from './demo-drill';
 import { writePanicDemo } from './demo-panic';
 import { writeStorageRoot } from './storage-root';
 
@@ -148,6 +149,20 @@ export async function writeDemo(
     config.targets[name] = write();
     added.push(name);
   }
+  // Drills of the demos run in demo/drills (outside every demo's production paths), signed by a
+  // demo key pair; the panic demo's drills run its service script on the sandbox's copy.
+  const drillable = ['demo-store', 'demo-storage', 'demo-config', 'demo-chain', 'demo-panic'];
+  let keys: DrillKeys | undefined;
+  for (const name of drillable) {
+    const target = config.targets[name] as Record<string, unknown> | undefined;
+    if (!target || target.drill !== undefined) continue;
+    keys ??= await drillKeysOnce(path.join(demoDir, 'keys'));
+    const commands = name === 'demo-panic' ? panicDrillCommands(path.join(demoDir, 'panic')) : {};
+    target.drill = drillSection(path.join(demoDir, 'drills'), keys, commands);
+    if (name === 'demo-storage' || name === 'demo-panic')
+      target.objectives ??= { rtoMinutes: 30, rpoMinutes: 60 };
+    if (!added.includes(name)) added.push(`${name} (drill)`);
+  }
   if (created || added.length > 0) {
     fs.mkdirSync(dataDir, { recursive: true });
     const tmp = `${configPath}.tmp-${process.pid}`;
@@ -155,6 +170,16 @@ export async function writeDemo(
     fs.renameSync(tmp, configPath);
   }
   return { configPath, created, added };
+}
+
+/** The demo's drill signing keys, generated on first use. */
+async function drillKeysOnce(dir: string): Promise<DrillKeys> {
+  const existing = {
+    signingKey: path.join(dir, 'drill.sec.asc'),
+    publicKey: path.join(dir, 'drill.pub.asc'),
+  };
+  if (fs.existsSync(existing.signingKey) && fs.existsSync(existing.publicKey)) return existing;
+  return writeDrillKeys(dir);
 }
 
 async function writeBackupDemos(

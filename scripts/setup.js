@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Idempotent set-up shared by `npm run up` and `npm test`: Debian build tools for the native
- * SQLite module, `npm ci` when node_modules is missing or out of date, and the pinned Temporal CLI.
+ * SQLite module, `npm ci` when node_modules is missing or out of date, the pinned Temporal CLI,
+ * and (for the tests only) Debian's Chromium for the browser test of the Temporal UI.
  * Plain JavaScript without dependencies: it runs before node_modules exists.
  */
 'use strict';
@@ -119,13 +120,52 @@ function findTemporalCli({ install = true } = {}) {
   throw new Error('could not install the Temporal CLI; set TEMPORAL_CLI to a temporal binary');
 }
 
-module.exports = { findTemporalCli, TEMPORAL_CLI_VERSION };
+/** The browser test/ui.test.ts drives (through playwright-core); never a downloaded browser. */
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's `chromium` package, installed with apt-get when /usr/bin/chromium is missing. */
+function ensureChromium() {
+  if (fs.existsSync(CHROMIUM)) return CHROMIUM;
+  const by = `install Debian's package: apt-get install -y --no-install-recommends chromium`;
+  if (!onPath('apt-get'))
+    throw new Error(
+      `${CHROMIUM} is missing and there is no apt-get on this machine; ${by} (or your system's equivalent)`,
+    );
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    throw new Error(`${CHROMIUM} is missing; as root, ${by}`);
+  log(
+    `${CHROMIUM} is missing (the Temporal UI test needs it): installing Debian's chromium package with apt-get`,
+  );
+  // Package lists are fetched only when apt does not know the package yet, or the install fails on stale lists.
+  const policy = spawnSync('apt-cache', ['policy', 'chromium'], { encoding: 'utf8' });
+  const known = /Candidate: (?!\(none\))\S+/.test(policy.stdout ?? '');
+  if (!known) run('apt-get', ['update']);
+  const install = () =>
+    run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  try {
+    install();
+  } catch (err) {
+    if (!known) throw err;
+    log(`apt-get install failed (${err.message}); refreshing the package lists once and trying again`);
+    run('apt-get', ['update']);
+    install();
+  }
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`apt-get installed chromium but ${CHROMIUM} is still missing`);
+  return CHROMIUM;
+}
+
+module.exports = { findTemporalCli, ensureChromium, TEMPORAL_CLI_VERSION, CHROMIUM };
 
 if (require.main === module) {
   try {
     ensureNodeModules();
     const cli = findTemporalCli();
     log(`Temporal CLI: ${cli} (${cliVersion(cli)})`);
+    // Only the tests use the browser: `npm run up` and `npm run bench` do without it.
+    if (!['up', 'bench'].includes(process.env.npm_lifecycle_event)) log(`Chromium: ${ensureChromium()}`);
   } catch (err) {
     console.error(`setup failed: ${err.message}`);
     process.exit(1);

@@ -127,5 +127,18 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
   expect(
     await runDemo('driverUpdate', 'demo-drivers', 'install', { device: nic, package: 'netdrv-1.1.0.0' }),
   ).toContain('"outcome":"updated"');
+
+  // A restore drill of the demo storage root, in a sandbox, with a signed proof that verifies.
+  const drill = await runDemo('drDrill', 'demo-storage', undefined, { scenario: 'fullRestore' });
+  expect(drill).toContain('"passed":true');
+  const proofPath = /"path":"([^"]+\.json)"/.exec(drill)![1];
+  const verified = await lifeboat(['proof', 'verify', proofPath], {
+    LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
+  });
+  expect(verified.code).toBe(0);
+  const drills = await lifeboat(['drills', 'list', '--target', 'demo-storage'], {
+    LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
+  });
+  expect(drills.stdout).toMatch(/fullRestore.*PASS/);
   expect(await ctrlC(up)).toBe(0);
 }, 300000);

@@ -94,6 +94,12 @@ export interface TargetConfig {
   objectives: Objectives;
   /** Where and how drills of this target run (drDrill). */
   drill?: DrillSettings;
+  /**
+   * Set only on a drill's derived target (`<target>@drill-<drillId>`, see activities/targets.ts):
+   * the target whose backups the catalog lists for it, and the sandbox its paths were rebased into.
+   */
+  catalogName?: string;
+  sandbox?: string;
 }
 
 export interface DrillSettings {

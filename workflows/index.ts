@@ -8,6 +8,7 @@ export { auditChainRecovery } from '../runbooks/auditChainRecovery';
 export { corruptedConfigRecovery } from '../runbooks/corruptedConfigRecovery';
 export { corruptedStoreRecovery } from '../runbooks/corruptedStoreRecovery';
 export { driverBackup } from '../runbooks/driverBackup';
+export { drDrill } from '../runbooks/drDrill';
 export { driverUpdate } from '../runbooks/driverUpdate';
 export { failedDriverUpdate } from '../runbooks/failedDriverUpdate';
 export { fullBackup } from '../runbooks/fullBackup';

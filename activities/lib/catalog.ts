@@ -1,8 +1,10 @@
 /**
  * The backup catalog (SQLite): every backup with its chain, size, checksum, manifest and latest
- * verification, so that retention, listing and incrementals need not decrypt archives.
+ * verification, so that retention, listing and incrementals need not decrypt archives; and every
+ * drill with its result, RTO/RPO against the objectives, and its signed proof.
  */
 import type Database from 'better-sqlite3';
+import type { DrillRecord } from '../../common/drill';
 import { openDatabase } from './sqlite';
 import type { Manifest } from './archive';
 
@@ -44,7 +46,55 @@ CREATE TABLE IF NOT EXISTS backups (
   removed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS backups_target ON backups (target, created_at);
+CREATE TABLE IF NOT EXISTS drills (
+  drill_id TEXT PRIMARY KEY,
+  workflow_id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  scenario TEXT NOT NULL,
+  passed INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  rto_seconds REAL NOT NULL,
+  rto_objective_minutes REAL,
+  rpo_seconds REAL,
+  rpo_objective_minutes REAL,
+  proof_path TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS drills_target ON drills (target, finished_at);
 `;
+
+interface DrillRow {
+  drill_id: string;
+  workflow_id: string;
+  target: string;
+  scenario: DrillRecord['scenario'];
+  passed: number;
+  started_at: string;
+  finished_at: string;
+  rto_seconds: number;
+  rto_objective_minutes: number | null;
+  rpo_seconds: number | null;
+  rpo_objective_minutes: number | null;
+  proof_path: string;
+}
+
+function drillFromRow(row: DrillRow): DrillRecord {
+  const record: DrillRecord = {
+    drillId: row.drill_id,
+    workflowId: row.workflow_id,
+    target: row.target,
+    scenario: row.scenario,
+    passed: row.passed === 1,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    rtoSeconds: row.rto_seconds,
+    proofPath: row.proof_path,
+  };
+  if (row.rto_objective_minutes !== null) record.rtoObjectiveMinutes = row.rto_objective_minutes;
+  if (row.rpo_seconds !== null) record.rpoSeconds = row.rpo_seconds;
+  if (row.rpo_objective_minutes !== null) record.rpoObjectiveMinutes = row.rpo_objective_minutes;
+  return record;
+}
 
 const COLUMNS = `backup_id AS backupId, target, kind, parent, created_at AS createdAt, archive, archive_size AS archiveSize,
   archive_sha256 AS archiveSha256, files, bytes, verified_at AS verifiedAt, verify_ok AS verifyOk,
@@ -105,6 +155,49 @@ export class Catalog {
       `SELECT ${COLUMNS} FROM backups WHERE ${where} ORDER BY created_at DESC, backup_id DESC`,
     );
     return (target === undefined ? stmt.all() : stmt.all(target)) as CatalogEntry[];
+  }
+
+  /** Records a drill, or replaces the record with the same drill id (activity retries). */
+  recordDrill(record: DrillRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO drills (drill_id, workflow_id, target, scenario, passed, started_at, finished_at, rto_seconds,
+           rto_objective_minutes, rpo_seconds, rpo_objective_minutes, proof_path)
+         VALUES (@drillId, @workflowId, @target, @scenario, @passed, @startedAt, @finishedAt, @rtoSeconds,
+           @rtoObjectiveMinutes, @rpoSeconds, @rpoObjectiveMinutes, @proofPath)
+         ON CONFLICT (drill_id) DO UPDATE SET workflow_id = excluded.workflow_id, target = excluded.target,
+           scenario = excluded.scenario, passed = excluded.passed, started_at = excluded.started_at,
+           finished_at = excluded.finished_at, rto_seconds = excluded.rto_seconds,
+           rto_objective_minutes = excluded.rto_objective_minutes, rpo_seconds = excluded.rpo_seconds,
+           rpo_objective_minutes = excluded.rpo_objective_minutes, proof_path = excluded.proof_path`,
+      )
+      .run({
+        drillId: record.drillId,
+        workflowId: record.workflowId,
+        target: record.target,
+        scenario: record.scenario,
+        passed: record.passed ? 1 : 0,
+        startedAt: record.startedAt,
+        finishedAt: record.finishedAt,
+        rtoSeconds: record.rtoSeconds,
+        rtoObjectiveMinutes: record.rtoObjectiveMinutes ?? null,
+        rpoSeconds: record.rpoSeconds ?? null,
+        rpoObjectiveMinutes: record.rpoObjectiveMinutes ?? null,
+        proofPath: record.proofPath,
+      });
+  }
+
+  /** Drills, newest first; all targets when `target` is undefined. */
+  listDrills(target?: string): DrillRecord[] {
+    // A catalog written before drills existed, opened read-only, has no drills table yet.
+    const table = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'drills'")
+      .get();
+    if (!table) return [];
+    const where = target === undefined ? '' : 'WHERE target = ?';
+    const stmt = this.db.prepare(`SELECT * FROM drills ${where} ORDER BY finished_at DESC, drill_id DESC`);
+    const rows = (target === undefined ? stmt.all() : stmt.all(target)) as DrillRow[];
+    return rows.map(drillFromRow);
   }
 
   close(): void {

@@ -29,6 +29,31 @@ export const probeMeta: RunbookMeta = {
   },
   requires: [],
   stops: [],
+  flow: [
+    {
+      id: 'resolveTarget',
+      next: [
+        { to: 'writeMarker', when: 'compensate' },
+        { to: 'failsOnce', when: 'skip' },
+        { to: 'flaky', when: 'exhaust' },
+        { to: 'gate:quick', when: 'timeoutStop' },
+        { to: 'gate:quickProceed', when: 'timeoutProceed' },
+      ],
+    },
+    {
+      id: 'writeMarker',
+      next: [
+        { to: 'gate:proceed', when: 'compensate' },
+        { to: 'end:completed', when: 'skip' },
+      ],
+    },
+    { id: 'gate:proceed', next: ['end:completed'] },
+    { id: 'failsOnce', next: ['writeMarker'] },
+    { id: 'flaky', next: ['end:completed'] },
+    { id: 'gate:quick', next: ['end:completed'] },
+    { id: 'gate:quickProceed', next: ['end:completed'] },
+    { id: 'end:completed' },
+  ],
 };
 
 // The probe's activities are not in the production Activities type.

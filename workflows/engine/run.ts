@@ -56,7 +56,7 @@ import {
   type RetryArgs,
   type StopArgs,
 } from '../../common/messages';
-import { DEFAULT_GATE_POLICY, type RunbookMeta } from '../../common/runbook';
+import { DEFAULT_GATE_POLICY, type FlowNode, type RunbookMeta } from '../../common/runbook';
 import { TARGET_FIELD, validateInput } from '../../common/schema';
 import type {
   Approval,
@@ -97,6 +97,8 @@ export interface Compensation {
 }
 
 const SYSTEM_ACTOR = 'lifeboat';
+/** A runbook that contradicts its own metadata: a bug in the runbook, never retried. */
+const RUNBOOK_BUG = 'RunbookBug';
 
 function nowIso(): string {
   // Workflow time: deterministic across replays.
@@ -120,6 +122,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
   target!: TargetView;
   private readonly info = wf.workflowInfo();
   private readonly gateNames: string[];
+  private readonly flowNodes: Map<string, FlowNode>;
   private pendingDecision?: 'retry' | 'skip';
   private stopRequest?: { actor: string; reason: string };
   private bodyScope?: CancellationScope;
@@ -136,6 +139,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
   ) {
     const target = (rawInput as { target?: unknown } | null)?.target;
     this.gateNames = Object.keys(meta.gates);
+    this.flowNodes = new Map(meta.flow.map((node) => [node.id, node]));
     this.status = {
       runbook: meta.name,
       target: typeof target === 'string' ? target : '',
@@ -394,6 +398,23 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
   }
 
   /**
+   * The generated docs draw `meta.flow`, so a step, gate, hold or end that it does not list (or lists
+   * as another kind) fails the run at once: the docs cannot drift from what runs.
+   */
+  private checkFlow(id: string, kind: 'step' | 'gate' | 'hold' | 'end'): void {
+    const node = this.flowNodes.get(id);
+    const listedAs = node?.hold ? 'hold' : 'step';
+    if (node && (kind === 'gate' || kind === 'end' || listedAs === kind)) return;
+    const problem = node
+      ? `lists '${id}' as a ${listedAs}, but the run uses it as a ${kind}`
+      : `does not list ${kind} '${id}'`;
+    throw ApplicationFailure.nonRetryable(
+      `runbook ${this.meta.name}: its meta.flow ${problem}; fix the flow, then run npm run docs`,
+      RUNBOOK_BUG,
+    );
+  }
+
+  /**
    * Runs one activity as a named step. See the module comment for what failures do.
    * @param name the step's name in the status, audit and CLI
    * @param activity the activity to call
@@ -404,6 +425,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
     args: Parameters<Activities[K]>,
     opts: StepOptions<ActivityResult<K>> = {},
   ): Promise<ActivityResult<K>> {
+    this.checkFlow(name, 'step');
     const proxy = wf.proxyActivities<Activities>({
       startToCloseTimeout: opts.startToCloseTimeout ?? '1 minute',
       heartbeatTimeout: opts.heartbeatTimeout,
@@ -498,6 +520,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
    * step; `stop` ends the run. The hold is listed among the steps under `name`.
    */
   async hold(name: string, reason: string, errorType: string): Promise<void> {
+    this.checkFlow(name, 'hold');
     this.throwIfStopping();
     const record: StepRecord = { name, state: 'waiting', attempts: 1, startedAt: nowIso(), error: reason };
     this.status.steps.push(record);
@@ -515,7 +538,8 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
   async gate(name: string, reason: string): Promise<void> {
     const spec = this.meta.gates[name];
     if (!spec)
-      throw ApplicationFailure.nonRetryable(`runbook ${this.meta.name} has no gate '${name}'`, 'RunbookBug');
+      throw ApplicationFailure.nonRetryable(`runbook ${this.meta.name} has no gate '${name}'`, RUNBOOK_BUG);
+    this.checkFlow(`gate:${name}`, 'gate');
     const policy: GatePolicy = { ...DEFAULT_GATE_POLICY, ...spec.defaults, ...this.target.gates[name] };
     const step = `gate:${name}`;
     this.throwIfStopping();
@@ -599,6 +623,8 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
         if (!this.meta.checksInput) this.acceptInput();
         return body(this, input);
       });
+      const outcome = fieldOf(result, 'outcome');
+      this.checkFlow(`end:${typeof outcome === 'string' ? outcome : 'completed'}`, 'end');
       this.status.currentStep = undefined;
       this.status.result = result;
       this.status.endedAt = nowIso();
