@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Catalog } from '../activities/lib/catalog';
 import { loadConfig, type LifeboatConfig } from '../worker/config';
 import { CliError, badInput } from './runs';
 
@@ -41,3 +42,25 @@ export const LEDGER_OPTIONS = {
   ledger: { type: 'string' as const, value: 'file', description: 'the audit ledger database' },
   ...CONFIG_OPTION,
 };
+
+/**
+ * The worker config's catalog, opened read-only, for the list commands; `target` (if given) must be
+ * a target of the config. `none` says what a missing catalog means, e.g. "no backup has been made yet?".
+ */
+export function openCatalog(
+  flags: { config?: string; target?: string },
+  none: string,
+): { catalog: Catalog; target?: string } {
+  const config = localConfig(flags);
+  const target = flags.target;
+  if (target !== undefined && !config.targets[target]) {
+    throw badInput(
+      `unknown target '${target}'; the config has: ${Object.keys(config.targets).sort().join(', ')}`,
+    );
+  }
+  try {
+    return { catalog: new Catalog(config.catalog, { readonly: true }), target };
+  } catch (err) {
+    throw new CliError(`${(err as Error).message} (${none})`, 1);
+  }
+}

@@ -3,6 +3,7 @@
  * its status, send decisions, list runs. Errors come back as `CliError`s with the exit code the
  * CLI uses (2: bad input or a refused decision; 1: the operation failed).
  */
+import * as fs from 'node:fs';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
@@ -251,4 +252,28 @@ export async function listRuns(
     });
   }
   return runs;
+}
+
+/** A JSON object from `--input` (text, or `@file`). */
+export function parseInputFlag(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined) return {};
+  let text = raw;
+  let where = '--input';
+  if (raw.startsWith('@')) {
+    where = `--input file ${raw.slice(1)}`;
+    try {
+      text = fs.readFileSync(raw.slice(1), 'utf8');
+    } catch (err) {
+      throw badInput(`cannot read ${where}: ${(err as Error).message}`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw badInput(`${where} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw badInput(`${where} must be a JSON object, e.g. '{"field": "value"}'`);
+  return parsed as Record<string, unknown>;
 }

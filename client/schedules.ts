@@ -18,7 +18,6 @@ import {
   type ScheduleHandle,
   type ScheduleSpec,
 } from '@temporalio/client';
-import * as fs from 'node:fs';
 import { SA_AWAITING_HUMAN, SA_RUNBOOK_NAME, SA_RUNBOOK_STATE, SA_RUNBOOK_TARGET } from '../common/constants';
 import { DRILL_SCENARIOS, type DrillScenario } from '../common/drill';
 import type { RunbookMeta } from '../common/runbook';
@@ -166,30 +165,6 @@ export function checkTimezone(zone: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Input and targets
-
-/** A JSON object from `--input` (text, or `@file`). */
-export function parseInputFlag(raw: string | undefined): Record<string, unknown> {
-  if (raw === undefined) return {};
-  let text = raw;
-  let where = '--input';
-  if (raw.startsWith('@')) {
-    where = `--input file ${raw.slice(1)}`;
-    try {
-      text = fs.readFileSync(raw.slice(1), 'utf8');
-    } catch (err) {
-      throw badInput(`cannot read ${where}: ${(err as Error).message}`);
-    }
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw badInput(`${where} is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw badInput(`${where} must be a JSON object, e.g. '{"field": "value"}'`);
-  return parsed as Record<string, unknown>;
-}
 
 /**
  * The input every scheduled run gets: `{target, ...input}`, with `onBusy: 'skip'` for runbooks that

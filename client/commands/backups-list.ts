@@ -1,7 +1,5 @@
-import { Catalog } from '../../activities/lib/catalog';
 import { JSON_OPTION, type Command } from '../command';
-import { CONFIG_OPTION, localConfig } from '../local-config';
-import { CliError, badInput } from '../runs';
+import { CONFIG_OPTION, openCatalog } from '../local-config';
 
 function size(bytes: number): string {
   return bytes >= 1024 * 1024
@@ -22,19 +20,10 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
-    const config = localConfig(ctx.values as { config?: string });
-    const target = ctx.values.target as string | undefined;
-    if (target !== undefined && !config.targets[target]) {
-      throw badInput(
-        `unknown target '${target}'; the config has: ${Object.keys(config.targets).sort().join(', ')}`,
-      );
-    }
-    let catalog: Catalog;
-    try {
-      catalog = new Catalog(config.catalog, { readonly: true });
-    } catch (err) {
-      throw new CliError(`${(err as Error).message} (no backup has been made yet?)`, 1);
-    }
+    const { catalog, target } = openCatalog(
+      ctx.values as { config?: string; target?: string },
+      'no backup has been made yet?',
+    );
     try {
       const entries = catalog.list(target);
       if (ctx.values.json) {

@@ -1,8 +1,6 @@
-import { Catalog } from '../../activities/lib/catalog';
 import type { DrillRecord } from '../../common/drill';
 import { JSON_OPTION, type Command } from '../command';
-import { CONFIG_OPTION, localConfig } from '../local-config';
-import { CliError, badInput } from '../runs';
+import { CONFIG_OPTION, openCatalog } from '../local-config';
 
 /** A duration for people: `42s`, `3m 05s`, `2h 07m`, `3d 04h`. */
 export function formatSeconds(seconds: number): string {
@@ -50,19 +48,10 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
-    const config = localConfig(ctx.values as { config?: string });
-    const target = ctx.values.target as string | undefined;
-    if (target !== undefined && !config.targets[target]) {
-      throw badInput(
-        `unknown target '${target}'; the config has: ${Object.keys(config.targets).sort().join(', ')}`,
-      );
-    }
-    let catalog: Catalog;
-    try {
-      catalog = new Catalog(config.catalog, { readonly: true });
-    } catch (err) {
-      throw new CliError(`${(err as Error).message} (no drill or backup has run yet?)`, 1);
-    }
+    const { catalog, target } = openCatalog(
+      ctx.values as { config?: string; target?: string },
+      'no drill or backup has run yet?',
+    );
     try {
       const drills = catalog.listDrills(target);
       if (ctx.values.json) {

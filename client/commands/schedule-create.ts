@@ -2,11 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SERVER_OPTIONS, requireFlag, type Command } from '../command';
 import { CONFIG_OPTION, localConfig } from '../local-config';
-import { badInput, requireRunbook } from '../runs';
+import { badInput, parseInputFlag, requireRunbook } from '../runs';
 import {
   createSchedule,
   missingSections,
-  parseInputFlag,
   requireTarget,
   scheduleSpec,
   scheduledInput,

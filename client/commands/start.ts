@@ -1,30 +1,5 @@
-import * as fs from 'node:fs';
 import { SERVER_OPTIONS, requireFlag, type Command } from '../command';
-import { awaitAcceptance, badInput, startRunbook } from '../runs';
-
-function parseInput(raw: string | undefined): Record<string, unknown> {
-  if (raw === undefined) return {};
-  let text = raw;
-  let where = '--input';
-  if (raw.startsWith('@')) {
-    where = `--input file ${raw.slice(1)}`;
-    try {
-      text = fs.readFileSync(raw.slice(1), 'utf8');
-    } catch (err) {
-      throw badInput(`cannot read ${where}: ${(err as Error).message}`);
-    }
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw badInput(`${where} is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw badInput(`${where} must be a JSON object, e.g. '{"field": "value"}'`);
-  }
-  return parsed as Record<string, unknown>;
-}
+import { awaitAcceptance, badInput, parseInputFlag, startRunbook } from '../runs';
 
 export const command: Command = {
   name: 'start',
@@ -53,7 +28,7 @@ export const command: Command = {
   server: true,
   async run(ctx) {
     const target = requireFlag(ctx, 'target', 'name the target to act on (see the worker config)');
-    const input = parseInput(ctx.values.input as string | undefined);
+    const input = parseInputFlag(ctx.values.input as string | undefined);
     if (input.target !== undefined && input.target !== target) {
       throw badInput(`--input names target '${String(input.target)}' but --target is '${target}'; give one`);
     }
