@@ -246,3 +246,49 @@ test('the recovery sections: defaults beside their files, and every bad setting 
     ]),
   );
 });
+
+test('a drill directory inside a production path of its target is refused, naming both', () => {
+  const problems = problemsOf({
+    auditLedger: 'audit.sqlite',
+    targets: {
+      storage: {
+        root: '/srv/app/storage',
+        repository: '/backups/storage',
+        drill: { directory: '/srv/app/storage/drills', signingKey: 'k.sec.asc', publicKey: 'k.pub.asc' },
+      },
+      store: {
+        store: { primary: '/srv/graph/graph.json', backups: '/srv/graph/backups' },
+        // Holding production inside the drill folder is refused too.
+        drill: { directory: '/srv', signingKey: 'k.sec.asc', publicKey: 'k.pub.asc' },
+      },
+      missing: { drill: { directory: '/srv/drills' } },
+    },
+  });
+  expect(problems).toEqual(
+    expect.arrayContaining([
+      'targets.storage.drill.directory (/srv/app/storage/drills) overlaps the production path /srv/app/storage; a drill must run outside everything it protects',
+      'targets.store.drill.directory (/srv) overlaps the production path /srv/graph; a drill must run outside everything it protects',
+      'targets.missing.drill.signingKey must be a path (string)',
+      'targets.missing.drill.publicKey must be a path (string)',
+    ]),
+  );
+  const ok = parseConfig(
+    {
+      auditLedger: 'audit.sqlite',
+      targets: {
+        storage: {
+          root: '/srv/app/storage',
+          drill: { directory: '/srv/drills', signingKey: 'keys/k.sec.asc', publicKey: 'keys/k.pub.asc' },
+        },
+      },
+    },
+    '/etc/lifeboat/lifeboat.config.json',
+  );
+  expect(ok.targets.storage.drill).toEqual({
+    directory: '/srv/drills',
+    signingKey: '/etc/lifeboat/keys/k.sec.asc',
+    publicKey: '/etc/lifeboat/keys/k.pub.asc',
+    signingKeyPassphraseEnv: undefined,
+    commands: {},
+  });
+});
