@@ -20,7 +20,7 @@ import { configParseProblem, createConfigFileActivities, listDatedFiles } from '
 import { invalidInput, stopFailure } from './errors';
 import { Catalog } from './lib/catalog';
 import { entryTime, splitJsonLines } from './lib/chain';
-import { heartbeat } from './lib/context';
+import { heartbeat, withHeartbeats } from './lib/context';
 import { acquireLock, breakLock, releaseLock, type LockResult } from './lib/lock';
 import { exists, hashFile, writeFileAtomic } from './lib/files';
 import {
@@ -121,16 +121,6 @@ function fieldOf<T>(value: unknown, key: string): T | undefined {
   return typeof value === 'object' && value !== null
     ? ((value as Record<string, unknown>)[key] as T | undefined)
     : undefined;
-}
-
-/** Heartbeats every few seconds while `work` runs (one large file may take longer than a heartbeat). */
-async function withHeartbeats<T>(details: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => heartbeat(details), 5000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 function describeRequirement(target: string, section: string): string {

@@ -5,7 +5,6 @@
  * `.partial` folder, validated (an `.inf` in every package folder, no empty file, the expected
  * package count) and only then renamed into place; see activities/lib/drivers/backups.ts.
  */
-import { Context } from '@temporalio/activity';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DriverStoreSettings, LifeboatConfig, TargetConfig } from '../worker/config';
@@ -32,6 +31,7 @@ import {
 } from './lib/drivers/types';
 import { freeBytes } from './lib/replace';
 import { findTarget } from './targets';
+import { withHeartbeats } from './lib/context';
 
 export type { DeviceState, DriverPackage, RestorePointResult };
 
@@ -136,33 +136,6 @@ function sameName(a: string | undefined, b: string | undefined): boolean {
   return a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 }
 
-/** Heartbeats every few seconds while `work` runs (a silent pnputil still shows the worker alive). */
-async function withHeartbeat<T>(
-  work: (beat: (details: Record<string, unknown>) => void) => Promise<T>,
-): Promise<T> {
-  let ctx: Context | undefined;
-  try {
-    ctx = Context.current();
-  } catch {
-    // Not in an activity (unit use).
-  }
-  let details: Record<string, unknown> = {};
-  let last = 0;
-  const beat = (d: Record<string, unknown>) => {
-    details = d;
-    const now = Date.now();
-    if (now - last < 1000) return;
-    last = now;
-    ctx?.heartbeat(details);
-  };
-  const timer = setInterval(() => ctx?.heartbeat(details), 5000);
-  try {
-    return await work(beat);
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -238,7 +211,7 @@ export function createDriverActivities(config: LifeboatConfig) {
     /** The device and its driver; an id the store does not know is bad input (a few known ids are named). */
     async findDriverDevice(targetName: string, device: string): Promise<DeviceReport> {
       const { settings } = driverTarget(targetName);
-      return withHeartbeat(async (beat) => {
+      return withHeartbeats({}, async (beat) => {
         const store = storeOf(targetName, beat);
         const found = await store.findDevice(device);
         if (!found) {
@@ -286,7 +259,7 @@ export function createDriverActivities(config: LifeboatConfig) {
       description: string,
       tag: string,
     ): Promise<RestorePointResult> {
-      return withHeartbeat((beat) => storeOf(targetName, beat).createRestorePoint(description, tag));
+      return withHeartbeats({}, (beat) => storeOf(targetName, beat).createRestorePoint(description, tag));
     },
 
     /**
@@ -317,7 +290,7 @@ export function createDriverActivities(config: LifeboatConfig) {
           bytes: verdict.bytes,
         };
       }
-      return withHeartbeat(async (beat) => {
+      return withHeartbeats({}, async (beat) => {
         const store = storeOf(targetName, beat);
         const current = await requireDevice(store, device);
         if (!current.driver) {
@@ -374,7 +347,7 @@ export function createDriverActivities(config: LifeboatConfig) {
     /** Adds the update package to the store and installs it on matching devices. */
     async installDriverPackage(targetName: string, device: string, name: string): Promise<InstallResult> {
       const pkg = await packageFolder(driverTarget(targetName).settings, name);
-      return withHeartbeat(async (beat) => {
+      return withHeartbeats({}, async (beat) => {
         const result = await storeOf(targetName, beat).addDriver(pkg.folder, device);
         return { package: name, ...result };
       });
@@ -391,7 +364,7 @@ export function createDriverActivities(config: LifeboatConfig) {
       options: { settle?: boolean; require?: boolean; expectDriver?: string[]; instruction?: string } = {},
     ): Promise<DeviceCheck> {
       const { settings } = driverTarget(targetName);
-      return withHeartbeat(async (beat) => {
+      return withHeartbeats({}, async (beat) => {
         const store = storeOf(targetName, beat);
         const started = Date.now();
         const deadline = started + (options.settle ? settings.settleSeconds * 1000 : 0);
@@ -440,7 +413,7 @@ export function createDriverActivities(config: LifeboatConfig) {
       const manifest = verdict.manifest;
       const packageName = manifest.folders?.[0] ?? manifest.drivers[0]?.publishedName;
       const kept = manifest.drivers[0]?.publishedName;
-      return withHeartbeat(async (beat) => {
+      return withHeartbeats({}, async (beat) => {
         const store = storeOf(targetName, beat);
         const current = await requireDevice(store, device);
         if (options.onlyIfChanged && sameName(current.driver, kept)) {
@@ -514,7 +487,7 @@ export function createDriverActivities(config: LifeboatConfig) {
           );
         return { set: final, drivers: verdict.packages, files: verdict.files, bytes: verdict.bytes };
       }
-      return withHeartbeat(async (beat) => {
+      return withHeartbeats({}, async (beat) => {
         const store = storeOf(targetName, beat);
         const drivers = await store.listDrivers();
         const partial = path.join(root, `.${tag}.partial`);

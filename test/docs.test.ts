@@ -3,15 +3,11 @@
  * cannot break the chart, the committed runbooks/README.md is what `npm run docs` writes, and the
  * engine fails a run that uses a step, gate, hold or end its flow does not list.
  */
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createActivities } from '../activities';
-import { Catalog } from '../activities/lib/catalog';
-import { AuditLedger } from '../activities/lib/ledger';
 import { retryUpdate } from '../common/messages';
 import type { FlowNode, RunbookMeta } from '../common/runbook';
 import type { RunOutcome } from '../common/types';
@@ -30,8 +26,8 @@ import {
   renderRunbook,
   tableRow,
 } from '../scripts/docs';
-import { createProbeActivities } from './probe/activities';
-import { ROOT, quietRuntime, serverAddress, statusWhen, tempDir, uniqueQueue, writeConfig } from './helpers';
+import { startProbeWorker, type ProbeWorker } from './probe/worker';
+import { ROOT, statusWhen, tempDir } from './helpers';
 
 function meta(flow: FlowNode[], gates: RunbookMeta['gates'] = {}): RunbookMeta {
   return {
@@ -288,53 +284,18 @@ describe('npm run docs', () => {
 });
 
 describe('the engine holds a run to its flow', () => {
+  let probe: ProbeWorker;
   let dir: string;
-  let ledger: AuditLedger;
-  let nativeConnection: NativeConnection;
-  let connection: Connection;
   let client: Client;
-  let worker: Worker;
-  let running: Promise<void>;
   let taskQueue: string;
 
   beforeAll(async () => {
-    quietRuntime();
-    const bundle = await bundleWorkflowCode({
-      workflowsPath: require.resolve('./probe/drift'),
-      logger: {
-        info: () => undefined,
-        warn: () => undefined,
-        error: console.error,
-        debug: () => undefined,
-        trace: () => undefined,
-        log: () => undefined,
-      },
-    });
-    dir = tempDir('drift');
-    const { config } = writeConfig(dir, { auditLedger: 'audit.sqlite', targets: { probe: {} } });
-    ledger = new AuditLedger(config.auditLedger);
-    nativeConnection = await NativeConnection.connect({ address: serverAddress() });
-    taskQueue = uniqueQueue('drift');
-    worker = await Worker.create({
-      connection: nativeConnection,
-      taskQueue,
-      workflowBundle: bundle,
-      activities: {
-        ...createActivities({ config, ledger, catalog: new Catalog(config.catalog) }),
-        ...createProbeActivities(),
-      },
-    });
-    running = worker.run();
-    connection = await Connection.connect({ address: serverAddress() });
-    client = new Client({ connection });
+    probe = await startProbeWorker(require.resolve('./probe/drift'), 'drift');
+    ({ dir, client, taskQueue } = probe);
   });
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    ledger?.close();
-    await nativeConnection?.close();
-    await connection?.close();
+    await probe?.stop();
   });
 
   function start(scenario: string, marker = path.join(dir, `${scenario}.marker`)) {

@@ -2,79 +2,28 @@
  * The engine kit on a real dev server, through a probe runbook: compensations on stop, skippable
  * steps, exhausted retries, gate timeouts, and decisions refused where they do not apply.
  */
-import { Client, Connection } from '@temporalio/client';
-import {
-  NativeConnection,
-  Worker,
-  bundleWorkflowCode,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createActivities } from '../activities';
-import { Catalog } from '../activities/lib/catalog';
-import { AuditLedger } from '../activities/lib/ledger';
+import type { AuditLedger } from '../activities/lib/ledger';
 import { retryUpdate, skipUpdate, stopUpdate, approveUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
-import { createProbeActivities } from './probe/activities';
-import {
-  quietRuntime,
-  refusal,
-  serverAddress,
-  statusWhen,
-  tempDir,
-  uniqueQueue,
-  writeConfig,
-} from './helpers';
+import { startProbeWorker, type ProbeWorker } from './probe/worker';
+import { refusal, statusWhen } from './helpers';
 
-let bundle: WorkflowBundleWithSourceMap;
+let probe: ProbeWorker;
 let dir: string;
 let ledger: AuditLedger;
-let nativeConnection: NativeConnection;
-let connection: Connection;
 let client: Client;
-let worker: Worker;
-let running: Promise<void>;
 let taskQueue: string;
 
 beforeAll(async () => {
-  quietRuntime();
-  bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('./probe/workflows'),
-    logger: {
-      info: () => undefined,
-      warn: () => undefined,
-      error: console.error,
-      debug: () => undefined,
-      trace: () => undefined,
-      log: () => undefined,
-    },
-  });
-  dir = tempDir('engine');
-  const { config } = writeConfig(dir, { auditLedger: 'audit.sqlite', targets: { probe: {} } });
-  ledger = new AuditLedger(config.auditLedger);
-  nativeConnection = await NativeConnection.connect({ address: serverAddress() });
-  taskQueue = uniqueQueue('engine');
-  worker = await Worker.create({
-    connection: nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: {
-      ...createActivities({ config, ledger, catalog: new Catalog(config.catalog) }),
-      ...createProbeActivities(),
-    },
-  });
-  running = worker.run();
-  connection = await Connection.connect({ address: serverAddress() });
-  client = new Client({ connection });
+  probe = await startProbeWorker(require.resolve('./probe/workflows'), 'engine');
+  ({ dir, ledger, client, taskQueue } = probe);
 });
 
 afterAll(async () => {
-  worker.shutdown();
-  await running;
-  ledger.close();
-  await nativeConnection.close();
-  await connection.close();
+  await probe?.stop();
 });
 
 function start(scenario: string, marker: string) {

@@ -12,6 +12,8 @@ import { validateRetention, type RetentionPolicy } from '../activities/lib/reten
 import type { GatePolicy } from '../common/types';
 import {
   isObject,
+  isWithin,
+  overlaps,
   parseAuditChain,
   parseConfigFile,
   parseDriverStore,
@@ -323,8 +325,7 @@ function parseBackupSettings(
     if (value[key] !== undefined) target[key] = parsePath(`${where}.${key}`, value[key], base, problems);
   }
   if (target.root && target.repository) {
-    const inside = (a: string, b: string) => a === b || a.startsWith(`${b}${path.sep}`);
-    if (inside(target.repository, target.root) || inside(target.root, target.repository)) {
+    if (overlaps(target.repository, target.root)) {
       problems.push(
         `${where}.repository must be outside ${where}.root (and the root outside the repository)`,
       );
@@ -355,11 +356,7 @@ function parseBackupSettings(
     else
       for (const [name, dir] of Object.entries(value.restoreInto)) {
         const resolved = parsePath(`${where}.restoreInto.${name}`, dir, base, problems);
-        if (
-          resolved &&
-          target.root &&
-          (resolved === target.root || resolved.startsWith(`${target.root}${path.sep}`))
-        ) {
+        if (resolved && target.root && isWithin(resolved, target.root)) {
           problems.push(`${where}.restoreInto.${name} must be outside the root`);
         } else if (resolved) target.restoreInto[name] = resolved;
       }
@@ -449,8 +446,6 @@ function parseDrill(
   const commands =
     raw.commands === undefined ? {} : parseCommands(`${where}.commands`, raw.commands, problems);
   if (directory) {
-    const overlaps = (a: string, b: string) =>
-      a === b || a.startsWith(`${b}${path.sep}`) || b.startsWith(`${a}${path.sep}`);
     for (const prod of productionPaths(target)) {
       if (overlaps(directory, prod)) {
         problems.push(

@@ -110,6 +110,16 @@ export function unknownKeys(
   }
 }
 
+/** Whether `p` is `dir` or lies below it (both absolute). */
+export function isWithin(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(`${dir}${path.sep}`);
+}
+
+/** Whether one of two folders holds the other (or they are the same). */
+export function overlaps(a: string, b: string): boolean {
+  return isWithin(a, b) || isWithin(b, a);
+}
+
 export function parsePath(where: string, raw: unknown, base: string, problems: Problems): string | undefined {
   if (typeof raw !== 'string' || raw.trim() === '') {
     problems.push(`${where} must be a path (string)`);

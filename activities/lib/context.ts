@@ -32,3 +32,26 @@ export function activitySignal(): AbortSignal | undefined {
     return undefined;
   }
 }
+
+/**
+ * Runs `work`, heartbeating every few seconds with the latest details even while it is silent (one
+ * large file or a quiet program may take longer than a heartbeat timeout). `beat` updates the
+ * details and sends them at most once a second.
+ */
+export async function withHeartbeats<T>(
+  initial: Record<string, unknown>,
+  work: (beat: (details: Record<string, unknown>) => void) => Promise<T>,
+): Promise<T> {
+  let details = initial;
+  const throttled = heartbeater();
+  const beat = (d: Record<string, unknown>) => {
+    details = d;
+    throttled(d);
+  };
+  const timer = setInterval(() => heartbeat(details), 5000);
+  try {
+    return await work(beat);
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -25,6 +25,7 @@ import type { GatePolicy } from '../../common/types';
 import { productionPaths, type DrillSettings, type TargetConfig } from '../../worker/config';
 import { heartbeater } from './context';
 import { writeFileAtomic } from './files';
+import { isWithin } from '../../worker/sections';
 
 export const SANDBOX_RECORD = 'sandbox.json';
 /** Where a drill writes down the disaster it simulated (see activities/drill.ts). */
@@ -187,10 +188,6 @@ export function deriveTarget(base: TargetConfig, record: SandboxRecord, sandbox:
   };
 }
 
-function inside(p: string, dir: string): boolean {
-  return p === dir || p.startsWith(`${dir}${path.sep}`);
-}
-
 /**
  * The production paths a sandbox copies: every production path of the target but the driver store
  * (never sandboxed) and the restoreInto folders (earlier inspection restores, not state; they are
@@ -207,9 +204,9 @@ export function sandboxSources(target: TargetConfig): { copy: string[]; empty: s
   if (target.configFile?.default) wanted.push(target.configFile.default);
   const copy: string[] = [];
   for (const p of [...new Set(wanted)].sort((a, b) => a.length - b.length)) {
-    if (!copy.some((q) => inside(p, q))) copy.push(p);
+    if (!copy.some((q) => isWithin(p, q))) copy.push(p);
   }
-  const empty = Object.values(target.restoreInto).filter((p) => !copy.some((q) => inside(p, q)));
+  const empty = Object.values(target.restoreInto).filter((p) => !copy.some((q) => isWithin(p, q)));
   return { copy: copy.sort(), empty };
 }
 
