@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createAuditChainActivities } from '../activities/auditChain';
 import { hashEntry, toJsonLines } from '../activities/lib/chain';
-import { AuditLedger, type AuditRow } from '../activities/lib/ledger';
+import type { AuditRow } from '../activities/lib/ledger';
 import { approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { AuditChainRecoveryResult } from '../runbooks/auditChainRecovery';
@@ -22,6 +22,7 @@ import {
   uniqueQueue,
   writeConfig,
   type TestWorker,
+  auditRowsOf,
 } from './helpers';
 
 type Outcome = RunOutcome<AuditChainRecoveryResult>;
@@ -83,12 +84,7 @@ function start(target: string) {
 }
 
 function auditRows(workflowId: string): AuditRow[] {
-  const ledger = new AuditLedger(ledgerFile, { readonly: true });
-  try {
-    return ledger.forWorkflow(workflowId);
-  } finally {
-    ledger.close();
-  }
+  return auditRowsOf(ledgerFile, workflowId);
 }
 
 function detailsOf(rows: AuditRow[], event: string): Record<string, unknown> | undefined {

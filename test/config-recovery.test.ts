@@ -12,7 +12,7 @@ import {
   timeOfStamp,
   undoReplace,
 } from '../activities/configFile';
-import { AuditLedger, type AuditRow } from '../activities/lib/ledger';
+import type { AuditRow } from '../activities/lib/ledger';
 import { approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { CorruptedConfigRecoveryResult } from '../runbooks/corruptedConfigRecovery';
@@ -26,6 +26,7 @@ import {
   uniqueQueue,
   writeConfig,
   type TestWorker,
+  auditRowsOf,
 } from './helpers';
 
 type Outcome = RunOutcome<CorruptedConfigRecoveryResult>;
@@ -84,12 +85,7 @@ function start(target: string) {
 }
 
 function auditRows(workflowId: string): AuditRow[] {
-  const ledger = new AuditLedger(ledgerFile, { readonly: true });
-  try {
-    return ledger.forWorkflow(workflowId);
-  } finally {
-    ledger.close();
-  }
+  return auditRowsOf(ledgerFile, workflowId);
 }
 
 function detailsOf(rows: AuditRow[], event: string): Record<string, unknown> {

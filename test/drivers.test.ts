@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { safeDeviceId, validateBackup } from '../activities/lib/drivers/backups';
-import { AuditLedger, type AuditRow } from '../activities/lib/ledger';
+import type { AuditRow } from '../activities/lib/ledger';
 import { approveUpdate, retryUpdate, skipUpdate, statusQuery, stopUpdate } from '../common/messages';
 import type { RunOutcome, RunStatus } from '../common/types';
 import type { DriverBackupResult } from '../runbooks/driverBackup';
@@ -38,6 +38,7 @@ import {
   uniqueQueue,
   writeConfig,
   type TestWorker,
+  auditRowsOf,
 } from './helpers';
 
 const STANDINS = path.join(ROOT, 'test', 'standins');
@@ -215,12 +216,7 @@ async function approve(handle: Handle, actor = 'alice'): Promise<void> {
 }
 
 function audit(workflowId: string): AuditRow[] {
-  const ledger = new AuditLedger(ledgerFile, { readonly: true });
-  try {
-    return ledger.forWorkflow(workflowId);
-  } finally {
-    ledger.close();
-  }
+  return auditRowsOf(ledgerFile, workflowId);
 }
 
 async function auditHas(workflowId: string, event: string, text: string | RegExp): Promise<AuditRow> {

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { AuditLedger, type AuditRow } from '../activities/lib/ledger';
 import { statusQuery } from '../common/messages';
 import type { RunStatus } from '../common/types';
 import { parseConfig, type LifeboatConfig } from '../worker/config';
@@ -217,5 +218,15 @@ export function processRunning(pid: number): boolean {
     return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
+  }
+}
+
+/** A run's rows in the audit ledger at `ledgerFile`, in order (the file opened read-only). */
+export function auditRowsOf(ledgerFile: string, workflowId: string): AuditRow[] {
+  const ledger = new AuditLedger(ledgerFile, { readonly: true });
+  try {
+    return ledger.forWorkflow(workflowId);
+  } finally {
+    ledger.close();
   }
 }

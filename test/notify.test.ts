@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { AuditLedger } from '../activities/lib/ledger';
+import type { AuditRow } from '../activities/lib/ledger';
 import { approveUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import { writeStoreFixture } from '../scripts/demo-data';
@@ -20,6 +20,7 @@ import {
   uniqueQueue,
   writeConfig,
   type TestWorker,
+  auditRowsOf,
 } from './helpers';
 
 interface Received {
@@ -94,13 +95,8 @@ function messagesFor(workflowId: string): Record<string, unknown>[] {
   return received.filter((r) => r.body.workflowId === workflowId).map((r) => r.body);
 }
 
-function auditOf(workflowId: string) {
-  const ledger = new AuditLedger(ledgerFile, { readonly: true });
-  try {
-    return ledger.forWorkflow(workflowId);
-  } finally {
-    ledger.close();
-  }
+function auditOf(workflowId: string): AuditRow[] {
+  return auditRowsOf(ledgerFile, workflowId);
 }
 
 test('a run waiting at a gate and then completing is announced once each, with the UI link; a webhook that is down is recorded', async () => {

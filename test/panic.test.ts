@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { AuditLedger } from '../activities/lib/ledger';
 import { approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { PanicRecoveryResult, RecoveryCheck } from '../runbooks/panicRecovery';
@@ -24,6 +23,7 @@ import {
   uniqueQueue,
   writeConfig,
   type TestWorker,
+  auditRowsOf,
 } from './helpers';
 
 let dir: string;
@@ -192,23 +192,13 @@ const waiting = (id: string) => statusWhen(tw.client, id, (s) => s.state === 'wa
 /** The audit ledger's `step.failed` event for `step` (written by the run's audit loop). */
 function auditedFailure(workflowId: string, step: string): Promise<{ error: string; type: string }> {
   return eventually(async () => {
-    const ledger = new AuditLedger(ledgerFile, { readonly: true });
-    try {
-      const row = ledger.forWorkflow(workflowId).find((r) => r.event === 'step.failed' && r.step === step);
-      return row ? (JSON.parse(row.details) as { error: string; type: string }) : undefined;
-    } finally {
-      ledger.close();
-    }
+    const row = auditRowsOf(ledgerFile, workflowId).find((r) => r.event === 'step.failed' && r.step === step);
+    return row ? (JSON.parse(row.details) as { error: string; type: string }) : undefined;
   }, `the audited failure of ${step}`);
 }
 
 function auditEvents(workflowId: string): { event: string; step: string | null }[] {
-  const ledger = new AuditLedger(ledgerFile, { readonly: true });
-  try {
-    return ledger.forWorkflow(workflowId).map((r) => ({ event: r.event, step: r.step }));
-  } finally {
-    ledger.close();
-  }
+  return auditRowsOf(ledgerFile, workflowId).map((r) => ({ event: r.event, step: r.step }));
 }
 
 test('a corrupt ledger: waits at restoreLedger, restores the newest backup that passes integrity_check, and proves the recovery', async () => {
