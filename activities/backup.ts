@@ -1,43 +1,57 @@
 /**
- * Backups of a target's storage root (procedure 003, DESIGN §5): full and incremental backups into
- * an encrypted archive written atomically, verification, and the restore protocol (staging beside
- * the root, swap by rename, verify, keep the previous root). Memory use does not depend on the size
- * of a file or of a backup: everything streams.
+ * Backups of a target's storage root (procedure 003, DESIGN §5): the target's lock and commands,
+ * full and incremental backups into an encrypted archive written atomically with its signed sidecar,
+ * verification, retention and the offsite copy. Memory use does not depend on the size of a file or
+ * of a backup: everything streams. The restore protocol is in restore.ts, adoption in adopt.ts.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { StopClass } from '../common/errors';
-import type { LifeboatConfig, TargetConfig } from '../worker/config';
+import type { LifeboatConfig } from '../worker/config';
+import {
+  activityIds,
+  backupTarget,
+  catalogNameOf,
+  createVerifier,
+  refuseInDrill,
+  resolveBackupId,
+  type Catalogs,
+  type VerifyReport,
+} from './backupShared';
 import { invalidInput, stopFailure } from './errors';
 import {
-  ArchiveError,
-  CHUNK_SIZE,
-  pathProblem,
-  readArchive,
   writeArchive,
+  type DatabaseStamp,
   type EntryDigest,
   type Manifest,
-  type DatabaseStamp,
   type ManifestFile,
   type SourceEntry,
 } from './lib/archive';
-import { Catalog } from './lib/catalog';
+import type { CatalogEntry } from './lib/catalog';
 import { runCheckedCommand, type CommandResult } from './lib/commands';
-import { KeyError, decryptStream, encryptStream, type EncryptionSettings } from './lib/crypto';
-import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
+import { activitySignal, heartbeater } from './lib/context';
+import { KeyError, encryptStream } from './lib/crypto';
+import { exists, fsyncDir, hashFile, hashingTransform } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
 import { planRetention, type RetentionPlan } from './lib/retention';
-import { sandboxPath } from './lib/sandbox';
+import { scanTarget, snapshotDatabase } from './lib/rootFiles';
+import {
+  SIDECAR_FORMAT,
+  SIDECAR_VERSION,
+  archiveFile,
+  encryptionMode,
+  signatureFile,
+  sidecarFile,
+  writeSidecar,
+  type Sidecar,
+} from './lib/sidecar';
+import { readSigningKey } from './lib/signing';
 import { findTarget } from './targets';
-import { activitySignal, heartbeater } from './lib/context';
 
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
+export type { VerifyReport };
+
 const ENGINE_SPEC_VERSION = '1.0.0';
 
 export interface BackupSummary {
@@ -56,51 +70,6 @@ export interface BackupSummary {
   databases: string[];
 }
 
-export interface VerifyReport {
-  backupId: string;
-  ok: boolean;
-  problem?: string;
-  /** The STOP class of the problem. */
-  errorType?: StopClass;
-  files: number;
-  bytes: number;
-  databases: { path: string; integrity: string }[];
-}
-
-interface ScannedFile {
-  path: string;
-  abs: string;
-  size: number;
-  mode: number;
-  mtimeMs: number;
-  sqlite: boolean;
-}
-
-// ---------- helpers ----------
-
-/** Runs tasks with at most `limit` in flight; `add` waits for a free place, `drain` for all (first error wins). */
-class Bounded {
-  private readonly running = new Set<Promise<void>>();
-  private error: unknown;
-  constructor(private readonly limit: number) {}
-
-  async add(task: () => Promise<void>): Promise<void> {
-    if (this.error) throw this.error;
-    while (this.running.size >= this.limit) await Promise.race(this.running);
-    const p: Promise<void> = task()
-      .catch((err: unknown) => {
-        this.error ??= err;
-      })
-      .finally(() => this.running.delete(p));
-    this.running.add(p);
-  }
-
-  async drain(): Promise<void> {
-    await Promise.all(this.running);
-    if (this.error) throw this.error;
-  }
-}
-
 function sameStamp(a: DatabaseStamp | undefined, b: DatabaseStamp): boolean {
   return (
     !!a &&
@@ -111,293 +80,14 @@ function sameStamp(a: DatabaseStamp | undefined, b: DatabaseStamp): boolean {
   );
 }
 
-function backupTarget(config: LifeboatConfig, name: string, needs: ('root' | 'repository' | 'encryption')[]) {
-  const target = findTarget(config, name);
-  const missing = needs.filter((k) => target[k] === undefined);
-  if (missing.length)
-    throw invalidInput(`target '${name}' has no ${missing.join(', ')} in the worker's config`);
-  return target as TargetConfig & { root: string; repository: string; encryption: EncryptionSettings };
-}
-
-function activityIds(): { workflowId: string; runId: string } {
-  const info = Context.current().info;
-  return {
-    workflowId: info.workflowExecution?.workflowId ?? 'unknown',
-    runId: info.workflowExecution?.runId ?? 'unknown',
-  };
-}
-
-/** Heartbeats at most once a second (progress for `lifeboat watch`, liveness for Temporal). */
-
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-async function isSqlite(file: string, size: number): Promise<boolean> {
-  if (size < 100) return false;
-  const handle = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(16);
-    await handle.read(buf, 0, 16, 0);
-    return buf.equals(SQLITE_HEADER);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Every regular file under the root; symlinks and special files are a STOP naming them. */
-async function scanRoot(root: string): Promise<ScannedFile[]> {
-  const files: ScannedFile[] = [];
-  const refused: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    const entries = await fsp.readdir(dir, { withFileTypes: true });
-    // Look at a directory's entries a few dozen at a time: the file system answers in parallel.
-    for (let i = 0; i < entries.length; i += 32) {
-      await Promise.all(
-        entries.slice(i, i + 32).map(async (entry) => {
-          const abs = path.join(dir, entry.name);
-          const rel = path.relative(root, abs).split(path.sep).join('/');
-          if (entry.isDirectory()) return walk(abs);
-          if (!entry.isFile()) {
-            refused.push(`${rel} (${entry.isSymbolicLink() ? 'a symbolic link' : 'a special file'})`);
-            return;
-          }
-          const problem = pathProblem(rel);
-          if (problem) {
-            refused.push(`${rel} (${problem})`);
-            return;
-          }
-          const st = await fsp.lstat(abs);
-          files.push({
-            path: rel,
-            abs,
-            size: st.size,
-            mode: st.mode & 0o7777,
-            mtimeMs: st.mtimeMs,
-            sqlite: await isSqlite(abs, st.size),
-          });
-        }),
-      );
-    }
-  };
-  if (!(await exists(root))) throw stopFailure('AmbiguousTarget', `the root ${root} does not exist`);
-  await walk(root);
-  if (refused.length) {
-    throw stopFailure(
-      'UnsupportedFile',
-      `the root holds what a backup may not contain: ${refused.slice(0, 20).join(', ')}${refused.length > 20 ? ` and ${refused.length - 20} more` : ''}`,
-    );
-  }
-  // A database's WAL and journal are captured by its snapshot.
-  const dbs = new Set(files.filter((f) => f.sqlite).map((f) => f.path));
-  return files
-    .filter(
-      (f) =>
-        !['-wal', '-shm', '-journal'].some((s) => f.path.endsWith(s) && dbs.has(f.path.slice(0, -s.length))),
-    )
-    .sort((a, b) => (a.path < b.path ? -1 : 1));
-}
-
-async function snapshotDatabase(source: string, dest: string, onProgress: () => void): Promise<void> {
-  await fsp.mkdir(path.dirname(dest), { recursive: true });
-  const db = new Database(source, { readonly: true, fileMustExist: true });
-  try {
-    // The Online Backup API: a consistent copy even while the application writes.
-    await db.backup(dest, {
-      progress: () => {
-        onProgress();
-        return 25_000; // pages per step (about 100 MB): few round trips, still regular heartbeats
-      },
-    });
-  } finally {
-    db.close();
-  }
-}
-
-function integrityOf(file: string): string {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.pragma('integrity_check') as { integrity_check: string }[];
-    return rows.map((r) => r.integrity_check).join('; ');
-  } finally {
-    db.close();
-  }
-}
-
-function hashingTransform(): { transform: Transform; digest: () => { sha256: string; size: number } } {
-  const hash = createHash('sha256');
-  let size = 0;
-  const transform = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  return { transform, digest: () => ({ sha256: hash.digest('hex'), size }) };
-}
-
-function archivePath(repository: string, backupId: string): string {
-  return path.join(repository, `${backupId}.lbk`);
-}
-
-/** Opens a backup's archive and yields its plaintext, mapping key problems to a STOP. */
-async function openArchive(file: string, encryption: EncryptionSettings, backupId: string) {
-  if (!(await exists(file)))
-    throw stopFailure('MissingManifest', `backup ${backupId}: the archive ${file} is missing`);
-  try {
-    return await decryptStream(fs.createReadStream(file), encryption);
-  } catch (err) {
-    if (err instanceof KeyError) throw stopFailure('KeyProblem', `backup ${backupId}: ${err.message}`);
-    throw stopFailure('ChecksumMismatch', `backup ${backupId}: ${(err as Error).message}`);
-  }
-}
-
-function archiveFailure(err: unknown, backupId: string): ApplicationFailure {
-  if (err instanceof ApplicationFailure) return err;
-  if (err instanceof ArchiveError) {
-    const type =
-      /manifest/.test(err.message) && !/differs|lists|holds/.test(err.message)
-        ? 'MissingManifest'
-        : 'ChecksumMismatch';
-    return stopFailure(type, `backup ${backupId}: ${err.message}`);
-  }
-  if (err instanceof KeyError) return stopFailure('KeyProblem', `backup ${backupId}: ${err.message}`);
-  const message = (err as Error).message ?? String(err);
-  // OpenPGP reports tampering and truncation while the stream is read.
-  return stopFailure(
-    'ChecksumMismatch',
-    `backup ${backupId} is damaged: the archive does not decrypt cleanly (${message.split('\n')[0]})`,
-  );
-}
-
-/** The chain of a backup, oldest (the full) first. */
-function chainOf(catalog: Catalog, backupId: string): string[] {
-  const chain: string[] = [];
-  for (let id: string | null = backupId; id;) {
-    const entry = catalog.get(id);
-    if (!entry)
-      throw stopFailure(
-        'MissingManifest',
-        `backup ${id} is not in the catalog${chain.length ? ` (needed by ${chain[0]})` : ''}`,
-      );
-    if (entry.removedAt)
-      throw stopFailure('MissingManifest', `backup ${id} was removed by retention but ${chain[0]} needs it`);
-    chain.unshift(id);
-    id = entry.parent;
-  }
-  return chain;
-}
-
-/** The name the catalog lists a target's backups under: a drill's derived target reads its base target's. */
-function catalogNameOf(target: TargetConfig): string {
-  return target.catalogName ?? target.name;
-}
-
-/** A catalogued archive as the target sees it: in a drill, the sandbox's copy of it. */
-function archiveOf(target: TargetConfig, entry: { archive: string }): string {
-  return target.sandbox ? sandboxPath(target.sandbox, entry.archive) : entry.archive;
-}
-
-/** Writes to the catalog by a drill's derived target would change production's records: refused. */
-function refuseInDrill(target: TargetConfig, what: string): void {
-  if (target.sandbox)
-    throw invalidInput(
-      `target '${target.name}' is a drill sandbox: ${what} would change the catalog of '${catalogNameOf(target)}', so a drill does not do it`,
-    );
-}
-
-function resolveBackupId(catalog: Catalog, target: string, which: string): string {
-  if (which !== 'latest') {
-    const entry = catalog.get(which);
-    if (!entry || entry.target !== target)
-      throw invalidInput(`no backup '${which}' of target '${target}' in the catalog`);
-    return which;
-  }
-  const latest = catalog.list(target)[0];
-  if (!latest) throw stopFailure('MissingManifest', `target '${target}' has no backups in the catalog`);
-  return latest.backupId;
-}
-
-// ---------- activities ----------
-
-export function createBackupActivities(config: LifeboatConfig, catalog: Catalog) {
-  /** Reads one archive completely, checking everything; databases are checked with integrity_check. */
-  async function verifyOne(target: ReturnType<typeof backupTarget>, backupId: string): Promise<VerifyReport> {
-    const entry = catalog.get(backupId);
-    const file = entry ? archiveOf(target, entry) : archivePath(target.repository, backupId);
-    const beat = heartbeater();
-    const scratch = await fsp.mkdtemp(path.join(target.repository, `.lifeboat-verify-`));
-    const databases: { path: string; integrity: string }[] = [];
-    try {
-      const plain = await openArchive(file, target.encryption, backupId);
-      const result = await readArchive(
-        plain,
-        async (header) => {
-          if (header.kind !== 'sqlite') return undefined;
-          const dest = path.join(scratch, `${databases.length}.db`);
-          const out = fs.createWriteStream(dest);
-          return {
-            write: (chunk) => new Promise<void>((res, rej) => out.write(chunk, (e) => (e ? rej(e) : res()))),
-            close: async (digest) => {
-              await new Promise<void>((res) => out.end(res));
-              databases.push({ path: digest.path, integrity: integrityOf(dest) });
-              await fsp.rm(dest, { force: true });
-            },
-          };
-        },
-        (p) =>
-          beat({
-            phase: 'verify',
-            backupId,
-            files: p.files,
-            total: entry?.files,
-            bytes: p.bytes,
-            totalBytes: entry?.bytes,
-          }),
-      );
-      const manifestSha = createHash('sha256').update(JSON.stringify(result.manifest)).digest('hex');
-      const recorded = catalog.manifest(backupId);
-      if (result.manifest.backupId !== backupId)
-        throw new ArchiveError(`the manifest names backup ${result.manifest.backupId}, not ${backupId}`);
-      if (recorded && createHash('sha256').update(JSON.stringify(recorded)).digest('hex') !== manifestSha) {
-        throw new ArchiveError(
-          "the archive's manifest differs from the one recorded when the backup was made (manifest edited)",
-        );
-      }
-      const bad = databases.filter((d) => d.integrity !== 'ok');
-      const report: VerifyReport = {
-        backupId,
-        ok: bad.length === 0,
-        errorType: bad.length ? 'IntegrityFailure' : undefined,
-        problem: bad.length
-          ? `database integrity check failed: ${bad.map((d) => `${d.path}: ${d.integrity}`).join('; ')}`
-          : undefined,
-        files: result.entries.length,
-        bytes: result.entries.reduce((n, e) => n + e.size, 0),
-        databases,
-      };
-      // A drill verifies the sandbox's copy: production's record is left as it is.
-      if (!target.sandbox) catalog.recordVerification(backupId, report.ok, report);
-      return report;
-    } catch (err) {
-      const failure = archiveFailure(err, backupId);
-      const report: VerifyReport = {
-        backupId,
-        ok: false,
-        problem: failure.message,
-        errorType: (failure.type ?? 'ChecksumMismatch') as StopClass,
-        files: 0,
-        bytes: 0,
-        databases,
-      };
-      if (catalog.get(backupId) && !target.sandbox) catalog.recordVerification(backupId, false, report);
-      return report;
-    } finally {
-      await fsp.rm(scratch, { recursive: true, force: true });
-    }
-  }
-
+export function createBackupActivities(config: LifeboatConfig, catalogs: Catalogs) {
+  const verifyOne = createVerifier(catalogs);
+  // Backups, retention and offsite copies are never made by a drill (refuseInDrill): the main catalog.
+  const catalog = catalogs.main;
   return {
     /**
      * Takes the target's lock. Held by a dead run: returned as stale. Held by a live one: a STOP, or
@@ -446,7 +136,7 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       const target = backupTarget(config, targetName, ['root', 'repository', 'encryption']);
       refuseInDrill(target, 'a backup');
       const { backupId, kind } = options;
-      const final = archivePath(target.repository, backupId);
+      const final = archiveFile(target.repository, backupId);
       const done = catalog.get(backupId);
       if (done && (await exists(final))) return summaryOf(done, catalog.manifest(backupId)!);
       await fsp.mkdir(target.repository, { recursive: true });
@@ -463,7 +153,14 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       }
       const previous = new Map((parentManifest?.files ?? []).map((f) => [f.path, f]));
 
-      const files = await scanRoot(target.root);
+      const files = await scanTarget(target);
+      // A signing key that cannot sign stops the backup before the long write, not after it.
+      if (target.encryption.signingKey)
+        await readSigningKey(
+          target.encryption.signingKey,
+          target.encryption.signingKeyPassphraseEnv,
+          'encryption',
+        );
       const work = path.join(target.repository, `.lifeboat-work-${backupId}`);
       const beat = heartbeater();
       await fsp.rm(work, { recursive: true, force: true });
@@ -556,14 +253,19 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
           } as Manifest;
           return manifest;
         };
-        const plain = writeArchive(sources, manifestFor, (p) =>
-          beat({
-            phase: 'archive',
-            files: p.files,
-            total: sources.length,
-            bytes: p.bytes,
-            totalBytes: storedEstimate,
-          }),
+        let manifestEntry = { sha256: '', size: 0 };
+        const plain = writeArchive(
+          sources,
+          manifestFor,
+          (p) =>
+            beat({
+              phase: 'archive',
+              files: p.files,
+              total: sources.length,
+              bytes: p.bytes,
+              totalBytes: storedEstimate,
+            }),
+          (written) => (manifestEntry = written),
         );
         const cipher = await encryptStream(plain, target.encryption);
         const hasher = hashingTransform();
@@ -577,21 +279,29 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
         await fsyncDir(target.repository);
         const archive = hasher.digest();
         const m = manifest!;
-        const manifestSha256 = createHash('sha256').update(JSON.stringify(m)).digest('hex');
-        const index = {
+        const fileCount = m.files.length;
+        const bytes = m.files.reduce((n, f) => n + f.size, 0);
+        const sidecar: Sidecar = {
+          format: SIDECAR_FORMAT,
+          version: SIDECAR_VERSION,
           backupId,
           target: targetName,
           kind,
           parent: m.parent ?? null,
           createdAt,
-          archiveSha256: archive.sha256,
+          createdBy: options.createdBy,
+          archive: path.basename(final),
           archiveSize: archive.size,
-          manifestSha256,
+          archiveSha256: archive.sha256,
+          manifestSha256: manifestEntry.sha256,
+          engineVersion: m.engineVersion,
+          storageSpecVersion: m.storageSpecVersion ?? ENGINE_SPEC_VERSION,
+          modules: m.modules,
+          encryption: encryptionMode(target.encryption),
+          files: fileCount,
+          bytes,
         };
-        await writeFileAtomic(
-          path.join(target.repository, `${backupId}.json`),
-          `${JSON.stringify(index, null, 2)}\n`,
-        );
+        const { signedBy } = await writeSidecar(target.repository, sidecar, target.encryption);
         const entry = {
           backupId,
           target: targetName,
@@ -601,8 +311,11 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
           archive: final,
           archiveSize: archive.size,
           archiveSha256: archive.sha256,
-          files: m.files.length,
-          bytes: m.files.reduce((n, f) => n + f.size, 0),
+          files: fileCount,
+          bytes,
+          origin: 'made' as const,
+          signedBy: signedBy ?? null,
+          manifestSha256: manifestEntry.sha256,
         };
         catalog.record(entry, m);
         return summaryOf(catalog.get(backupId)!, m);
@@ -634,13 +347,14 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
     /** Verifies one backup, the latest, or all of a target's; any failure is a STOP naming each. */
     async verifyBackups(targetName: string, which: string): Promise<VerifyReport[]> {
       const target = backupTarget(config, targetName, ['repository', 'encryption']);
+      const listed = catalogs.of(target);
       const ids =
         which === 'all'
-          ? catalog
+          ? listed
               .list(catalogNameOf(target))
               .map((e) => e.backupId)
               .reverse()
-          : [resolveBackupId(catalog, catalogNameOf(target), which)];
+          : [resolveBackupId(listed, catalogNameOf(target), which)];
       if (ids.length === 0)
         throw stopFailure('MissingManifest', `target '${targetName}' has no backups in the catalog`);
       const reports = [];
@@ -678,9 +392,11 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       const removedFiles: string[] = [];
       if (!dryRun) {
         for (const item of plan.remove) {
+          // The sidecar first: a backup is never seen with its sidecar but without its archive.
           for (const file of [
-            archivePath(target.repository, item.backupId),
-            path.join(target.repository, `${item.backupId}.json`),
+            sidecarFile(target.repository, item.backupId),
+            archiveFile(target.repository, item.backupId),
+            signatureFile(target.repository, item.backupId),
           ]) {
             if (await exists(file)) {
               await fsp.rm(file);
@@ -696,7 +412,8 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
 
     /** The id of the target's newest backup. */
     async latestBackupId(targetName: string): Promise<string> {
-      return resolveBackupId(catalog, catalogNameOf(findTarget(config, targetName)), 'latest');
+      const target = findTarget(config, targetName);
+      return resolveBackupId(catalogs.of(target), catalogNameOf(target), 'latest');
     },
 
     /** Copies a backup to the target's offsite repository and checks the copy by its hash. */
@@ -711,8 +428,11 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       if (!entry) throw invalidInput(`no backup '${backupId}' in the catalog`);
       await fsp.mkdir(target.offsite, { recursive: true });
       const copied: string[] = [];
-      for (const name of [`${backupId}.lbk`, `${backupId}.json`]) {
+      // The sidecar last: a sidecar in the offsite folder means its archive and signature are there.
+      const names = [`${backupId}.lbk`, `${backupId}.json.asc`, `${backupId}.json`];
+      for (const name of names) {
         const from = path.join(target.repository, name);
+        if (name.endsWith('.asc') && !(await exists(from))) continue;
         const to = path.join(target.offsite, name);
         const tmp = path.join(target.offsite, `.${name}.partial`);
         await pipeline(fs.createReadStream(from), fs.createWriteStream(tmp));
@@ -731,373 +451,10 @@ export function createBackupActivities(config: LifeboatConfig, catalog: Catalog)
       catalog.recordOffsite(backupId, path.join(target.offsite, `${backupId}.lbk`));
       return { copied };
     },
-
-    /**
-     * Step 1–5 of the restore protocol: verify every archive of the backup's chain (manifest,
-     * checksums, databases), then compare engine version and module set with the target's.
-     */
-    async inspectRestore(
-      targetName: string,
-      which: string,
-    ): Promise<{ backupId: string; chain: string[]; files: number; bytes: number; createdAt: string }> {
-      const target = backupTarget(config, targetName, ['repository', 'encryption']);
-      const backupId = resolveBackupId(catalog, catalogNameOf(target), which);
-      const chain = chainOf(catalog, backupId);
-      for (const id of chain) {
-        const report = await verifyOne(target, id);
-        if (!report.ok)
-          throw stopFailure(
-            report.errorType ?? 'ChecksumMismatch',
-            report.problem ?? `backup ${id} failed verification`,
-          );
-      }
-      const manifest = catalog.manifest(backupId)!;
-      const expectVersion = target.engineVersion ?? 'unversioned';
-      if (manifest.engineVersion !== expectVersion) {
-        throw stopFailure(
-          'VersionMismatch',
-          `engine version mismatch: the target runs ${expectVersion}, the backup was made by ${manifest.engineVersion}`,
-        );
-      }
-      const want = (target.modules ?? []).join(', ') || '(none)';
-      const found = [...manifest.modules].sort().join(', ') || '(none)';
-      if (want !== found)
-        throw stopFailure(
-          'ModuleSetMismatch',
-          `module set mismatch: the target has ${want}, the backup has ${found}`,
-        );
-      return {
-        backupId,
-        chain,
-        files: manifest.files.length,
-        bytes: manifest.files.reduce((n, f) => n + f.size, 0),
-        createdAt: manifest.createdAt,
-      };
-    },
-
-    /**
-     * Unpacks the backup (replaying its chain) into a staging folder beside the root, or into a
-     * named inspection folder. Each entry is checked against the manifest before its bytes are
-     * written; modes and mtimes are restored.
-     */
-    async stageRestore(
-      targetName: string,
-      backupId: string,
-      tag: string,
-      options: { paths?: string[]; into?: string } = {},
-    ): Promise<{ staging: string; files: number; bytes: number }> {
-      const target = backupTarget(config, targetName, ['root', 'repository', 'encryption']);
-      const manifest = catalog.manifest(backupId);
-      if (!manifest) throw stopFailure('MissingManifest', `backup ${backupId} is not in the catalog`);
-      const wanted = new Map(
-        manifest.files
-          .filter(
-            (f) => !options.paths || options.paths.some((p) => f.path === p || f.path.startsWith(`${p}/`)),
-          )
-          .map((f) => [f.path, f]),
-      );
-      if (options.paths && wanted.size === 0)
-        throw invalidInput(`none of ${options.paths.join(', ')} is in backup ${backupId}`);
-      let staging: string;
-      if (options.into) {
-        const dir = target.restoreInto[options.into];
-        if (!dir)
-          throw invalidInput(
-            `target '${targetName}' has no restoreInto folder named '${options.into}'; configured: ${Object.keys(target.restoreInto).join(', ') || 'none'}`,
-          );
-        staging = path.join(dir, backupId);
-      } else staging = `${target.root}.lifeboat-staging-${tag}`;
-      await fsp.rm(staging, { recursive: true, force: true });
-      await fsp.mkdir(staging, { recursive: true });
-      const beat = heartbeater();
-      const written = new Set<string>();
-      const finishing = new Bounded(16);
-      const made = new Set<string>();
-      const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
-      let bytes = 0;
-      for (const id of chainOf(catalog, backupId)) {
-        const plain = await openArchive(archiveOf(target, catalog.get(id)!), target.encryption, id);
-        try {
-          await readArchive(plain, async (header) => {
-            const want = wanted.get(header.path);
-            if (!want || want.storedIn !== id) return undefined;
-            if (want.size !== header.size || want.kind !== header.kind) {
-              throw new ArchiveError(
-                `entry ${JSON.stringify(header.path)} does not match the manifest (${header.size} bytes, expected ${want.size})`,
-              );
-            }
-            const dest = path.join(staging, ...header.path.split('/'));
-            if (!dest.startsWith(`${staging}${path.sep}`))
-              throw new ArchiveError(`entry ${JSON.stringify(header.path)} would leave the staging folder`);
-            const dir = path.dirname(dest);
-            if (!made.has(dir)) {
-              await fsp.mkdir(dir, { recursive: true });
-              made.add(dir);
-            }
-            const finish = async (out: fsp.FileHandle) => {
-              await out.sync();
-              await out.close();
-              await fsp.chmod(dest, want.mode);
-              // Seconds as a number keep the sub-millisecond part (a Date would drop it).
-              await fsp.utimes(dest, want.mtimeMs / 1000, want.mtimeMs / 1000);
-              written.add(header.path);
-            };
-            const checked = (digest: EntryDigest) => {
-              if (digest.sha256 !== want.sha256) {
-                throw new ArchiveError(
-                  `${JSON.stringify(header.path)} does not match the manifest's checksum`,
-                );
-              }
-            };
-            if (header.size <= CHUNK_SIZE) {
-              // A small file is kept in memory and written whole in the background (a few at a
-              // time), so decryption does not wait for its open, write, fsync, mode and mtime.
-              const parts: Buffer[] = [];
-              return {
-                write: async (chunk) => {
-                  parts.push(chunk);
-                  bytes += chunk.length;
-                },
-                close: async (digest) => {
-                  checked(digest);
-                  await finishing.add(async () => {
-                    const out = await fsp.open(dest, 'wx');
-                    try {
-                      await out.writeFile(Buffer.concat(parts));
-                    } catch (err) {
-                      await out.close();
-                      throw err;
-                    }
-                    await finish(out);
-                  });
-                  beat({ phase: 'restore', files: written.size, total: wanted.size, bytes, totalBytes });
-                },
-              };
-            }
-            const out = await fsp.open(dest, 'wx');
-            return {
-              write: async (chunk) => {
-                await out.write(chunk);
-                bytes += chunk.length;
-                beat({ phase: 'restore', files: written.size, total: wanted.size, bytes, totalBytes });
-              },
-              close: async (digest) => {
-                try {
-                  checked(digest);
-                } catch (err) {
-                  await out.close();
-                  throw err;
-                }
-                // fsync, mode and mtime run while the next entries are decrypted.
-                await finishing.add(() => finish(out));
-              },
-            };
-          });
-        } catch (err) {
-          await finishing.drain().catch(() => undefined);
-          await fsp.rm(staging, { recursive: true, force: true });
-          throw archiveFailure(err, id);
-        }
-      }
-      try {
-        await finishing.drain();
-      } catch (err) {
-        await fsp.rm(staging, { recursive: true, force: true });
-        throw err;
-      }
-      const missing = [...wanted.keys()].filter((p) => !written.has(p));
-      if (missing.length) {
-        await fsp.rm(staging, { recursive: true, force: true });
-        throw stopFailure(
-          'ChecksumMismatch',
-          `the backup chain of ${backupId} lacks ${missing.length} file(s) its manifest lists: ${missing.slice(0, 5).join(', ')}`,
-        );
-      }
-      await fsyncDir(path.dirname(staging));
-      return { staging, files: written.size, bytes };
-    },
-
-    /** Compensation for stageRestore: removes the staging folder. */
-    async removeStaging(targetName: string, tag: string): Promise<boolean> {
-      const target = backupTarget(config, targetName, ['root']);
-      const staging = `${target.root}.lifeboat-staging-${tag}`;
-      const had = await exists(staging);
-      await fsp.rm(staging, { recursive: true, force: true });
-      return had;
-    },
-
-    /**
-     * Swaps the staged root in by rename, keeping the old root as `<root>.lifeboat-previous-<tag>`.
-     * Safe to repeat after a crash at any point: it finishes the swap it finds half done.
-     */
-    async swapInRestore(targetName: string, tag: string): Promise<{ root: string; previous?: string }> {
-      const target = backupTarget(config, targetName, ['root']);
-      const root = target.root;
-      const staging = `${root}.lifeboat-staging-${tag}`;
-      const previous = `${root}.lifeboat-previous-${tag}`;
-      const [hasRoot, hasStaging, hasPrevious] = await Promise.all([
-        exists(root),
-        exists(staging),
-        exists(previous),
-      ]);
-      if (!hasStaging) {
-        if (hasRoot && hasPrevious) return { root, previous };
-        throw stopFailure(
-          'AmbiguousTarget',
-          `the staged restore ${staging} is gone and the swap did not happen; retry restages nothing — stop and start the restore again`,
-        );
-      }
-      if (hasRoot) {
-        if (hasPrevious)
-          throw stopFailure(
-            'AmbiguousTarget',
-            `both ${root} and ${previous} exist beside the staging folder; move one aside and retry`,
-          );
-        await fsp.rename(root, previous);
-        await fsyncDir(path.dirname(root));
-      }
-      await fsp.rename(staging, root);
-      await fsyncDir(path.dirname(root));
-      return { root, previous: hasRoot || hasPrevious ? previous : undefined };
-    },
-
-    /** Compensation for swapInRestore: puts the previous root back (the restored copy is discarded). */
-    async undoRestoreSwap(targetName: string, tag: string): Promise<{ putBack: boolean }> {
-      const target = backupTarget(config, targetName, ['root']);
-      const root = target.root;
-      const previous = `${root}.lifeboat-previous-${tag}`;
-      if (!(await exists(previous))) return { putBack: false };
-      if (await exists(root)) {
-        const discarded = `${root}.lifeboat-discarded-${tag}`;
-        await fsp.rename(root, discarded);
-        await fsp.rename(previous, root);
-        await fsyncDir(path.dirname(root));
-        await fsp.rm(discarded, { recursive: true, force: true });
-      } else {
-        await fsp.rename(previous, root);
-        await fsyncDir(path.dirname(root));
-      }
-      return { putBack: true };
-    },
-
-    /**
-     * Puts a staged subset into the live root path by path, moving what each replaces into
-     * `<root>.lifeboat-previous-<tag>/`. A journal written first records which paths existed, so
-     * a repeat after a crash finishes the swap and `undoSubsetSwap` can put everything back.
-     */
-    async swapInSubset(
-      targetName: string,
-      tag: string,
-      paths: string[],
-    ): Promise<{ root: string; previous: string; replaced: string[]; added: string[] }> {
-      const target = backupTarget(config, targetName, ['root']);
-      const root = target.root;
-      const staging = `${root}.lifeboat-staging-${tag}`;
-      const previous = `${root}.lifeboat-previous-${tag}`;
-      const journalFile = `${root}.lifeboat-subset-${tag}.json`;
-      const at = (base: string, p: string) => path.join(base, ...p.split('/'));
-      let journal: Record<string, boolean>;
-      if (await exists(journalFile))
-        journal = JSON.parse(await fsp.readFile(journalFile, 'utf8')) as Record<string, boolean>;
-      else {
-        journal = {};
-        for (const p of paths) journal[p] = await exists(at(root, p));
-        await writeFileAtomic(journalFile, JSON.stringify(journal));
-      }
-      for (const p of paths) {
-        const [live, staged, kept] = [at(root, p), at(staging, p), at(previous, p)];
-        if (!(await exists(staged))) continue; // already swapped in
-        if (journal[p] && !(await exists(kept))) {
-          await fsp.mkdir(path.dirname(kept), { recursive: true });
-          await fsp.rename(live, kept);
-        }
-        await fsp.mkdir(path.dirname(live), { recursive: true });
-        await fsp.rename(staged, live);
-        await fsyncDir(path.dirname(live));
-      }
-      await fsp.rm(staging, { recursive: true, force: true });
-      return {
-        root,
-        previous,
-        replaced: paths.filter((p) => journal[p]),
-        added: paths.filter((p) => !journal[p]),
-      };
-    },
-
-    /** Compensation for swapInSubset: every path goes back to what it was before the run. */
-    async undoSubsetSwap(targetName: string, tag: string): Promise<{ putBack: string[] }> {
-      const target = backupTarget(config, targetName, ['root']);
-      const root = target.root;
-      const previous = `${root}.lifeboat-previous-${tag}`;
-      const journalFile = `${root}.lifeboat-subset-${tag}.json`;
-      if (!(await exists(journalFile))) return { putBack: [] };
-      const journal = JSON.parse(await fsp.readFile(journalFile, 'utf8')) as Record<string, boolean>;
-      const at = (base: string, p: string) => path.join(base, ...p.split('/'));
-      const putBack: string[] = [];
-      for (const [p, existed] of Object.entries(journal)) {
-        const [live, kept] = [at(root, p), at(previous, p)];
-        if (existed && (await exists(kept))) {
-          await fsp.rm(live, { recursive: true, force: true });
-          await fsp.rename(kept, live);
-          putBack.push(p);
-        } else if (!existed) {
-          await fsp.rm(live, { recursive: true, force: true });
-          putBack.push(p);
-        }
-      }
-      await fsyncDir(root);
-      await fsp.rm(previous, { recursive: true, force: true });
-      await fsp.rm(journalFile, { force: true });
-      return { putBack };
-    },
-
-    /** Checks the live root against the manifest: same files, same bytes, databases intact. */
-    async verifyRestoredRoot(
-      targetName: string,
-      backupId: string,
-      options: { paths?: string[]; dir?: string } = {},
-    ): Promise<{ files: number; databases: number }> {
-      const target = backupTarget(config, targetName, ['root']);
-      const manifest = catalog.manifest(backupId);
-      if (!manifest) throw stopFailure('MissingManifest', `backup ${backupId} is not in the catalog`);
-      const dir = options.dir ?? target.root;
-      const inScope = (p: string) =>
-        !options.paths || options.paths.some((q) => p === q || p.startsWith(`${q}/`));
-      const want = manifest.files.filter((f) => inScope(f.path));
-      const problems: string[] = [];
-      const beat = heartbeater();
-      let databases = 0;
-      for (const [i, f] of want.entries()) {
-        beat({ phase: 'verify', files: i, total: want.length });
-        const abs = path.join(dir, ...f.path.split('/'));
-        if (!(await exists(abs))) {
-          problems.push(`${f.path} is missing`);
-          continue;
-        }
-        const { sha256 } = await hashFile(abs);
-        if (sha256 !== f.sha256) problems.push(`${f.path} differs from the backup`);
-        if (f.kind === 'sqlite') {
-          databases += 1;
-          const integrity = integrityOf(abs);
-          if (integrity !== 'ok') problems.push(`${f.path}: integrity check: ${integrity}`);
-        }
-      }
-      if (!options.paths) {
-        const present = (await scanRoot(dir).catch(() => [] as ScannedFile[])).map((f) => f.path);
-        const listed = new Set(want.map((f) => f.path));
-        for (const p of present) if (!listed.has(p)) problems.push(`${p} is not in the backup`);
-      }
-      if (problems.length)
-        throw stopFailure(
-          'IntegrityFailure',
-          `the restored root does not match backup ${backupId}: ${problems.slice(0, 10).join('; ')}`,
-        );
-      return { files: want.length, databases };
-    },
   };
 }
 
-function summaryOf(entry: NonNullable<ReturnType<Catalog['get']>>, manifest: Manifest): BackupSummary {
+function summaryOf(entry: CatalogEntry, manifest: Manifest): BackupSummary {
   const stored = manifest.files.filter((f) => f.storedIn === manifest.backupId);
   return {
     backupId: entry.backupId,

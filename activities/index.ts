@@ -5,7 +5,9 @@
 import type { LifeboatConfig } from '../worker/config';
 import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
+import { createAdoptActivities } from './adopt';
 import { createBackupActivities } from './backup';
+import { Catalogs } from './backupShared';
 import { createConfigFileActivities } from './configFile';
 import { createDrillActivities } from './drill';
 import { createDrillProofActivities } from './drillProof';
@@ -15,6 +17,7 @@ import type { Catalog } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
 import { createNotifyActivities } from './notify';
 import { createPanicActivities } from './panic';
+import { createRestoreActivities } from './restore';
 import { createStoreActivities } from './store';
 import { createTargetActivities } from './targets';
 
@@ -24,12 +27,22 @@ export interface ActivityDeps {
   catalog: Catalog;
 }
 
+/** Backups, restores and adoption of a config's targets, listed in `catalog` (tests and the bench use them alone). */
+export function createStorageActivities(config: LifeboatConfig, catalog: Catalog) {
+  const catalogs = new Catalogs(catalog);
+  return {
+    ...createBackupActivities(config, catalogs),
+    ...createRestoreActivities(config, catalogs),
+    ...createAdoptActivities(config, catalogs),
+  };
+}
+
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createTargetActivities(deps.config),
     ...createAuditActivities(deps.ledger),
     ...createStoreActivities(deps.config),
-    ...createBackupActivities(deps.config, deps.catalog),
+    ...createStorageActivities(deps.config, deps.catalog),
     ...createDriverActivities(deps.config),
     ...createConfigFileActivities(deps.config),
     ...createAuditChainActivities(deps.config),

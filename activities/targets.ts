@@ -78,7 +78,9 @@ export function createTargetActivities(config: LifeboatConfig) {
       const has = (section: string) =>
         section.startsWith('commands.')
           ? target.commands[section.slice('commands.'.length)] !== undefined
-          : (target as unknown as Record<string, unknown>)[section] !== undefined;
+          : (target as unknown as Record<string, unknown>)[section] !== undefined ||
+            // Named files (lifeboat-self) stand in for a root.
+            (section === 'root' && target.sources !== undefined);
       const missing = requires.filter((section) => !has(section));
       if (missing.length > 0) {
         throw invalidInput(

@@ -8,7 +8,7 @@
  * The passphrase comes from LIFEBOAT_BENCH_PASSPHRASE.
  */
 import * as path from 'node:path';
-import { createBackupActivities } from '../activities/backup';
+import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
 import { parseConfig } from '../worker/config';
 import { FULL_ID, INCREMENTAL_ID, TARGET, layout } from './layout';
@@ -32,8 +32,7 @@ async function main(): Promise<void> {
     },
     path.join(workDir, 'lifeboat.config.json'),
   );
-  const catalog = new Catalog(config.catalog);
-  const acts = createBackupActivities(config, catalog);
+  const acts = createStorageActivities(config, new Catalog(config.catalog));
   const started = performance.now();
   let result: unknown;
   switch (step) {

@@ -8,6 +8,8 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const DEFAULT_TASK_QUEUE = 'lifeboat';
 export const DEFAULT_ADDRESS = 'localhost:7233';
 export const DEFAULT_NAMESPACE = 'default';
+/** The built-in target whose backups hold Lifeboat's own stores (the audit ledger and the catalog). */
+export const SELF_TARGET = 'lifeboat-self';
 
 export const SA_RUNBOOK_NAME = defineSearchAttributeKey('RunbookName', SearchAttributeType.KEYWORD);
 export const SA_RUNBOOK_TARGET = defineSearchAttributeKey('RunbookTarget', SearchAttributeType.KEYWORD);

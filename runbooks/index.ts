@@ -1,5 +1,6 @@
 /** The runbook catalogue: metadata for the CLI and docs, workflow functions for the worker. */
 import type { RunbookMeta } from '../common/runbook';
+import * as adopt from './adoptRepository';
 import * as retention from './applyRetention';
 import * as auditChain from './auditChainRecovery';
 import * as corruptedConfig from './corruptedConfigRecovery';
@@ -23,6 +24,7 @@ export const RUNBOOKS: RunbookMeta[] = [
   verify.meta,
   restore.meta,
   offsite.meta,
+  adopt.meta,
   retention.meta,
   corruptedConfig.meta,
   auditChain.meta,

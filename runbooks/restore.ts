@@ -3,7 +3,8 @@
  * module set) → gate → lock → unpack beside the root → swap in by rename → verify → rebuild caches →
  * unlock. A stop at any point puts the root back exactly as it was.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { adoptSummary } from '../common/adopt';
 import { INVALID_INPUT } from '../common/errors';
 import { pathListProblems } from '../common/paths';
 import type { RunbookMeta } from '../common/runbook';
@@ -14,7 +15,7 @@ export const meta: RunbookMeta = {
   name: 'restore',
   title: 'Restore a storage root from a backup',
   summary:
-    'Verifies the backup and its chain completely, checks engine version and module set, waits for approval, then unpacks into a staging folder beside the root and swaps it in by rename, keeping the previous root; or restores into a named inspection folder.',
+    'Verifies the backup and its chain completely, checks engine version and module set, waits for approval, then unpacks into a staging folder beside the root and swaps it in by rename, keeping the previous root; or restores into a named inspection folder. On a host whose catalog lists no backup of the target (a new host), it first adopts the backups of the repository, or of the offsite copy.',
   source: '003_8b72c7da6d2bed8c.txt — §6 restore types, §7 restore protocol, §15 STOP conditions',
   objectives: { rtoMinutes: 60 },
   input: {
@@ -42,12 +43,19 @@ export const meta: RunbookMeta = {
     'engine version or module set differs from the target (expected vs found)',
     'the restored root does not match the manifest (the previous root can be put back with stop)',
     'the target is locked',
+    'the catalog lists no backup of the target and none can be adopted from the repository or its offsite copy (each refusal named)',
   ],
   flow: [
     {
       id: 'resolveTarget',
       label: 'find the target in the worker config',
-      next: [{ to: 'end:invalidInput', when: 'input.paths leave the root' }, 'inspectBackup'],
+      next: [{ to: 'end:invalidInput', when: 'input.paths leave the root' }, 'adoptRepository'],
+    },
+    {
+      id: 'adoptRepository',
+      label:
+        "when the catalog lists no backup of the target (a new host): adopt the repository's (or the offsite copy's)",
+      next: ['inspectBackup'],
     },
     {
       id: 'inspectBackup',
@@ -114,6 +122,23 @@ export async function restore(input: RestoreInput) {
     if (pathProblems.length) throw ApplicationFailure.nonRetryable(pathProblems.join('; '), INVALID_INPUT);
     const paths = input.paths;
 
+    // Why patched: runs that were already past this point when it was added replay without the step.
+    let adopted = '';
+    if (patched('restore-adopts-first')) {
+      const adoption = await run.step(
+        'adoptRepository',
+        'adoptRepository',
+        [target, { onlyWhenEmpty: true, requireOne: true }],
+        LONG,
+      );
+      if (!('skipped' in adoption)) {
+        run.fact(
+          'adopted',
+          adoption.adopted.map((a) => a.backupId),
+        );
+        adopted = ` (the catalog listed no backup: ${adoptSummary(adoption)})`;
+      }
+    }
     const backup = await run.step(
       'inspectBackup',
       'inspectRestore',
@@ -126,7 +151,7 @@ export async function restore(input: RestoreInput) {
       ? `${paths.join(', ')} from backup ${backup.backupId}`
       : `backup ${backup.backupId} (${backup.files} files)`;
     const where = input.into ? `inspection folder '${input.into}'` : 'the live root';
-    await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}`);
+    await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}${adopted}`);
     const tag = runTag();
 
     if (input.into) {

@@ -141,7 +141,7 @@ export async function writeDemo(
     config = await writeBackupDemos(demoDir);
     created = true;
   }
-  const added: string[] = [];
+  const added: string[] = created ? [] : await upgradeBackupDemos(config, demoDir);
   for (const [name, write] of Object.entries(
     recoveryDemos(demoDir, options.uiUrl ?? 'http://127.0.0.1:8233/'),
   )) {
@@ -182,24 +182,96 @@ async function drillKeysOnce(dir: string): Promise<DrillKeys> {
   return writeDrillKeys(dir);
 }
 
+/** An armored OpenPGP key pair `<name>.sec.asc` / `<name>.pub.asc` in `dir`: kept if both are there. */
+export async function keyPairOnce(
+  dir: string,
+  name: string,
+  userId: string,
+): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
+  const files = {
+    privateKey: path.join(dir, `${name}.sec.asc`),
+    publicKey: path.join(dir, `${name}.pub.asc`),
+  };
+  const have = [files.privateKey, files.publicKey].filter((f) => fs.existsSync(f));
+  if (have.length === 2) return { ...files, created: false };
+  // One half without the other cannot be completed; a new pair would orphan what the half protects.
+  if (have.length === 1)
+    throw new Error(
+      `${have[0]} exists without its other half; put the pair back (or move it aside) and start again`,
+    );
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'curve25519Legacy',
+    userIDs: [{ name: userId }],
+    format: 'armored',
+  });
+  fs.writeFileSync(files.publicKey, publicKey, { flag: 'wx' });
+  fs.writeFileSync(files.privateKey, privateKey, { flag: 'wx', mode: 0o600 });
+  return { ...files, created: true };
+}
+
+/** Whether a folder holds backup sidecars: a repository (or its offsite copy) from an earlier host. */
+function holdsBackups(dir: string): boolean {
+  return fs.existsSync(dir) && fs.readdirSync(dir).some((n) => n.endsWith('.json') && !n.startsWith('.'));
+}
+
+/** The demo's backup key pairs (encryption and signing), generated once and reused ever after. */
+async function backupKeys(keys: string): Promise<void> {
+  await keyPairOnce(keys, 'backup', 'Lifeboat demo backups');
+  await keyPairOnce(keys, 'backup-signing', 'Lifeboat demo backup signing');
+}
+
+const DEMO_ENCRYPTION = {
+  recipients: ['demo/keys/backup.pub.asc'],
+  privateKeys: ['demo/keys/backup.sec.asc'],
+  signingKey: 'demo/keys/backup-signing.sec.asc',
+};
+
+/** Lifeboat's own stores, backed up beside the demo and copied into the demo's offsite folder. */
+const DEMO_SELF_BACKUP = {
+  repository: 'demo/self-backups',
+  offsite: 'demo/offsite/lifeboat-self',
+  encryption: DEMO_ENCRYPTION,
+  retention: { keepLast: 7 },
+};
+
+/**
+ * Brings a demo config of an earlier version up to date: backups are signed (encryption.signingKey)
+ * and Lifeboat's own stores are backed up (selfBackup). Returns what it changed.
+ */
+async function upgradeBackupDemos(
+  config: { targets: Record<string, unknown> } & Record<string, unknown>,
+  demoDir: string,
+): Promise<string[]> {
+  const changed: string[] = [];
+  const storage = config.targets['demo-storage'] as { encryption?: Record<string, unknown> } | undefined;
+  if (storage?.encryption && 'recipients' in storage.encryption && !storage.encryption.signingKey) {
+    await backupKeys(path.join(demoDir, 'keys'));
+    storage.encryption.signingKey = DEMO_ENCRYPTION.signingKey;
+    changed.push('demo-storage (signed backups)');
+  }
+  if (config.selfBackup === undefined && storage?.encryption) {
+    await backupKeys(path.join(demoDir, 'keys'));
+    config.selfBackup = DEMO_SELF_BACKUP;
+    changed.push('selfBackup');
+  }
+  return changed;
+}
+
 async function writeBackupDemos(
   demoDir: string,
 ): Promise<{ targets: Record<string, unknown> } & Record<string, unknown>> {
   writeStoreFixture(path.join(demoDir, 'store'), 'corrupt', ['intact', 'corrupt']);
-  writeStorageRoot(path.join(demoDir, 'storage'), { seed: 42 });
-  const keys = path.join(demoDir, 'keys');
-  fs.mkdirSync(keys, { recursive: true, mode: 0o700 });
-  const { privateKey, publicKey } = await openpgp.generateKey({
-    type: 'ecc',
-    curve: 'curve25519Legacy',
-    userIDs: [{ name: 'Lifeboat demo backups' }],
-    format: 'armored',
-  });
-  fs.writeFileSync(path.join(keys, 'backup.pub.asc'), publicKey);
-  fs.writeFileSync(path.join(keys, 'backup.sec.asc'), privateKey, { mode: 0o600 });
+  // A new host holding an earlier host's offsite copy: the root is left for `restore` to bring back.
+  const storage = path.join(demoDir, 'storage');
+  if (!fs.existsSync(storage) && !holdsBackups(path.join(demoDir, 'offsite')))
+    writeStorageRoot(storage, { seed: 42 });
+  await backupKeys(path.join(demoDir, 'keys'));
   return {
     auditLedger: 'audit.sqlite',
     catalog: 'catalog.sqlite',
+    selfBackup: DEMO_SELF_BACKUP,
     targets: {
       'demo-store': {
         description: 'Demo knowledge-graph store (procedure 002) with a corrupt primary',
@@ -215,7 +287,7 @@ async function writeBackupDemos(
         root: 'demo/storage',
         repository: 'demo/backups',
         offsite: 'demo/offsite',
-        encryption: { recipients: ['demo/keys/backup.pub.asc'], privateKeys: ['demo/keys/backup.sec.asc'] },
+        encryption: DEMO_ENCRYPTION,
         retention: { keepLast: 3, daily: 7, weekly: 4, monthly: 6 },
         engineVersion: '1.0.0',
         modules: ['maps'],

@@ -93,6 +93,11 @@ async function main(): Promise<number> {
   if (demo.created) console.log(`up: wrote the demo config ${demo.configPath} with its demo targets`);
   else if (demo.added.length > 0)
     console.log(`up: added demo targets ${demo.added.join(', ')} to ${demo.configPath}`);
+  const storageRoot = path.join(dataDir, 'demo', 'storage');
+  if (demo.created && !fs.existsSync(storageRoot))
+    console.log(
+      `up: ${path.join(dataDir, 'demo', 'offsite')} holds backups from an earlier host, so ${storageRoot} is left for 'lifeboat start restore --target demo-storage' to bring back`,
+    );
 
   if (await portInUse(port, host)) {
     console.error(

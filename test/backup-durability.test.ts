@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createBackupActivities } from '../activities/backup';
+import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
 import { approveUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
@@ -230,7 +230,7 @@ test('a database written to throughout the backup is restored in a consistent st
 describe('a crash at any point of the restore swap leaves the root fully old or fully new once the run resumes', () => {
   const target = 'swap';
   let base: string;
-  let acts: ReturnType<typeof createBackupActivities>;
+  let acts: ReturnType<typeof createStorageActivities>;
   let catalog: Catalog;
 
   beforeAll(() => {
@@ -246,7 +246,7 @@ describe('a crash at any point of the restore swap leaves the root fully old or 
       },
     });
     catalog = new Catalog(config.catalog);
-    acts = createBackupActivities(config, catalog);
+    acts = createStorageActivities(config, catalog);
   });
   afterAll(() => catalog.close());
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createBackupActivities } from '../activities/backup';
+import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
 import { approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
@@ -123,7 +123,7 @@ test('a subset restored into the live root replaces only those paths; the rest k
 test('undoing a subset swap (a stop) leaves the root exactly as it was, added paths included', async () => {
   const root = path.join(dir, 'subset', 'root');
   const catalog = new Catalog(config.catalog);
-  const acts = createBackupActivities(config, catalog);
+  const acts = createStorageActivities(config, catalog);
   try {
     const backupId = `subset-undo-${Date.now()}`;
     await acts.writeBackup('subset', { backupId, kind: 'full', createdBy: 'test' });
@@ -220,7 +220,7 @@ test.each([
 
 test('applyRetention with dryRun lists what would go and removes nothing; without it, removes', async () => {
   const catalog = new Catalog(config.catalog);
-  const acts = createBackupActivities(config, catalog);
+  const acts = createStorageActivities(config, catalog);
   try {
     await acts.writeBackup('retention', { backupId: 'retention-1-full', kind: 'full', createdBy: 'test' });
     await new Promise((r) => setTimeout(r, 20));

@@ -8,11 +8,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EncryptionSettings } from '../activities/lib/crypto';
-import { validateRetention, type RetentionPolicy } from '../activities/lib/retention';
+import type { RetentionPolicy } from '../activities/lib/retention';
+import { SELF_TARGET } from '../common/constants';
 import type { GatePolicy } from '../common/types';
+import { parseBackupSettings, parseCommands, parseSelfBackup } from './backup-config';
 import {
   isObject,
-  isWithin,
   overlaps,
   parseAuditChain,
   parseConfigFile,
@@ -67,6 +68,12 @@ export interface TargetConfig {
   gates: Record<string, Partial<GatePolicy>>;
   /** The storage root a backup captures and a restore replaces. */
   root?: string;
+  /**
+   * Instead of a root: the files a backup captures, by the path they take in the archive (the
+   * built-in target `lifeboat-self`, whose files are Lifeboat's own stores). Never restored by the
+   * `restore` runbook: `lifeboat self restore` does that, before the control plane starts.
+   */
+  sources?: Record<string, string>;
   /** Where the target's backups are written. */
   repository?: string;
   /** A second repository that new backups are copied to. */
@@ -102,6 +109,8 @@ export interface TargetConfig {
    */
   catalogName?: string;
   sandbox?: string;
+  /** Set only on a host-loss drill's derived target: the sandbox's own catalog, empty at first. */
+  ownCatalog?: string;
 }
 
 export interface DrillSettings {
@@ -164,7 +173,6 @@ const TARGET_KEYS = [
   'objectives',
   'drill',
 ];
-const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const STORE_KEYS = ['primary', 'backups', 'quarantine'];
 const GATE_KEYS = ['approvers', 'quorum', 'timeoutSeconds', 'onTimeout', 'automatic'];
 
@@ -239,128 +247,6 @@ function parseStore(
     backups: paths.backups,
     quarantine: paths.quarantine ?? path.join(primary.dir, 'quarantine'),
   };
-}
-
-function parseEncryption(
-  where: string,
-  raw: unknown,
-  base: string,
-  problems: string[],
-): EncryptionSettings | undefined {
-  const usage = `${where} must be {"recipients": ["<public key file>"], "privateKeys": ["<private key file>"]} or {"passphraseEnv": "<ENV_VAR>"}`;
-  if (!isObject(raw)) {
-    problems.push(usage);
-    return undefined;
-  }
-  const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
-  if (raw.passphraseEnv !== undefined) {
-    unknownKeys(where, raw, ['passphraseEnv'], problems);
-    if (typeof raw.passphraseEnv !== 'string' || !envName.test(raw.passphraseEnv)) {
-      problems.push(
-        `${where}.passphraseEnv must name an environment variable (the passphrase itself never goes in the config)`,
-      );
-      return undefined;
-    }
-    return { passphraseEnv: raw.passphraseEnv };
-  }
-  unknownKeys(where, raw, ['recipients', 'privateKeys', 'privateKeyPassphraseEnv'], problems);
-  const files = (key: string, required: boolean): string[] | undefined => {
-    const v = raw[key];
-    if (v === undefined && !required) return undefined;
-    if (!Array.isArray(v) || v.length === 0 || v.some((f) => typeof f !== 'string' || f.trim() === '')) {
-      problems.push(required ? usage : `${where}.${key} must be a non-empty array of key files`);
-      return undefined;
-    }
-    return (v as string[]).map((f) => path.resolve(base, f));
-  };
-  const recipients = files('recipients', true);
-  const privateKeys = files('privateKeys', false);
-  let privateKeyPassphraseEnv: string | undefined;
-  if (raw.privateKeyPassphraseEnv !== undefined) {
-    if (typeof raw.privateKeyPassphraseEnv === 'string' && envName.test(raw.privateKeyPassphraseEnv)) {
-      privateKeyPassphraseEnv = raw.privateKeyPassphraseEnv;
-    } else problems.push(`${where}.privateKeyPassphraseEnv must name an environment variable`);
-  }
-  return recipients ? { recipients, privateKeys, privateKeyPassphraseEnv } : undefined;
-}
-
-function parseCommands(where: string, raw: unknown, problems: string[]): Record<string, CommandSettings> {
-  const commands: Record<string, CommandSettings> = {};
-  if (!isObject(raw)) {
-    problems.push(`${where} must be an object of name to {"argv": [...], "timeoutSeconds": n}`);
-    return commands;
-  }
-  for (const [name, value] of Object.entries(raw)) {
-    const at = `${where}.${name}`;
-    if (!COMMAND_NAME.test(name))
-      problems.push(`${at}: a command name may hold letters, digits, '_' and '-'`);
-    if (!isObject(value)) {
-      problems.push(`${at} must be {"argv": ["program", "arg"], "timeoutSeconds": 60}`);
-      continue;
-    }
-    unknownKeys(at, value, ['argv', 'timeoutSeconds'], problems);
-    const argv = value.argv;
-    if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
-      problems.push(`${at}.argv must be a non-empty array of strings (run without a shell)`);
-      continue;
-    }
-    const timeout = value.timeoutSeconds ?? 60;
-    if (typeof timeout !== 'number' || timeout <= 0) {
-      problems.push(`${at}.timeoutSeconds must be a positive number`);
-      continue;
-    }
-    commands[name] = { argv: argv as string[], timeoutSeconds: timeout };
-  }
-  return commands;
-}
-
-function parseBackupSettings(
-  where: string,
-  value: Record<string, unknown>,
-  target: TargetConfig,
-  base: string,
-  problems: string[],
-): void {
-  for (const key of ['root', 'repository', 'offsite'] as const) {
-    if (value[key] !== undefined) target[key] = parsePath(`${where}.${key}`, value[key], base, problems);
-  }
-  if (target.root && target.repository) {
-    if (overlaps(target.repository, target.root)) {
-      problems.push(
-        `${where}.repository must be outside ${where}.root (and the root outside the repository)`,
-      );
-    }
-  }
-  if (value.encryption !== undefined)
-    target.encryption = parseEncryption(`${where}.encryption`, value.encryption, base, problems);
-  if (value.retention !== undefined) {
-    const { policy, problems: found } = validateRetention(value.retention, `${where}.retention`);
-    problems.push(...found);
-    target.retention = policy;
-  }
-  for (const key of ['engineVersion', 'storageSpecVersion'] as const) {
-    if (value[key] === undefined) continue;
-    if (typeof value[key] === 'string' && (value[key] as string).trim()) target[key] = value[key] as string;
-    else problems.push(`${where}.${key} must be a version string`);
-  }
-  if (value.modules !== undefined) {
-    if (Array.isArray(value.modules) && value.modules.every((m) => typeof m === 'string'))
-      target.modules = [...(value.modules as string[])].sort();
-    else problems.push(`${where}.modules must be an array of module names`);
-  }
-  if (value.commands !== undefined)
-    target.commands = parseCommands(`${where}.commands`, value.commands, problems);
-  if (value.restoreInto !== undefined) {
-    if (!isObject(value.restoreInto))
-      problems.push(`${where}.restoreInto must be an object of name to folder`);
-    else
-      for (const [name, dir] of Object.entries(value.restoreInto)) {
-        const resolved = parsePath(`${where}.restoreInto.${name}`, dir, base, problems);
-        if (resolved && target.root && isWithin(resolved, target.root)) {
-          problems.push(`${where}.restoreInto.${name} must be outside the root`);
-        } else if (resolved) target.restoreInto[name] = resolved;
-      }
-  }
 }
 
 function parseRecoverySettings(
@@ -465,7 +351,7 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   const problems: string[] = [];
   if (!isObject(raw))
     throw new ConfigError(source, ['the file must hold a JSON object with "auditLedger" and "targets"']);
-  unknownKeys('config', raw, ['auditLedger', 'catalog', 'targets', 'notify'], problems);
+  unknownKeys('config', raw, ['auditLedger', 'catalog', 'targets', 'notify', 'selfBackup'], problems);
 
   let auditLedger = '';
   if (typeof raw.auditLedger !== 'string' || raw.auditLedger.trim() === '') {
@@ -482,6 +368,12 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
       const where = `targets.${name}`;
       if (!TARGET_NAME.test(name)) {
         problems.push(`${where}: a target name may hold letters, digits, '.', '_' and '-' (at most 64)`);
+      }
+      if (name === SELF_TARGET) {
+        problems.push(
+          `${where}: the name is reserved for Lifeboat's own stores; configure their backups in the top-level "selfBackup" section`,
+        );
+        continue;
       }
       if (!isObject(value)) {
         problems.push(`${where} must be an object`);
@@ -517,6 +409,10 @@ export function parseConfig(raw: unknown, file: string): LifeboatConfig {
   }
   let catalog = auditLedger ? path.join(path.dirname(auditLedger), 'catalog.sqlite') : '';
   if (raw.catalog !== undefined) catalog = parsePath('catalog', raw.catalog, base, problems) ?? '';
+  if (raw.selfBackup !== undefined && auditLedger && catalog) {
+    const self = parseSelfBackup(raw.selfBackup, { auditLedger, catalog }, base, problems);
+    if (self) targets[SELF_TARGET] = self;
+  }
   const notify = raw.notify === undefined ? undefined : parseNotify('notify', raw.notify, problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
   return { source, auditLedger, catalog, targets, notify };

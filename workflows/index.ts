@@ -3,6 +3,7 @@ import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { INVALID_INPUT } from '../common/errors';
 import { RUNBOOKS } from '../runbooks';
 
+export { adoptRepository } from '../runbooks/adoptRepository';
 export { applyRetention } from '../runbooks/applyRetention';
 export { auditChainRecovery } from '../runbooks/auditChainRecovery';
 export { corruptedConfigRecovery } from '../runbooks/corruptedConfigRecovery';

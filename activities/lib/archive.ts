@@ -175,6 +175,7 @@ export async function* writeArchive(
   entries: Iterable<SourceEntry> | AsyncIterable<SourceEntry>,
   manifestFor: (digests: EntryDigest[]) => Manifest,
   progress?: (p: WriteProgress) => void,
+  written?: (manifest: { sha256: string; size: number }) => void,
 ): AsyncGenerator<Buffer> {
   yield MAGIC;
   const digests: EntryDigest[] = [];
@@ -245,7 +246,9 @@ export async function* writeArchive(
   for (let offset = 0; offset < manifest.length; offset += CHUNK_SIZE) {
     yield frameChunk(manifest.subarray(offset, offset + CHUNK_SIZE));
   }
-  yield frameTrailer(createHash('sha256').update(manifest).digest('hex'), manifest.length);
+  const manifestSha256 = createHash('sha256').update(manifest).digest('hex');
+  yield frameTrailer(manifestSha256, manifest.length);
+  written?.({ sha256: manifestSha256, size: manifest.length });
   yield END;
 }
 
@@ -311,6 +314,8 @@ export interface EntrySink {
 export interface ReadResult {
   entries: EntryDigest[];
   manifest: Manifest;
+  /** SHA-256 of the manifest entry's bytes (what a sidecar's `manifestSha256` names). */
+  manifestSha256: string;
 }
 
 const KINDS = new Set(['file', 'sqlite', 'manifest']);
@@ -361,6 +366,7 @@ export async function readArchive(
   const seen = new Map<string, string>();
   const entries: EntryDigest[] = [];
   let manifest: Manifest | undefined;
+  let manifestSha256 = '';
   let bytes = 0;
   for (;;) {
     const tag = (await reader.take(1, 'an entry tag')).toString('latin1');
@@ -424,6 +430,7 @@ export async function readArchive(
       );
     }
     if (isManifest) {
+      manifestSha256 = sha256;
       try {
         manifest = JSON.parse(Buffer.concat(manifestParts).toString('utf8')) as Manifest;
       } catch {
@@ -447,7 +454,7 @@ export async function readArchive(
   if (!manifest) throw new ArchiveError('the archive has no manifest (missing manifest)');
   const problems = manifestProblems(manifest, entries);
   if (problems.length) throw new ArchiveError(problems.join('; '));
-  return { entries, manifest };
+  return { entries, manifest, manifestSha256 };
 }
 
 /** Checks a manifest's shape and that the archive's entries are exactly the files it says are stored here. */

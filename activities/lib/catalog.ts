@@ -24,7 +24,27 @@ export interface CatalogEntry {
   verifyReport: string | null;
   offsiteCopy: string | null;
   removedAt: string | null;
+  /** `made` by this host, or `adopted` from a repository (adoptRepository); null: made before either was recorded. */
+  origin: 'made' | 'adopted' | null;
+  /** Fingerprint of the key that signed the backup's sidecar, when it was signed. */
+  signedBy: string | null;
+  /** SHA-256 of the manifest entry's bytes in the archive (as in the sidecar); null on older rows. */
+  manifestSha256: string | null;
 }
+
+/** What a backup is recorded with (the rest is filled in by later events). */
+export type NewCatalogEntry = Omit<
+  CatalogEntry,
+  | 'verifiedAt'
+  | 'verifyOk'
+  | 'verifyReport'
+  | 'offsiteCopy'
+  | 'removedAt'
+  | 'origin'
+  | 'signedBy'
+  | 'manifestSha256'
+> &
+  Partial<Pick<CatalogEntry, 'origin' | 'signedBy' | 'manifestSha256'>>;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS backups (
@@ -43,7 +63,10 @@ CREATE TABLE IF NOT EXISTS backups (
   verify_ok INTEGER,
   verify_report TEXT,
   offsite_copy TEXT,
-  removed_at TEXT
+  removed_at TEXT,
+  origin TEXT,
+  signed_by TEXT,
+  manifest_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS backups_target ON backups (target, created_at);
 CREATE TABLE IF NOT EXISTS drills (
@@ -96,29 +119,62 @@ function drillFromRow(row: DrillRow): DrillRecord {
   return record;
 }
 
-const COLUMNS = `backup_id AS backupId, target, kind, parent, created_at AS createdAt, archive, archive_size AS archiveSize,
+const BASE_COLUMNS = `backup_id AS backupId, target, kind, parent, created_at AS createdAt, archive, archive_size AS archiveSize,
   archive_sha256 AS archiveSha256, files, bytes, verified_at AS verifiedAt, verify_ok AS verifyOk,
   verify_report AS verifyReport, offsite_copy AS offsiteCopy, removed_at AS removedAt`;
+/** Columns added since the first catalog: added to an older file opened for writing, read as NULL otherwise. */
+const ADDED_COLUMNS: [column: string, alias: string][] = [
+  ['origin', 'origin'],
+  ['signed_by', 'signedBy'],
+  ['manifest_sha256', 'manifestSha256'],
+];
 
 export class Catalog {
   private readonly db: Database.Database;
+  private readonly columns: string;
 
-  constructor(file: string, options: { readonly?: boolean } = {}) {
+  constructor(
+    readonly file: string,
+    options: { readonly?: boolean } = {},
+  ) {
     this.db = openDatabase(file, 'backup catalog', SCHEMA, options);
+    const have = new Set(
+      (this.db.prepare('PRAGMA table_info(backups)').all() as { name: string }[]).map((c) => c.name),
+    );
+    const added = ADDED_COLUMNS.map(([column, alias]) => {
+      if (have.has(column)) return `${column} AS ${alias}`;
+      if (options.readonly) return `NULL AS ${alias}`;
+      try {
+        this.db.exec(`ALTER TABLE backups ADD COLUMN ${column} TEXT`);
+      } catch (err) {
+        // Another worker opening the same older catalog added it first.
+        if (!/duplicate column/i.test((err as Error).message)) throw err;
+      }
+      return `${column} AS ${alias}`;
+    });
+    this.columns = [BASE_COLUMNS, ...added].join(', ');
   }
 
-  record(
-    entry: Omit<CatalogEntry, 'verifiedAt' | 'verifyOk' | 'verifyReport' | 'offsiteCopy' | 'removedAt'>,
-    manifest: Manifest,
-  ): void {
+  /** Records a backup (again, after a retry or a re-adoption: the row is brought up to date). */
+  record(entry: NewCatalogEntry, manifest: Manifest): void {
     this.db
       .prepare(
-        `INSERT INTO backups (backup_id, target, kind, parent, created_at, archive, archive_size, archive_sha256, files, bytes, manifest)
-         VALUES (@backupId, @target, @kind, @parent, @createdAt, @archive, @archiveSize, @archiveSha256, @files, @bytes, @manifest)
+        `INSERT INTO backups (backup_id, target, kind, parent, created_at, archive, archive_size, archive_sha256, files, bytes, manifest,
+           origin, signed_by, manifest_sha256)
+         VALUES (@backupId, @target, @kind, @parent, @createdAt, @archive, @archiveSize, @archiveSha256, @files, @bytes, @manifest,
+           @origin, @signedBy, @manifestSha256)
          ON CONFLICT (backup_id) DO UPDATE SET archive = excluded.archive, archive_size = excluded.archive_size,
-           archive_sha256 = excluded.archive_sha256, manifest = excluded.manifest, removed_at = NULL`,
+           archive_sha256 = excluded.archive_sha256, manifest = excluded.manifest, removed_at = NULL,
+           origin = COALESCE(excluded.origin, origin), signed_by = COALESCE(excluded.signed_by, signed_by),
+           manifest_sha256 = COALESCE(excluded.manifest_sha256, manifest_sha256)`,
       )
-      .run({ ...entry, manifest: JSON.stringify(manifest) });
+      .run({
+        ...entry,
+        origin: entry.origin ?? null,
+        signedBy: entry.signedBy ?? null,
+        manifestSha256: entry.manifestSha256 ?? null,
+        manifest: JSON.stringify(manifest),
+      });
   }
 
   recordVerification(backupId: string, ok: boolean, report: unknown): void {
@@ -138,7 +194,7 @@ export class Catalog {
   }
 
   get(backupId: string): CatalogEntry | undefined {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM backups WHERE backup_id = ?`).get(backupId) as
+    return this.db.prepare(`SELECT ${this.columns} FROM backups WHERE backup_id = ?`).get(backupId) as
       CatalogEntry | undefined;
   }
 
@@ -152,7 +208,7 @@ export class Catalog {
   list(target?: string): CatalogEntry[] {
     const where = target === undefined ? 'removed_at IS NULL' : 'removed_at IS NULL AND target = ?';
     const stmt = this.db.prepare(
-      `SELECT ${COLUMNS} FROM backups WHERE ${where} ORDER BY created_at DESC, backup_id DESC`,
+      `SELECT ${this.columns} FROM backups WHERE ${where} ORDER BY created_at DESC, backup_id DESC`,
     );
     return (target === undefined ? stmt.all() : stmt.all(target)) as CatalogEntry[];
   }

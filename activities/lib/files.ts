@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** SHA-256 (hex) and size of a file, read as a stream so memory does not grow with the file. */
@@ -104,4 +105,21 @@ export async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A pass-through that hashes what flows through it; `digest()` once the stream has ended. */
+export function hashingTransform(): {
+  transform: Transform;
+  digest: () => { sha256: string; size: number };
+} {
+  const hash = createHash('sha256');
+  let size = 0;
+  const transform = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  return { transform, digest: () => ({ sha256: hash.digest('hex'), size }) };
 }

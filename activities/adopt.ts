@@ -1,0 +1,281 @@
+/**
+ * Adoption (DESIGN §4, §5): the catalog is a cache of the repositories, so a host with nothing but
+ * the repository (or its offsite copy) and the keys rebuilds a target's catalog entries from it.
+ * Every sidecar is read and its signature checked, every archive held to its sidecar and read
+ * through, the incremental chains rebuilt; each backup is reported adopted, already present, or
+ * refused with the reason. Nothing in a repository is ever written, and a repeat adopts nothing new.
+ *
+ * Which copy: the primary repository first; a backup that is missing or refused there is taken from
+ * the offsite copy when that one verifies, and the report names the copy that was not used and why.
+ */
+import type { LifeboatConfig } from '../worker/config';
+import { backupTarget, catalogNameOf, type BackupTarget, type Catalogs } from './backupShared';
+import { invalidInput, stopFailure } from './errors';
+import { heartbeater } from './lib/context';
+import { KeyError } from './lib/crypto';
+import {
+  RepositoryError,
+  chainGaps,
+  checkBackup,
+  listRepository,
+  type FoundBackup,
+  type Refusal,
+  type RepositoryListing,
+} from './lib/repository';
+import { encryptionMode, trustedSigners } from './lib/sidecar';
+import { describeRefusals, type AdoptReport, type RepositoryName } from '../common/adopt';
+
+export type { AdoptReport };
+
+export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs) {
+  async function adopt(target: BackupTarget, from?: RepositoryName): Promise<AdoptReport> {
+    const catalog = catalogs.of(target);
+    const name = catalogNameOf(target);
+    const beat = heartbeater();
+    let trusted;
+    try {
+      trusted = await trustedSigners(target.encryption);
+    } catch (err) {
+      if (err instanceof KeyError) throw stopFailure('KeyProblem', `target '${target.name}': ${err.message}`);
+      throw err;
+    }
+    const rule = { mode: encryptionMode(target.encryption), trusted };
+    const wanted: { name: RepositoryName; folder: string }[] = [];
+    if (from !== 'offsite') wanted.push({ name: 'repository', folder: target.repository });
+    if (from !== 'repository' && target.offsite) wanted.push({ name: 'offsite', folder: target.offsite });
+    if (from === 'offsite' && !target.offsite)
+      throw invalidInput(`target '${target.name}' has no offsite repository in the worker's config`);
+
+    const report: AdoptReport = {
+      target: name,
+      used: 'none',
+      repositories: [],
+      adopted: [],
+      present: [],
+      refused: [],
+      disagreements: [],
+      otherTargets: {},
+      orphans: [],
+    };
+    const listings = new Map<RepositoryName, RepositoryListing>();
+    for (const repo of wanted) {
+      try {
+        const listing = await listRepository(repo.folder, name, rule);
+        listings.set(repo.name, listing);
+        report.repositories.push({ ...repo, readable: true });
+        for (const [t, n] of Object.entries(listing.otherTargets))
+          report.otherTargets[t] = Math.max(report.otherTargets[t] ?? 0, n);
+        report.orphans.push(...listing.orphans);
+      } catch (err) {
+        if (!(err instanceof RepositoryError)) throw err;
+        report.repositories.push({ ...repo, readable: false, problem: err.message });
+      }
+    }
+    if (listings.size === 0) {
+      throw stopFailure(
+        'NoValidBackup',
+        `no repository of target '${target.name}' can be read: ${report.repositories.map((r) => r.problem).join('; ')}; mount or copy the repository (or its offsite copy) there and retry`,
+      );
+    }
+
+    // Every backup id either copy knows, with what each copy says of it.
+    const byId = new Map<string, Partial<Record<RepositoryName, FoundBackup | Refusal>>>();
+    for (const [repo, listing] of listings) {
+      for (const f of listing.found) byId.set(f.backupId, { ...byId.get(f.backupId), [repo]: f });
+      for (const r of listing.refused) {
+        if (r.backupId) byId.set(r.backupId, { ...byId.get(r.backupId), [repo]: r });
+        else report.refused.push({ ...r, from: repo });
+      }
+    }
+    const order = [...byId.entries()].sort(([a, x], [b, y]) => {
+      const at = (v: typeof x) =>
+        (Object.values(v).find((f) => f && 'sidecar' in f) as FoundBackup | undefined)?.sidecar.createdAt ??
+        '';
+      return at(x) < at(y) || (at(x) === at(y) && a < b) ? -1 : 1;
+    });
+    const ok = new Map<
+      string,
+      { found: FoundBackup; from: RepositoryName; files: number; bytes: number; manifest: unknown }
+    >();
+    const refusedIds = new Map<string, string>();
+    let done = 0;
+    for (const [backupId, copies] of order) {
+      beat({ phase: 'adopt', files: done, total: order.length, current: backupId });
+      done += 1;
+      const existing = catalog.get(backupId);
+      const candidates = (['repository', 'offsite'] as RepositoryName[])
+        .map((repo) => ({ repo, copy: copies[repo] }))
+        .filter((c) => c.copy !== undefined);
+      const sample = candidates.find((c) => 'sidecar' in c.copy!)?.copy as FoundBackup | undefined;
+      if (
+        existing &&
+        !existing.removedAt &&
+        sample &&
+        existing.archiveSha256 === sample.sidecar.archiveSha256
+      ) {
+        report.present.push(backupId);
+        continue;
+      }
+      if (existing && !existing.removedAt && sample) {
+        refusedIds.set(backupId, 'the catalog already lists a different backup under this id');
+        report.refused.push({
+          backupId,
+          file: sample.sidecarFile,
+          from: candidates[0].repo,
+          reason: `the catalog already lists a backup ${backupId} with another archive (SHA-256 ${existing.archiveSha256.slice(0, 16)}…); nothing was changed`,
+        });
+        continue;
+      }
+      const problems: string[] = [];
+      let chosen:
+        | { found: FoundBackup; from: RepositoryName; files: number; bytes: number; manifest: unknown }
+        | undefined;
+      for (const { repo, copy } of candidates) {
+        if (!('sidecar' in copy!)) {
+          problems.push(`${repo}: ${copy!.reason}`);
+          continue;
+        }
+        if (chosen) {
+          if (!copy.sidecarBytes.equals(chosen.found.sidecarBytes))
+            report.disagreements.push(
+              `backup ${backupId}: the ${repo} copy's sidecar differs from the ${chosen.from} copy's, which verifies and is used`,
+            );
+          continue;
+        }
+        let checked;
+        try {
+          checked = await checkBackup(copy, target.encryption, (p) =>
+            beat({
+              phase: `adopt-${p.phase}`,
+              files: done - 1,
+              total: order.length,
+              current: backupId,
+              bytes: p.bytes,
+              totalBytes: copy.sidecar.archiveSize,
+            }),
+          );
+        } catch (err) {
+          if (err instanceof KeyError)
+            throw stopFailure(
+              'KeyProblem',
+              `backup ${backupId} of target '${target.name}' cannot be opened: ${err.message}; nothing was adopted from here on`,
+            );
+          throw err;
+        }
+        if ('refused' in checked) problems.push(`${repo}: ${checked.refused}`);
+        else
+          chosen = {
+            found: copy,
+            from: repo,
+            files: checked.files,
+            bytes: checked.bytes,
+            manifest: checked.manifest,
+          };
+      }
+      if (chosen) {
+        if (problems.length)
+          report.disagreements.push(
+            `backup ${backupId}: taken from the ${chosen.from} copy; ${problems.join('; ')}`,
+          );
+        ok.set(backupId, chosen);
+      } else {
+        const reason = problems.join('; ');
+        refusedIds.set(backupId, reason);
+        for (const { repo, copy } of candidates) {
+          const file = 'sidecar' in copy! ? copy.sidecarFile : copy!.file;
+          const own = problems.find((p) => p.startsWith(`${repo}: `))?.slice(repo.length + 2) ?? reason;
+          report.refused.push({ backupId, file, from: repo, reason: own });
+        }
+      }
+    }
+
+    // Chains: an incremental is adopted only with every parent up to its full backup.
+    const parentOf = (id: string) => ok.get(id)?.found.sidecar.parent ?? catalog.get(id)?.parent ?? undefined;
+    const missing = (id: string) => {
+      if (ok.has(id)) return undefined;
+      const entry = catalog.get(id);
+      if (entry && !entry.removedAt) return undefined;
+      const why = refusedIds.get(id);
+      return why ? `was refused (${why})` : 'is not in the repository';
+    };
+    const gaps = chainGaps([...ok.keys()], parentOf, missing);
+    for (const [id, gap] of gaps) {
+      const { found, from: repo } = ok.get(id)!;
+      ok.delete(id);
+      report.refused.push({ backupId: id, file: found.sidecarFile, from: repo, reason: gap });
+    }
+
+    for (const [backupId, { found, from: repo, files, bytes, manifest }] of ok) {
+      const s = found.sidecar;
+      catalog.record(
+        {
+          backupId,
+          target: name,
+          kind: s.kind,
+          parent: s.parent,
+          createdAt: s.createdAt,
+          archive: found.archive,
+          archiveSize: s.archiveSize,
+          archiveSha256: s.archiveSha256,
+          files,
+          bytes,
+          origin: 'adopted',
+          signedBy: found.verdict.status === 'signed' ? found.verdict.fingerprint : null,
+          manifestSha256: s.manifestSha256,
+        },
+        manifest as Parameters<typeof catalog.record>[1],
+      );
+      const offsite = listings.get('offsite')?.found.find((f) => f.backupId === backupId);
+      if (repo === 'repository' && offsite?.sidecarBytes.equals(found.sidecarBytes))
+        catalog.recordOffsite(backupId, offsite.archive);
+      report.adopted.push({
+        backupId,
+        kind: s.kind,
+        parent: s.parent,
+        createdAt: s.createdAt,
+        from: repo,
+        archive: found.archive,
+        signedBy: found.verdict.status === 'signed' ? found.verdict.fingerprint : undefined,
+      });
+    }
+    const froms = new Set(report.adopted.map((a) => a.from));
+    report.used = froms.size === 2 ? 'both' : froms.size === 1 ? [...froms][0] : 'none';
+    report.newestRestorable = catalog.list(name)[0]?.backupId;
+    if (report.newestRestorable) {
+      for (const r of report.refused)
+        if (/parent/.test(r.reason))
+          r.reason += `; the newest backup with a complete chain is ${report.newestRestorable}`;
+    }
+    return report;
+  }
+
+  return {
+    /**
+     * Rebuilds the target's catalog entries from its repository (`from` undefined: the primary,
+     * falling back to the offsite copy per backup). With `requireOne`, finding nothing restorable is
+     * a STOP naming every refusal (a restore cannot go on without a backup).
+     */
+    async adoptRepository(
+      targetName: string,
+      options: { from?: RepositoryName; requireOne?: boolean; onlyWhenEmpty?: boolean } = {},
+    ): Promise<AdoptReport | { skipped: true; reason: string }> {
+      const target = backupTarget(config, targetName, ['repository', 'encryption']);
+      if (target.sandbox && !target.ownCatalog)
+        throw invalidInput(
+          `target '${targetName}' is a drill sandbox that reads the catalog of '${catalogNameOf(target)}'; adopting into it would change production's records`,
+        );
+      const catalog = catalogs.of(target);
+      if (options.onlyWhenEmpty && catalog.list(catalogNameOf(target)).length > 0)
+        return { skipped: true, reason: `the catalog lists backups of '${catalogNameOf(target)}'` };
+      const report = await adopt(target, options.from);
+      if (options.requireOne && !report.newestRestorable) {
+        throw stopFailure(
+          'NoValidBackup',
+          `target '${targetName}' has no backups in the catalog and none could be adopted from ${report.repositories.map((r) => `${r.folder}${r.readable ? '' : ` (${r.problem})`}`).join(' or ')}${report.refused.length ? `: ${describeRefusals(report)}` : ''}`,
+          { report },
+        );
+      }
+      return report;
+    },
+  };
+}

@@ -1,0 +1,265 @@
+/**
+ * What the backup, restore and adoption activities share: the target as a backup sees it, the
+ * catalog that lists its backups (a host-loss drill's sandbox has one of its own), opening an archive
+ * and holding it to its catalog entry, a backup's chain, and reading a backup back completely.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { StopClass } from '../common/errors';
+import type { LifeboatConfig, TargetConfig } from '../worker/config';
+import { invalidInput, stopFailure } from './errors';
+import { ArchiveError, readArchive } from './lib/archive';
+import { openArchiveStream } from './lib/archiveStream';
+import { Catalog, type CatalogEntry } from './lib/catalog';
+import { heartbeater } from './lib/context';
+import { KeyError, type EncryptionSettings } from './lib/crypto';
+import { exists } from './lib/files';
+import { integrityOf } from './lib/rootFiles';
+import { sandboxPath } from './lib/sandbox';
+import { archiveFile } from './lib/sidecar';
+import { isWithin } from '../worker/sections';
+import { findTarget } from './targets';
+
+export interface VerifyReport {
+  backupId: string;
+  ok: boolean;
+  problem?: string;
+  /** The STOP class of the problem. */
+  errorType?: StopClass;
+  files: number;
+  bytes: number;
+  databases: { path: string; integrity: string }[];
+}
+
+export type BackupTarget = TargetConfig & {
+  root: string;
+  repository: string;
+  encryption: EncryptionSettings;
+};
+
+export function backupTarget(
+  config: LifeboatConfig,
+  name: string,
+  needs: ('root' | 'repository' | 'encryption')[],
+): BackupTarget {
+  const target = findTarget(config, name);
+  // A target of named files (lifeboat-self) has them instead of a root.
+  const missing = needs.filter((k) => target[k] === undefined && !(k === 'root' && target.sources));
+  if (missing.length)
+    throw invalidInput(`target '${name}' has no ${missing.join(', ')} in the worker's config`);
+  return target as BackupTarget;
+}
+
+export function activityIds(): { workflowId: string; runId: string } {
+  const info = Context.current().info;
+  return {
+    workflowId: info.workflowExecution?.workflowId ?? 'unknown',
+    runId: info.workflowExecution?.runId ?? 'unknown',
+  };
+}
+
+/**
+ * The catalog a target's backups are listed in: the control plane's, or the target's own (a
+ * host-loss drill's sandbox starts with an empty catalog of its own, as a new host would).
+ */
+export class Catalogs {
+  private readonly own = new Map<string, Catalog>();
+  constructor(readonly main: Catalog) {}
+
+  of(target: TargetConfig): Catalog {
+    if (!target.ownCatalog) return this.main;
+    let catalog = this.own.get(target.ownCatalog);
+    if (!catalog) {
+      catalog = new Catalog(target.ownCatalog);
+      this.own.set(target.ownCatalog, catalog);
+    }
+    return catalog;
+  }
+}
+
+/**
+ * Opens a backup's archive for reading, mapping key problems to a STOP. `check()`, once the
+ * plaintext has been read, holds the ciphertext to the size and SHA-256 its catalog entry records.
+ */
+export async function openArchive(
+  file: string,
+  encryption: EncryptionSettings,
+  backupId: string,
+  expected?: Pick<CatalogEntry, 'archiveSize' | 'archiveSha256'>,
+) {
+  if (!(await exists(file)))
+    throw stopFailure('MissingManifest', `backup ${backupId}: the archive ${file} is missing`);
+  let opened;
+  try {
+    opened = await openArchiveStream(file, encryption);
+  } catch (err) {
+    if (err instanceof KeyError) throw stopFailure('KeyProblem', `backup ${backupId}: ${err.message}`);
+    throw stopFailure('ChecksumMismatch', `backup ${backupId}: ${(err as Error).message}`);
+  }
+  return {
+    plain: opened.plain,
+    check: async () => {
+      const found = await opened.digest();
+      if (expected && (found.size !== expected.archiveSize || found.sha256 !== expected.archiveSha256)) {
+        throw stopFailure(
+          'ChecksumMismatch',
+          `backup ${backupId}: the archive ${file} is not the one recorded (${found.size} bytes, SHA-256 ${found.sha256.slice(0, 16)}…; recorded ${expected.archiveSize} bytes, ${expected.archiveSha256.slice(0, 16)}…)`,
+        );
+      }
+    },
+  };
+}
+
+export function archiveFailure(err: unknown, backupId: string): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof ArchiveError) {
+    const type =
+      /manifest/.test(err.message) && !/differs|lists|holds/.test(err.message)
+        ? 'MissingManifest'
+        : 'ChecksumMismatch';
+    return stopFailure(type, `backup ${backupId}: ${err.message}`);
+  }
+  if (err instanceof KeyError) return stopFailure('KeyProblem', `backup ${backupId}: ${err.message}`);
+  const message = (err as Error).message ?? String(err);
+  // OpenPGP reports tampering and truncation while the stream is read.
+  return stopFailure(
+    'ChecksumMismatch',
+    `backup ${backupId} is damaged: the archive does not decrypt cleanly (${message.split('\n')[0]})`,
+  );
+}
+
+/** The chain of a backup, oldest (the full) first. */
+export function chainOf(catalog: Catalog, backupId: string): string[] {
+  const chain: string[] = [];
+  for (let id: string | null = backupId; id;) {
+    const entry = catalog.get(id);
+    if (!entry)
+      throw stopFailure(
+        'MissingManifest',
+        `backup ${id} is not in the catalog${chain.length ? ` (needed by ${chain[0]})` : ''}`,
+      );
+    if (entry.removedAt)
+      throw stopFailure('MissingManifest', `backup ${id} was removed by retention but ${chain[0]} needs it`);
+    chain.unshift(id);
+    id = entry.parent;
+  }
+  return chain;
+}
+
+/** The name the catalog lists a target's backups under: a drill's derived target reads its base target's. */
+export function catalogNameOf(target: TargetConfig): string {
+  return target.catalogName ?? target.name;
+}
+
+/** A catalogued archive as the target sees it: in a drill, the sandbox's copy of it. */
+export function archiveOf(target: TargetConfig, entry: { archive: string }): string {
+  // An archive adopted into a sandbox's own catalog is already the sandbox's copy.
+  if (!target.sandbox || isWithin(entry.archive, target.sandbox)) return entry.archive;
+  return sandboxPath(target.sandbox, entry.archive);
+}
+
+/** Writes to the catalog by a drill's derived target would change production's records: refused. */
+export function refuseInDrill(target: TargetConfig, what: string): void {
+  if (target.sandbox && !target.ownCatalog)
+    throw invalidInput(
+      `target '${target.name}' is a drill sandbox: ${what} would change the catalog of '${catalogNameOf(target)}', so a drill does not do it`,
+    );
+}
+
+export function resolveBackupId(catalog: Catalog, target: string, which: string): string {
+  if (which !== 'latest') {
+    const entry = catalog.get(which);
+    if (!entry || entry.target !== target)
+      throw invalidInput(`no backup '${which}' of target '${target}' in the catalog`);
+    return which;
+  }
+  const latest = catalog.list(target)[0];
+  if (!latest) throw stopFailure('MissingManifest', `target '${target}' has no backups in the catalog`);
+  return latest.backupId;
+}
+
+/** Reads one archive completely, checking everything; databases are checked with integrity_check. */
+export function createVerifier(catalogs: Catalogs) {
+  return async function verifyOne(target: BackupTarget, backupId: string): Promise<VerifyReport> {
+    const catalog = catalogs.of(target);
+    const entry = catalog.get(backupId);
+    const file = entry ? archiveOf(target, entry) : archiveFile(target.repository, backupId);
+    const beat = heartbeater();
+    // A new host may have no primary repository yet (its backups were adopted from the offsite copy).
+    await fsp.mkdir(target.repository, { recursive: true });
+    const scratch = await fsp.mkdtemp(path.join(target.repository, `.lifeboat-verify-`));
+    const databases: { path: string; integrity: string }[] = [];
+    try {
+      const { plain, check } = await openArchive(file, target.encryption, backupId, entry);
+      const result = await readArchive(
+        plain,
+        async (header) => {
+          if (header.kind !== 'sqlite') return undefined;
+          const dest = path.join(scratch, `${databases.length}.db`);
+          const out = fs.createWriteStream(dest);
+          return {
+            write: (chunk) => new Promise<void>((res, rej) => out.write(chunk, (e) => (e ? rej(e) : res()))),
+            close: async (digest) => {
+              await new Promise<void>((res) => out.end(res));
+              databases.push({ path: digest.path, integrity: integrityOf(dest) });
+              await fsp.rm(dest, { force: true });
+            },
+          };
+        },
+        (p) =>
+          beat({
+            phase: 'verify',
+            backupId,
+            files: p.files,
+            total: entry?.files,
+            bytes: p.bytes,
+            totalBytes: entry?.bytes,
+          }),
+      );
+      const manifestSha = createHash('sha256').update(JSON.stringify(result.manifest)).digest('hex');
+      const recorded = catalog.manifest(backupId);
+      if (result.manifest.backupId !== backupId)
+        throw new ArchiveError(`the manifest names backup ${result.manifest.backupId}, not ${backupId}`);
+      if (recorded && createHash('sha256').update(JSON.stringify(recorded)).digest('hex') !== manifestSha) {
+        throw new ArchiveError(
+          "the archive's manifest differs from the one recorded when the backup was made (manifest edited)",
+        );
+      }
+      await check();
+      const bad = databases.filter((d) => d.integrity !== 'ok');
+      const report: VerifyReport = {
+        backupId,
+        ok: bad.length === 0,
+        errorType: bad.length ? 'IntegrityFailure' : undefined,
+        problem: bad.length
+          ? `database integrity check failed: ${bad.map((d) => `${d.path}: ${d.integrity}`).join('; ')}`
+          : undefined,
+        files: result.entries.length,
+        bytes: result.entries.reduce((n, e) => n + e.size, 0),
+        databases,
+      };
+      // A drill verifies the sandbox's copy: production's record is left as it is.
+      if (!target.sandbox || target.ownCatalog) catalog.recordVerification(backupId, report.ok, report);
+      return report;
+    } catch (err) {
+      const failure = archiveFailure(err, backupId);
+      const report: VerifyReport = {
+        backupId,
+        ok: false,
+        problem: failure.message,
+        errorType: (failure.type ?? 'ChecksumMismatch') as StopClass,
+        files: 0,
+        bytes: 0,
+        databases,
+      };
+      if (catalog.get(backupId) && (!target.sandbox || target.ownCatalog))
+        catalog.recordVerification(backupId, false, report);
+      return report;
+    } finally {
+      await fsp.rm(scratch, { recursive: true, force: true });
+    }
+  };
+}

@@ -1,0 +1,315 @@
+/**
+ * The restore protocol of procedure 003 §7 (DESIGN §5), as activities: verify the backup's chain
+ * and compare versions, unpack into a staging folder beside the root (or an inspection folder), swap
+ * it in by rename keeping the previous root (or path by path, journaled), verify the restored root;
+ * and the compensations that put everything back. Lifeboat's own stores (`lifeboat-self`) are not
+ * restored here: `lifeboat self restore` does that before the control plane starts.
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { LifeboatConfig } from '../worker/config';
+import {
+  archiveFailure,
+  archiveOf,
+  backupTarget,
+  catalogNameOf,
+  chainOf,
+  createVerifier,
+  openArchive,
+  resolveBackupId,
+  type Catalogs,
+} from './backupShared';
+import { invalidInput, stopFailure } from './errors';
+import { heartbeater } from './lib/context';
+import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
+import { integrityOf, scanRoot, type ScannedFile } from './lib/rootFiles';
+import { unpackChain, wantedFiles } from './lib/unpack';
+
+/** A target whose root a restore may write: not one of named files like Lifeboat's own stores. */
+function restorableTarget(config: LifeboatConfig, name: string) {
+  const target = backupTarget(config, name, ['root', 'repository', 'encryption']);
+  if (target.sources)
+    throw invalidInput(
+      `target '${name}' holds Lifeboat's own stores, which are not restored by a runbook under a running control plane; stop the control plane and run 'lifeboat self restore --from <folder>'`,
+    );
+  return target;
+}
+
+export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalogs) {
+  const verifyOne = createVerifier(catalogs);
+  return {
+    /**
+     * Step 1–5 of the restore protocol: verify every archive of the backup's chain (manifest,
+     * checksums, databases), then compare engine version and module set with the target's.
+     */
+    async inspectRestore(
+      targetName: string,
+      which: string,
+    ): Promise<{ backupId: string; chain: string[]; files: number; bytes: number; createdAt: string }> {
+      const target = restorableTarget(config, targetName);
+      const catalog = catalogs.of(target);
+      const backupId = resolveBackupId(catalog, catalogNameOf(target), which);
+      const chain = chainOf(catalog, backupId);
+      for (const id of chain) {
+        const report = await verifyOne(target, id);
+        if (!report.ok)
+          throw stopFailure(
+            report.errorType ?? 'ChecksumMismatch',
+            report.problem ?? `backup ${id} failed verification`,
+          );
+      }
+      const manifest = catalog.manifest(backupId)!;
+      const expectVersion = target.engineVersion ?? 'unversioned';
+      if (manifest.engineVersion !== expectVersion) {
+        throw stopFailure(
+          'VersionMismatch',
+          `engine version mismatch: the target runs ${expectVersion}, the backup was made by ${manifest.engineVersion}`,
+        );
+      }
+      const want = (target.modules ?? []).join(', ') || '(none)';
+      const found = [...manifest.modules].sort().join(', ') || '(none)';
+      if (want !== found)
+        throw stopFailure(
+          'ModuleSetMismatch',
+          `module set mismatch: the target has ${want}, the backup has ${found}`,
+        );
+      return {
+        backupId,
+        chain,
+        files: manifest.files.length,
+        bytes: manifest.files.reduce((n, f) => n + f.size, 0),
+        createdAt: manifest.createdAt,
+      };
+    },
+
+    /**
+     * Unpacks the backup (replaying its chain) into a staging folder beside the root, or into a
+     * named inspection folder. Each entry is checked against the manifest before its bytes are
+     * written; modes and mtimes are restored.
+     */
+    async stageRestore(
+      targetName: string,
+      backupId: string,
+      tag: string,
+      options: { paths?: string[]; into?: string } = {},
+    ): Promise<{ staging: string; files: number; bytes: number }> {
+      const target = restorableTarget(config, targetName);
+      const catalog = catalogs.of(target);
+      const manifest = catalog.manifest(backupId);
+      if (!manifest) throw stopFailure('MissingManifest', `backup ${backupId} is not in the catalog`);
+      const wanted = wantedFiles(manifest.files, options.paths);
+      if (options.paths && wanted.size === 0)
+        throw invalidInput(`none of ${options.paths.join(', ')} is in backup ${backupId}`);
+      let staging: string;
+      if (options.into) {
+        const dir = target.restoreInto[options.into];
+        if (!dir)
+          throw invalidInput(
+            `target '${targetName}' has no restoreInto folder named '${options.into}'; configured: ${Object.keys(target.restoreInto).join(', ') || 'none'}`,
+          );
+        staging = path.join(dir, backupId);
+      } else staging = `${target.root}.lifeboat-staging-${tag}`;
+      await fsp.rm(staging, { recursive: true, force: true });
+      await fsp.mkdir(staging, { recursive: true });
+      const beat = heartbeater();
+      try {
+        const unpacked = await unpackChain({
+          chain: chainOf(catalog, backupId).map((id) => {
+            const entry = catalog.get(id)!;
+            return {
+              backupId: id,
+              open: () => openArchive(archiveOf(target, entry), target.encryption, id, entry),
+            };
+          }),
+          wanted,
+          dest: staging,
+          progress: (p) => beat({ phase: 'restore', ...p }),
+          failure: archiveFailure,
+        });
+        await fsyncDir(path.dirname(staging));
+        return { staging, ...unpacked };
+      } catch (err) {
+        await fsp.rm(staging, { recursive: true, force: true });
+        throw archiveFailure(err, backupId);
+      }
+    },
+
+    /** Compensation for stageRestore: removes the staging folder. */
+    async removeStaging(targetName: string, tag: string): Promise<boolean> {
+      const target = backupTarget(config, targetName, ['root']);
+      const staging = `${target.root}.lifeboat-staging-${tag}`;
+      const had = await exists(staging);
+      await fsp.rm(staging, { recursive: true, force: true });
+      return had;
+    },
+
+    /**
+     * Swaps the staged root in by rename, keeping the old root as `<root>.lifeboat-previous-<tag>`.
+     * Safe to repeat after a crash at any point: it finishes the swap it finds half done.
+     */
+    async swapInRestore(targetName: string, tag: string): Promise<{ root: string; previous?: string }> {
+      const target = backupTarget(config, targetName, ['root']);
+      const root = target.root;
+      const staging = `${root}.lifeboat-staging-${tag}`;
+      const previous = `${root}.lifeboat-previous-${tag}`;
+      const [hasRoot, hasStaging, hasPrevious] = await Promise.all([
+        exists(root),
+        exists(staging),
+        exists(previous),
+      ]);
+      if (!hasStaging) {
+        if (hasRoot && hasPrevious) return { root, previous };
+        throw stopFailure(
+          'AmbiguousTarget',
+          `the staged restore ${staging} is gone and the swap did not happen; retry restages nothing — stop and start the restore again`,
+        );
+      }
+      if (hasRoot) {
+        if (hasPrevious)
+          throw stopFailure(
+            'AmbiguousTarget',
+            `both ${root} and ${previous} exist beside the staging folder; move one aside and retry`,
+          );
+        await fsp.rename(root, previous);
+        await fsyncDir(path.dirname(root));
+      }
+      await fsp.rename(staging, root);
+      await fsyncDir(path.dirname(root));
+      return { root, previous: hasRoot || hasPrevious ? previous : undefined };
+    },
+
+    /** Compensation for swapInRestore: puts the previous root back (the restored copy is discarded). */
+    async undoRestoreSwap(targetName: string, tag: string): Promise<{ putBack: boolean }> {
+      const target = backupTarget(config, targetName, ['root']);
+      const root = target.root;
+      const previous = `${root}.lifeboat-previous-${tag}`;
+      if (!(await exists(previous))) return { putBack: false };
+      if (await exists(root)) {
+        const discarded = `${root}.lifeboat-discarded-${tag}`;
+        await fsp.rename(root, discarded);
+        await fsp.rename(previous, root);
+        await fsyncDir(path.dirname(root));
+        await fsp.rm(discarded, { recursive: true, force: true });
+      } else {
+        await fsp.rename(previous, root);
+        await fsyncDir(path.dirname(root));
+      }
+      return { putBack: true };
+    },
+
+    /**
+     * Puts a staged subset into the live root path by path, moving what each replaces into
+     * `<root>.lifeboat-previous-<tag>/`. A journal written first records which paths existed, so
+     * a repeat after a crash finishes the swap and `undoSubsetSwap` can put everything back.
+     */
+    async swapInSubset(
+      targetName: string,
+      tag: string,
+      paths: string[],
+    ): Promise<{ root: string; previous: string; replaced: string[]; added: string[] }> {
+      const target = backupTarget(config, targetName, ['root']);
+      const root = target.root;
+      const staging = `${root}.lifeboat-staging-${tag}`;
+      const previous = `${root}.lifeboat-previous-${tag}`;
+      const journalFile = `${root}.lifeboat-subset-${tag}.json`;
+      const at = (base: string, p: string) => path.join(base, ...p.split('/'));
+      let journal: Record<string, boolean>;
+      if (await exists(journalFile))
+        journal = JSON.parse(await fsp.readFile(journalFile, 'utf8')) as Record<string, boolean>;
+      else {
+        journal = {};
+        for (const p of paths) journal[p] = await exists(at(root, p));
+        await writeFileAtomic(journalFile, JSON.stringify(journal));
+      }
+      for (const p of paths) {
+        const [live, staged, kept] = [at(root, p), at(staging, p), at(previous, p)];
+        if (!(await exists(staged))) continue; // already swapped in
+        if (journal[p] && !(await exists(kept))) {
+          await fsp.mkdir(path.dirname(kept), { recursive: true });
+          await fsp.rename(live, kept);
+        }
+        await fsp.mkdir(path.dirname(live), { recursive: true });
+        await fsp.rename(staged, live);
+        await fsyncDir(path.dirname(live));
+      }
+      await fsp.rm(staging, { recursive: true, force: true });
+      return {
+        root,
+        previous,
+        replaced: paths.filter((p) => journal[p]),
+        added: paths.filter((p) => !journal[p]),
+      };
+    },
+
+    /** Compensation for swapInSubset: every path goes back to what it was before the run. */
+    async undoSubsetSwap(targetName: string, tag: string): Promise<{ putBack: string[] }> {
+      const target = backupTarget(config, targetName, ['root']);
+      const root = target.root;
+      const previous = `${root}.lifeboat-previous-${tag}`;
+      const journalFile = `${root}.lifeboat-subset-${tag}.json`;
+      if (!(await exists(journalFile))) return { putBack: [] };
+      const journal = JSON.parse(await fsp.readFile(journalFile, 'utf8')) as Record<string, boolean>;
+      const at = (base: string, p: string) => path.join(base, ...p.split('/'));
+      const putBack: string[] = [];
+      for (const [p, existed] of Object.entries(journal)) {
+        const [live, kept] = [at(root, p), at(previous, p)];
+        if (existed && (await exists(kept))) {
+          await fsp.rm(live, { recursive: true, force: true });
+          await fsp.rename(kept, live);
+          putBack.push(p);
+        } else if (!existed) {
+          await fsp.rm(live, { recursive: true, force: true });
+          putBack.push(p);
+        }
+      }
+      await fsyncDir(root);
+      await fsp.rm(previous, { recursive: true, force: true });
+      await fsp.rm(journalFile, { force: true });
+      return { putBack };
+    },
+
+    /** Checks the live root against the manifest: same files, same bytes, databases intact. */
+    async verifyRestoredRoot(
+      targetName: string,
+      backupId: string,
+      options: { paths?: string[]; dir?: string } = {},
+    ): Promise<{ files: number; databases: number }> {
+      const target = backupTarget(config, targetName, ['root']);
+      const manifest = catalogs.of(target).manifest(backupId);
+      if (!manifest) throw stopFailure('MissingManifest', `backup ${backupId} is not in the catalog`);
+      const dir = options.dir ?? target.root;
+      const inScope = (p: string) =>
+        !options.paths || options.paths.some((q) => p === q || p.startsWith(`${q}/`));
+      const want = manifest.files.filter((f) => inScope(f.path));
+      const problems: string[] = [];
+      const beat = heartbeater();
+      let databases = 0;
+      for (const [i, f] of want.entries()) {
+        beat({ phase: 'verify', files: i, total: want.length });
+        const abs = path.join(dir, ...f.path.split('/'));
+        if (!(await exists(abs))) {
+          problems.push(`${f.path} is missing`);
+          continue;
+        }
+        const { sha256 } = await hashFile(abs);
+        if (sha256 !== f.sha256) problems.push(`${f.path} differs from the backup`);
+        if (f.kind === 'sqlite') {
+          databases += 1;
+          const integrity = integrityOf(abs);
+          if (integrity !== 'ok') problems.push(`${f.path}: integrity check: ${integrity}`);
+        }
+      }
+      if (!options.paths) {
+        const present = (await scanRoot(dir).catch(() => [] as ScannedFile[])).map((f) => f.path);
+        const listed = new Set(want.map((f) => f.path));
+        for (const p of present) if (!listed.has(p)) problems.push(`${p} is not in the backup`);
+      }
+      if (problems.length)
+        throw stopFailure(
+          'IntegrityFailure',
+          `the restored root does not match backup ${backupId}: ${problems.slice(0, 10).join('; ')}`,
+        );
+      return { files: want.length, databases };
+    },
+  };
+}
