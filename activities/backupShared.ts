@@ -183,10 +183,15 @@ export function resolveBackupId(catalog: Catalog, target: string, which: string)
 
 /** Reads one archive completely, checking everything; databases are checked with integrity_check. */
 export function createVerifier(catalogs: Catalogs) {
-  return async function verifyOne(target: BackupTarget, backupId: string): Promise<VerifyReport> {
+  return async function verifyOne(
+    target: BackupTarget,
+    backupId: string,
+    /** Another copy of the archive to read (the offsite copy); default: the catalogued one. */
+    copy?: string,
+  ): Promise<VerifyReport> {
     const catalog = catalogs.of(target);
     const entry = catalog.get(backupId);
-    const file = entry ? archiveOf(target, entry) : archiveFile(target.repository, backupId);
+    const file = copy ?? (entry ? archiveOf(target, entry) : archiveFile(target.repository, backupId));
     const beat = heartbeater();
     // A new host may have no primary repository yet (its backups were adopted from the offsite copy).
     await fsp.mkdir(target.repository, { recursive: true });
@@ -242,7 +247,8 @@ export function createVerifier(catalogs: Catalogs) {
         databases,
       };
       // A drill verifies the sandbox's copy: production's record is left as it is.
-      if (!target.sandbox || target.ownCatalog) catalog.recordVerification(backupId, report.ok, report);
+      if (!copy && (!target.sandbox || target.ownCatalog))
+        catalog.recordVerification(backupId, report.ok, report);
       return report;
     } catch (err) {
       const failure = archiveFailure(err, backupId);
@@ -255,11 +261,41 @@ export function createVerifier(catalogs: Catalogs) {
         bytes: 0,
         databases,
       };
-      if (catalog.get(backupId) && (!target.sandbox || target.ownCatalog))
+      if (!copy && catalog.get(backupId) && (!target.sandbox || target.ownCatalog))
         catalog.recordVerification(backupId, false, report);
       return report;
     } finally {
       await fsp.rm(scratch, { recursive: true, force: true });
     }
+  };
+}
+
+/**
+ * Verifies a catalogued backup; when its archive is missing or fails and the offsite copy verifies,
+ * the catalog is pointed at the offsite copy (so the restore reads it) and the result says so.
+ */
+export function createFallbackVerifier(catalogs: Catalogs) {
+  const verifyOne = createVerifier(catalogs);
+  return async function verifyOrOffsite(
+    target: BackupTarget,
+    backupId: string,
+  ): Promise<{ report: VerifyReport; offsite?: { copy: string; primaryProblem: string } }> {
+    const report = await verifyOne(target, backupId);
+    const catalog = catalogs.of(target);
+    const entry = catalog.get(backupId);
+    const mayRecord = !target.sandbox || !!target.ownCatalog;
+    if (report.ok || !entry?.offsiteCopy || entry.offsiteCopy === entry.archive || !mayRecord)
+      return { report };
+    const copy = archiveOf(target, { archive: entry.offsiteCopy });
+    if (!(await exists(copy))) return { report };
+    const second = await verifyOne(target, backupId, copy);
+    if (!second.ok) {
+      return {
+        report: { ...report, problem: `${report.problem}; the offsite copy fails too: ${second.problem}` },
+      };
+    }
+    catalog.useArchive(backupId, entry.offsiteCopy);
+    catalog.recordVerification(backupId, true, second);
+    return { report: second, offsite: { copy, primaryProblem: report.problem ?? 'failed' } };
   };
 }

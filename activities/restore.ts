@@ -14,7 +14,7 @@ import {
   backupTarget,
   catalogNameOf,
   chainOf,
-  createVerifier,
+  createFallbackVerifier,
   openArchive,
   resolveBackupId,
   type Catalogs,
@@ -36,7 +36,7 @@ function restorableTarget(config: LifeboatConfig, name: string) {
 }
 
 export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalogs) {
-  const verifyOne = createVerifier(catalogs);
+  const verifyOrOffsite = createFallbackVerifier(catalogs);
   return {
     /**
      * Step 1–5 of the restore protocol: verify every archive of the backup's chain (manifest,
@@ -45,18 +45,29 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
     async inspectRestore(
       targetName: string,
       which: string,
-    ): Promise<{ backupId: string; chain: string[]; files: number; bytes: number; createdAt: string }> {
+    ): Promise<{
+      backupId: string;
+      chain: string[];
+      files: number;
+      bytes: number;
+      createdAt: string;
+      /** Backups of the chain read from the offsite copy, and why (the repository's is missing or damaged). */
+      fromOffsite?: string[];
+    }> {
       const target = restorableTarget(config, targetName);
       const catalog = catalogs.of(target);
       const backupId = resolveBackupId(catalog, catalogNameOf(target), which);
       const chain = chainOf(catalog, backupId);
+      const fromOffsite: string[] = [];
       for (const id of chain) {
-        const report = await verifyOne(target, id);
+        const { report, offsite } = await verifyOrOffsite(target, id);
         if (!report.ok)
           throw stopFailure(
             report.errorType ?? 'ChecksumMismatch',
             report.problem ?? `backup ${id} failed verification`,
           );
+        if (offsite)
+          fromOffsite.push(`${id} from the offsite copy ${offsite.copy} (${offsite.primaryProblem})`);
       }
       const manifest = catalog.manifest(backupId)!;
       const expectVersion = target.engineVersion ?? 'unversioned';
@@ -79,6 +90,7 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
         files: manifest.files.length,
         bytes: manifest.files.reduce((n, f) => n + f.size, 0),
         createdAt: manifest.createdAt,
+        ...(fromOffsite.length ? { fromOffsite } : {}),
       };
     },
 

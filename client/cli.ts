@@ -6,6 +6,8 @@ import type { Client } from '@temporalio/client';
 import { parseArgs } from 'node:util';
 import type { Command, CommandContext } from './command';
 import { command as approve } from './commands/approve';
+import { command as archiveExtract } from './commands/archive-extract';
+import { command as archiveList } from './commands/archive-list';
 import { command as auditShow } from './commands/audit-show';
 import { command as auditVerify } from './commands/audit-verify';
 import { command as backupsList } from './commands/backups-list';
@@ -15,6 +17,7 @@ import { command as list } from './commands/list';
 import { command as proofVerify } from './commands/proof-verify';
 import { command as retry } from './commands/retry';
 import { command as runbooks } from './commands/runbooks';
+import { command as selfRestore } from './commands/self-restore';
 import { command as scheduleCreate } from './commands/schedule-create';
 import { command as scheduleDelete } from './commands/schedule-delete';
 import { command as scheduleList } from './commands/schedule-list';
@@ -46,6 +49,9 @@ export const COMMANDS: Command[] = [
   backupsVerify,
   drillsList,
   proofVerify,
+  archiveList,
+  archiveExtract,
+  selfRestore,
   scheduleCreate,
   scheduleList,
   schedulePause,

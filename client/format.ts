@@ -64,6 +64,11 @@ export interface ProgressSample {
   at: number;
 }
 
+/** A size for people: KiB below a MiB, else MiB. */
+export function humanBytes(bytes: number): string {
+  return bytes >= 1024 * 1024 ? mib(bytes) : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

@@ -123,7 +123,7 @@ export async function restore(input: RestoreInput) {
     const paths = input.paths;
 
     // Why patched: runs that were already past this point when it was added replay without the step.
-    let adopted = '';
+    let note = '';
     if (patched('restore-adopts-first')) {
       const adoption = await run.step(
         'adoptRepository',
@@ -136,7 +136,7 @@ export async function restore(input: RestoreInput) {
           'adopted',
           adoption.adopted.map((a) => a.backupId),
         );
-        adopted = ` (the catalog listed no backup: ${adoptSummary(adoption)})`;
+        note = ` (the catalog listed no backup: ${adoptSummary(adoption)})`;
       }
     }
     const backup = await run.step(
@@ -151,7 +151,11 @@ export async function restore(input: RestoreInput) {
       ? `${paths.join(', ')} from backup ${backup.backupId}`
       : `backup ${backup.backupId} (${backup.files} files)`;
     const where = input.into ? `inspection folder '${input.into}'` : 'the live root';
-    await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}${adopted}`);
+    if (backup.fromOffsite) {
+      run.fact('fromOffsite', backup.fromOffsite);
+      note += ` (read ${backup.fromOffsite.join('; ')})`;
+    }
+    await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}${note}`);
     const tag = runTag();
 
     if (input.into) {

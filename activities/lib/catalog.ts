@@ -187,6 +187,11 @@ export class Catalog {
     this.db.prepare('UPDATE backups SET offsite_copy = ? WHERE backup_id = ?').run(copy, backupId);
   }
 
+  /** Reads the backup from another copy from now on (its offsite copy, when the primary is lost or damaged). */
+  useArchive(backupId: string, archive: string): void {
+    this.db.prepare('UPDATE backups SET archive = ? WHERE backup_id = ?').run(archive, backupId);
+  }
+
   markRemoved(backupId: string): void {
     this.db
       .prepare('UPDATE backups SET removed_at = ? WHERE backup_id = ?')

@@ -120,6 +120,23 @@ export class AuditLedger {
     return write.immediate(events);
   }
 
+  /** The last row: what the next append links to. */
+  head(): AuditRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM audit_events ORDER BY seq DESC LIMIT 1`).get() as
+      AuditRow | undefined;
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n;
+  }
+
+  /** The rows of one event, in order (e.g. `ledger.recovered`: where recovered history was continued). */
+  rowsOf(event: string): AuditRow[] {
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM audit_events WHERE event = ? ORDER BY seq`)
+      .all(event) as AuditRow[];
+  }
+
   forWorkflow(workflowId: string): AuditRow[] {
     return this.db
       .prepare(`SELECT ${COLUMNS} FROM audit_events WHERE workflow_id = ? ORDER BY seq`)

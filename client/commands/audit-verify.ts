@@ -1,4 +1,5 @@
 import { AuditLedger } from '../../activities/lib/ledger';
+import { LEDGER_RECOVERED } from '../../activities/lib/selfRestore';
 import type { Command } from '../command';
 import { LEDGER_OPTIONS, ledgerPath } from '../local-config';
 import { CliError } from '../runs';
@@ -23,6 +24,13 @@ export const command: Command = {
       const result = ledger.verify();
       if (result.ok) {
         ctx.out(`audit ledger ${file}: chain intact (${result.rows} rows)`);
+        // Where history was recovered after a host loss: the chain goes on, the rows in between are gone.
+        for (const row of ledger.rowsOf(LEDGER_RECOVERED)) {
+          const d = JSON.parse(row.details) as { recoveredUpTo?: string; backupId?: string };
+          ctx.out(
+            `  seam at row ${row.seq}: history recovered up to ${d.recoveredUpTo ?? '?'} from backup ${d.backupId ?? '?'} (restored ${row.at} by ${row.actor}); rows written after that on the old host were lost`,
+          );
+        }
         return 0;
       }
       ctx.err(`audit ledger ${file}: chain BROKEN at row ${result.brokenSeq}: ${result.problem}`);

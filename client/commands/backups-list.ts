@@ -1,11 +1,6 @@
 import { JSON_OPTION, type Command } from '../command';
+import { humanBytes as size } from '../format';
 import { CONFIG_OPTION, openCatalog } from '../local-config';
-
-function size(bytes: number): string {
-  return bytes >= 1024 * 1024
-    ? `${(bytes / 1024 / 1024).toFixed(1)} MiB`
-    : `${(bytes / 1024).toFixed(1)} KiB`;
-}
 
 export const command: Command = {
   name: 'backups list',

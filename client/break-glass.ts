@@ -1,0 +1,95 @@
+/**
+ * The key flags of the break-glass commands (`archive list`, `archive extract`, `self restore`):
+ * which key opens an archive and which public keys a sidecar's signature is checked against. Keys
+ * come from files and passphrases from named environment variables, never from the command line.
+ */
+import { BreakGlassError, type BreakGlassKeys } from '../activities/lib/breakGlass';
+import type { EncryptionSettings } from '../activities/lib/crypto';
+import { KeyError, fingerprintOf, readPublicKey, type TrustedKey } from '../activities/lib/signing';
+import type { OptionSpec } from './command';
+import { CliError, badInput } from './runs';
+
+export const KEY_OPTIONS: Record<string, OptionSpec> = {
+  key: {
+    type: 'string',
+    value: 'file',
+    description: 'the armored OpenPGP private key the archive is encrypted to',
+  },
+  'key-passphrase-env': {
+    type: 'string',
+    value: 'VARIABLE',
+    description: "the environment variable holding that key's passphrase, if it has one",
+  },
+  'passphrase-env': {
+    type: 'string',
+    value: 'VARIABLE',
+    description: 'for a passphrase-mode archive: the environment variable holding the passphrase',
+  },
+  'trusted-key': {
+    type: 'string',
+    multiple: true,
+    value: 'file',
+    description: "an armored public signing key to check the sidecar's signature against (repeatable)",
+  },
+};
+
+const ENV = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Reads `--trusted-key` files; a file that is not a public key is bad input. */
+export async function trustedKeysFrom(files: string[]): Promise<TrustedKey[]> {
+  const keys: TrustedKey[] = [];
+  for (const file of files) {
+    try {
+      const key = await readPublicKey(file, 'trusted key (--trusted-key)');
+      keys.push({ key, fingerprint: fingerprintOf(key), file });
+    } catch (err) {
+      if (err instanceof KeyError) throw badInput(err.message);
+      throw err;
+    }
+  }
+  return keys;
+}
+
+/** The keys the flags name; `fallback` (a config's) when neither --key nor --passphrase-env is given. */
+export async function keysFromFlags(
+  values: Record<string, unknown>,
+  fallback?: EncryptionSettings,
+): Promise<BreakGlassKeys> {
+  const key = values.key as string | undefined;
+  const keyEnv = values['key-passphrase-env'] as string | undefined;
+  const passphraseEnv = values['passphrase-env'] as string | undefined;
+  for (const [flag, v] of [
+    ['--key-passphrase-env', keyEnv],
+    ['--passphrase-env', passphraseEnv],
+  ] as const) {
+    if (v !== undefined && !ENV.test(v))
+      throw badInput(
+        `${flag} must name an environment variable (the passphrase itself never goes on the command line)`,
+      );
+  }
+  if (key && passphraseEnv)
+    throw badInput('give --key or --passphrase-env, not both: an archive has one encryption mode');
+  if (keyEnv && !key) throw badInput('--key-passphrase-env goes with --key');
+  let encryption: EncryptionSettings;
+  if (key)
+    encryption = {
+      recipients: [],
+      privateKeys: [key],
+      ...(keyEnv ? { privateKeyPassphraseEnv: keyEnv } : {}),
+    };
+  else if (passphraseEnv) {
+    if (!process.env[passphraseEnv])
+      throw badInput(`the environment variable ${passphraseEnv} (--passphrase-env) is not set`);
+    encryption = { passphraseEnv };
+  } else if (fallback) encryption = fallback;
+  else
+    throw badInput('--key <private key file> or --passphrase-env <VARIABLE> is required to open an archive');
+  const trusted = await trustedKeysFrom((values['trusted-key'] as string[] | undefined) ?? []);
+  return { encryption, trusted };
+}
+
+/** A break-glass failure as the CLI reports it: bad input exits 2, a failed check 1. */
+export function cliErrorOf(err: unknown): unknown {
+  if (err instanceof BreakGlassError) return new CliError(err.message, err.badInput ? 2 : 1);
+  return err;
+}
