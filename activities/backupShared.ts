@@ -271,8 +271,11 @@ export function createVerifier(catalogs: Catalogs) {
 }
 
 /**
- * Verifies a catalogued backup; when its archive is missing or fails and the offsite copy verifies,
- * the catalog is pointed at the offsite copy (so the restore reads it) and the result says so.
+ * Verifies a catalogued backup. When its archive is missing or fails, the other copies are tried —
+ * the offsite copy the catalog recorded, then the target's configured repository and offsite folder
+ * (a catalog brought back by `lifeboat self restore` may name another host's paths) — each held to
+ * the catalog's size, SHA-256 and manifest; the first that verifies is what the catalog reads from
+ * then on, and the result says so.
  */
 export function createFallbackVerifier(catalogs: Catalogs) {
   const verifyOne = createVerifier(catalogs);
@@ -284,18 +287,25 @@ export function createFallbackVerifier(catalogs: Catalogs) {
     const catalog = catalogs.of(target);
     const entry = catalog.get(backupId);
     const mayRecord = !target.sandbox || !!target.ownCatalog;
-    if (report.ok || !entry?.offsiteCopy || entry.offsiteCopy === entry.archive || !mayRecord)
-      return { report };
-    const copy = archiveOf(target, { archive: entry.offsiteCopy });
-    if (!(await exists(copy))) return { report };
-    const second = await verifyOne(target, backupId, copy);
-    if (!second.ok) {
-      return {
-        report: { ...report, problem: `${report.problem}; the offsite copy fails too: ${second.problem}` },
-      };
+    if (report.ok || !entry || !mayRecord) return { report };
+    const recorded = archiveOf(target, entry);
+    const copies = [
+      entry.offsiteCopy ? archiveOf(target, { archive: entry.offsiteCopy }) : undefined,
+      archiveFile(target.repository, backupId),
+      target.offsite ? archiveFile(target.offsite, backupId) : undefined,
+    ].filter((c, i, all): c is string => !!c && c !== recorded && all.indexOf(c) === i);
+    const problems = [report.problem];
+    for (const copy of copies) {
+      if (!(await exists(copy))) continue;
+      const second = await verifyOne(target, backupId, copy);
+      if (!second.ok) {
+        problems.push(`the copy ${copy} fails too: ${second.problem}`);
+        continue;
+      }
+      catalog.useArchive(backupId, copy);
+      catalog.recordVerification(backupId, true, second);
+      return { report: second, offsite: { copy, primaryProblem: report.problem ?? 'failed' } };
     }
-    catalog.useArchive(backupId, entry.offsiteCopy);
-    catalog.recordVerification(backupId, true, second);
-    return { report: second, offsite: { copy, primaryProblem: report.problem ?? 'failed' } };
+    return { report: { ...report, problem: problems.join('; ') } };
   };
 }

@@ -11,6 +11,7 @@
 import { Context } from '@temporalio/activity';
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DRILL_SCENARIOS, type DrillCheck, type DrillProof, type DrillScenario } from '../common/drill';
@@ -37,12 +38,13 @@ import {
 import { createPanicActivities } from './panic';
 import { createStoreActivities, listBackups } from './store';
 import { findTarget } from './targets';
+import { isWithin } from '../worker/sections';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
 const SIDECARS = ['-wal', '-shm', '-journal'];
 const DAMAGE = Buffer.from('LIFEBOAT DRILL: SIMULATED DAMAGE. ');
 /** Scenarios whose recovery is a restore of the target's newest backup. */
-const RESTORE_SCENARIOS: DrillScenario[] = ['corruptFiles', 'fullRestore'];
+const RESTORE_SCENARIOS: DrillScenario[] = ['corruptFiles', 'fullRestore', 'hostLoss'];
 
 export interface DrillPlan {
   scenario: DrillScenario;
@@ -260,11 +262,44 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
     });
   }
 
-  function newestBackup(target: TargetConfig) {
-    return backups().list(target.catalogName ?? target.name)[0];
+  /**
+   * The backup a restore drill restores: the newest; for a host-loss drill the newest whose whole
+   * chain was copied offsite (the offsite copy is all that drill keeps).
+   */
+  function newestBackup(target: TargetConfig, scenario?: DrillScenario) {
+    const listed = backups().list(target.catalogName ?? target.name);
+    if (scenario !== 'hostLoss') return listed[0];
+    const offsite = (id: string | null): boolean => {
+      if (!id) return true;
+      const entry = backups().get(id);
+      return !!entry?.offsiteCopy && offsite(entry.parent);
+    };
+    return listed.find((e) => offsite(e.backupId));
   }
 
   // ---------- the checklist of each scenario ----------
+
+  /** Host loss: the new host's own catalog was rebuilt from the offsite copy alone. */
+  function adoptedCheck(target: TargetConfig, backupId: string | undefined): DrillCheck {
+    if (!target.ownCatalog || !fs.existsSync(target.ownCatalog))
+      return check('catalogRebuilt', false, 'the recovery left no catalog of its own in the sandbox');
+    const own = new Catalog(target.ownCatalog, { readonly: true });
+    try {
+      const entries = own.list(target.catalogName ?? target.name);
+      const restored = entries.find((e) => e.backupId === backupId);
+      const fromOffsite = entries.filter((e) => target.offsite && isWithin(e.archive, target.offsite));
+      const ok = !!restored && restored.origin === 'adopted' && fromOffsite.length === entries.length;
+      return check(
+        'catalogRebuilt',
+        ok,
+        ok
+          ? `the empty catalog was rebuilt from the offsite copy alone: ${entries.length} backup(s) adopted (signatures, sizes, SHA-256 and manifests checked), ${backupId} among them`
+          : `the sandbox's catalog lists ${entries.length} backup(s)${restored ? `, ${backupId} with origin '${restored.origin}'` : `, not ${backupId}`}; ${fromOffsite.length} of them from the offsite copy`,
+      );
+    } finally {
+      own.close();
+    }
+  }
 
   async function restoreChecks(
     target: TargetConfig,
@@ -672,8 +707,14 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
         const lacks = missingFor(target, requires[DRILL_SCENARIOS[s]] ?? []).map((section) =>
           describeRequirement(targetName, section),
         );
-        if (RESTORE_SCENARIOS.includes(s) && lacks.length === 0 && !newestBackup(target))
-          lacks.push('a backup in the catalog to restore (run fullBackup first)');
+        if (s === 'hostLoss' && !target.offsite)
+          lacks.push(`an 'offsite' repository (a host-loss drill recovers from the offsite copy alone)`);
+        if (RESTORE_SCENARIOS.includes(s) && lacks.length === 0 && !newestBackup(target, s))
+          lacks.push(
+            s === 'hostLoss'
+              ? 'a backup copied offsite, with its chain (run fullBackup with an offsite repository first)'
+              : 'a backup in the catalog to restore (run fullBackup first)',
+          );
         return lacks;
       };
       const fits = scenarios.filter((s) => missing(s).length === 0);
@@ -733,7 +774,7 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
       }
       let backup: SandboxRecord['backup'];
       if (RESTORE_SCENARIOS.includes(options.scenario)) {
-        const newest = newestBackup(target);
+        const newest = newestBackup(target, options.scenario);
         if (!newest)
           throw invalidInput(
             `target '${targetName}' has no backup in the catalog to restore; run fullBackup first`,
@@ -840,6 +881,18 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
           actions.push(`lost the whole root ${root} (deleted)`);
           break;
         }
+        case 'hostLoss': {
+          // The host is gone: its root and its repository with it; a new host starts with an empty
+          // catalog of its own. Only the offsite copy is left.
+          for (const lost of [target.root!, target.repository!]) {
+            await fsp.rm(lost, { recursive: true, force: true });
+            actions.push(`lost ${lost} with the host (deleted)`);
+          }
+          actions.push(
+            `the recovery starts with an empty catalog of its own (${target.ownCatalog}); only the offsite copy ${target.offsite} is left`,
+          );
+          break;
+        }
         case 'corruptStore': {
           const primary = target.store!.primary;
           if (await exists(primary)) {
@@ -931,6 +984,10 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
           case 'corruptFiles':
           case 'fullRestore':
             return restoreChecks(target, sandbox, input.backupId, disaster);
+          case 'hostLoss': {
+            const restored = await restoreChecks(target, sandbox, input.backupId, disaster);
+            return { ...restored, checks: [adoptedCheck(target, input.backupId), ...restored.checks] };
+          }
           case 'deleteLedger':
           case 'panicFlag':
             return panicChecks(target, sandbox, recovery, disaster);

@@ -5,7 +5,7 @@
  * on the sandbox and never on production.
  */
 import type { TargetView } from '../common/types';
-import type { LifeboatConfig, TargetConfig } from '../worker/config';
+import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../worker/config';
 import { invalidInput } from './errors';
 import { deriveTarget, parseDrillTargetName, readSandboxRecord, sandboxDir } from './lib/sandbox';
 
@@ -75,12 +75,7 @@ export function createTargetActivities(config: LifeboatConfig) {
      */
     async resolveTarget(runbook: string, name: string, requires: string[]): Promise<TargetView> {
       const target = findTarget(config, name);
-      const has = (section: string) =>
-        section.startsWith('commands.')
-          ? target.commands[section.slice('commands.'.length)] !== undefined
-          : (target as unknown as Record<string, unknown>)[section] !== undefined ||
-            // Named files (lifeboat-self) stand in for a root.
-            (section === 'root' && target.sources !== undefined);
+      const has = (section: string) => targetHasSection(target, section);
       const missing = requires.filter((section) => !has(section));
       if (missing.length > 0) {
         throw invalidInput(

@@ -18,12 +18,18 @@ import {
   type ScheduleHandle,
   type ScheduleSpec,
 } from '@temporalio/client';
-import { SA_AWAITING_HUMAN, SA_RUNBOOK_NAME, SA_RUNBOOK_STATE, SA_RUNBOOK_TARGET } from '../common/constants';
+import {
+  SA_AWAITING_HUMAN,
+  SA_RUNBOOK_NAME,
+  SA_RUNBOOK_STATE,
+  SA_RUNBOOK_TARGET,
+  SELF_TARGET,
+} from '../common/constants';
 import { DRILL_SCENARIOS, type DrillScenario } from '../common/drill';
 import type { RunbookMeta } from '../common/runbook';
 import { TARGET_FIELD, validateInput } from '../common/schema';
 import { findRunbook } from '../runbooks';
-import type { LifeboatConfig, TargetConfig } from '../worker/config';
+import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../worker/config';
 import { CliError, badInput, requireRunbook } from './runs';
 
 // ---------------------------------------------------------------------------------------------
@@ -184,15 +190,9 @@ export function scheduledInput(
   return full;
 }
 
-function hasSection(target: TargetConfig, section: string): boolean {
-  return section.startsWith('commands.')
-    ? target.commands[section.slice('commands.'.length)] !== undefined
-    : (target as unknown as Record<string, unknown>)[section] !== undefined;
-}
-
 /** The sections `sections` names that the target lacks. */
 export function missingSections(target: TargetConfig, sections: string[]): string[] {
-  return [...new Set(sections)].filter((s) => !hasSection(target, s));
+  return [...new Set(sections)].filter((s) => !targetHasSection(target, s));
 }
 
 export function requireTarget(config: LifeboatConfig, name: string): TargetConfig {
@@ -489,6 +489,13 @@ export const PRESET: PresetEntry[] = [
     what: 'quarterly disaster drill, 1st of Jan/Apr/Jul/Oct 05:00',
     input: (target) => ({ scenario: target.panic ? 'deleteLedger' : 'corruptFiles' }),
   },
+  {
+    kind: 'host-loss-drill',
+    runbook: 'drDrill',
+    cron: '0 5 1 FEB,MAY,AUG,NOV *',
+    what: 'quarterly host-loss drill (restore from the offsite copy alone), 1st of Feb/May/Aug/Nov 05:00',
+    input: () => ({ scenario: 'hostLoss' }),
+  },
 ];
 
 /**
@@ -515,6 +522,8 @@ function presetMissing(target: TargetConfig, meta: RunbookMeta, input: Record<st
     .map((s) => s.slice('commands.'.length))
     .filter((c) => target.drill!.commands[c] === undefined);
   const runs = `the ${scenario} drill runs ${DRILL_SCENARIOS[scenario]} in a sandbox`;
+  if (scenario === 'hostLoss' && !target.offsite)
+    sections.push('offsite');
   return [
     ...(sections.length ? [`no ${sectionList(sections)} (${runs})`] : []),
     ...(commands.length
@@ -539,8 +548,24 @@ export async function applyPreset(
   targetName: string,
   options: { taskQueue: string; timezone?: string },
 ): Promise<PresetResult[]> {
-  const target = requireTarget(config, targetName);
+  requireTarget(config, targetName);
   if (options.timezone !== undefined) checkTimezone(options.timezone);
+  const results = await applyEntries(client, config, targetName, options);
+  // Lifeboat's own stores are protected wherever its targets are: their schedules come along.
+  if (targetName !== SELF_TARGET && config.targets[SELF_TARGET])
+    results.push(
+      ...(await applyEntries(client, config, SELF_TARGET, options)).filter((r) => r.outcome !== 'skipped'),
+    );
+  return results;
+}
+
+async function applyEntries(
+  client: Client,
+  config: LifeboatConfig,
+  targetName: string,
+  options: { taskQueue: string; timezone?: string },
+): Promise<PresetResult[]> {
+  const target = requireTarget(config, targetName);
   const results: PresetResult[] = [];
   for (const entry of PRESET) {
     const scheduleId = `${targetName}-${entry.kind}`;

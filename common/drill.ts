@@ -13,6 +13,7 @@ export const DRILL_SCENARIOS = {
   corruptConfig: 'corruptedConfigRecovery',
   brokenAuditChain: 'auditChainRecovery',
   fullRestore: 'restore',
+  hostLoss: 'restore',
 } as const;
 
 export type DrillScenario = keyof typeof DRILL_SCENARIOS;

@@ -275,6 +275,16 @@ function parseRecoverySettings(
     target.objectives = parseObjectives(`${where}.objectives`, value.objectives, problems);
 }
 
+/**
+ * Whether the target has a section a runbook requires (`root`, `repository`, `commands.<name>`, …).
+ * Named files (lifeboat-self) stand in for a root.
+ */
+export function targetHasSection(target: TargetConfig, section: string): boolean {
+  if (section.startsWith('commands.')) return target.commands[section.slice('commands.'.length)] !== undefined;
+  if (section === 'root' && target.sources !== undefined) return true;
+  return (target as unknown as Record<string, unknown>)[section] !== undefined;
+}
+
 /** Folders a drill must stay out of: every production path the target names. */
 export function productionPaths(target: TargetConfig): string[] {
   const paths = [

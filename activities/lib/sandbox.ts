@@ -185,6 +185,8 @@ export function deriveTarget(base: TargetConfig, record: SandboxRecord, sandbox:
     drill: undefined,
     catalogName: base.catalogName ?? base.name,
     sandbox,
+    // A new host after a host loss has a catalog of its own, empty until it adopts the offsite copy.
+    ownCatalog: record.scenario === 'hostLoss' ? path.join(sandbox, 'catalog.sqlite') : undefined,
   };
 }
 
