@@ -67,7 +67,7 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
             report.problem ?? `backup ${id} failed verification`,
           );
         if (offsite)
-          fromOffsite.push(`${id} from the offsite copy ${offsite.copy} (${offsite.primaryProblem})`);
+          fromOffsite.push(`${id} from the copy ${offsite.copy} (${offsite.primaryProblem})`);
       }
       const manifest = catalog.manifest(backupId)!;
       const expectVersion = target.engineVersion ?? 'unversioned';

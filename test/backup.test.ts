@@ -3,7 +3,6 @@
  * and OpenPGP: round trips through full and incremental backups, damaged and hostile archives
  * that must STOP before the root is touched, locks, secrets, and version checks.
  */
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +15,7 @@ import { approveUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome, RunStatus } from '../common/types';
 import type { BackupResult } from '../runbooks/backupSteps';
 import { treeState, writeDatabase, writeStorageRoot } from '../scripts/storage-root';
+import { dbRows, expectSameTree } from './tree-helpers';
 import {
   lifeboat,
   startWorker,
@@ -87,58 +87,6 @@ async function backup(target: string, kind: 'fullBackup' | 'incrementalBackup'):
 }
 
 const waiting = (id: string) => statusWhen(tw.client, id, (s) => s.state === 'waiting', `${id} waiting`);
-
-function rows(file: string): unknown[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare('SELECT * FROM items ORDER BY id').all();
-  } finally {
-    db.close();
-  }
-}
-
-/** Non-database files byte for byte (with modes and mtimes); databases by content. */
-function expectSameTree(
-  actualRoot: string,
-  expected: ReturnType<typeof treeState>,
-  expectedDbRows: Record<string, unknown[]>,
-): void {
-  // SQLite's -wal/-shm files come and go as databases are opened; a snapshot captures their content.
-  const transient = (p: string) => p.endsWith('-wal') || p.endsWith('-shm');
-  const withoutTransient = (s: ReturnType<typeof treeState>) =>
-    Object.fromEntries(Object.entries(s).filter(([p]) => !transient(p)));
-  const actual = withoutTransient(treeState(actualRoot));
-  expected = withoutTransient(expected);
-  const files = (s: ReturnType<typeof treeState>) =>
-    Object.keys(s)
-      .filter((p) => !p.endsWith('.db') && !p.endsWith('.index'))
-      .sort();
-  expect(Object.keys(actual).sort()).toEqual(Object.keys(expected).sort());
-  for (const p of files(expected)) {
-    expect({ p, sha256: actual[p].sha256, mode: actual[p].mode }).toEqual({
-      p,
-      sha256: expected[p].sha256,
-      mode: expected[p].mode,
-    });
-    // utimes takes seconds as a double: mtimes come back to within a microsecond.
-    expect({ p, mtimeDelta: Math.abs(actual[p].mtimeMs - expected[p].mtimeMs) < 0.001 }).toEqual({
-      p,
-      mtimeDelta: true,
-    });
-  }
-  for (const [p, want] of Object.entries(expectedDbRows)) {
-    expect(rows(path.join(actualRoot, p))).toEqual(want);
-    expect(actual[p].mode).toBe(expected[p].mode);
-  }
-}
-
-function dbRows(root: string): Record<string, unknown[]> {
-  return Object.fromEntries(
-    Object.keys(treeState(root))
-      .filter((p) => p.endsWith('.db') || p.endsWith('.index'))
-      .map((p) => [p, rows(path.join(root, p))]),
-  );
-}
 
 test('full + two incrementals + restore yields the source tree at that time; the inspection folder gets an older one', async () => {
   const root = path.join(dir, 'roundtrip', 'root');

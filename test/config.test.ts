@@ -292,3 +292,96 @@ test('a drill directory inside a production path of its target is refused, namin
     commands: {},
   });
 });
+
+test('backups encrypted to public keys must be signed; signing keys and trusted signers resolve against the config folder', () => {
+  const problems = problemsOf({
+    auditLedger: 'audit.sqlite',
+    targets: {
+      unsigned: { root: '/srv/a', repository: '/srv/a-backups', encryption: { recipients: ['k.pub.asc'] } },
+      badSigners: {
+        root: '/srv/b',
+        repository: '/srv/b-backups',
+        encryption: { passphraseEnv: 'PASS', trustedSigners: 'old.pub.asc', signingKeyPassphraseEnv: 'X' },
+      },
+      sameFolder: { root: '/srv/c', repository: '/srv/c-backups', offsite: '/srv/c-backups' },
+    },
+  });
+  expect(problems).toEqual(
+    expect.arrayContaining([
+      expect.stringMatching(
+        /^targets\.unsigned\.encryption\.signingKey is required with recipients: anyone who holds a public key can write an archive/,
+      ),
+      expect.stringMatching(
+        /^targets\.badSigners\.encryption\.trustedSigners must be a non-empty array of armored public key files/,
+      ),
+      'targets.badSigners.encryption.signingKeyPassphraseEnv is set but targets.badSigners.encryption.signingKey is not',
+      'targets.sameFolder.offsite must be a folder apart from targets.sameFolder.repository (it is the second copy)',
+    ]),
+  );
+  const config = parseConfig(
+    {
+      auditLedger: 'audit.sqlite',
+      targets: {
+        signed: {
+          root: '/srv/a',
+          repository: '/srv/a-backups',
+          encryption: {
+            recipients: ['keys/k.pub.asc'],
+            signingKey: 'keys/sign.sec.asc',
+            signingKeyPassphraseEnv: 'SIGN_PASS',
+            trustedSigners: ['keys/retired.pub.asc'],
+          },
+        },
+      },
+    },
+    '/etc/lifeboat/lifeboat.config.json',
+  );
+  expect(config.targets.signed.encryption).toEqual({
+    recipients: ['/etc/lifeboat/keys/k.pub.asc'],
+    signingKey: '/etc/lifeboat/keys/sign.sec.asc',
+    signingKeyPassphraseEnv: 'SIGN_PASS',
+    trustedSigners: ['/etc/lifeboat/keys/retired.pub.asc'],
+  });
+});
+
+test('selfBackup makes the built-in target lifeboat-self of the ledger and the catalog; the name is reserved', () => {
+  const config = parseConfig(
+    {
+      auditLedger: 'state/audit.sqlite',
+      targets: { a: { store: { primary: 'g.json', backups: 'b' } } },
+      selfBackup: {
+        repository: '/srv/lifeboat-self',
+        offsite: '/mnt/offsite/lifeboat-self',
+        encryption: { passphraseEnv: 'SELF_PASS' },
+        retention: { keepLast: 7 },
+      },
+    },
+    '/etc/lifeboat/lifeboat.config.json',
+  );
+  const self = config.targets['lifeboat-self'];
+  expect(self.sources).toEqual({
+    'audit.sqlite': '/etc/lifeboat/state/audit.sqlite',
+    'catalog.sqlite': '/etc/lifeboat/state/catalog.sqlite',
+  });
+  expect(self.root).toBeUndefined();
+  expect({ repository: self.repository, offsite: self.offsite, retention: self.retention }).toEqual({
+    repository: '/srv/lifeboat-self',
+    offsite: '/mnt/offsite/lifeboat-self',
+    retention: { keepLast: 7 },
+  });
+
+  expect(
+    problemsOf({
+      auditLedger: '/var/lib/lifeboat/audit.sqlite',
+      targets: { 'lifeboat-self': { root: '/srv/x' } },
+      selfBackup: { repository: '/var/lib/lifeboat', root: '/srv' },
+    }),
+  ).toEqual(
+    expect.arrayContaining([
+      'targets.lifeboat-self: the name is reserved for Lifeboat\'s own stores; configure their backups in the top-level "selfBackup" section',
+      'selfBackup.root is not a known setting; known: repository, offsite, encryption, retention',
+      'selfBackup.encryption is required (as for any target)',
+      'selfBackup: /var/lib/lifeboat must not hold the store it backs up (audit.sqlite: /var/lib/lifeboat/audit.sqlite)',
+    ]),
+  );
+});
