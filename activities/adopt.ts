@@ -6,7 +6,9 @@
  * refused with the reason. Nothing in a repository is ever written, and a repeat adopts nothing new.
  *
  * Which copy: the primary repository first; a backup that is missing or refused there is taken from
- * the offsite copy when that one verifies, and the report names the copy that was not used and why.
+ * the offsite copy when that one verifies, and the report names the copy that was not used and why
+ * (an offsite copy whose archive differs from the chosen copy's is named, and not recorded as the
+ * backup's second copy).
  */
 import type { LifeboatConfig } from '../worker/config';
 import { backupTarget, catalogNameOf, type BackupTarget, type Catalogs } from './backupShared';
@@ -15,6 +17,7 @@ import { heartbeater } from './lib/context';
 import { KeyError } from './lib/crypto';
 import {
   RepositoryError,
+  archiveProblem,
   chainGaps,
   checkBackup,
   listRepository,
@@ -26,6 +29,16 @@ import { encryptionMode, trustedSigners } from './lib/sidecar';
 import { describeRefusals, type AdoptReport, type RepositoryName } from '../common/adopt';
 
 export type { AdoptReport };
+
+/** The copy of a backup that verified, and a second copy to record when its archive is sound too. */
+interface Chosen {
+  found: FoundBackup;
+  from: RepositoryName;
+  files: number;
+  bytes: number;
+  manifest: unknown;
+  offsiteCopy?: string;
+}
 
 export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs) {
   async function adopt(target: BackupTarget, from?: RepositoryName): Promise<AdoptReport> {
@@ -83,7 +96,10 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
     for (const [repo, listing] of listings) {
       for (const f of listing.found) byId.set(f.backupId, { ...byId.get(f.backupId), [repo]: f });
       for (const r of listing.refused) {
-        if (r.backupId) byId.set(r.backupId, { ...byId.get(r.backupId), [repo]: r });
+        const earlier = r.backupId ? byId.get(r.backupId)?.[repo] : undefined;
+        // A second refusal of one id in one copy (two sidecars claiming it) is reported on its own.
+        const refusedAlready = earlier !== undefined && !('sidecar' in earlier);
+        if (r.backupId && !refusedAlready) byId.set(r.backupId, { ...byId.get(r.backupId), [repo]: r });
         else report.refused.push({ ...r, from: repo });
       }
     }
@@ -93,10 +109,7 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
         '';
       return at(x) < at(y) || (at(x) === at(y) && a < b) ? -1 : 1;
     });
-    const ok = new Map<
-      string,
-      { found: FoundBackup; from: RepositoryName; files: number; bytes: number; manifest: unknown }
-    >();
+    const ok = new Map<string, Chosen>();
     const refusedIds = new Map<string, string>();
     let done = 0;
     for (const [backupId, copies] of order) {
@@ -127,9 +140,7 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
         continue;
       }
       const problems: string[] = [];
-      let chosen:
-        | { found: FoundBackup; from: RepositoryName; files: number; bytes: number; manifest: unknown }
-        | undefined;
+      let chosen: Chosen | undefined;
       for (const { repo, copy } of candidates) {
         if (!('sidecar' in copy!)) {
           problems.push(`${repo}: ${copy!.reason}`);
@@ -140,6 +151,12 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
             report.disagreements.push(
               `backup ${backupId}: the ${repo} copy's sidecar differs from the ${chosen.from} copy's, which verifies and is used`,
             );
+          else {
+            // The same sidecar: its archive is sound when its bytes are the chosen copy's.
+            const problem = await archiveProblem(copy);
+            if (problem) problems.push(`${repo}: ${problem}`);
+            else if (repo === 'offsite') chosen.offsiteCopy = copy.archive;
+          }
           continue;
         }
         let checked;
@@ -158,7 +175,7 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
           if (err instanceof KeyError)
             throw stopFailure(
               'KeyProblem',
-              `backup ${backupId} of target '${target.name}' cannot be opened: ${err.message}; nothing was adopted from here on`,
+              `backup ${backupId} of target '${target.name}' cannot be opened: ${err.message}; nothing was adopted`,
             );
           throw err;
         }
@@ -205,7 +222,7 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
       report.refused.push({ backupId: id, file: found.sidecarFile, from: repo, reason: gap });
     }
 
-    for (const [backupId, { found, from: repo, files, bytes, manifest }] of ok) {
+    for (const [backupId, { found, from: repo, files, bytes, manifest, offsiteCopy }] of ok) {
       const s = found.sidecar;
       catalog.record(
         {
@@ -225,9 +242,7 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
         },
         manifest as Parameters<typeof catalog.record>[1],
       );
-      const offsite = listings.get('offsite')?.found.find((f) => f.backupId === backupId);
-      if (repo === 'repository' && offsite?.sidecarBytes.equals(found.sidecarBytes))
-        catalog.recordOffsite(backupId, offsite.archive);
+      if (offsiteCopy) catalog.recordOffsite(backupId, offsiteCopy);
       report.adopted.push({
         backupId,
         kind: s.kind,
@@ -260,13 +275,14 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
       options: { from?: RepositoryName; requireOne?: boolean; onlyWhenEmpty?: boolean } = {},
     ): Promise<AdoptReport | { skipped: true; reason: string }> {
       const target = backupTarget(config, targetName, ['repository', 'encryption']);
+      const catalog = catalogs.of(target);
+      // Checked first: a restore drill of a catalogued backup has nothing to adopt.
+      if (options.onlyWhenEmpty && catalog.list(catalogNameOf(target)).length > 0)
+        return { skipped: true, reason: `the catalog lists backups of '${catalogNameOf(target)}'` };
       if (target.sandbox && !target.ownCatalog)
         throw invalidInput(
           `target '${targetName}' is a drill sandbox that reads the catalog of '${catalogNameOf(target)}'; adopting into it would change production's records`,
         );
-      const catalog = catalogs.of(target);
-      if (options.onlyWhenEmpty && catalog.list(catalogNameOf(target)).length > 0)
-        return { skipped: true, reason: `the catalog lists backups of '${catalogNameOf(target)}'` };
       const report = await adopt(target, options.from);
       if (options.requireOne && !report.newestRestorable) {
         throw stopFailure(

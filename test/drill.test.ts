@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import type { DrillProofFile } from '../activities/drillProof';
+import { Catalog } from '../activities/lib/catalog';
 import { SANDBOX_RECORD, sandboxPath, type SandboxRecord } from '../activities/lib/sandbox';
 import { DRILL_SCENARIOS, type DrillScenario } from '../common/drill';
 import { statusQuery } from '../common/messages';
@@ -180,6 +181,7 @@ const AUTOMATIC: [DrillScenario, keyof typeof OBJECTIVES][] = [
   ['panicFlag', 'panic'],
   ['corruptFiles', 'storage'],
   ['fullRestore', 'storage'],
+  ['hostLoss', 'storage'],
   ['corruptStore', 'store'],
   ['corruptConfig', 'config'],
   ['brokenAuditChain', 'chain'],
@@ -238,6 +240,7 @@ beforeAll(async () => {
       {
         root: path.join(prod, 'storage', 'root'),
         repository: path.join(prod, 'storage', 'repo'),
+        offsite: path.join(prod, 'storage', 'offsite'),
         encryption: { passphraseEnv: PASSPHRASE_ENV },
         engineVersion: '3.0.0',
         modules: ['maps'],
@@ -488,6 +491,42 @@ describe('every scenario recovers in its sandbox and leaves production as it was
     // The restored chain's newest entry (index 7) was written at 08:07 on 2026-01-10.
     expect(result.rpo.dataAsOf).toBe('2026-01-10T08:07:00.000Z');
     expect(result.rpo.met).toBe(false);
+    expectProductionUntouched();
+  });
+
+  test('hostLoss: with an empty catalog of its own and only the offsite copy, the drill adopts it and restores the lost root', async () => {
+    const { outcome } = await started.hostLoss!;
+    const result = outcome.result!;
+    expectPassedWithProof(result, 'hostLoss', OBJECTIVES.storage);
+    expect(result.checks.map((c) => c.name)).toEqual([
+      'recoveryCompleted',
+      'catalogRebuilt',
+      'filesRestored',
+      'noUnlistedFiles',
+      'databaseIntegrity',
+      'modesAndMtimes',
+    ]);
+    expect(result.checks[1].detail).toContain(`rebuilt from the offsite copy alone: 1 backup(s) adopted`);
+    expect(result.checks[2].detail).toContain(`all ${backup.files} files of backup ${backup.backupId}`);
+    // The sandbox's own catalog holds what was adopted from the sandbox's offsite copy, nothing else.
+    const own = new Catalog(path.join(result.sandbox, 'catalog.sqlite'), { readonly: true });
+    try {
+      expect(own.list().map((e) => [e.backupId, e.origin])).toEqual([[backup.backupId, 'adopted']]);
+      expect(own.get(backup.backupId)!.archive).toBe(
+        path.join(inSandbox(result, path.join(prod, 'storage', 'offsite')), `${backup.backupId}.lbk`),
+      );
+    } finally {
+      own.close();
+    }
+    const proof = JSON.parse(fs.readFileSync(result.proof.path, 'utf8')) as DrillProofFile;
+    expect(proof.proof.rto.objectiveMinutes).toBe(OBJECTIVES.storage.rtoMinutes);
+    // Production's catalog still lists the backup as made here, and nothing was adopted into it.
+    const production = new Catalog(path.join(dir, 'catalog.sqlite'), { readonly: true });
+    try {
+      expect(production.get(backup.backupId)).toMatchObject({ origin: 'made' });
+    } finally {
+      production.close();
+    }
     expectProductionUntouched();
   });
 
