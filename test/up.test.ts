@@ -5,10 +5,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { treeState } from '../scripts/storage-root';
 import { freePort } from './global-setup';
 import { eventually, lifeboat, spawnTsx, tempDir, type Proc } from './helpers';
+import { dbRows, expectSameTree } from './tree-helpers';
 
 let up: Proc | undefined;
+/** What the first test leaves for the second: its data folder and ports, and the demo storage root as backed up. */
+let firstHost: {
+  dataDir: string;
+  port: number;
+  uiPort: number;
+  storage: { tree: ReturnType<typeof treeState>; dbs: Record<string, unknown[]> };
+};
 
 afterAll(async () => {
   if (up && up.child.exitCode === null) {
@@ -140,5 +149,69 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
     LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
   });
   expect(drills.stdout).toMatch(/fullRestore.*PASS/);
+
+  // Lifeboat's own stores back up too, copied into the demo's offsite folder.
+  expect(await runDemo('fullBackup', 'lifeboat-self')).toContain('"verified":true');
+  const storage = path.join(dataDir, 'demo', 'storage');
+  firstHost = { dataDir, port, uiPort, storage: { tree: treeState(storage), dbs: dbRows(storage) } };
   expect(await ctrlC(up)).toBe(0);
 }, 300000);
+
+test("the host is gone: up on a folder holding only the offsite copy and the keys, then the README's restore command, brings the storage root back", async () => {
+  const { dataDir, port, uiPort } = firstHost;
+  const demo = path.join(dataDir, 'demo');
+  const keys = Object.fromEntries(
+    fs.readdirSync(path.join(demo, 'keys')).map((f) => [f, fs.readFileSync(path.join(demo, 'keys', f))]),
+  );
+  for (const name of fs.readdirSync(dataDir))
+    if (name !== 'demo') fs.rmSync(path.join(dataDir, name), { recursive: true, force: true });
+  for (const name of fs.readdirSync(demo))
+    if (name !== 'offsite' && name !== 'keys')
+      fs.rmSync(path.join(demo, name), { recursive: true, force: true });
+
+  up = await bringUp(dataDir, port, uiPort);
+  expect(up.output()).toContain('holds backups from an earlier host');
+  // Every kept key is reused, never overwritten.
+  for (const [file, bytes] of Object.entries(keys))
+    expect({ file, same: fs.readFileSync(path.join(demo, 'keys', file)).equals(bytes) }).toEqual({
+      file,
+      same: true,
+    });
+  const config = path.join(dataDir, 'lifeboat.config.json');
+  const cli = (...args: string[]) =>
+    lifeboat([...args, '--address', `127.0.0.1:${port}`], {
+      LIFEBOAT_TASK_QUEUE: 'lifeboat',
+      LIFEBOAT_CONFIG: config,
+    });
+
+  const started = await cli('start', 'restore', '--target', 'demo-storage');
+  expect(started.code).toBe(0);
+  const id = started.stdout.trim();
+  const waiting = await eventually(async () => {
+    const status = (await cli('status', id)).stdout;
+    return status.includes("WAITING at gate 'restore'") ? status : undefined;
+  }, 'the restore to wait at its gate');
+  expect(waiting).toMatch(/the catalog listed no backup: adopted 1 backup\(s\) from the offsite copy/);
+  expect((await cli('approve', id, '--as', 'new-user')).code).toBe(0);
+  expect((await cli('watch', id)).stdout).toContain('state: completed');
+  expectSameTree(path.join(demo, 'storage'), firstHost.storage.tree, firstHost.storage.dbs);
+  expect(await ctrlC(up)).toBe(0);
+
+  // With the control plane stopped, the old ledger comes back and is continued.
+  const self = await lifeboat(
+    [
+      'self',
+      'restore',
+      '--from',
+      path.join(demo, 'offsite', 'lifeboat-self'),
+      '--replace',
+      '--as',
+      'new-user',
+    ],
+    { LIFEBOAT_CONFIG: config },
+  );
+  expect(self.code).toBe(0);
+  const verified = await lifeboat(['audit', 'verify'], { LIFEBOAT_CONFIG: config });
+  expect(verified.code).toBe(0);
+  expect(verified.stdout).toMatch(/seam at row \d+: history recovered up to/);
+}, 240000);
