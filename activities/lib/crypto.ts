@@ -143,7 +143,18 @@ export async function decryptStream(cipher: Readable, settings: EncryptionSettin
     throw new KeyError(`the archive is not an OpenPGP message (${(err as Error).message})`);
   }
   try {
-    const { data } = await openpgp.decrypt({ message, ...options, format: 'binary', config: CONFIG });
+    // Why: an archive encrypted to keys is SEIPDv1 (what GnuPG 2.2 reads), whose integrity tag comes
+    // at the end; without this openpgp.js holds the whole plaintext in memory until it has seen it
+    // (a 400 MiB archive took 1.4 GB). Streamed instead, a tampered archive still fails before
+    // anything is used: every entry is checked against its SHA-256 and the manifest, the ciphertext
+    // against its sidecar or catalog entry, and a restore swaps in only after the whole archive read
+    // clean (the tag's failure arrives as a stream error at the end). AEAD archives are unaffected.
+    const { data } = await openpgp.decrypt({
+      message,
+      ...options,
+      format: 'binary',
+      config: { ...CONFIG, allowUnauthenticatedStream: true },
+    });
     return Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: 512 * 1024 });
   } catch (err) {
     const reason = (err as Error).message;
