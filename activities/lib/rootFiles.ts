@@ -4,6 +4,7 @@
  * Backup API, and a database's `PRAGMA integrity_check`.
  */
 import Database from 'better-sqlite3';
+import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { TargetConfig } from '../../worker/config';
@@ -34,6 +35,17 @@ export async function isSqlite(file: string, size: number): Promise<boolean> {
   }
 }
 
+async function scanned(rel: string, abs: string, st: Stats): Promise<ScannedFile> {
+  return {
+    path: rel,
+    abs,
+    size: st.size,
+    mode: st.mode & 0o7777,
+    mtimeMs: st.mtimeMs,
+    sqlite: await isSqlite(abs, st.size),
+  };
+}
+
 /** The files a backup of the target captures: its root's, or its named files (lifeboat-self). */
 export async function scanTarget(target: TargetConfig & { root: string }): Promise<ScannedFile[]> {
   if (!target.sources) return scanRoot(target.root);
@@ -42,14 +54,7 @@ export async function scanTarget(target: TargetConfig & { root: string }): Promi
     const st = await fsp.lstat(abs).catch(() => undefined);
     if (!st?.isFile())
       throw stopFailure('AmbiguousTarget', `${abs} (${rel} of target '${target.name}') is not a file`);
-    files.push({
-      path: rel,
-      abs,
-      size: st.size,
-      mode: st.mode & 0o7777,
-      mtimeMs: st.mtimeMs,
-      sqlite: await isSqlite(abs, st.size),
-    });
+    files.push(await scanned(rel, abs, st));
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
@@ -76,15 +81,7 @@ export async function scanRoot(root: string): Promise<ScannedFile[]> {
             refused.push(`${rel} (${problem})`);
             return;
           }
-          const st = await fsp.lstat(abs);
-          files.push({
-            path: rel,
-            abs,
-            size: st.size,
-            mode: st.mode & 0o7777,
-            mtimeMs: st.mtimeMs,
-            sqlite: await isSqlite(abs, st.size),
-          });
+          files.push(await scanned(rel, abs, await fsp.lstat(abs)));
         }),
       );
     }
