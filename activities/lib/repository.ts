@@ -150,6 +150,28 @@ export async function listRepository(
   return listing;
 }
 
+/**
+ * Why the archive's bytes are not the ones its sidecar names (missing, another size, another
+ * SHA-256), or undefined when they are. Nothing is decrypted: two copies with the same sidecar whose
+ * archives both pass hold the same bytes.
+ */
+export async function archiveProblem(
+  found: FoundBackup,
+  progress?: (p: { phase: string; bytes: number }) => void,
+): Promise<string | undefined> {
+  const s = found.sidecar;
+  const name = path.basename(found.archive);
+  const st = await fsp.stat(found.archive).catch(() => undefined);
+  if (!st?.isFile()) return `its archive ${name} is missing`;
+  if (st.size !== s.archiveSize)
+    return `its archive ${name} is ${st.size} bytes, its sidecar says ${s.archiveSize}`;
+  progress?.({ phase: 'hash', bytes: 0 });
+  const { sha256 } = await hashFile(found.archive);
+  if (sha256 !== s.archiveSha256)
+    return `its archive ${name} has SHA-256 ${sha256.slice(0, 16)}…, its sidecar says ${s.archiveSha256.slice(0, 16)}… (changed or damaged)`;
+  return undefined;
+}
+
 export interface CheckedBackup {
   manifest: Manifest;
   files: number;
@@ -170,16 +192,8 @@ export async function checkBackup(
 ): Promise<CheckedBackup | { refused: string }> {
   const s = found.sidecar;
   const name = path.basename(found.archive);
-  const st = await fsp.stat(found.archive).catch(() => undefined);
-  if (!st?.isFile()) return { refused: `its archive ${name} is missing` };
-  if (st.size !== s.archiveSize)
-    return { refused: `its archive ${name} is ${st.size} bytes, its sidecar says ${s.archiveSize}` };
-  progress?.({ phase: 'hash', bytes: 0 });
-  const { sha256 } = await hashFile(found.archive);
-  if (sha256 !== s.archiveSha256)
-    return {
-      refused: `its archive ${name} has SHA-256 ${sha256.slice(0, 16)}…, its sidecar says ${s.archiveSha256.slice(0, 16)}… (changed or damaged)`,
-    };
+  const problem = await archiveProblem(found, progress);
+  if (problem) return { refused: problem };
   let result;
   try {
     const opened = await openArchiveStream(found.archive, encryption);
