@@ -7,6 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { StopClass } from '../common/errors';
 import type { LifeboatConfig, TargetConfig } from '../worker/config';
@@ -181,6 +182,14 @@ export function resolveBackupId(catalog: Catalog, target: string, which: string)
   return latest.backupId;
 }
 
+/** A new folder for a verification's database copies: beside the root, or in the system's temp folder. */
+async function scratchFolder(target: BackupTarget): Promise<string> {
+  // A host that only verifies (no root) or Lifeboat's own small stores: the system's temp folder.
+  if (target.sources || !target.root) return fsp.mkdtemp(path.join(os.tmpdir(), 'lifeboat-verify-'));
+  await fsp.mkdir(path.dirname(target.root), { recursive: true });
+  return fsp.mkdtemp(`${target.root}.lifeboat-verify-`);
+}
+
 /** Reads one archive completely, checking everything; databases are checked with integrity_check. */
 export function createVerifier(catalogs: Catalogs) {
   return async function verifyOne(
@@ -193,9 +202,9 @@ export function createVerifier(catalogs: Catalogs) {
     const entry = catalog.get(backupId);
     const file = copy ?? (entry ? archiveOf(target, entry) : archiveFile(target.repository, backupId));
     const beat = heartbeater();
-    // A new host may have no primary repository yet (its backups were adopted from the offsite copy).
-    await fsp.mkdir(target.repository, { recursive: true });
-    const scratch = await fsp.mkdtemp(path.join(target.repository, `.lifeboat-verify-`));
+    // Databases are checked on a copy beside the root (where a restore stages too), never in the
+    // repository: it may be another host's, or a read-only mount of the offsite disk.
+    const scratch = await scratchFolder(target);
     const databases: { path: string; integrity: string }[] = [];
     try {
       const { plain, check } = await openArchive(file, target.encryption, backupId, entry);

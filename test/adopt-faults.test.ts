@@ -98,7 +98,7 @@ test('a file where the repository folder should be STOPs naming it as not a fold
   repo.expectUnchanged();
 });
 
-test('a repository mounted read-only is adopted from: adoption only reads', async () => {
+test('a repository mounted read-only is adopted from and verified for a restore: both only read it', async () => {
   const repository = freshCopy('source');
   const mounted = folder(lab, 'read-only');
   execFileSync('mount', ['--bind', repository, mounted]);
@@ -113,6 +113,9 @@ test('a repository mounted read-only is adopted from: adoption only reads', asyn
         file(mounted, `${full}.lbk`),
         file(mounted, `${incremental}.lbk`),
       ]);
+      // The restore's checks read every archive of the chain (databases are checked beside the root).
+      const inspected = await host.run(host.acts.inspectRestore, 'alpha', 'latest');
+      expect(inspected).toMatchObject({ backupId: incremental, chain: [full, incremental] });
     });
     repo.expectUnchanged();
   } finally {
