@@ -50,6 +50,8 @@ export const command: Command = {
         );
         if (e.parent) ctx.out(`    parent ${e.parent}`);
         if (e.offsiteCopy) ctx.out(`    offsite ${e.offsiteCopy}`);
+        if (e.origin === 'adopted') ctx.out(`    adopted from ${e.archive}`);
+        if (e.signedBy) ctx.out(`    signed by ${e.signedBy}`);
       }
       return 0;
     } finally {
