@@ -463,7 +463,9 @@ function summaryOf(entry: CatalogEntry, manifest: Manifest): BackupSummary {
     archive: entry.archive,
     archiveSize: entry.archiveSize,
     archiveSha256: entry.archiveSha256,
-    manifestSha256: createHash('sha256').update(JSON.stringify(manifest)).digest('hex'),
+    // The sidecar's: the manifest's bytes as stored (older catalog rows: a hash of the parsed manifest).
+    manifestSha256:
+      entry.manifestSha256 ?? createHash('sha256').update(JSON.stringify(manifest)).digest('hex'),
     files: manifest.files.length,
     bytes: manifest.files.reduce((n, f) => n + f.size, 0),
     storedFiles: stored.length,

@@ -66,8 +66,7 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
             report.errorType ?? 'ChecksumMismatch',
             report.problem ?? `backup ${id} failed verification`,
           );
-        if (offsite)
-          fromOffsite.push(`${id} from the copy ${offsite.copy} (${offsite.primaryProblem})`);
+        if (offsite) fromOffsite.push(`${id} from the copy ${offsite.copy} (${offsite.primaryProblem})`);
       }
       const manifest = catalog.manifest(backupId)!;
       const expectVersion = target.engineVersion ?? 'unversioned';

@@ -3,6 +3,8 @@
  * which key opens an archive and which public keys a sidecar's signature is checked against. Keys
  * come from files and passphrases from named environment variables, never from the command line.
  */
+import * as fsp from 'node:fs/promises';
+import * as openpgp from 'openpgp';
 import { BreakGlassError, type BreakGlassKeys } from '../activities/lib/breakGlass';
 import type { EncryptionSettings } from '../activities/lib/crypto';
 import { KeyError, fingerprintOf, readPublicKey, type TrustedKey } from '../activities/lib/signing';
@@ -50,6 +52,29 @@ export async function trustedKeysFrom(files: string[]): Promise<TrustedKey[]> {
   return keys;
 }
 
+/** Checks that `--key` names a readable armored private key before any archive is opened. */
+async function checkPrivateKeyFile(file: string): Promise<void> {
+  let armored: string;
+  try {
+    armored = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    throw badInput(`cannot read --key ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  try {
+    await openpgp.readPrivateKey({ armoredKey: armored });
+  } catch {
+    const isPublic = await openpgp.readKey({ armoredKey: armored }).then(
+      () => true,
+      () => false,
+    );
+    throw badInput(
+      isPublic
+        ? `--key ${file} is a public key; give the private key the archive is encrypted to`
+        : `--key ${file} is not an armored OpenPGP private key`,
+    );
+  }
+}
+
 /** The keys the flags name; `fallback` (a config's) when neither --key nor --passphrase-env is given. */
 export async function keysFromFlags(
   values: Record<string, unknown>,
@@ -71,13 +96,14 @@ export async function keysFromFlags(
     throw badInput('give --key or --passphrase-env, not both: an archive has one encryption mode');
   if (keyEnv && !key) throw badInput('--key-passphrase-env goes with --key');
   let encryption: EncryptionSettings;
-  if (key)
+  if (key) {
+    await checkPrivateKeyFile(key);
     encryption = {
       recipients: [],
       privateKeys: [key],
       ...(keyEnv ? { privateKeyPassphraseEnv: keyEnv } : {}),
     };
-  else if (passphraseEnv) {
+  } else if (passphraseEnv) {
     if (!process.env[passphraseEnv])
       throw badInput(`the environment variable ${passphraseEnv} (--passphrase-env) is not set`);
     encryption = { passphraseEnv };

@@ -522,8 +522,7 @@ function presetMissing(target: TargetConfig, meta: RunbookMeta, input: Record<st
     .map((s) => s.slice('commands.'.length))
     .filter((c) => target.drill!.commands[c] === undefined);
   const runs = `the ${scenario} drill runs ${DRILL_SCENARIOS[scenario]} in a sandbox`;
-  if (scenario === 'hostLoss' && !target.offsite)
-    sections.push('offsite');
+  if (scenario === 'hostLoss' && !target.offsite) sections.push('offsite');
   return [
     ...(sections.length ? [`no ${sectionList(sections)} (${runs})`] : []),
     ...(commands.length

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
 import * as openpgp from 'openpgp';
 import {
   ArchiveError,
@@ -249,6 +250,27 @@ describe('hostile and damaged archives are refused with the reason', () => {
       /data after its end marker/,
     ],
     ['not an archive', Buffer.from('PK\u0003\u0004 zip?'), /not a Lifeboat archive/],
+    [
+      'a newer format version',
+      Buffer.concat([Buffer.from('LIFEBOAT-ARCHIVE/2\n'), entry({ path: 'a' })]),
+      /the archive is of format version 2; this Lifeboat reads version 1 only/,
+    ],
+    [
+      'a small chunk that inflates past its header (a deflate bomb)',
+      archive(
+        entry(
+          { path: 'bomb', codec: 'deflate', size: 10 },
+          zlib.deflateRawSync(Buffer.alloc(4 * 1024 * 1024)),
+          { sha256: sha(Buffer.alloc(10)), size: 10 },
+        ),
+      ),
+      /entry "bomb" holds more bytes than its header says \(10\)/,
+    ],
+    [
+      'a manifest that lists a path twice',
+      archive(entry({ path: 'a' }), manifestEntry(['a', 'a']), END),
+      /the manifest lists "a" twice/,
+    ],
   ])('%s', async (_what, bytes, message) => {
     const opened: string[] = [];
     await expect(
@@ -261,6 +283,15 @@ describe('hostile and damaged archives are refused with the reason', () => {
     // A refused header never reaches the sink.
     expect(opened).not.toContain('../etc/passwd');
     expect(opened).not.toContain('link');
+  });
+
+  test("a root's own manifest.json is an entry like any other, apart from the archive's manifest", async () => {
+    const result = await readArchive(
+      Readable.from([archive(entry({ path: 'manifest.json' }), manifestEntry(['manifest.json']), END)]),
+      async () => undefined,
+    );
+    expect(result.entries.map((e) => e.path)).toEqual(['manifest.json']);
+    expect(result.manifest.files.map((f) => f.path)).toEqual(['manifest.json']);
   });
 
   test('a well-formed archive passes', async () => {

@@ -280,7 +280,8 @@ function parseRecoverySettings(
  * Named files (lifeboat-self) stand in for a root.
  */
 export function targetHasSection(target: TargetConfig, section: string): boolean {
-  if (section.startsWith('commands.')) return target.commands[section.slice('commands.'.length)] !== undefined;
+  if (section.startsWith('commands.'))
+    return target.commands[section.slice('commands.'.length)] !== undefined;
   if (section === 'root' && target.sources !== undefined) return true;
   return (target as unknown as Record<string, unknown>)[section] !== undefined;
 }

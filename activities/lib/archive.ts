@@ -338,6 +338,8 @@ function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
       throw new ArchiveError(`archive entry ${name} has no valid ${key}`);
     }
   }
+  // The manifest entry is told apart by its kind: a root may hold a file called manifest.json too.
+  if (h.kind === 'manifest') return h as unknown as EntryHeader;
   const normalised = (h.path as string).normalize('NFC');
   const earlier = seen.get(normalised);
   if (earlier !== undefined) {
@@ -362,7 +364,14 @@ export async function readArchive(
 ): Promise<ReadResult> {
   const reader = new ByteReader(source);
   const magic = await reader.take(MAGIC.length, 'its magic header').catch(() => Buffer.alloc(0));
-  if (!magic.equals(MAGIC)) throw new ArchiveError('not a Lifeboat archive (wrong magic header)');
+  if (!magic.equals(MAGIC)) {
+    const version = /^LIFEBOAT-ARCHIVE\/(\d+)/.exec(magic.toString('latin1'));
+    throw new ArchiveError(
+      version
+        ? `the archive is of format version ${version[1]}; this Lifeboat reads version 1 only (a newer Lifeboat wrote it)`
+        : 'not a Lifeboat archive (wrong magic header)',
+    );
+  }
   const seen = new Map<string, string>();
   const entries: EntryDigest[] = [];
   let manifest: Manifest | undefined;
@@ -377,11 +386,12 @@ export async function readArchive(
     const headerLength = (await reader.take(4, 'an entry header')).readUInt32BE();
     if (headerLength > MAX_HEADER)
       throw new ArchiveError('the archive is corrupt (an entry header is too long)');
+    // Read outside the parse: a decryption error while reading is not a header that is not JSON.
+    const headerBytes = await reader.take(headerLength, 'an entry header');
     let rawHeader: unknown;
     try {
-      rawHeader = JSON.parse((await reader.take(headerLength, 'an entry header')).toString('utf8'));
-    } catch (err) {
-      if (err instanceof ArchiveError) throw err;
+      rawHeader = JSON.parse(headerBytes.toString('utf8'));
+    } catch {
       throw new ArchiveError('the archive is corrupt (an entry header is not JSON)');
     }
     const header = checkHeader(rawHeader, seen);
@@ -399,8 +409,12 @@ export async function readArchive(
       const stored = await reader.take(length, `entry ${name}`);
       let chunk: Buffer;
       try {
-        chunk = header.codec === 'deflate' ? await inflateRaw(stored) : stored;
-      } catch {
+        // Bounded by what the header still promises: a small chunk may not inflate into gigabytes.
+        const room = Math.max(1, Math.min(header.size - size, MAX_CHUNK));
+        chunk = header.codec === 'deflate' ? await inflateRaw(stored, { maxOutputLength: room }) : stored;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+          throw new ArchiveError(`entry ${name} holds more bytes than its header says (${header.size})`);
         throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`);
       }
       size += chunk.length;
@@ -414,13 +428,11 @@ export async function readArchive(
     }
     const trailerLength = (await reader.take(4, `the trailer of ${name}`)).readUInt32BE();
     if (trailerLength > MAX_HEADER) throw new ArchiveError(`the trailer of ${name} is corrupt`);
+    const trailerBytes = await reader.take(trailerLength, `the trailer of ${name}`);
     let trailer: { sha256?: unknown; size?: unknown };
     try {
-      trailer = JSON.parse(
-        (await reader.take(trailerLength, `the trailer of ${name}`)).toString('utf8'),
-      ) as typeof trailer;
-    } catch (err) {
-      if (err instanceof ArchiveError) throw err;
+      trailer = JSON.parse(trailerBytes.toString('utf8')) as typeof trailer;
+    } catch {
       throw new ArchiveError(`the trailer of ${name} is not JSON`);
     }
     const sha256 = hash.digest('hex');
@@ -457,6 +469,45 @@ export async function readArchive(
   return { entries, manifest, manifestSha256 };
 }
 
+const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * What a reader relies on in a manifest beyond its own entries: its kind and lists, each file's
+ * fields (a path that is allowed, a kind, a SHA-256, size, mode, mtime, a backup id in `storedIn`),
+ * and one item per path, also after Unicode normalisation.
+ */
+function manifestShapeProblem(manifest: Manifest): string | undefined {
+  if (manifest.kind !== 'full' && manifest.kind !== 'incremental') return 'has no valid kind';
+  for (const key of ['modules', 'deleted'] as const)
+    if (!Array.isArray(manifest[key]) || manifest[key].some((m) => typeof m !== 'string'))
+      return `has no valid ${key}`;
+  const seen = new Map<string, string>();
+  for (const f of manifest.files as unknown[]) {
+    if (typeof f !== 'object' || f === null) return 'lists a file that is not an object';
+    const item = f as Record<string, unknown>;
+    const name = JSON.stringify(item.path);
+    const problem = pathProblem(item.path);
+    if (problem) return `lists path ${name}, which is refused: ${problem}`;
+    if (item.kind !== 'file' && item.kind !== 'sqlite') return `lists ${name} with kind ${String(item.kind)}`;
+    if (typeof item.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(item.sha256))
+      return `lists ${name} with no valid sha256`;
+    for (const key of ['size', 'mode', 'mtimeMs'])
+      if (typeof item[key] !== 'number' || !Number.isFinite(item[key]) || (item[key] as number) < 0)
+        return `lists ${name} with no valid ${key}`;
+    if ((item.mode as number) > 0o7777) return `lists ${name} with mode ${String(item.mode)}`;
+    if (typeof item.storedIn !== 'string' || !BACKUP_ID.test(item.storedIn))
+      return `lists ${name} as stored in ${JSON.stringify(item.storedIn)}, which is not a backup id`;
+    const normalised = (item.path as string).normalize('NFC');
+    const earlier = seen.get(normalised);
+    if (earlier !== undefined)
+      return earlier === item.path
+        ? `lists ${name} twice`
+        : `lists ${JSON.stringify(earlier)} and ${name}, which collide after Unicode normalisation`;
+    seen.set(normalised, item.path as string);
+  }
+  return undefined;
+}
+
 /** Checks a manifest's shape and that the archive's entries are exactly the files it says are stored here. */
 export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): string[] {
   const problems: string[] = [];
@@ -466,14 +517,11 @@ export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): st
   for (const key of ['backupId', 'createdAt', 'engineVersion', 'target'] as const) {
     if (typeof manifest[key] !== 'string') problems.push(`the manifest has no ${key}`);
   }
+  const shape = manifestShapeProblem(manifest);
+  if (shape) return [`the manifest ${shape}`];
   const stored = new Map(entries.map((e) => [e.path, e]));
   const listed = new Set<string>();
   for (const f of manifest.files) {
-    const problem = pathProblem(f.path);
-    if (problem) {
-      problems.push(`manifest path ${JSON.stringify(f.path)} is refused: ${problem}`);
-      continue;
-    }
     listed.add(f.path);
     if (f.storedIn !== manifest.backupId) continue;
     const entry = stored.get(f.path);

@@ -1,8 +1,10 @@
 /**
  * OpenPGP encryption of backup archives, as streams: to the recipients' public keys, or with a
- * passphrase read from a named environment variable at the moment of use. AEAD (OCB) protects
- * every chunk, so a decrypting reader learns of tampering as it reads. No key or passphrase ever
- * appears in a message this module produces.
+ * passphrase read from a named environment variable at the moment of use. With a passphrase the
+ * message is AEAD (SEIPDv2, AES-GCM chunks): a reader learns of tampering chunk by chunk. To
+ * ordinary v4 recipient keys it is SEIPDv1 (what GnuPG 2.2 reads), whose integrity tag comes at the
+ * end; readers check every entry's SHA-256 and the manifest as they go and act on nothing until the
+ * end (see docs/archive-format.md). No key or passphrase ever appears in a message of this module.
  */
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';

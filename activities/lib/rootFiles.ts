@@ -88,6 +88,17 @@ export async function scanRoot(root: string): Promise<ScannedFile[]> {
   };
   if (!(await exists(root))) throw stopFailure('AmbiguousTarget', `the root ${root} does not exist`);
   await walk(root);
+  // Names equal after Unicode normalisation could not be told apart on restore (nor by a reader).
+  const byForm = new Map<string, string>();
+  for (const f of files) {
+    const form = f.path.normalize('NFC');
+    const other = byForm.get(form);
+    if (other !== undefined)
+      refused.push(
+        `${f.path} (its name collides with ${other} after Unicode normalisation: they differ only in how their characters are encoded)`,
+      );
+    else byForm.set(form, f.path);
+  }
   if (refused.length) {
     throw stopFailure(
       'UnsupportedFile',

@@ -67,7 +67,10 @@ export async function unpackChain(options: {
   dest: string;
   progress?: (p: UnpackProgress) => void;
   failure?: (err: unknown, backupId: string) => Error;
+  /** Mode bits a file may get (default all of 0o7777). */
+  modeMask?: number;
 }): Promise<{ files: number; bytes: number }> {
+  const modeMask = options.modeMask ?? 0o7777;
   const { wanted, dest } = options;
   const failure = options.failure ?? ((err: unknown) => err as Error);
   const written = new Set<string>();
@@ -98,7 +101,7 @@ export async function unpackChain(options: {
         const finish = async (out: fsp.FileHandle) => {
           await out.sync();
           await out.close();
-          await fsp.chmod(file, want.mode);
+          await fsp.chmod(file, want.mode & modeMask);
           // Seconds as a number keep the sub-millisecond part (a Date would drop it).
           await fsp.utimes(file, want.mtimeMs / 1000, want.mtimeMs / 1000);
           written.add(header.path);

@@ -45,6 +45,10 @@ export const command: Command = {
     if (result.chain.length > 1) ctx.out(`  from the archives of ${result.chain.join(', ')}`);
     ctx.out(`  every file's SHA-256 checked against the manifest; modes and mtimes restored`);
     for (const s of result.sidecars) ctx.out(`  signature of ${path.basename(s.file)}: ${s.signature}`);
+    if (result.setidDropped.length)
+      ctx.out(
+        `  setuid/setgid bits not restored (no signature checked; give --trusted-key): ${result.setidDropped.join(', ')}`,
+      );
     return 0;
   },
 };
