@@ -13,6 +13,7 @@
 import type { LifeboatConfig } from '../worker/config';
 import { backupTarget, catalogNameOf, type BackupTarget, type Catalogs } from './backupShared';
 import { invalidInput, stopFailure } from './errors';
+import { restorableTarget } from './restore';
 import { heartbeater } from './lib/context';
 import { KeyError } from './lib/crypto';
 import {
@@ -41,7 +42,14 @@ interface Chosen {
 }
 
 export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs) {
-  async function adopt(target: BackupTarget, from?: RepositoryName): Promise<AdoptReport> {
+  /**
+   * Reads the repositories and decides, for every backup, adopted or refused; `commit()` records the
+   * adopted ones in the catalog (nothing is recorded before it).
+   */
+  async function adopt(
+    target: BackupTarget,
+    from?: RepositoryName,
+  ): Promise<{ report: AdoptReport; commit: () => AdoptReport }> {
     const catalog = catalogs.of(target);
     const name = catalogNameOf(target);
     const beat = heartbeater();
@@ -69,6 +77,7 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
       disagreements: [],
       otherTargets: {},
       orphans: [],
+      removedByRetention: [],
     };
     const listings = new Map<RepositoryName, RepositoryListing>();
     for (const repo of wanted) {
@@ -120,6 +129,10 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
         .map((repo) => ({ repo, copy: copies[repo] }))
         .filter((c) => c.copy !== undefined);
       const sample = candidates.find((c) => 'sidecar' in c.copy!)?.copy as FoundBackup | undefined;
+      if (existing?.removedAt && sample && existing.archiveSha256 === sample.sidecar.archiveSha256) {
+        report.removedByRetention.push(backupId);
+        continue;
+      }
       if (
         existing &&
         !existing.removedAt &&
@@ -201,7 +214,8 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
         for (const { repo, copy } of candidates) {
           const file = 'sidecar' in copy! ? copy.sidecarFile : copy!.file;
           const own = problems.find((p) => p.startsWith(`${repo}: `))?.slice(repo.length + 2) ?? reason;
-          report.refused.push({ backupId, file, from: repo, reason: own });
+          const kind = 'sidecar' in copy! ? undefined : copy!.kind;
+          report.refused.push({ backupId, file, from: repo, reason: own, ...(kind ? { kind } : {}) });
         }
       }
     }
@@ -219,30 +233,42 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
     for (const [id, gap] of gaps) {
       const { found, from: repo } = ok.get(id)!;
       ok.delete(id);
-      report.refused.push({ backupId: id, file: found.sidecarFile, from: repo, reason: gap });
+      report.refused.push({ backupId: id, file: found.sidecarFile, from: repo, reason: gap, kind: 'chain' });
     }
 
-    for (const [backupId, { found, from: repo, files, bytes, manifest, offsiteCopy }] of ok) {
+    const commit = (): AdoptReport => {
+      for (const [backupId, { found, files, bytes, manifest, offsiteCopy }] of ok) {
+        const s = found.sidecar;
+        catalog.record(
+          {
+            backupId,
+            target: name,
+            kind: s.kind,
+            parent: s.parent,
+            createdAt: s.createdAt,
+            archive: found.archive,
+            archiveSize: s.archiveSize,
+            archiveSha256: s.archiveSha256,
+            files,
+            bytes,
+            origin: 'adopted',
+            signedBy: found.verdict.status === 'signed' ? found.verdict.fingerprint : null,
+            manifestSha256: s.manifestSha256,
+          },
+          manifest as Parameters<typeof catalog.record>[1],
+        );
+        if (offsiteCopy) catalog.recordOffsite(backupId, offsiteCopy);
+      }
+      report.newestRestorable = catalog.list(name)[0]?.backupId;
+      if (report.newestRestorable) {
+        for (const r of report.refused)
+          if (/parent/.test(r.reason))
+            r.reason += `; the newest backup with a complete chain is ${report.newestRestorable}`;
+      }
+      return report;
+    };
+    for (const [backupId, { found, from: repo }] of ok) {
       const s = found.sidecar;
-      catalog.record(
-        {
-          backupId,
-          target: name,
-          kind: s.kind,
-          parent: s.parent,
-          createdAt: s.createdAt,
-          archive: found.archive,
-          archiveSize: s.archiveSize,
-          archiveSha256: s.archiveSha256,
-          files,
-          bytes,
-          origin: 'adopted',
-          signedBy: found.verdict.status === 'signed' ? found.verdict.fingerprint : null,
-          manifestSha256: s.manifestSha256,
-        },
-        manifest as Parameters<typeof catalog.record>[1],
-      );
-      if (offsiteCopy) catalog.recordOffsite(backupId, offsiteCopy);
       report.adopted.push({
         backupId,
         kind: s.kind,
@@ -255,26 +281,30 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
     }
     const froms = new Set(report.adopted.map((a) => a.from));
     report.used = froms.size === 2 ? 'both' : froms.size === 1 ? [...froms][0] : 'none';
-    report.newestRestorable = catalog.list(name)[0]?.backupId;
-    if (report.newestRestorable) {
-      for (const r of report.refused)
-        if (/parent/.test(r.reason))
-          r.reason += `; the newest backup with a complete chain is ${report.newestRestorable}`;
-    }
-    return report;
+    return { report, commit };
   }
 
   return {
     /**
      * Rebuilds the target's catalog entries from its repository (`from` undefined: the primary,
      * falling back to the offsite copy per backup). With `requireOne`, finding nothing restorable is
-     * a STOP naming every refusal (a restore cannot go on without a backup).
+     * a STOP naming every refusal (a restore cannot go on without a backup). With `refusalStops`, any
+     * refusal is a STOP naming each one, and nothing is recorded: the procedure must not guess past
+     * a backup it refused (a foreign signature may be an attack); a responder decides.
      */
     async adoptRepository(
       targetName: string,
-      options: { from?: RepositoryName; requireOne?: boolean; onlyWhenEmpty?: boolean } = {},
+      options: {
+        from?: RepositoryName;
+        requireOne?: boolean;
+        onlyWhenEmpty?: boolean;
+        refusalStops?: boolean;
+      } = {},
     ): Promise<AdoptReport | { skipped: true; reason: string }> {
-      const target = backupTarget(config, targetName, ['repository', 'encryption']);
+      // A restore's adoption (onlyWhenEmpty) refuses what a restore refuses, before reading anything.
+      const target = options.onlyWhenEmpty
+        ? restorableTarget(config, targetName)
+        : backupTarget(config, targetName, ['repository', 'encryption']);
       const catalog = catalogs.of(target);
       // Checked first: a restore drill of a catalogued backup has nothing to adopt.
       if (options.onlyWhenEmpty && catalog.list(catalogNameOf(target)).length > 0)
@@ -283,7 +313,18 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
         throw invalidInput(
           `target '${targetName}' is a drill sandbox that reads the catalog of '${catalogNameOf(target)}'; adopting into it would change production's records`,
         );
-      const report = await adopt(target, options.from);
+      const adoption = await adopt(target, options.from);
+      // Backups from before signed sidecars and broken chains are reported; the rest may be an attack.
+      const serious = adoption.report.refused.filter((r) => r.kind === undefined);
+      if (options.refusalStops && serious.length) {
+        const report = { ...adoption.report, refused: serious };
+        throw stopFailure(
+          'NoValidBackup',
+          `${report.refused.length} backup file(s) of target '${targetName}' were refused and nothing was adopted: ${describeRefusals(report)}. Fix what is named and retry (a signing key you trust goes in encryption.trustedSigners), or skip to adopt only the ${report.adopted.length} backup(s) that verify${report.adopted.length ? ` (${report.adopted.map((a) => a.backupId).join(', ')})` : ''}`,
+          { report },
+        );
+      }
+      const report = adoption.commit();
       if (options.requireOne && !report.newestRestorable) {
         throw stopFailure(
           'NoValidBackup',

@@ -4,7 +4,6 @@
  * verification, retention and the offsite copy. Memory use does not depend on the size of a file or
  * of a backup: everything streams. The restore protocol is in restore.ts, adoption in adopt.ts.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -29,7 +28,7 @@ import {
   type ManifestFile,
   type SourceEntry,
 } from './lib/archive';
-import type { CatalogEntry } from './lib/catalog';
+import { manifestDigest, type CatalogEntry } from './lib/catalog';
 import { runCheckedCommand, type CommandResult } from './lib/commands';
 import { activitySignal, heartbeater } from './lib/context';
 import { KeyError, encryptStream } from './lib/crypto';
@@ -463,9 +462,7 @@ function summaryOf(entry: CatalogEntry, manifest: Manifest): BackupSummary {
     archive: entry.archive,
     archiveSize: entry.archiveSize,
     archiveSha256: entry.archiveSha256,
-    // The sidecar's: the manifest's bytes as stored (older catalog rows: a hash of the parsed manifest).
-    manifestSha256:
-      entry.manifestSha256 ?? createHash('sha256').update(JSON.stringify(manifest)).digest('hex'),
+    manifestSha256: manifestDigest(entry, manifest),
     files: manifest.files.length,
     bytes: manifest.files.reduce((n, f) => n + f.size, 0),
     storedFiles: stored.length,

@@ -10,7 +10,6 @@
  */
 import { Context } from '@temporalio/activity';
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -19,7 +18,7 @@ import type { LifeboatConfig, Objectives, TargetConfig } from '../worker/config'
 import { createAuditChainActivities } from './auditChain';
 import { configParseProblem, createConfigFileActivities, listDatedFiles } from './configFile';
 import { invalidInput, stopFailure } from './errors';
-import { Catalog } from './lib/catalog';
+import { Catalog, manifestDigest } from './lib/catalog';
 import { entryTime, splitJsonLines } from './lib/chain';
 import { heartbeat, withHeartbeats } from './lib/context';
 import { acquireLock, breakLock, releaseLock, type LockResult } from './lib/lock';
@@ -402,7 +401,7 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
       backup: {
         id,
         createdAt,
-        manifestSha256: createHash('sha256').update(JSON.stringify(manifest)).digest('hex'),
+        manifestSha256: manifestDigest(entry, manifest),
       },
       dataAsOf: createdAt,
     };
@@ -786,7 +785,7 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
         backup = {
           id: newest.backupId,
           createdAt: newest.createdAt,
-          manifestSha256: createHash('sha256').update(JSON.stringify(manifest)).digest('hex'),
+          manifestSha256: manifestDigest(newest, manifest),
           chain: chainIds,
         };
       }

@@ -26,7 +26,7 @@ import { integrityOf, scanRoot, type ScannedFile } from './lib/rootFiles';
 import { unpackChain, wantedFiles } from './lib/unpack';
 
 /** A target whose root a restore may write: not one of named files like Lifeboat's own stores. */
-function restorableTarget(config: LifeboatConfig, name: string) {
+export function restorableTarget(config: LifeboatConfig, name: string) {
   const target = backupTarget(config, name, ['root', 'repository', 'encryption']);
   if (target.sources)
     throw invalidInput(

@@ -532,6 +532,8 @@ function presetMissing(target: TargetConfig, meta: RunbookMeta, input: Record<st
 }
 
 export interface PresetResult {
+  /** The target the schedule runs for (lifeboat-self comes along with any target's preset). */
+  target: string;
   kind: string;
   scheduleId: string;
   runbook: string;
@@ -568,7 +570,13 @@ async function applyEntries(
   const results: PresetResult[] = [];
   for (const entry of PRESET) {
     const scheduleId = `${targetName}-${entry.kind}`;
-    const base = { kind: entry.kind, scheduleId, runbook: entry.runbook, what: entry.what };
+    const base = {
+      target: targetName,
+      kind: entry.kind,
+      scheduleId,
+      runbook: entry.runbook,
+      what: entry.what,
+    };
     const meta = findRunbook(entry.runbook);
     if (!meta) {
       results.push({

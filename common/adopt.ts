@@ -24,7 +24,16 @@ export interface AdoptReport {
   adopted: AdoptedBackup[];
   /** Already in the catalog with the same archive: nothing to do. */
   present: string[];
-  refused: { backupId?: string; file: string; reason: string; from: RepositoryName }[];
+  /** `kind`: `legacy` (made before signed sidecars) and `chain` (a parent missing) are not signs of tampering. */
+  refused: {
+    backupId?: string;
+    file: string;
+    reason: string;
+    from: RepositoryName;
+    kind?: 'legacy' | 'chain';
+  }[];
+  /** Removed by retention on this host: still in a repository, not brought back. */
+  removedByRetention: string[];
   /** Backups whose two copies differ, and which one was used. */
   disagreements: string[];
   /** Sidecars of other targets in the same folders, by target. */

@@ -43,7 +43,8 @@ export const meta: RunbookMeta = {
     'engine version or module set differs from the target (expected vs found)',
     'the restored root does not match the manifest (the previous root can be put back with stop)',
     'the target is locked',
-    'the catalog lists no backup of the target and none can be adopted from the repository or its offsite copy (each refusal named)',
+    'the catalog lists no backup of the target and a backup in the repository or its offsite copy is refused (unsigned, signed by a key that is not trusted, damaged, …: each named with the key found); skip adopts only what verifies',
+    'the catalog lists no backup of the target and none can be adopted',
   ],
   flow: [
     {
@@ -54,7 +55,15 @@ export const meta: RunbookMeta = {
     {
       id: 'adoptRepository',
       label:
-        "when the catalog lists no backup of the target (a new host): adopt the repository's (or the offsite copy's)",
+        "when the catalog lists no backup of the target (a new host): adopt the repository's (or the offsite copy's); any refusal STOPs",
+      next: [
+        { to: 'inspectBackup', when: 'nothing to adopt, or every backup verifies' },
+        { to: 'adoptVerified', when: 'a responder skips past the refused backups' },
+      ],
+    },
+    {
+      id: 'adoptVerified',
+      label: 'adopt only the backups that verify',
       next: ['inspectBackup'],
     },
     {
@@ -125,12 +134,14 @@ export async function restore(input: RestoreInput) {
     // Why patched: runs that were already past this point when it was added replay without the step.
     let note = '';
     if (patched('restore-adopts-first')) {
-      const adoption = await run.step(
+      let adoption = await run.step(
         'adoptRepository',
         'adoptRepository',
-        [target, { onlyWhenEmpty: true, requireOne: true }],
-        LONG,
+        [target, { onlyWhenEmpty: true, requireOne: true, refusalStops: true }],
+        { ...LONG, skippable: true, skipValue: undefined },
       );
+      // Skipped by a responder after it STOPped on refused backups: what verifies is adopted.
+      adoption ??= await run.step('adoptVerified', 'adoptRepository', [target, { requireOne: true }], LONG);
       if (!('skipped' in adoption)) {
         run.fact(
           'adopted',

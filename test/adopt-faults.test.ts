@@ -226,14 +226,18 @@ test('a legacy backup (a sidecar without format, as older Lifeboat wrote) is ref
         backupId: full,
         file: file(repository, `${full}.json`),
         from: 'repository',
+        kind: 'legacy',
         reason:
           'it was made before backups carried signed sidecars, so nothing proves who made it; it stays restorable on the host whose catalog lists it (or by hand: lifeboat archive extract)',
       },
     ]);
-    expect(refusalOf(report, incremental).map((r) => r.reason)).toEqual([
-      expect.stringContaining(
-        `its parent ${full} was refused (repository: it was made before backups carried`,
-      ),
+    expect(refusalOf(report, incremental).map((r) => [r.kind, r.reason])).toEqual([
+      [
+        'chain',
+        expect.stringContaining(
+          `its parent ${full} was refused (repository: it was made before backups carried`,
+        ),
+      ],
     ]);
     expect(host.catalog.list()).toEqual([]);
   });

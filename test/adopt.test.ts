@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Catalog } from '../activities/lib/catalog';
 import type { AdoptReport } from '../common/adopt';
+import { approveUpdate, skipUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import {
   flipByte,
@@ -20,11 +21,12 @@ import {
   makeBackups,
   newHost,
   refusalOf,
+  repositoryState,
   setUpLab,
   watchRepositories,
   type Lab,
 } from './adopt-fixtures';
-import { startWorker, uniqueQueue } from './helpers';
+import { startWorker, statusWhen, uniqueQueue } from './helpers';
 
 let lab: Lab;
 
@@ -255,6 +257,7 @@ test('an incremental whose parent is gone is refused naming the parent; the repo
         backupId: incr2,
         file: path.join(repository, `${incr2}.json`),
         from: 'repository',
+        kind: 'chain',
         reason: `its parent ${full2} is not in the repository; the newest backup with a complete chain is ${incr1}`,
       },
     ]);
@@ -306,4 +309,56 @@ test('the adoptRepository runbook on a worker adopts the sound backups and lists
     catalog.close();
   }
   repo.expectUnchanged();
+});
+
+test('restore on a new host STOPs on a refused backup, naming it and the key found; skip adopts only what verifies and the restore goes on', async () => {
+  const repository = folder(lab, 'restore-stop');
+  const [full] = await makeBackups(lab, 'alpha', { repository }, ['full']);
+  // Newer than the genuine backup: restoring "the newest" would pick it if it were trusted.
+  await forgeBackup(lab, {
+    repository,
+    target: 'alpha',
+    backupId: 'alpha-forged-newest',
+    signWith: lab.foreign,
+  });
+  const before = repositoryState(repository);
+  const config = hostConfig(lab, { alpha: { repository } });
+  const tw = await startWorker(config, uniqueQueue('adopt-restore'));
+  try {
+    const workflowId = `restore-alpha-${Math.random().toString(36).slice(2, 8)}`;
+    const handle = await tw.client.workflow.start('restore', {
+      taskQueue: tw.taskQueue,
+      workflowId,
+      args: [{ target: 'alpha' }],
+    });
+    const stopped = await statusWhen(tw.client, workflowId, (s) => s.state === 'waiting', 'the STOP');
+    expect(stopped.waiting).toMatchObject({ step: 'adoptRepository', allowed: ['retry', 'skip', 'stop'] });
+    expect(stopped.waiting?.reason).toContain('alpha-forged-newest (repository)');
+    expect(stopped.waiting?.reason).toContain(
+      `signed by key ${lab.foreign.fingerprint}, which is not a trusted signer`,
+    );
+    expect(stopped.waiting?.reason).toContain(`skip to adopt only the 1 backup(s) that verify (${full})`);
+    // Nothing is adopted before a responder decides.
+    const before = new Catalog(config.catalog, { readonly: true });
+    expect(before.list('alpha')).toEqual([]);
+    before.close();
+
+    await handle.executeUpdate(skipUpdate, { args: [{ actor: 'alice' }] });
+    const gate = await statusWhen(tw.client, workflowId, (s) => s.waiting?.gate === 'restore', 'the gate');
+    expect(gate.waiting?.reason).toContain(`restore backup ${full}`);
+    await handle.executeUpdate(approveUpdate, { args: [{ actor: 'alice' }] });
+    const outcome = (await handle.result()) as RunOutcome<{ backupId: string }>;
+    expect(outcome).toMatchObject({ state: 'completed', result: { backupId: full } });
+  } finally {
+    await tw.stop();
+  }
+  const catalog = new Catalog(config.catalog, { readonly: true });
+  try {
+    expect(catalog.list('alpha').map((e) => e.backupId)).toEqual([full]);
+  } finally {
+    catalog.close();
+  }
+  // No file in the repository changed; only the folder's mtime moved (the restore's lock came and went).
+  const after = repositoryState(repository);
+  expect({ ...after, [repository]: 'folder' }).toEqual({ ...before, [repository]: 'folder' });
 });

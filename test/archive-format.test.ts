@@ -256,8 +256,8 @@ afterAll(() => {
 });
 
 describe('GnuPG 2.2 and the outer OpenPGP layer, as the doc says', () => {
-  test('gpg is GnuPG 2.2.40, the version the doc describes', () => {
-    expect(gpg(gnupgHome(), ['--version']).stdout.toString()).toMatch(/^gpg \(GnuPG\) 2\.2\.40$/m);
+  test('gpg is GnuPG 2.2, the series the doc describes (2.2.40 when it was written)', () => {
+    expect(gpg(gnupgHome(), ['--version']).stdout.toString()).toMatch(/^gpg \(GnuPG\) 2\.2\.\d+$/m);
   });
 
   test('recipients: gpg decrypts the archive and the plaintext starts with the magic', () => {

@@ -3,8 +3,9 @@
  * stores, with an offsite copy; then A is deleted. Host B — another config folder, an empty catalog
  * and ledger, another root path that does not exist yet — has only the offsite copy and the kept
  * keys. `restore` adopts the offsite copy and yields A's tree (files byte for byte with modes and
- * mtimes, databases by content and integrity); `lifeboat self restore` brings A's ledger back, and
- * `lifeboat audit verify` passes over the whole and shows the seam.
+ * mtimes, databases by content and integrity); on a third host `lifeboat self restore`, run first,
+ * brings A's ledger and catalog back, `lifeboat audit verify` passes over the whole and shows the
+ * seam, and a restore finds that host's copies of the archives the recovered catalog names.
  */
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
@@ -24,6 +25,7 @@ import {
   writeConfig,
   type TestWorker,
 } from './helpers';
+import { repositoryState } from './adopt-fixtures';
 import { dbRows, expectSameTree } from './tree-helpers';
 
 let dir: string;
@@ -117,7 +119,7 @@ test('a new host with only the offsite copy and the keys: restore adopts it and 
   const hostB = path.join(dir, 'host-b');
   const { config } = hostConfig(hostB, path.join(dir, 'offsite-mount'));
   expect(fs.existsSync(config.targets.storage.root!)).toBe(false);
-  const before = treeState(path.join(dir, 'offsite-mount'));
+  const before = repositoryState(path.join(dir, 'offsite-mount'));
   const tw = await startWorker(config, uniqueQueue('host-b'));
   try {
     const outcome = await restoreOnHost(
@@ -129,36 +131,21 @@ test('a new host with only the offsite copy and the keys: restore adopts it and 
     await tw.stop();
   }
   expectSameTree(config.targets.storage.root!, expected.tree, expected.dbs);
-  // Adoption and restore only read the offsite copy.
-  expect(treeState(path.join(dir, 'offsite-mount'))).toEqual(before);
+  // Adoption and restore only read the offsite copy: not a byte, mode or mtime moved, folders included.
+  expect(repositoryState(path.join(dir, 'offsite-mount'))).toEqual(before);
 });
 
-test("lifeboat self restore brings host A's ledger and catalog back; audit verify passes over the whole and shows the seam", async () => {
-  const hostB = path.join(dir, 'host-b');
-  const { file, config } = hostConfig(hostB, path.join(dir, 'offsite-mount'));
+test("on a new host, lifeboat self restore first brings host A's ledger and catalog back; audit verify shows the seam; restore finds this host's copies", async () => {
+  // The order the README gives: Lifeboat's own state first, before the control plane starts.
+  const hostC = path.join(dir, 'host-c');
+  const { file, config } = hostConfig(hostC, path.join(dir, 'offsite-mount'));
   const from = path.join(dir, 'offsite-mount', 'lifeboat-self');
-
-  // Host B's ledger already holds its restore run: replaced only when asked, and kept beside.
-  const refused = await lifeboat(['self', 'restore', '--from', from, '--config', file]);
-  expect(refused.code).toBe(2);
-  expect(refused.stderr).toMatch(/already holds \d+ row\(s\).*run again with --replace/);
-
-  const restored = await lifeboat([
-    'self',
-    'restore',
-    '--from',
-    from,
-    '--config',
-    file,
-    '--replace',
-    '--as',
-    'alice',
-  ]);
+  const restored = await lifeboat(['self', 'restore', '--from', from, '--config', file, '--as', 'alice']);
   expect(restored.stderr).toBe('');
   expect(restored.code).toBe(0);
   expect(restored.stdout).toMatch(/restored Lifeboat's own stores from backup lifeboat-self-/);
   expect(restored.stdout).toMatch(/catalog .*: 2 backups, 0 drills/);
-  expect(restored.stdout).toMatch(/kept aside: .*audit\.sqlite\.replaced-/);
+  expect(restored.stdout).not.toContain('kept aside');
 
   const ledger = new AuditLedger(config.auditLedger, { readonly: true });
   try {
@@ -170,22 +157,21 @@ test("lifeboat self restore brings host A's ledger and catalog back; audit verif
   } finally {
     ledger.close();
   }
-  const verify = await lifeboat(['audit', 'verify', '--config', file]);
-  expect(verify.code).toBe(0);
-  expect(verify.stdout).toMatch(/chain intact/);
-  expect(verify.stdout).toMatch(
-    /seam at row \d+: history recovered up to .* from backup lifeboat-self-.* by alice/,
-  );
 
-  // The recovered catalog names host A's paths; a restore finds the copies this host has.
-  const rootB = config.targets.storage.root!;
-  fs.rmSync(rootB, { recursive: true, force: true });
-  const tw = await startWorker(config, uniqueQueue('host-b2'));
+  // The recovered catalog names host A's paths, which are gone; a restore finds this host's copies.
+  const tw = await startWorker(config, uniqueQueue('host-c'));
   try {
     const outcome = await restoreOnHost(tw, /read storage-.* from the copy .*offsite-mount/);
     expect(outcome.state).toBe('completed');
   } finally {
     await tw.stop();
   }
-  expectSameTree(rootB, expected.tree, expected.dbs);
+  expectSameTree(config.targets.storage.root!, expected.tree, expected.dbs);
+  // The restore's rows follow the seam: the whole ledger verifies.
+  const verify = await lifeboat(['audit', 'verify', '--config', file]);
+  expect(verify.code).toBe(0);
+  expect(verify.stdout).toMatch(/chain intact/);
+  expect(verify.stdout).toMatch(
+    /seam at row \d+: history recovered up to .* from backup lifeboat-self-.* by alice/,
+  );
 });

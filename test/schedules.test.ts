@@ -37,7 +37,8 @@ const VAULT = `vault-${suffix}`;
 const LEDGER = `ledger-${suffix}`;
 const PLAIN = `plain-${suffix}`;
 const BUSY = `busy-${suffix}`;
-const MINE = [VAULT, LEDGER, PLAIN, BUSY];
+// lifeboat-self's schedules come along with any target's preset (this file is the only one that presets it).
+const MINE = [VAULT, LEDGER, PLAIN, BUSY, 'lifeboat-self'];
 
 let dir: string;
 let configFile: string;
@@ -76,8 +77,9 @@ beforeAll(async () => {
   const app = path.join(dir, LEDGER, 'app');
   ({ file: configFile, config } = writeConfig(dir, {
     auditLedger: 'audit.sqlite',
+    selfBackup: { repository: path.join(dir, 'self-backups'), encryption: { passphraseEnv: PASSPHRASE_ENV } },
     targets: {
-      [VAULT]: backupTarget(VAULT, { drill: drill(VAULT) }),
+      [VAULT]: backupTarget(VAULT, { drill: drill(VAULT), offsite: path.join(dir, VAULT, 'offsite') }),
       [LEDGER]: {
         panic: {
           flag: path.join(app, 'data', 'PANIC'),
@@ -420,15 +422,22 @@ test("preset creates the procedure's cadence where the target's config allows it
   const first = await cli(['schedule', 'preset', VAULT]);
   expect(first.code).toBe(0);
   const lines = first.stdout.trim().split('\n');
-  expect(lines).toHaveLength(5);
+  expect(lines).toHaveLength(9);
   for (const kind of [
     'full-backup',
     'incremental-backup',
     'verify-backups',
     'restore-drill',
     'disaster-drill',
+    'host-loss-drill',
   ])
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +${VAULT}-${kind} `)));
+  // Lifeboat's own stores come along: their backups (a drill does not fit them, and is not listed).
+  for (const kind of ['full-backup', 'incremental-backup', 'verify-backups'])
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^created +lifeboat-self-${kind} `)));
+  expect((await scheduleOf('lifeboat-self-full-backup')).action.args).toEqual([
+    { target: 'lifeboat-self', onBusy: 'skip' },
+  ]);
 
   const expected: Record<string, { workflowType: string; args: unknown[]; hour: number; minute: number }> = {
     'full-backup': {
@@ -462,6 +471,12 @@ test("preset creates the procedure's cadence where the target's config allows it
       hour: 5,
       minute: 0,
     },
+    'host-loss-drill': {
+      workflowType: 'drDrill',
+      args: [{ target: VAULT, scenario: 'hostLoss', ...drillOnBusy }],
+      hour: 5,
+      minute: 0,
+    },
   };
   for (const [kind, want] of Object.entries(expected)) {
     const d = await scheduleOf(`${VAULT}-${kind}`);
@@ -487,16 +502,15 @@ test("preset creates the procedure's cadence where the target's config allows it
   const again = await cli(['schedule', 'preset', VAULT, '--json']);
   expect(again.code).toBe(0);
   const results = JSON.parse(again.stdout) as { outcome: string }[];
-  expect(results.map((r) => r.outcome)).toEqual(['exists', 'exists', 'exists', 'exists', 'exists']);
+  expect(results.map((r) => r.outcome)).toEqual(Array(9).fill('exists'));
 
   // A panic target without backups: only the disaster drill fits, and it deletes the ledger.
   const ledger = await cli(['schedule', 'preset', LEDGER, '--json']);
   expect(ledger.code).toBe(0);
   const byKind = Object.fromEntries(
-    (JSON.parse(ledger.stdout) as { kind: string; outcome: string; reason?: string }[]).map((r) => [
-      r.kind,
-      r,
-    ]),
+    (JSON.parse(ledger.stdout) as { target: string; kind: string; outcome: string; reason?: string }[])
+      .filter((r) => r.target === LEDGER)
+      .map((r) => [r.kind, r]),
   );
   expect(byKind['full-backup']).toMatchObject({ outcome: 'skipped' });
   expect(byKind['full-backup'].reason).toContain("no 'root', 'repository', 'encryption' sections");
@@ -512,8 +526,10 @@ test("preset creates the procedure's cadence where the target's config allows it
     new RegExp(`^skipped +${LEDGER}-full-backup +fullBackup: daily full backup`, 'm'),
   );
 
+  // Nothing of its own fits: exit 2, though lifeboat-self's schedules (which exist) came along.
   const nothing = await cli(['schedule', 'preset', PLAIN]);
   expect(nothing.code).toBe(2);
+  expect(nothing.stdout).toMatch(/^exists +lifeboat-self-full-backup /m);
   expect(nothing.stderr).toContain(`nothing of the preset`);
   expect(nothing.stdout).toContain("no 'drill' section");
   const unknown = await cli(['schedule', 'preset', 'nowhere']);

@@ -197,20 +197,17 @@ test("the host is gone: up on a folder holding only the offsite copy and the key
   expectSameTree(path.join(demo, 'storage'), firstHost.storage.tree, firstHost.storage.dbs);
   expect(await ctrlC(up)).toBe(0);
 
-  // With the control plane stopped, the old ledger comes back and is continued.
-  const self = await lifeboat(
-    [
-      'self',
-      'restore',
-      '--from',
-      path.join(demo, 'offsite', 'lifeboat-self'),
-      '--replace',
-      '--as',
-      'new-user',
-    ],
-    { LIFEBOAT_CONFIG: config },
-  );
+  // With the control plane stopped, the old ledger comes back and is continued. This host's own
+  // rows (the restore just run) are replaced only when asked, and kept beside.
+  const from = path.join(demo, 'offsite', 'lifeboat-self');
+  const refused = await lifeboat(['self', 'restore', '--from', from], { LIFEBOAT_CONFIG: config });
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toMatch(/already holds \d+ row\(s\).*run again with --replace/);
+  const self = await lifeboat(['self', 'restore', '--from', from, '--replace', '--as', 'new-user'], {
+    LIFEBOAT_CONFIG: config,
+  });
   expect(self.code).toBe(0);
+  expect(self.stdout).toMatch(/set aside: \d+ ledger row\(s\) and \d+ catalog row\(s\) of this host/);
   const verified = await lifeboat(['audit', 'verify'], { LIFEBOAT_CONFIG: config });
   expect(verified.code).toBe(0);
   expect(verified.stdout).toMatch(/seam at row \d+: history recovered up to/);

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Readable, Transform } from 'node:stream';
+import { ArchiveError } from './archive';
 import { decryptStream, type EncryptionSettings } from './crypto';
 
 export interface OpenedArchive {
@@ -54,5 +55,24 @@ export async function openArchiveStream(file: string, settings: EncryptionSettin
       }
       return { sha256: hash.digest('hex'), size: hashed };
     },
+  };
+}
+
+/**
+ * The check to run once an opened archive has been read: its ciphertext is the one `expected` names
+ * (a sidecar's, or what an earlier read of the same file found), so that what was written comes from
+ * the bytes that were checked and not from a file swapped in between.
+ */
+export function heldTo(
+  opened: OpenedArchive,
+  expected: { size: number; sha256: string } | undefined,
+  name: string,
+): () => Promise<void> {
+  return async () => {
+    const found = await opened.digest();
+    if (expected && (found.size !== expected.size || found.sha256 !== expected.sha256))
+      throw new ArchiveError(
+        `${name} changed while it was read: ${found.size} bytes, SHA-256 ${found.sha256.slice(0, 16)}…, where ${expected.size} bytes, ${expected.sha256.slice(0, 16)}… were checked`,
+      );
   };
 }

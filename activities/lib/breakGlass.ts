@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import * as openpgp from 'openpgp';
 import { ArchiveError, readArchive, type EntryDigest, type Manifest } from './archive';
-import { openArchiveStream, type OpenedArchive } from './archiveStream';
+import { heldTo, openArchiveStream, type OpenedArchive } from './archiveStream';
 import { KeyError, type EncryptionSettings } from './crypto';
 import { hashFile } from './files';
 import {
@@ -42,6 +42,8 @@ export interface BreakGlassKeys {
 
 /** What is known of an archive's sidecar, and its signature. */
 export interface SidecarCheck {
+  /** The archive, and its sidecar file. */
+  archive: string;
   file: string;
   present: boolean;
   sidecar?: Sidecar;
@@ -141,7 +143,7 @@ export async function checkSidecarOf(archive: string, keys: BreakGlassKeys): Pro
         `${path.basename(archive)} has no sidecar beside it (${path.basename(file)}), so its signature cannot be checked`,
         false,
       );
-    return { file, present: false, signature: 'not checked (no sidecar beside the archive)' };
+    return { archive, file, present: false, signature: 'not checked (no sidecar beside the archive)' };
   }
   let parsed;
   try {
@@ -156,7 +158,7 @@ export async function checkSidecarOf(archive: string, keys: BreakGlassKeys): Pro
         `${path.basename(archive)} was made before backups carried signed sidecars; its signature cannot be checked (leave out --trusted-key to extract it anyway)`,
         false,
       );
-    return { file, present: true, signature: 'not checked (a sidecar from before signed sidecars)' };
+    return { archive, file, present: true, signature: 'not checked (a sidecar from before signed sidecars)' };
   }
   const sidecar = parsed.sidecar;
   const { size, sha256 } = await hashFile(archive);
@@ -166,11 +168,12 @@ export async function checkSidecarOf(archive: string, keys: BreakGlassKeys): Pro
       false,
     );
   if (!keys.trusted.length)
-    return { file, present: true, sidecar, signature: 'not checked (no --trusted-key given)' };
+    return { archive, file, present: true, sidecar, signature: 'not checked (no --trusted-key given)' };
   const verdict = await checkSidecarSignature(`${file}.asc`, bytes, keys.trusted);
   const problem = verdictProblem(verdict, sidecar, keys);
   if (problem) throw new BreakGlassError(`${path.basename(archive)}: ${problem}`, false);
   return {
+    archive,
     file,
     present: true,
     sidecar,
@@ -261,9 +264,10 @@ export async function readWholeArchive(
   file: string,
   keys: BreakGlassKeys,
   progress?: (bytes: number) => void,
-): Promise<{ manifest: Manifest; entries: EntryDigest[] }> {
+): Promise<{ manifest: Manifest; entries: EntryDigest[]; digest: { size: number; sha256: string } }> {
   await mustExist(file);
   let result;
+  let digest: { size: number; sha256: string };
   let opened: Awaited<ReturnType<typeof openWatched>> | undefined;
   try {
     opened = await openWatched(file, keys);
@@ -272,11 +276,11 @@ export async function readWholeArchive(
       async () => undefined,
       (p) => progress?.(p.bytes),
     );
-    await opened.digest();
+    digest = await opened.digest();
   } catch (err) {
     throw await readFailure(opened?.decryptError() ?? err, file, keys);
   }
-  return { manifest: result.manifest, entries: result.entries };
+  return { manifest: result.manifest, entries: result.entries, digest };
 }
 
 /**
@@ -323,7 +327,7 @@ export async function extractArchive(
   await checkDestination(dest);
   const folder = path.dirname(file);
   const sidecars = [await checkSidecarOf(file, keys)];
-  const { manifest } = await readWholeArchive(file, keys, (bytes) =>
+  const { manifest, digest } = await readWholeArchive(file, keys, (bytes) =>
     progress?.({ phase: 'read', files: 0, total: 0, bytes, totalBytes: 0 }),
   );
   // The archives that hold the tree's files: the backup itself and, for an incremental, its parents.
@@ -353,9 +357,17 @@ export async function extractArchive(
       chain: chain.map((id) => ({
         backupId: id,
         open: async () => {
-          const opened = await openWatched(archives.get(id)!, keys);
+          const archive = archives.get(id)!;
+          const opened = await openWatched(archive, keys);
           decryptErrors.set(id, opened.decryptError);
-          return { plain: opened.plain, check: async () => void (await opened.digest()) };
+          // The bytes written are the bytes checked: the sidecar's, or what the first read found.
+          const sidecar = sidecars.find((c) => c.archive === archive)?.sidecar;
+          const expected = sidecar
+            ? { size: sidecar.archiveSize, sha256: sidecar.archiveSha256 }
+            : archive === file
+              ? digest
+              : undefined;
+          return { plain: opened.plain, check: heldTo(opened, expected, path.basename(archive)) };
         },
       })),
       wanted: wantedFiles(manifest.files),

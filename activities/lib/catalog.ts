@@ -4,6 +4,7 @@
  * drill with its result, RTO/RPO against the objectives, and its signed proof.
  */
 import type Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import type { DrillRecord } from '../../common/drill';
 import { openDatabase } from './sqlite';
 import type { Manifest } from './archive';
@@ -128,6 +129,17 @@ const ADDED_COLUMNS: [column: string, alias: string][] = [
   ['signed_by', 'signedBy'],
   ['manifest_sha256', 'manifestSha256'],
 ];
+
+/**
+ * A backup's manifest SHA-256 as its sidecar names it (the manifest entry's bytes). Rows recorded
+ * before sidecars had no such column: for them, the SHA-256 of the parsed manifest re-serialised.
+ */
+export function manifestDigest(
+  entry: Pick<CatalogEntry, 'manifestSha256'> | undefined,
+  manifest: Manifest,
+): string {
+  return entry?.manifestSha256 ?? createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
+}
 
 export class Catalog {
   private readonly db: Database.Database;

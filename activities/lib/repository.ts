@@ -42,6 +42,11 @@ export interface Refusal {
   backupId?: string;
   file: string;
   reason: string;
+  /**
+   * Refusals that say nothing about tampering: a backup from before signed sidecars (`legacy`), an
+   * incremental whose chain is incomplete (`chain`). Unset: a signature, integrity or sidecar problem.
+   */
+  kind?: 'legacy' | 'chain';
 }
 
 export interface RepositoryListing {
@@ -107,6 +112,7 @@ export async function listRepository(
       listing.refused.push({
         backupId: id,
         file,
+        kind: 'legacy',
         reason:
           'it was made before backups carried signed sidecars, so nothing proves who made it; it stays restorable on the host whose catalog lists it (or by hand: lifeboat archive extract)',
       });

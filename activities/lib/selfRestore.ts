@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { SELF_TARGET } from '../../common/constants';
-import { openArchiveStream } from './archiveStream';
+import { heldTo, openArchiveStream } from './archiveStream';
 import { BreakGlassError, type BreakGlassKeys } from './breakGlass';
 import { Catalog } from './catalog';
 import { KeyError } from './crypto';
@@ -42,17 +42,17 @@ export interface SelfRestoreResult {
   catalog: { file: string; backups: number; drills: number };
   /** The row that continues the recovered chain. */
   seam: { seq: number; recoveredUpTo: string };
-  /** Files that were in the way, kept beside. */
+  /** Files that were in the way, kept beside, and the rows they held (no longer in the chain). */
   keptAside: string[];
+  setAside: { ledgerRows: number; catalogRows: number };
   /** Newer backups that were passed over, and why. */
   skipped: { backupId: string; reason: string }[];
 }
 
+/** A name part no earlier restore used: to the millisecond, and random beyond. */
 function stamp(): string {
-  return new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+  const at = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
+  return `${at}-${randomUUID().slice(0, 8)}`;
 }
 
 /** Rows already in a store at `file`, or 0 when there is no file. */
@@ -189,8 +189,11 @@ export async function selfRestore(options: {
       chain: chain.map((id) => ({
         backupId: id,
         open: async () => {
-          const opened = await openArchiveStream(byId.get(id)!.archive, keys.encryption);
-          return { plain: opened.plain, check: async () => void (await opened.digest()) };
+          const found = byId.get(id)!;
+          const opened = await openArchiveStream(found.archive, keys.encryption);
+          // The bytes unpacked are the bytes whose sidecar, signature and SHA-256 were checked.
+          const expected = { size: found.sidecar.archiveSize, sha256: found.sidecar.archiveSha256 };
+          return { plain: opened.plain, check: heldTo(opened, expected, found.sidecar.archive) };
         },
       })),
       wanted: wantedFiles(checkedManifest.manifest.files),
@@ -234,8 +237,12 @@ export async function selfRestore(options: {
     for (const file of [stores.ledger, stores.catalog]) {
       for (const part of ['', '-wal', '-shm']) {
         if (!fs.existsSync(file + part)) continue;
-        await fsp.rename(file + part, `${file}${suffix}${part}`);
-        keptAside.push(`${file}${suffix}${part}`);
+        const aside = `${file}${suffix}${part}`;
+        // Never over something kept before: that would lose the way back.
+        if (fs.existsSync(aside))
+          throw new BreakGlassError(`${aside} exists already; nothing was replaced`, false);
+        await fsp.rename(file + part, aside);
+        keptAside.push(aside);
       }
     }
     await fsp.rename(staged.ledger, stores.ledger);
@@ -284,6 +291,10 @@ export async function selfRestore(options: {
       catalog: { file: stores.catalog, ...counts },
       seam: { seq: seamSeq, recoveredUpTo },
       keptAside,
+      setAside: {
+        ledgerRows: held.find((h) => h.file === stores.ledger)?.rows ?? 0,
+        catalogRows: held.find((h) => h.file === stores.catalog)?.rows ?? 0,
+      },
       skipped,
     };
   } finally {

@@ -35,7 +35,9 @@ export const command: Command = {
           `${r.outcome.padEnd(8)} ${r.scheduleId}  ${r.runbook}: ${r.what}${r.reason ? ` — ${r.reason}` : ''}`,
         );
     if (results.some((r) => r.outcome === 'failed')) return 1;
-    if (results.some((r) => r.outcome === 'created' || r.outcome === 'exists')) return 0;
+    // Judged by the target's own schedules: lifeboat-self's, which come along, do not count.
+    const own = results.filter((r) => r.target === targetName);
+    if (own.some((r) => r.outcome === 'created' || r.outcome === 'exists')) return 0;
     ctx.err(
       `lifeboat schedule preset: nothing of the preset (${PRESET.map((p) => p.kind).join(', ')}) fits target '${targetName}'`,
     );

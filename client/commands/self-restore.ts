@@ -98,6 +98,10 @@ export const command: Command = {
     );
     for (const s of result.skipped) ctx.out(`  passed over ${s.backupId}: ${s.reason}`);
     for (const f of result.keptAside) ctx.out(`  kept aside: ${f}`);
+    if (result.setAside.ledgerRows || result.setAside.catalogRows)
+      ctx.out(
+        `  set aside: ${result.setAside.ledgerRows} ledger row(s) and ${result.setAside.catalogRows} catalog row(s) of this host are no longer in the chain (they stay in the kept-aside files)`,
+      );
     ctx.out(
       "Next: start the control plane, then run 'lifeboat schedule preset <target>' again for each target (Temporal's schedules are not part of this backup).",
     );
