@@ -14,6 +14,7 @@ import type { LifeboatConfig } from '../worker/config';
 import { backupTarget, catalogNameOf, type BackupTarget, type Catalogs } from './backupShared';
 import { invalidInput, stopFailure } from './errors';
 import { restorableTarget } from './restore';
+import type { Manifest } from './lib/archive';
 import { heartbeater } from './lib/context';
 import { KeyError } from './lib/crypto';
 import {
@@ -26,7 +27,7 @@ import {
   type Refusal,
   type RepositoryListing,
 } from './lib/repository';
-import { encryptionMode, trustedSigners } from './lib/sidecar';
+import { catalogEntryOf, encryptionMode, trustedSigners } from './lib/sidecar';
 import { describeRefusals, type AdoptReport, type RepositoryName } from '../common/adopt';
 
 export type { AdoptReport };
@@ -37,7 +38,7 @@ interface Chosen {
   from: RepositoryName;
   files: number;
   bytes: number;
-  manifest: unknown;
+  manifest: Manifest;
   offsiteCopy?: string;
 }
 
@@ -239,23 +240,11 @@ export function createAdoptActivities(config: LifeboatConfig, catalogs: Catalogs
     const commit = (): AdoptReport => {
       for (const [backupId, { found, files, bytes, manifest, offsiteCopy }] of ok) {
         const s = found.sidecar;
+        const signedBy = found.verdict.status === 'signed' ? found.verdict.fingerprint : undefined;
+        // The counts as the manifest read through has them.
         catalog.record(
-          {
-            backupId,
-            target: name,
-            kind: s.kind,
-            parent: s.parent,
-            createdAt: s.createdAt,
-            archive: found.archive,
-            archiveSize: s.archiveSize,
-            archiveSha256: s.archiveSha256,
-            files,
-            bytes,
-            origin: 'adopted',
-            signedBy: found.verdict.status === 'signed' ? found.verdict.fingerprint : null,
-            manifestSha256: s.manifestSha256,
-          },
-          manifest as Parameters<typeof catalog.record>[1],
+          { ...catalogEntryOf(s, found.archive, 'adopted', signedBy, name), files, bytes },
+          manifest,
         );
         if (offsiteCopy) catalog.recordOffsite(backupId, offsiteCopy);
       }

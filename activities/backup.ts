@@ -37,14 +37,12 @@ import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult }
 import { planRetention, type RetentionPlan } from './lib/retention';
 import { scanTarget, snapshotDatabase } from './lib/rootFiles';
 import {
-  SIDECAR_FORMAT,
-  SIDECAR_VERSION,
   archiveFile,
-  encryptionMode,
-  signatureFile,
+  catalogEntryOf,
   sidecarFile,
+  sidecarOf,
+  signatureFile,
   writeSidecar,
-  type Sidecar,
 } from './lib/sidecar';
 import { readSigningKey } from './lib/signing';
 import { findTarget } from './targets';
@@ -278,45 +276,9 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
         await fsyncDir(target.repository);
         const archive = hasher.digest();
         const m = manifest!;
-        const fileCount = m.files.length;
-        const bytes = m.files.reduce((n, f) => n + f.size, 0);
-        const sidecar: Sidecar = {
-          format: SIDECAR_FORMAT,
-          version: SIDECAR_VERSION,
-          backupId,
-          target: targetName,
-          kind,
-          parent: m.parent ?? null,
-          createdAt,
-          createdBy: options.createdBy,
-          archive: path.basename(final),
-          archiveSize: archive.size,
-          archiveSha256: archive.sha256,
-          manifestSha256: manifestEntry.sha256,
-          engineVersion: m.engineVersion,
-          storageSpecVersion: m.storageSpecVersion ?? ENGINE_SPEC_VERSION,
-          modules: m.modules,
-          encryption: encryptionMode(target.encryption),
-          files: fileCount,
-          bytes,
-        };
+        const sidecar = sidecarOf(m, { file: final, ...archive }, manifestEntry.sha256, target.encryption);
         const { signedBy } = await writeSidecar(target.repository, sidecar, target.encryption);
-        const entry = {
-          backupId,
-          target: targetName,
-          kind,
-          parent: m.parent ?? null,
-          createdAt,
-          archive: final,
-          archiveSize: archive.size,
-          archiveSha256: archive.sha256,
-          files: fileCount,
-          bytes,
-          origin: 'made' as const,
-          signedBy: signedBy ?? null,
-          manifestSha256: manifestEntry.sha256,
-        };
-        catalog.record(entry, m);
+        catalog.record(catalogEntryOf(sidecar, final, 'made', signedBy), m);
         return summaryOf(catalog.get(backupId)!, m);
       } catch (err) {
         if (err instanceof KeyError) throw stopFailure('KeyProblem', err.message);

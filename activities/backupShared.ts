@@ -76,6 +76,11 @@ export class Catalogs {
     if (!catalog) {
       catalog = new Catalog(target.ownCatalog);
       this.own.set(target.ownCatalog, catalog);
+      // Drills come and go: only the few newest sandboxes' catalogs stay open.
+      for (const [file, old] of [...this.own].slice(0, Math.max(0, this.own.size - 4))) {
+        old.close();
+        this.own.delete(file);
+      }
     }
     return catalog;
   }
@@ -195,7 +200,7 @@ export function createVerifier(catalogs: Catalogs) {
   return async function verifyOne(
     target: BackupTarget,
     backupId: string,
-    /** Another copy of the archive to read (the offsite copy); default: the catalogued one. */
+    /** Another copy of the archive to read (an offsite or moved copy); default: the catalogued one. */
     copy?: string,
   ): Promise<VerifyReport> {
     const catalog = catalogs.of(target);
@@ -286,12 +291,12 @@ export function createVerifier(catalogs: Catalogs) {
  * the catalog's size, SHA-256 and manifest; the first that verifies is what the catalog reads from
  * then on, and the result says so.
  */
-export function createFallbackVerifier(catalogs: Catalogs) {
+export function createCopyVerifier(catalogs: Catalogs) {
   const verifyOne = createVerifier(catalogs);
-  return async function verifyOrOffsite(
+  return async function verifyOrCopy(
     target: BackupTarget,
     backupId: string,
-  ): Promise<{ report: VerifyReport; offsite?: { copy: string; primaryProblem: string } }> {
+  ): Promise<{ report: VerifyReport; fromCopy?: { copy: string; problem: string } }> {
     const report = await verifyOne(target, backupId);
     const catalog = catalogs.of(target);
     const entry = catalog.get(backupId);
@@ -313,7 +318,7 @@ export function createFallbackVerifier(catalogs: Catalogs) {
       }
       catalog.useArchive(backupId, copy);
       catalog.recordVerification(backupId, true, second);
-      return { report: second, offsite: { copy, primaryProblem: report.problem ?? 'failed' } };
+      return { report: second, fromCopy: { copy, problem: report.problem ?? 'failed' } };
     }
     return { report: { ...report, problem: problems.join('; ') } };
   };

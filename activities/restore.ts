@@ -14,7 +14,7 @@ import {
   backupTarget,
   catalogNameOf,
   chainOf,
-  createFallbackVerifier,
+  createCopyVerifier,
   openArchive,
   resolveBackupId,
   type Catalogs,
@@ -36,7 +36,7 @@ export function restorableTarget(config: LifeboatConfig, name: string) {
 }
 
 export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalogs) {
-  const verifyOrOffsite = createFallbackVerifier(catalogs);
+  const verifyOrCopy = createCopyVerifier(catalogs);
   return {
     /**
      * Step 1–5 of the restore protocol: verify every archive of the backup's chain (manifest,
@@ -52,21 +52,21 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
       bytes: number;
       createdAt: string;
       /** Backups of the chain read from the offsite copy, and why (the repository's is missing or damaged). */
-      fromOffsite?: string[];
+      fromCopies?: string[];
     }> {
       const target = restorableTarget(config, targetName);
       const catalog = catalogs.of(target);
       const backupId = resolveBackupId(catalog, catalogNameOf(target), which);
       const chain = chainOf(catalog, backupId);
-      const fromOffsite: string[] = [];
+      const fromCopies: string[] = [];
       for (const id of chain) {
-        const { report, offsite } = await verifyOrOffsite(target, id);
+        const { report, fromCopy } = await verifyOrCopy(target, id);
         if (!report.ok)
           throw stopFailure(
             report.errorType ?? 'ChecksumMismatch',
             report.problem ?? `backup ${id} failed verification`,
           );
-        if (offsite) fromOffsite.push(`${id} from the copy ${offsite.copy} (${offsite.primaryProblem})`);
+        if (fromCopy) fromCopies.push(`${id} from the copy ${fromCopy.copy} (${fromCopy.problem})`);
       }
       const manifest = catalog.manifest(backupId)!;
       const expectVersion = target.engineVersion ?? 'unversioned';
@@ -89,7 +89,7 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
         files: manifest.files.length,
         bytes: manifest.files.reduce((n, f) => n + f.size, 0),
         createdAt: manifest.createdAt,
-        ...(fromOffsite.length ? { fromOffsite } : {}),
+        ...(fromCopies.length ? { fromCopies } : {}),
       };
     },
 

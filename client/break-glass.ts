@@ -7,7 +7,8 @@ import * as fsp from 'node:fs/promises';
 import * as openpgp from 'openpgp';
 import { BreakGlassError, type BreakGlassKeys } from '../activities/lib/breakGlass';
 import type { EncryptionSettings } from '../activities/lib/crypto';
-import { KeyError, fingerprintOf, readPublicKey, type TrustedKey } from '../activities/lib/signing';
+import { readTrustedKeys } from '../activities/lib/sidecar';
+import { KeyError, type TrustedKey } from '../activities/lib/signing';
 import type { OptionSpec } from './command';
 import { CliError, badInput } from './runs';
 
@@ -39,17 +40,12 @@ const ENV = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Reads `--trusted-key` files; a file that is not a public key is bad input. */
 export async function trustedKeysFrom(files: string[]): Promise<TrustedKey[]> {
-  const keys: TrustedKey[] = [];
-  for (const file of files) {
-    try {
-      const key = await readPublicKey(file, 'trusted key (--trusted-key)');
-      keys.push({ key, fingerprint: fingerprintOf(key), file });
-    } catch (err) {
-      if (err instanceof KeyError) throw badInput(err.message);
-      throw err;
-    }
+  try {
+    return await readTrustedKeys(files, 'trusted key (--trusted-key)');
+  } catch (err) {
+    if (err instanceof KeyError) throw badInput(err.message);
+    throw err;
   }
-  return keys;
 }
 
 /** Checks that `--key` names a readable armored private key before any archive is opened. */

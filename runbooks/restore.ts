@@ -162,9 +162,9 @@ export async function restore(input: RestoreInput) {
       ? `${paths.join(', ')} from backup ${backup.backupId}`
       : `backup ${backup.backupId} (${backup.files} files)`;
     const where = input.into ? `inspection folder '${input.into}'` : 'the live root';
-    if (backup.fromOffsite) {
-      run.fact('fromOffsite', backup.fromOffsite);
-      note += ` (read ${backup.fromOffsite.join('; ')})`;
+    if (backup.fromCopies) {
+      run.fact('fromCopies', backup.fromCopies);
+      note += ` (read ${backup.fromCopies.join('; ')})`;
     }
     await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}${note}`);
     const tag = runTag();

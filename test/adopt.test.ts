@@ -63,15 +63,15 @@ test('a new host adopts a full backup and its incremental; a second run adopts n
     expect(second.refused).toEqual([]);
     expect(second.present).toEqual([full, incremental]);
     expect(second.newestRestorable).toBe(incremental);
-    repo.expectUnchanged();
 
-    // What was adopted is a working catalog entry: the chain reads back completely. (After the
-    // check above: verification works in a scratch folder inside the repository.)
+    // What was adopted is a working catalog entry: the chain reads back completely, and reading it
+    // writes nothing into the repository either (databases are checked on copies beside the root).
     const verified = await host.run(host.acts.verifyBackups, 'alpha', 'all');
     expect(verified.map((r) => [r.backupId, r.ok])).toEqual([
       [full, true],
       [incremental, true],
     ]);
+    repo.expectUnchanged();
   } finally {
     host.close();
   }

@@ -149,6 +149,10 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
     LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
   });
   expect(drills.stdout).toMatch(/fullRestore.*PASS/);
+  // A host-loss drill of the demo (recipients mode: the offsite copy's signatures are checked).
+  const hostLoss = await runDemo('drDrill', 'demo-storage', undefined, { scenario: 'hostLoss' });
+  expect(hostLoss).toContain('"passed":true');
+  expect(hostLoss).toContain('"name":"catalogRebuilt","ok":true');
 
   // Lifeboat's own stores back up too, copied into the demo's offsite folder.
   expect(await runDemo('fullBackup', 'lifeboat-self')).toContain('"verified":true');

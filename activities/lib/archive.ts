@@ -18,8 +18,11 @@ import * as fsp from 'node:fs/promises';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { pathProblem } from '../../common/paths';
+import { manifestProblems, type DatabaseStamp, type Manifest, type ManifestFile } from './manifest';
 
 export { pathProblem };
+export { manifestProblems };
+export type { DatabaseStamp, Manifest, ManifestFile };
 
 export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
 /** The size of the chunks this writer produces. */
@@ -50,37 +53,6 @@ export interface EntryDigest {
   sha256: string;
   mode: number;
   mtimeMs: number;
-}
-
-/** A database file's size and mtime, and its WAL's, when it was snapshotted. */
-export interface DatabaseStamp {
-  size: number;
-  mtimeMs: number;
-  walSize: number;
-  walMtimeMs: number;
-}
-
-export interface ManifestFile extends EntryDigest {
-  /** The backup whose archive holds this file's bytes (itself, or an ancestor for an incremental). */
-  storedIn: string;
-  /** Databases: the live file's stamp, so an incremental can tell it has not changed. */
-  source?: DatabaseStamp;
-}
-
-export interface Manifest {
-  specVersion: 1;
-  backupId: string;
-  kind: 'full' | 'incremental';
-  parent?: string;
-  target: string;
-  createdAt: string;
-  createdBy: string;
-  engineVersion: string;
-  storageSpecVersion?: string;
-  modules: string[];
-  files: ManifestFile[];
-  /** Paths in the parent that no longer exist (incrementals). */
-  deleted: string[];
 }
 
 /** A file to put in the archive: where to read it, and what to call it. */
@@ -467,79 +439,4 @@ export async function readArchive(
   const problems = manifestProblems(manifest, entries);
   if (problems.length) throw new ArchiveError(problems.join('; '));
   return { entries, manifest, manifestSha256 };
-}
-
-const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/**
- * What a reader relies on in a manifest beyond its own entries: its kind and lists, each file's
- * fields (a path that is allowed, a kind, a SHA-256, size, mode, mtime, a backup id in `storedIn`),
- * and one item per path, also after Unicode normalisation.
- */
-function manifestShapeProblem(manifest: Manifest): string | undefined {
-  if (manifest.kind !== 'full' && manifest.kind !== 'incremental') return 'has no valid kind';
-  for (const key of ['modules', 'deleted'] as const)
-    if (!Array.isArray(manifest[key]) || manifest[key].some((m) => typeof m !== 'string'))
-      return `has no valid ${key}`;
-  const seen = new Map<string, string>();
-  for (const f of manifest.files as unknown[]) {
-    if (typeof f !== 'object' || f === null) return 'lists a file that is not an object';
-    const item = f as Record<string, unknown>;
-    const name = JSON.stringify(item.path);
-    const problem = pathProblem(item.path);
-    if (problem) return `lists path ${name}, which is refused: ${problem}`;
-    if (item.kind !== 'file' && item.kind !== 'sqlite') return `lists ${name} with kind ${String(item.kind)}`;
-    if (typeof item.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(item.sha256))
-      return `lists ${name} with no valid sha256`;
-    for (const key of ['size', 'mode', 'mtimeMs'])
-      if (typeof item[key] !== 'number' || !Number.isFinite(item[key]) || (item[key] as number) < 0)
-        return `lists ${name} with no valid ${key}`;
-    if ((item.mode as number) > 0o7777) return `lists ${name} with mode ${String(item.mode)}`;
-    if (typeof item.storedIn !== 'string' || !BACKUP_ID.test(item.storedIn))
-      return `lists ${name} as stored in ${JSON.stringify(item.storedIn)}, which is not a backup id`;
-    const normalised = (item.path as string).normalize('NFC');
-    const earlier = seen.get(normalised);
-    if (earlier !== undefined)
-      return earlier === item.path
-        ? `lists ${name} twice`
-        : `lists ${JSON.stringify(earlier)} and ${name}, which collide after Unicode normalisation`;
-    seen.set(normalised, item.path as string);
-  }
-  return undefined;
-}
-
-/** Checks a manifest's shape and that the archive's entries are exactly the files it says are stored here. */
-export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): string[] {
-  const problems: string[] = [];
-  if (manifest.specVersion !== 1)
-    return [`the manifest's specVersion is ${String(manifest.specVersion)}, expected 1`];
-  if (!Array.isArray(manifest.files)) return ['the manifest has no file list'];
-  for (const key of ['backupId', 'createdAt', 'engineVersion', 'target'] as const) {
-    if (typeof manifest[key] !== 'string') problems.push(`the manifest has no ${key}`);
-  }
-  const shape = manifestShapeProblem(manifest);
-  if (shape) return [`the manifest ${shape}`];
-  const stored = new Map(entries.map((e) => [e.path, e]));
-  const listed = new Set<string>();
-  for (const f of manifest.files) {
-    listed.add(f.path);
-    if (f.storedIn !== manifest.backupId) continue;
-    const entry = stored.get(f.path);
-    if (!entry)
-      problems.push(`the manifest lists ${JSON.stringify(f.path)} but the archive has no such entry`);
-    else if (entry.sha256 !== f.sha256 || entry.size !== f.size || entry.kind !== f.kind) {
-      problems.push(
-        `${JSON.stringify(f.path)} differs from the manifest (expected ${f.sha256.slice(0, 16)}…, archive has ${entry.sha256.slice(0, 16)}…)`,
-      );
-    }
-  }
-  const byPath = new Map(manifest.files.map((f) => [f.path, f]));
-  for (const e of entries) {
-    if (!listed.has(e.path) || byPath.get(e.path)?.storedIn !== manifest.backupId) {
-      problems.push(
-        `the archive holds ${JSON.stringify(e.path)}, which the manifest does not list as stored in it`,
-      );
-    }
-  }
-  return problems;
 }

@@ -15,7 +15,10 @@ import * as path from 'node:path';
 import * as openpgp from 'openpgp';
 import type { EncryptionSettings, SigningSettings } from './crypto';
 import { KeyError } from './crypto';
+import type { NewCatalogEntry } from './catalog';
 import { writeFileAtomic } from './files';
+import type { Manifest } from './manifest';
+import { BACKUP_ID } from './manifest';
 import {
   fingerprintOf,
   readPublicKey,
@@ -60,7 +63,6 @@ export class SidecarError extends Error {
   }
 }
 
-const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export function archiveFile(repository: string, backupId: string): string {
@@ -75,6 +77,60 @@ export function signatureFile(repository: string, backupId: string): string {
 
 export function encryptionMode(settings: EncryptionSettings): Sidecar['encryption'] {
   return 'passphraseEnv' in settings ? 'passphrase' : 'recipients';
+}
+
+/** The sidecar of a backup just written: its manifest, and the archive's size and SHA-256. */
+export function sidecarOf(
+  m: Manifest,
+  archive: { file: string; size: number; sha256: string },
+  manifestSha256: string,
+  encryption: EncryptionSettings,
+): Sidecar {
+  return {
+    format: SIDECAR_FORMAT,
+    version: SIDECAR_VERSION,
+    backupId: m.backupId,
+    target: m.target,
+    kind: m.kind,
+    parent: m.parent ?? null,
+    createdAt: m.createdAt,
+    createdBy: m.createdBy,
+    archive: path.basename(archive.file),
+    archiveSize: archive.size,
+    archiveSha256: archive.sha256,
+    manifestSha256,
+    engineVersion: m.engineVersion,
+    storageSpecVersion: m.storageSpecVersion ?? '1.0.0',
+    modules: m.modules,
+    encryption: encryptionMode(encryption),
+    files: m.files.length,
+    bytes: m.files.reduce((n, f) => n + f.size, 0),
+  };
+}
+
+/** The catalog entry of a backup its sidecar describes, read from `archive`. */
+export function catalogEntryOf(
+  sidecar: Sidecar,
+  archive: string,
+  origin: 'made' | 'adopted',
+  signedBy: string | undefined,
+  catalogName = sidecar.target,
+): NewCatalogEntry {
+  return {
+    backupId: sidecar.backupId,
+    target: catalogName,
+    kind: sidecar.kind,
+    parent: sidecar.parent,
+    createdAt: sidecar.createdAt,
+    archive,
+    archiveSize: sidecar.archiveSize,
+    archiveSha256: sidecar.archiveSha256,
+    files: sidecar.files,
+    bytes: sidecar.bytes,
+    origin,
+    signedBy: signedBy ?? null,
+    manifestSha256: sidecar.manifestSha256,
+  };
 }
 
 /** The sidecar's bytes as written (and signed): two-space JSON with a final newline. */
@@ -161,8 +217,17 @@ export async function trustedSigners(settings: SigningSettings): Promise<Trusted
       );
     }
   }
-  for (const file of settings.trustedSigners ?? []) {
-    const key = await readPublicKey(file, 'trusted signer (encryption.trustedSigners)');
+  keys.push(
+    ...(await readTrustedKeys(settings.trustedSigners ?? [], 'trusted signer (encryption.trustedSigners)')),
+  );
+  return keys;
+}
+
+/** Armored public keys a signature may be checked against, with their fingerprints. */
+export async function readTrustedKeys(files: string[], what: string): Promise<TrustedKey[]> {
+  const keys: TrustedKey[] = [];
+  for (const file of files) {
+    const key = await readPublicKey(file, what);
     keys.push({ key, fingerprint: fingerprintOf(key), file });
   }
   return keys;
