@@ -133,6 +133,8 @@ export async function restore(input: RestoreInput) {
 
     // Why patched: runs that were already past this point when it was added replay without the step.
     let note = '';
+    // Which copies the restore read, for its result: adopted from where, and any read from another copy.
+    const read: { adoptedFrom?: string; adopted?: string[]; fromCopies?: string[] } = {};
     if (patched('restore-adopts-first')) {
       let adoption = await run.step(
         'adoptRepository',
@@ -148,6 +150,8 @@ export async function restore(input: RestoreInput) {
           adoption.adopted.map((a) => a.backupId),
         );
         note = ` (the catalog listed no backup: ${adoptSummary(adoption)})`;
+        read.adoptedFrom = adoption.used;
+        read.adopted = adoption.adopted.map((a) => `${a.backupId} (${a.from}: ${a.archive})`);
       }
     }
     const backup = await run.step(
@@ -163,6 +167,7 @@ export async function restore(input: RestoreInput) {
       : `backup ${backup.backupId} (${backup.files} files)`;
     const where = input.into ? `inspection folder '${input.into}'` : 'the live root';
     if (backup.fromCopies) {
+      read.fromCopies = backup.fromCopies;
       run.fact('fromCopies', backup.fromCopies);
       note += ` (read ${backup.fromCopies.join('; ')})`;
     }
@@ -182,7 +187,7 @@ export async function restore(input: RestoreInput) {
         [target, backup.backupId, { dir: staged.staging, paths }],
         LONG,
       );
-      return { backupId: backup.backupId, restoredInto: staged.staging, files: staged.files };
+      return { backupId: backup.backupId, restoredInto: staged.staging, files: staged.files, ...read };
     }
 
     await takeLock(run, 'restore');
@@ -216,6 +221,6 @@ export async function restore(input: RestoreInput) {
       startToCloseTimeout: '1 hour',
     });
     await releaseLock(run);
-    return { backupId: backup.backupId, files: backup.files, ...result };
+    return { backupId: backup.backupId, files: backup.files, ...result, ...read };
   });
 }

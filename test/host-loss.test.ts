@@ -127,6 +127,8 @@ test('a new host with only the offsite copy and the keys: restore adopts it and 
       /the catalog listed no backup: adopted 2 backup\(s\) from the offsite copy .*offsite-mount.*the repository .*does not exist/,
     );
     expect(outcome.state).toBe('completed');
+    // The result says which copy the backups came from.
+    expect(outcome.result).toMatchObject({ adoptedFrom: 'offsite', adopted: expect.any(Array) });
   } finally {
     await tw.stop();
   }
@@ -163,6 +165,7 @@ test("on a new host, lifeboat self restore first brings host A's ledger and cata
   try {
     const outcome = await restoreOnHost(tw, /read storage-.* from the copy .*offsite-mount/);
     expect(outcome.state).toBe('completed');
+    expect((outcome.result as { fromCopies?: string[] }).fromCopies?.join('\n')).toMatch(/offsite-mount/);
   } finally {
     await tw.stop();
   }
