@@ -43,6 +43,8 @@ export default tseslint.config(
       '.data/**',
       'coverage/**',
       'test-output/**',
+      '.scratch/**',
+      '.test-variants/**',
       'eslint.config.mjs',
     ],
   },

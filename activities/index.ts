@@ -2,6 +2,7 @@
  * Every side effect Lifeboat performs, built from the worker's config by `createActivities(deps)`.
  * Workflows import the *type* `Activities` only and call these through `proxyActivities`.
  */
+import type { Client } from '@temporalio/client';
 import type { LifeboatConfig } from '../worker/config';
 import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
@@ -13,18 +14,22 @@ import { createDrillActivities } from './drill';
 import { createDrillProofActivities } from './drillProof';
 import { createDriverActivities } from './drivers';
 import { createHealthActivities } from './health';
+import { createHistoryActivities } from './history';
 import type { Catalog } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
 import { createNotifyActivities } from './notify';
 import { createPanicActivities } from './panic';
 import { createRestoreActivities } from './restore';
 import { createStoreActivities } from './store';
+import { createStuckActivities } from './stuck';
 import { createTargetActivities } from './targets';
 
 export interface ActivityDeps {
   config: LifeboatConfig;
   ledger: AuditLedger;
   catalog: Catalog;
+  /** A Temporal client, for the activities that look at runs (the stuck-run sweep). */
+  client?: () => Client;
 }
 
 /** Backups, restores and adoption of a config's targets, listed in `catalog` (tests and the bench use them alone). */
@@ -51,6 +56,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createNotifyActivities(deps.config),
     ...createDrillActivities(deps.config, deps.catalog),
     ...createDrillProofActivities(deps.config, deps.catalog),
+    ...createStuckActivities(deps.config, deps.ledger, deps.client),
+    ...createHistoryActivities(deps.client),
   };
 }
 

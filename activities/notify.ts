@@ -28,6 +28,7 @@ const HEADLINES: Record<NotifyMessage['event'], string> = {
   stopped: ':octagonal_sign: stopped',
   failed: ':x: failed',
   alert: ':rotating_light: alert',
+  stuck: ':warning: stuck (its workflow task keeps failing)',
 };
 
 /** The Temporal Web UI's page for one run. */

@@ -29,6 +29,7 @@ import { command as skip } from './commands/skip';
 import { command as start } from './commands/start';
 import { command as status } from './commands/status';
 import { command as stop } from './commands/stop';
+import { command as version } from './commands/version';
 import { command as watch } from './commands/watch';
 import { UnreachableError, connectClient, temporalTarget } from './connection';
 import { CliError } from './runs';
@@ -59,6 +60,7 @@ export const COMMANDS: Command[] = [
   scheduleTrigger,
   scheduleDelete,
   schedulePreset,
+  version,
 ];
 
 function helpOf(cmd: Command): string {

@@ -19,7 +19,6 @@ import {
   SA_RUNBOOK_NAME,
   SA_RUNBOOK_STATE,
   SA_RUNBOOK_TARGET,
-  type RunState,
 } from '../common/constants';
 import { INVALID_INPUT } from '../common/errors';
 import {
@@ -37,6 +36,7 @@ import type { RunbookMeta } from '../common/runbook';
 import { TARGET_FIELD, validateInput } from '../common/schema';
 import type { RunStatus } from '../common/types';
 import { RUNBOOKS, findRunbook } from '../runbooks';
+import { runHealth, shownState, stuckAdvice, type Stuck } from '../activities/lib/runHealth';
 
 export class CliError extends Error {
   constructor(
@@ -185,36 +185,53 @@ export async function decide(
 ): Promise<DecisionReceipt> {
   const handle = await existingRun(client, workflowId);
   const description = await handle.describe();
+  const health = await runHealth(handle, description);
   if (description.status.name !== 'RUNNING') {
-    const state =
-      description.typedSearchAttributes.get(SA_RUNBOOK_STATE) ?? description.status.name.toLowerCase();
+    const state = shownState(description.typedSearchAttributes.get(SA_RUNBOOK_STATE), health);
     throw badInput(`the run has ended (${state}); no decision can change it`);
   }
+  if (health.stuck) throw new CliError(cannotDeliver(decision.action, workflowId, health.stuck), 1);
   try {
-    switch (decision.action) {
-      case 'approve':
-        return await handle.executeUpdate(approveUpdate, { args: [decision.args] });
-      case 'retry':
-        return await handle.executeUpdate(retryUpdate, { args: [decision.args] });
-      case 'skip':
-        return await handle.executeUpdate(skipUpdate, { args: [decision.args] });
-      case 'stop':
-        return await handle.executeUpdate(stopUpdate, { args: [decision.args] });
-    }
+    // Why a deadline: an Update waits for a workflow task, which never comes if the run's keep failing.
+    return await client.connection.withDeadline(Date.now() + DECISION_TIMEOUT_MS, async () => {
+      switch (decision.action) {
+        case 'approve':
+          return handle.executeUpdate(approveUpdate, { args: [decision.args] });
+        case 'retry':
+          return handle.executeUpdate(retryUpdate, { args: [decision.args] });
+        case 'skip':
+          return handle.executeUpdate(skipUpdate, { args: [decision.args] });
+        case 'stop':
+          return handle.executeUpdate(stopUpdate, { args: [decision.args] });
+      }
+    });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       const cause = err.cause instanceof Error ? err.cause.message : err.message;
       throw badInput(`${decision.action} refused: ${cause}`);
     }
+    // The run may have got stuck meanwhile: say so rather than "Workflow Update failed".
+    const now = await runHealth(handle).catch(() => undefined);
+    if (now?.stuck) throw new CliError(cannotDeliver(decision.action, workflowId, now.stuck), 1);
     throw err;
   }
+}
+
+const DECISION_TIMEOUT_MS = 60_000;
+
+function cannotDeliver(action: string, workflowId: string, stuck: Stuck): string {
+  return [`${action} cannot be delivered: the run is stuck.`, ...stuckAdvice(workflowId, stuck)].join('\n');
 }
 
 export interface RunSummary {
   workflowId: string;
   runbook?: string;
   target?: string;
+  /** The run's state as shown: its own, `stuck`, or how Temporal ended it (`terminated`, `timed out`, …). */
   state?: string;
+  /** The run's own last state (its RunbookState search attribute), when it differs from `state`. */
+  ownState?: string;
+  stuck?: Stuck;
   awaitingHuman?: boolean;
   startTime: string;
   status: string;
@@ -230,28 +247,42 @@ export async function listRuns(
   filter: { state?: string; runbook?: string },
 ): Promise<RunSummary[]> {
   const conditions = ['RunbookName IS NOT NULL'];
+  const states = [...RUN_STATES, 'stuck', 'terminated'];
   if (filter.state !== undefined) {
-    if (!RUN_STATES.includes(filter.state as RunState)) {
-      throw badInput(`--state must be one of ${RUN_STATES.join(', ')} (got '${filter.state}')`);
+    if (!states.includes(filter.state)) {
+      throw badInput(`--state must be one of ${states.join(', ')} (got '${filter.state}')`);
     }
-    conditions.push(`RunbookState = ${quote(filter.state)}`);
+    // A run Temporal ended from outside still says running or waiting: only running executions count.
+    if (filter.state === 'running' || filter.state === 'waiting' || filter.state === 'stuck')
+      conditions.push(`ExecutionStatus = 'Running'`);
+    if (filter.state === 'terminated') conditions.push(`ExecutionStatus = 'Terminated'`);
+    else if (filter.state !== 'stuck') conditions.push(`RunbookState = ${quote(filter.state)}`);
   }
   if (filter.runbook !== undefined)
     conditions.push(`RunbookName = ${quote(requireRunbook(filter.runbook).name)}`);
   const runs: RunSummary[] = [];
   for await (const wf of client.workflow.list({ query: conditions.join(' AND ') })) {
     const sa = wf.typedSearchAttributes;
+    const own = sa.get(SA_RUNBOOK_STATE);
+    // A running run may be stuck: only Temporal's describe call says (its pending workflow task).
+    const health =
+      wf.status.name === 'RUNNING'
+        ? await runHealth(client.workflow.getHandle(wf.workflowId, wf.runId))
+        : { execution: wf.status.name };
+    const state = shownState(own, health);
     runs.push({
       workflowId: wf.workflowId,
       runbook: sa.get(SA_RUNBOOK_NAME),
       target: sa.get(SA_RUNBOOK_TARGET),
-      state: sa.get(SA_RUNBOOK_STATE),
+      state,
+      ...(state !== own ? { ownState: own } : {}),
+      ...('stuck' in health && health.stuck ? { stuck: health.stuck } : {}),
       awaitingHuman: sa.get(SA_AWAITING_HUMAN),
       startTime: wf.startTime.toISOString(),
       status: wf.status.name,
     });
   }
-  return runs;
+  return filter.state === 'stuck' ? runs.filter((r) => r.state === 'stuck') : runs;
 }
 
 /** A JSON object from `--input` (text, or `@file`). */

@@ -115,7 +115,7 @@ export interface TargetView {
 
 /** What the engine tells the configured webhooks about a run. */
 export interface NotifyMessage {
-  event: 'waiting' | 'completed' | 'stopped' | 'failed' | 'alert';
+  event: 'waiting' | 'completed' | 'stopped' | 'failed' | 'alert' | 'stuck';
   at: string;
   runbook: string;
   target: string;

@@ -370,6 +370,14 @@ test('offsite copies are verified; retention keeps the newest and the chain it n
   expect(third.retention.removed.sort()).toEqual([first.backupId, second.backupId].sort());
   expect(fs.existsSync(first.archive)).toBe(false);
   expect(fs.existsSync(third.archive)).toBe(true);
+
+  // offsiteReplicate copies the newest backup again (a lost offsite copy) and checks it by its hash.
+  for (const copy of third.offsite!) fs.rmSync(copy);
+  const replicated = await run<{ copied: string[] }>('offsiteReplicate', { target: 'offsite' });
+  const outcome = await replicated.result();
+  expect(outcome.state).toBe('completed');
+  expect(outcome.result!.copied.sort()).toEqual([...third.offsite!].sort());
+  expect(fs.readFileSync(third.offsite![0])).toEqual(fs.readFileSync(third.archive));
 });
 
 test('the passphrase never appears in workflow history or search attributes', async () => {

@@ -13,6 +13,7 @@ import { statusQuery } from '../common/messages';
 import type { RunStatus } from '../common/types';
 import { parseConfig, type LifeboatConfig } from '../worker/config';
 import { createLifeboatWorker } from '../worker/worker';
+import { recordQueue, recordWaiting } from './history-recorder';
 
 export const ROOT = path.resolve(__dirname, '..');
 
@@ -56,24 +57,31 @@ export interface TestWorker {
 }
 
 /** Runs a Lifeboat worker (in this process) on its own task queue until `stop()`. */
-export async function startWorker(config: LifeboatConfig, taskQueue: string): Promise<TestWorker> {
+export async function startWorker(
+  config: LifeboatConfig,
+  taskQueue: string,
+  /** Another version of the workflow code (test/variants.ts); default: this one. */
+  bundle = process.env.LIFEBOAT_TEST_BUNDLE!,
+): Promise<TestWorker> {
   quietRuntime();
   const nativeConnection = await NativeConnection.connect({ address: serverAddress() });
+  const connection = await Connection.connect({ address: serverAddress() });
+  const client = new Client({ connection, namespace: 'default' });
   const { worker, close } = await createLifeboatWorker({
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
     config,
-    workflowBundle: { codePath: process.env.LIFEBOAT_TEST_BUNDLE! },
+    workflowBundle: { codePath: bundle },
+    client: () => client,
   });
   const running = worker.run();
-  const connection = await Connection.connect({ address: serverAddress() });
-  const client = new Client({ connection, namespace: 'default' });
   return {
     worker,
     client,
     taskQueue,
     stop: async () => {
+      await recordQueue(client, taskQueue);
       worker.shutdown();
       await running;
       close();
@@ -136,7 +144,9 @@ export function statusWhen(
 ): Promise<RunStatus> {
   return eventually(async () => {
     const status = await client.workflow.getHandle(workflowId).query(statusQuery);
-    return predicate(status) ? status : undefined;
+    if (!predicate(status)) return undefined;
+    await recordWaiting(client, workflowId, status);
+    return status;
   }, what);
 }
 

@@ -9,7 +9,9 @@ import * as v8 from 'node:v8';
 v8.setFlagsFromString('--max-semi-space-size=2');
 
 import { NativeConnection } from '@temporalio/worker';
-import { UnreachableError, temporalTarget } from '../client/connection';
+import { buildInfo, describeBuild, workerIdentity } from '../client/build-info';
+import { UnreachableError, connectClient, temporalTarget } from '../client/connection';
+import { ensureStuckRunSweep } from '../client/sweep-schedule';
 import { ConfigError, configPathFromEnv, loadConfig } from './config';
 import { createLifeboatWorker } from './worker';
 
@@ -32,16 +34,23 @@ async function main(): Promise<number> {
     console.error(`lifeboat worker: ${new UnreachableError(target.address, err).message}`);
     return 2;
   }
+  const build = buildInfo();
+  // A client of its own for the stuck-run sweep, and the Schedule that runs it.
+  const { client, connection: clientConnection } = await connectClient(target);
   try {
     const { worker, close } = await createLifeboatWorker({
       connection,
       config,
       namespace: target.namespace,
       taskQueue: target.taskQueue,
+      identity: workerIdentity(build),
+      client: () => client,
     });
+    const sweep = await ensureStuckRunSweep(client, target.taskQueue);
+    console.log(`lifeboat worker ${describeBuild(build)}`);
     console.log(
       `lifeboat worker: polling task queue '${target.taskQueue}' on ${target.address} (namespace ${target.namespace}); ` +
-        `${Object.keys(config.targets).length} target(s) from ${config.source}`,
+        `${Object.keys(config.targets).length} target(s) from ${config.source}; stuck runs swept by schedule '${sweep}'`,
     );
     try {
       await worker.run();
@@ -50,6 +59,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await connection.close();
+    await clientConnection.close();
   }
   return 0;
 }

@@ -1,4 +1,5 @@
 /** Builds a Lifeboat worker from a config: used by the worker entrypoint and by the tests. */
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
@@ -13,6 +14,10 @@ export interface LifeboatWorkerOptions {
   config: LifeboatConfig;
   /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled in a child process. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** How the worker names itself to Temporal (its build: see client/build-info.ts). */
+  identity?: string;
+  /** A Temporal client, for the activities that look at runs (the stuck-run sweep). */
+  client?: () => Client;
 }
 
 export async function createLifeboatWorker(
@@ -24,7 +29,9 @@ export async function createLifeboatWorker(
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    activities: createActivities({ config: options.config, ledger, catalog }),
+    activities: createActivities({ config: options.config, ledger, catalog, client: options.client }),
+    // Given only when set: the SDK refuses an identity that is present but undefined.
+    ...(options.identity ? { identity: options.identity } : {}),
     // Why: operators follow long backups and restores live (`lifeboat watch`), so progress reaches
     // the server every second instead of at 80% of the heartbeat timeout.
     maxHeartbeatThrottleInterval: '1 second',

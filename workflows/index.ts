@@ -19,6 +19,7 @@ export { offsiteReplicate } from '../runbooks/offsiteReplicate';
 export { panicRecovery } from '../runbooks/panicRecovery';
 export { restore } from '../runbooks/restore';
 export { verifyBackup } from '../runbooks/verifyBackup';
+export { sweepStuckRuns } from './sweep';
 
 /**
  * The dynamic workflow: any workflow type that is not a runbook (a typo in the Temporal UI's start

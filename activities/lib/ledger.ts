@@ -120,6 +120,11 @@ export class AuditLedger {
     return write.immediate(events);
   }
 
+  /** Whether an event with this key is in the ledger. */
+  has(eventKey: string): boolean {
+    return this.db.prepare('SELECT 1 FROM audit_events WHERE event_key = ?').get(eventKey) !== undefined;
+  }
+
   /** The last row: what the next append links to. */
   head(): AuditRow | undefined {
     return this.db.prepare(`SELECT ${COLUMNS} FROM audit_events ORDER BY seq DESC LIMIT 1`).get() as

@@ -4,7 +4,7 @@ import { listRuns } from '../runs';
 export const command: Command = {
   name: 'list',
   summary: 'list runs, optionally only those in one state or of one runbook',
-  usage: '[--state <running|waiting|completed|stopped|failed>] [--runbook <name>] [--json]',
+  usage: '[--state <running|waiting|completed|stopped|failed|stuck|terminated>] [--runbook <name>] [--json]',
   examples: ['lifeboat list --state waiting', 'lifeboat list --runbook corruptedStoreRecovery --json'],
   options: {
     state: { type: 'string', value: 'state', description: 'only runs in this state' },
@@ -30,8 +30,13 @@ export const command: Command = {
     }
     for (const r of runs) {
       ctx.out(
-        `${(r.state ?? r.status.toLowerCase()).padEnd(9)} ${r.startTime}  ${r.runbook ?? '?'} → ${r.target ?? '?'}  ${r.workflowId}`,
+        `${(r.state ?? r.status.toLowerCase()).padEnd(10)} ${r.startTime}  ${r.runbook ?? '?'} → ${r.target ?? '?'}  ${r.workflowId}`,
       );
+      if (r.stuck)
+        ctx.out(
+          `           workflow task failed ${r.stuck.attempts}× since ${r.stuck.since ?? '?'}: ${r.stuck.failure}`,
+        );
+      else if (r.ownState) ctx.out(`           ended by Temporal; the run's own last state: ${r.ownState}`);
     }
     return 0;
   },

@@ -634,7 +634,17 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
       return { state: 'completed', result, status: this.status };
     } catch (err) {
       if (!isCancellation(err)) throw err;
-      if (!this.stopRequest) this.requestStop('temporal', 'the workflow was cancelled from Temporal');
+      if (!this.stopRequest) {
+        let actor = 'temporal';
+        // Why patched: runs cancelled before this existed replay without the lookup.
+        if (wf.patched('cancel-names-requester')) {
+          const history = wf.proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
+          actor = await CancellationScope.nonCancellable(() =>
+            history.cancelRequester(this.info.workflowId, this.info.runId).catch(() => 'temporal'),
+          );
+        }
+        this.requestStop(actor, 'the workflow was cancelled from Temporal');
+      }
       return await CancellationScope.nonCancellable(() => this.endStopped<R>());
     }
   }

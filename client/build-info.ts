@@ -1,0 +1,35 @@
+/**
+ * Which Lifeboat this is: the package version and the git commit it was built from (LIFEBOAT_COMMIT
+ * in an image without the repository, else `git rev-parse`). The worker logs it at start and puts it
+ * in its Temporal identity, so `lifeboat version` can name the build of every worker that polls.
+ */
+import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+
+export interface BuildInfo {
+  version: string;
+  commit: string;
+}
+
+export function buildInfo(env = process.env): BuildInfo {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { version } = require(path.join(ROOT, 'package.json')) as { version: string };
+  let commit = env.LIFEBOAT_COMMIT?.trim();
+  if (!commit) {
+    const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+    commit = git.status === 0 ? git.stdout.trim() : 'unknown';
+  }
+  return { version, commit };
+}
+
+export function describeBuild(info = buildInfo()): string {
+  return `${info.version} (commit ${info.commit})`;
+}
+
+/** The identity a worker polls with: its build, host and process. */
+export function workerIdentity(info = buildInfo()): string {
+  return `lifeboat-worker/${info.version}+${info.commit}@${os.hostname()}#${process.pid}`;
+}

@@ -1,0 +1,57 @@
+import { temporal } from '@temporalio/proto';
+import { buildInfo, describeBuild } from '../build-info';
+import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
+import { UnreachableError } from '../connection';
+
+interface Poller {
+  identity: string;
+  lastAccess?: string;
+}
+
+export const command: Command = {
+  name: 'version',
+  summary:
+    "print this CLI's build and, when the server answers, the build of every worker polling the task queue",
+  usage: '[--json]',
+  examples: ['lifeboat version'],
+  options: { ...JSON_OPTION, ...SERVER_OPTIONS },
+  positionals: [],
+  server: true,
+  async run(ctx) {
+    const cli = buildInfo();
+    let pollers: Poller[] | undefined;
+    let unreachable: string | undefined;
+    try {
+      const client = await ctx.connect();
+      const answer = await client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: ctx.taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      });
+      pollers = (answer.pollers ?? []).map((p) => ({
+        identity: p.identity ?? '?',
+        lastAccess: p.lastAccessTime?.seconds
+          ? new Date(Number(p.lastAccessTime.seconds) * 1000).toISOString()
+          : undefined,
+      }));
+    } catch (err) {
+      if (!(err instanceof UnreachableError)) throw err;
+      unreachable = err.message;
+    }
+    if (ctx.values.json) {
+      ctx.out(
+        JSON.stringify({ cli, taskQueue: ctx.taskQueue, workers: pollers ?? null, unreachable }, null, 2),
+      );
+      return 0;
+    }
+    ctx.out(`lifeboat ${describeBuild(cli)}`);
+    if (unreachable) ctx.out(`workers: unknown (${unreachable})`);
+    else if (!pollers?.length) ctx.out(`workers: none polls task queue '${ctx.taskQueue}'`);
+    else
+      for (const p of pollers)
+        ctx.out(
+          `worker ${p.identity} polls '${ctx.taskQueue}'${p.lastAccess ? ` (last seen ${p.lastAccess})` : ''}`,
+        );
+    return 0;
+  },
+};
