@@ -19,7 +19,11 @@ function main(): number {
   // The replay suite itself, and the tests that drive other processes, record nothing.
   const jest = spawnSync(
     process.execPath,
-    [require.resolve('jest/bin/jest'), '--testPathIgnorePatterns', '/test/(replay|ui|up|deploy)\\.test\\.ts$'],
+    [
+      require.resolve('jest/bin/jest'),
+      '--testPathIgnorePatterns',
+      '/test/(replay|ui|up|deploy)\\.test\\.ts$',
+    ],
     { cwd: ROOT, stdio: 'inherit', env: { ...process.env, LIFEBOAT_RECORD_HISTORIES: '1' } },
   );
   const counts = RUNBOOKS.map((r) => {
