@@ -1,6 +1,7 @@
 /**
- * Durability: the worker process is killed (SIGKILL) in the middle of a run and started again;
- * the run finishes correctly, with its audit chain intact and each event written once.
+ * The worker process: killed (SIGKILL) in the middle of a run and started again, the run finishes
+ * correctly, with its audit chain intact and each event written once; at start it names its build
+ * and keeps the Schedule of the stuck-run sweep.
  */
 import { Client, Connection } from '@temporalio/client';
 import * as fs from 'node:fs';
@@ -11,6 +12,9 @@ import type { RunOutcome } from '../common/types';
 import type { CorruptedStoreRecoveryResult } from '../runbooks/corruptedStoreRecovery';
 import { writeStoreFixture } from '../scripts/demo-data';
 import {
+  ROOT,
+  eventually,
+  lifeboat,
   startWorkerProcess as startWorker,
   serverAddress,
   statusWhen,
@@ -89,4 +93,47 @@ test('a run survives its worker being killed while it waits and again right afte
   } finally {
     ledger.close();
   }
+});
+
+test('a worker names its build at start and to Temporal (lifeboat version), and keeps the stuck-run sweep Schedule of its queue', async () => {
+  const dir = tempDir('build');
+  writeStoreFixture(path.join(dir, 'store'), 'intact', ['intact']);
+  const { file } = writeConfig(dir, {
+    auditLedger: 'audit.sqlite',
+    targets: { store: storeTargetConfig(path.join(dir, 'store')) },
+  });
+  const taskQueue = uniqueQueue('build');
+  const proc = await startWorkerProcess(file, taskQueue);
+  const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  expect(proc.output()).toMatch(
+    new RegExp(`lifeboat worker ${version.replace(/\./g, '\\.')} \\(commit \\S+\\)`),
+  );
+  expect(proc.output()).toContain(`stuck runs swept by schedule 'lifeboat-stuck-runs-${taskQueue}'`);
+
+  const schedule = await client.schedule.getHandle(`lifeboat-stuck-runs-${taskQueue}`).describe();
+  expect(schedule.action).toMatchObject({ workflowType: 'sweepStuckRuns', taskQueue });
+  const printed = await eventually(async () => {
+    const r = await lifeboat(['version'], { LIFEBOAT_TASK_QUEUE: taskQueue });
+    return r.stdout.includes('lifeboat-worker/') ? r : undefined;
+  }, 'the worker to be listed');
+  expect(printed.stdout).toMatch(
+    new RegExp(`^lifeboat ${version.replace(/\./g, '\\.')} \\(commit \\S+\\)$`, 'm'),
+  );
+  expect(printed.stdout).toMatch(
+    new RegExp(
+      `^worker lifeboat-worker/${version.replace(/\./g, '\\.')}\\+\\S+@\\S+#${proc.child.pid} polls '${taskQueue}'`,
+      'm',
+    ),
+  );
+
+  // The sweep itself runs on the worker: nothing on this queue is stuck.
+  const sweep = await client.workflow.execute('sweepStuckRuns', {
+    taskQueue,
+    workflowId: `sweep-${taskQueue}`,
+    args: [],
+  });
+  expect(sweep).toMatchObject({ problems: [] });
+  await client.schedule.getHandle(`lifeboat-stuck-runs-${taskQueue}`).delete();
 });
