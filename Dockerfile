@@ -55,4 +55,8 @@ USER node
 # Fewer glibc malloc arenas: the worker streams gigabytes through threadpool work (zlib, fs), and
 # per-thread arenas would otherwise keep tens of MB (README, "Worker memory").
 ENV MALLOC_ARENA_MAX=2
+# The image has no .git: the commit the worker names as its build comes from the build
+# (`docker compose build --build-arg LIFEBOAT_COMMIT=$(git rev-parse --short=12 HEAD)`).
+ARG LIFEBOAT_COMMIT=unknown
+ENV LIFEBOAT_COMMIT=$LIFEBOAT_COMMIT
 CMD ["node", "--require", "tsx/cjs", "worker/main.ts"]
