@@ -5,19 +5,17 @@
  */
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { lastEvent } from './lib/runHealth';
 
 export function createHistoryActivities(client?: () => Client) {
   return {
     /** `temporal (<identity>)` for the newest cancel request of the run, or `temporal` when unknown. */
     async cancelRequester(workflowId: string, runId: string): Promise<string> {
       if (!client) return 'temporal';
-      const history = await client().workflow.getHandle(workflowId, runId).fetchHistory();
-      const requested = [...(history.events ?? [])]
-        .reverse()
-        .find(
-          (e) =>
-            e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
-        );
+      const requested = await lastEvent(
+        client().workflow.getHandle(workflowId, runId),
+        temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+      );
       const identity = requested?.workflowExecutionCancelRequestedEventAttributes?.identity?.trim();
       return identity ? `temporal (${identity})` : 'temporal';
     },

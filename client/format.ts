@@ -1,4 +1,5 @@
 /** Text renderings of a run's status for the terminal. */
+import type { RunHealth } from '../activities/lib/runHealth';
 import type { RunStatus, StepRecord } from '../common/types';
 
 function duration(ms: number | undefined): string {
@@ -125,4 +126,14 @@ export function formatProgress(
     );
   }
   return `  … ${activity}${phase} ${parts.join(', ')}`;
+}
+
+/** The head line of a run Temporal ended from outside, and the run's own last word. */
+export function formatEndedByTemporal(status: RunStatus, state: string, health: RunHealth): string[] {
+  const by = health.endedBy;
+  const how = [by?.reason, by?.identity ? `by ${by.identity}` : undefined].filter(Boolean).join(', ');
+  return [
+    `  runbook ${status.runbook}, target ${status.target}, state ${state.toUpperCase()} by Temporal${health.closedAt ? ` at ${health.closedAt}` : ''}${how ? ` (${how})` : ''}`,
+    `  the run's own last state: ${status.state.toUpperCase()} — it was ended from outside and could not record it`,
+  ];
 }

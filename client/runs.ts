@@ -9,6 +9,7 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -210,9 +211,14 @@ export async function decide(
       const cause = err.cause instanceof Error ? err.cause.message : err.message;
       throw badInput(`${decision.action} refused: ${cause}`);
     }
-    // The run may have got stuck meanwhile: say so rather than "Workflow Update failed".
+    // The decision may have made the run replay, and fail: say so rather than "Workflow Update failed".
     const now = await runHealth(handle).catch(() => undefined);
-    if (now?.stuck) throw new CliError(cannotDeliver(decision.action, workflowId, now.stuck), 1);
+    if (now?.failing) throw new CliError(cannotDeliver(decision.action, workflowId, now.failing), 1);
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)
+      throw new CliError(
+        `${decision.action} was not confirmed within ${DECISION_TIMEOUT_MS / 1000} s: no worker may be polling the run's task queue (lifeboat version lists them). The decision may still apply when one does: check lifeboat status ${workflowId} before sending it again.`,
+        1,
+      );
     throw err;
   }
 }
@@ -247,7 +253,13 @@ export async function listRuns(
   filter: { state?: string; runbook?: string },
 ): Promise<RunSummary[]> {
   const conditions = ['RunbookName IS NOT NULL'];
-  const states = [...RUN_STATES, 'stuck', 'terminated'];
+  // Temporal's words for runs it ended from outside, as `list` shows them.
+  const ended: Record<string, string> = {
+    terminated: 'Terminated',
+    'timed-out': 'TimedOut',
+    cancelled: 'Canceled',
+  };
+  const states = [...RUN_STATES, 'stuck', ...Object.keys(ended)];
   if (filter.state !== undefined) {
     if (!states.includes(filter.state)) {
       throw badInput(`--state must be one of ${states.join(', ')} (got '${filter.state}')`);
@@ -255,7 +267,7 @@ export async function listRuns(
     // A run Temporal ended from outside still says running or waiting: only running executions count.
     if (filter.state === 'running' || filter.state === 'waiting' || filter.state === 'stuck')
       conditions.push(`ExecutionStatus = 'Running'`);
-    if (filter.state === 'terminated') conditions.push(`ExecutionStatus = 'Terminated'`);
+    if (ended[filter.state]) conditions.push(`ExecutionStatus = '${ended[filter.state]}'`);
     else if (filter.state !== 'stuck') conditions.push(`RunbookState = ${quote(filter.state)}`);
   }
   if (filter.runbook !== undefined)
@@ -265,9 +277,12 @@ export async function listRuns(
     const sa = wf.typedSearchAttributes;
     const own = sa.get(SA_RUNBOOK_STATE);
     // A running run may be stuck: only Temporal's describe call says (its pending workflow task).
+    // One run that cannot be looked at does not spoil the list: it shows as the run says.
     const health =
       wf.status.name === 'RUNNING'
-        ? await runHealth(client.workflow.getHandle(wf.workflowId, wf.runId))
+        ? await runHealth(client.workflow.getHandle(wf.workflowId, wf.runId)).catch(() => ({
+            execution: wf.status.name,
+          }))
         : { execution: wf.status.name };
     const state = shownState(own, health);
     runs.push({

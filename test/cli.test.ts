@@ -146,7 +146,7 @@ describe('bad input gets exit code 2 and a message naming the problem', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [
         ['list', '--state', 'sleeping'],
-        /--state must be one of running, waiting, completed, stopped, failed, stuck, terminated \(got 'sleeping'\)/,
+        /--state must be one of running, waiting, completed, stopped, failed, stuck, terminated, timed-out, cancelled \(got 'sleeping'\)/,
       ],
       [['status', 'no-such-run'], /no workflow with id 'no-such-run' in namespace 'default'/],
       [['approve', 'no-such-run', '--as', 'alice'], /no workflow with id 'no-such-run'/],

@@ -73,7 +73,7 @@ beforeAll(async () => {
     bundleVariant('v2', V2_PATCHED),
     bundleVariant('careless', V2_UNPATCHED),
   ]);
-}, 120000);
+}, 180000);
 
 afterAll(() => removeVariants());
 
@@ -141,7 +141,7 @@ test('the replay suite catches a change made without patched(), naming the runbo
     /^runbook corruptedStoreRecovery, history test\/histories\/corruptedStoreRecovery\/\S+\.json: .*(Nondeterminism|nondeterminism).*/m,
   );
   expect(await replayFailures('corruptedStoreRecovery', v2)).toEqual([]);
-}, 120000);
+}, 180000);
 
 test('without patched(), the waiting run gets stuck on the new worker: status, list and approve say so and what to do; the sweep tells the webhooks once', async () => {
   const received: Record<string, unknown>[] = [];
@@ -180,17 +180,21 @@ test('without patched(), the waiting run gets stuck on the new worker: status, l
     await worker.client.workflow
       .getHandle(workflowId)
       .signal(approveSignal, { actor: 'alice', gate: 'restore' });
-    const status = await eventually(
+    // Stuck once its workflow task has failed three times in a row (Temporal retries it with backoff).
+    await eventually(
       async () => {
-        const r = await lifeboat(['status', workflowId], env);
-        return r.stdout.includes('state STUCK') ? r : undefined;
+        const listed = JSON.parse((await lifeboat(['list', '--state', 'stuck', '--json'], env)).stdout) as {
+          workflowId: string;
+        }[];
+        return listed.some((r) => r.workflowId === workflowId) ? true : undefined;
       },
-      'the run to be reported stuck',
-      60000,
+      'the run to be listed as stuck',
+      120000,
     );
+    const status = await lifeboat(['status', workflowId], env);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(
-      /STUCK: its workflow task has failed \d+ times since \S+: .*Nondeterminism/,
+      /STUCK: its workflow task has failed \d+ time\(s\) in a row since \S+: .*Nondeterminism/,
     );
     expect(status.stdout).toContain(
       `temporal workflow reset --workflow-id ${workflowId} --type FirstWorkflowTask`,
@@ -210,12 +214,12 @@ test('without patched(), the waiting run gets stuck on the new worker: status, l
     const ledger = new AuditLedger(config.auditLedger);
     try {
       const { sweepStuckRuns } = createStuckActivities(config, ledger, () => worker.client);
-      const env = new MockActivityEnvironment();
+      const env = new MockActivityEnvironment({ taskQueue });
       const sweep = () => env.run<[], SweepReport, typeof sweepStuckRuns>(sweepStuckRuns);
       const first = await sweep();
-      expect(first.stuck).toContainEqual(expect.objectContaining({ workflowId, notified: true }));
+      expect(first.stuck).toContainEqual(expect.objectContaining({ workflowId, noticed: 'now' }));
       const again = await sweep();
-      expect(again.stuck).toContainEqual(expect.objectContaining({ workflowId, notified: false }));
+      expect(again.stuck).toContainEqual(expect.objectContaining({ workflowId, noticed: 'before' }));
       const notices = received.filter((b) => b.workflowId === workflowId && b.event === 'stuck');
       expect(notices).toHaveLength(1);
       expect(String(notices[0].text)).toContain('stuck (its workflow task keeps failing)');
@@ -228,4 +232,4 @@ test('without patched(), the waiting run gets stuck on the new worker: status, l
     await worker.stop();
     hook.close();
   }
-}, 120000);
+}, 180000);

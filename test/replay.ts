@@ -11,25 +11,25 @@ export async function replayFailures(runbook: string, codePath: string, dir = HI
     .readdirSync(folder)
     .filter((f) => f.endsWith('.json'))
     .sort();
-  const byId = new Map<string, string>();
-  const histories = files.map((file) => {
-    const { workflowId, history } = historyFromJson(fs.readFileSync(path.join(folder, file), 'utf8'));
-    byId.set(workflowId, file);
-    return { workflowId, history };
-  });
+  const histories = files.map((file) => historyFromJson(fs.readFileSync(path.join(folder, file), 'utf8')));
   const failures: string[] = [];
+  // Results come back one per history, in order: the nth result is the nth file's.
+  let n = 0;
   for await (const result of Worker.runReplayHistories(
     { workflowBundle: { codePath }, replayName: `replay-${runbook}` },
     histories,
   )) {
+    const file = files[n];
+    n += 1;
+    if (histories[n - 1].workflowId !== result.workflowId)
+      throw new Error(`replay results out of order: ${result.workflowId} for ${file}`);
     if (!result.error) continue;
     // The core's own words name the first event that no longer matches.
     const detail = /\[TMPRL\d+\][^"]*/.exec(result.error.message)?.[0] ?? result.error.message;
-    const file = path.join(
-      path.relative(process.cwd(), folder),
-      byId.get(result.workflowId) ?? result.workflowId,
+    failures.push(
+      `runbook ${runbook}, history ${path.join(path.relative(process.cwd(), folder), file)}: ${detail}`,
     );
-    failures.push(`runbook ${runbook}, history ${file}: ${detail}`);
   }
+  if (n !== files.length) throw new Error(`${files.length} histories of ${runbook}, ${n} replay results`);
   return failures;
 }

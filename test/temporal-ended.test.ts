@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { RunOutcome } from '../common/types';
 import { writeStoreFixture } from '../scripts/demo-data';
 import {
+  eventually,
   lifeboat,
   serverAddress,
   startWorker,
@@ -69,19 +70,20 @@ test('a run terminated from Temporal is reported as terminated by status and lis
     endedBy: { reason: 'incident closed by hand' },
   });
 
+  // The visibility store learns of the termination a moment later.
+  const terminated = await eventually(async () => {
+    const listed = JSON.parse((await lifeboat(['list', '--state', 'terminated', '--json'], env)).stdout) as {
+      workflowId: string;
+    }[];
+    return listed.some((r) => r.workflowId === workflowId) ? listed : undefined;
+  }, 'the terminated run in the list');
+  expect(terminated).toContainEqual(
+    expect.objectContaining({ workflowId, state: 'terminated', ownState: 'waiting' }),
+  );
   const waiting = JSON.parse((await lifeboat(['list', '--state', 'waiting', '--json'], env)).stdout) as {
     workflowId: string;
   }[];
   expect(waiting.map((r) => r.workflowId)).not.toContain(workflowId);
-  const terminated = JSON.parse(
-    (await lifeboat(['list', '--state', 'terminated', '--json'], env)).stdout,
-  ) as {
-    workflowId: string;
-    state: string;
-  }[];
-  expect(terminated).toContainEqual(
-    expect.objectContaining({ workflowId, state: 'terminated', ownState: 'waiting' }),
-  );
 
   const approve = await lifeboat(['approve', workflowId, '--as', 'alice'], env);
   expect(approve.code).toBe(2);

@@ -112,28 +112,32 @@ test('a worker names its build at start and to Temporal (lifeboat version), and 
   );
   expect(proc.output()).toContain(`stuck runs swept by schedule 'lifeboat-stuck-runs-${taskQueue}'`);
 
-  const schedule = await client.schedule.getHandle(`lifeboat-stuck-runs-${taskQueue}`).describe();
-  expect(schedule.action).toMatchObject({ workflowType: 'sweepStuckRuns', taskQueue });
-  const printed = await eventually(async () => {
-    const r = await lifeboat(['version'], { LIFEBOAT_TASK_QUEUE: taskQueue });
-    return r.stdout.includes('lifeboat-worker/') ? r : undefined;
-  }, 'the worker to be listed');
-  expect(printed.stdout).toMatch(
-    new RegExp(`^lifeboat ${version.replace(/\./g, '\\.')} \\(commit \\S+\\)$`, 'm'),
-  );
-  expect(printed.stdout).toMatch(
-    new RegExp(
-      `^worker lifeboat-worker/${version.replace(/\./g, '\\.')}\\+\\S+@\\S+#${proc.child.pid} polls '${taskQueue}'`,
-      'm',
-    ),
-  );
+  const scheduleHandle = client.schedule.getHandle(`lifeboat-stuck-runs-${taskQueue}`);
+  try {
+    const schedule = await scheduleHandle.describe();
+    expect(schedule.action).toMatchObject({ workflowType: 'sweepStuckRuns', taskQueue });
+    const printed = await eventually(async () => {
+      const r = await lifeboat(['version'], { LIFEBOAT_TASK_QUEUE: taskQueue });
+      return r.stdout.includes('lifeboat-worker/') ? r : undefined;
+    }, 'the worker to be listed');
+    expect(printed.stdout).toMatch(
+      new RegExp(`^lifeboat ${version.replace(/\./g, '\\.')} \\(commit \\S+\\)$`, 'm'),
+    );
+    expect(printed.stdout).toMatch(
+      new RegExp(
+        `^worker lifeboat-worker/${version.replace(/\./g, '\\.')}\\+\\S+@\\S+#${proc.child.pid} polls '${taskQueue}'`,
+        'm',
+      ),
+    );
 
-  // The sweep itself runs on the worker: nothing on this queue is stuck.
-  const sweep = await client.workflow.execute('sweepStuckRuns', {
-    taskQueue,
-    workflowId: `sweep-${taskQueue}`,
-    args: [],
-  });
-  expect(sweep).toMatchObject({ problems: [] });
-  await client.schedule.getHandle(`lifeboat-stuck-runs-${taskQueue}`).delete();
+    // The sweep itself runs on the worker: nothing on this queue is stuck.
+    const sweep = await client.workflow.execute('sweepStuckRuns', {
+      taskQueue,
+      workflowId: `sweep-${taskQueue}`,
+      args: [],
+    });
+    expect(sweep).toMatchObject({ problems: [] });
+  } finally {
+    await scheduleHandle.delete();
+  }
 });

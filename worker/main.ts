@@ -8,6 +8,7 @@ import * as v8 from 'node:v8';
 // sooner, keeping the worker's resident set flat (see test/backup-durability.test.ts).
 v8.setFlagsFromString('--max-semi-space-size=2');
 
+import type { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { buildInfo, describeBuild, workerIdentity } from '../client/build-info';
 import { UnreachableError, connectClient, temporalTarget } from '../client/connection';
@@ -36,7 +37,15 @@ async function main(): Promise<number> {
   }
   const build = buildInfo();
   // A client of its own for the stuck-run sweep, and the Schedule that runs it.
-  const { client, connection: clientConnection } = await connectClient(target);
+  let client: Client;
+  let clientConnection: Connection;
+  try {
+    ({ client, connection: clientConnection } = await connectClient(target));
+  } catch (err) {
+    console.error(`lifeboat worker: ${(err as Error).message}`);
+    await connection.close();
+    return 2;
+  }
   try {
     const { worker, close } = await createLifeboatWorker({
       connection,
@@ -46,7 +55,13 @@ async function main(): Promise<number> {
       identity: workerIdentity(build),
       client: () => client,
     });
-    const sweep = await ensureStuckRunSweep(client, target.taskQueue);
+    // The sweep is a safety net: a server that refuses the Schedule never keeps the worker from starting.
+    const sweep = await ensureStuckRunSweep(client, target.taskQueue).catch((err: unknown) => {
+      console.warn(
+        `lifeboat worker: the stuck-run sweep Schedule could not be made: ${(err as Error).message}`,
+      );
+      return 'none';
+    });
     console.log(`lifeboat worker ${describeBuild(build)}`);
     console.log(
       `lifeboat worker: polling task queue '${target.taskQueue}' on ${target.address} (namespace ${target.namespace}); ` +

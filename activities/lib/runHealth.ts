@@ -4,7 +4,7 @@
  * workflow task keeps failing (a runbook changed under it without `patched()`, or a bug), so it can
  * neither answer a query nor take a decision. Read from Temporal's describe call and the history.
  */
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 
 /** A run counts as stuck once its workflow task has failed this many times in a row. */
@@ -13,10 +13,11 @@ export const STUCK_AFTER = 3;
 const EventType = temporal.api.enums.v1.EventType;
 
 export interface Stuck {
-  attempts: number;
-  /** When the failing streak began (the first failed workflow task). */
+  /** How many times in a row its workflow task has failed. */
+  failures: number;
+  /** When the failing streak began (its first failed workflow task). */
   since?: string;
-  /** The first line of the last failure. */
+  /** The first line of that failure (later attempts of a streak are not written to the history). */
   failure: string;
 }
 
@@ -26,7 +27,10 @@ export interface RunHealth {
   closedAt?: string;
   /** How Temporal ended a run from outside (terminated): the reason and who did it. */
   endedBy?: { reason?: string; identity?: string };
+  /** Its workflow task has failed STUCK_AFTER times in a row. */
   stuck?: Stuck;
+  /** Its workflow task has failed at least once in a row: a decision or query will not get through. */
+  failing?: Stuck;
 }
 
 function iso(t: temporal.api.history.v1.IHistoryEvent['eventTime']): string | undefined {
@@ -35,7 +39,7 @@ function iso(t: temporal.api.history.v1.IHistoryEvent['eventTime']): string | un
 }
 
 /** The last event of `type` in the run's history. */
-async function lastEvent(
+export async function lastEvent(
   handle: WorkflowHandle,
   type: number,
 ): Promise<temporal.api.history.v1.IHistoryEvent | undefined> {
@@ -54,11 +58,13 @@ export async function runHealth(
     const a = e?.workflowExecutionTerminatedEventAttributes;
     health.endedBy = { reason: a?.reason || undefined, identity: a?.identity || undefined };
   }
-  const attempts = d.raw.pendingWorkflowTask?.attempt ?? 0;
-  if (d.status.name === 'RUNNING' && attempts >= STUCK_AFTER) {
+  // The pending task's attempt counts itself: attempt n follows n - 1 failures in a row.
+  const failures = Math.max(0, (d.raw.pendingWorkflowTask?.attempt ?? 1) - 1);
+  if (d.status.name === 'RUNNING' && failures >= 1) {
     const e = await lastEvent(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED);
     const message = e?.workflowTaskFailedEventAttributes?.failure?.message ?? 'no failure recorded';
-    health.stuck = { attempts, since: iso(e?.eventTime), failure: message.split('\n')[0] };
+    health.failing = { failures, since: iso(e?.eventTime), failure: message.split('\n')[0] };
+    if (failures >= STUCK_AFTER) health.stuck = health.failing;
   }
   return health;
 }
@@ -66,7 +72,7 @@ export async function runHealth(
 /** What a responder can do about a stuck run, with the commands to type. */
 export function stuckAdvice(workflowId: string, stuck: Stuck): string[] {
   return [
-    `STUCK: its workflow task has failed ${stuck.attempts} times${stuck.since ? ` since ${stuck.since}` : ''}: ${stuck.failure}`,
+    `STUCK: its workflow task has failed ${stuck.failures} time(s) in a row${stuck.since ? ` since ${stuck.since}` : ''}: ${stuck.failure}`,
     'No query or decision reaches it until it runs again. Either:',
     '  - roll the worker back to the version that started the run: it then goes on where it waits; or',
     `  - start it over on the new code: temporal workflow reset --workflow-id ${workflowId} --type FirstWorkflowTask --reason "replaced by a new Lifeboat version"`,
@@ -79,16 +85,6 @@ export function shownState(own: string | undefined, health: Pick<RunHealth, 'exe
   if (health.stuck) return 'stuck';
   const open = own === undefined || own === 'running' || own === 'waiting';
   if (health.execution !== 'RUNNING' && health.execution !== 'COMPLETED' && open)
-    return health.execution.toLowerCase().replace('_', ' ');
+    return health.execution.toLowerCase().replaceAll('_', ' ');
   return own ?? health.execution.toLowerCase();
-}
-
-/** The running runs that are stuck, among `workflowIds`. */
-export async function stuckAmong(client: Client, workflowIds: string[]): Promise<Map<string, Stuck>> {
-  const found = new Map<string, Stuck>();
-  for (const id of workflowIds) {
-    const health = await runHealth(client.workflow.getHandle(id)).catch(() => undefined);
-    if (health?.stuck) found.set(id, health.stuck);
-  }
-  return found;
 }

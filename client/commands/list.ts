@@ -34,7 +34,7 @@ export const command: Command = {
       );
       if (r.stuck)
         ctx.out(
-          `           workflow task failed ${r.stuck.attempts}× since ${r.stuck.since ?? '?'}: ${r.stuck.failure}`,
+          `           workflow task failed ${r.stuck.failures}× since ${r.stuck.since ?? '?'}: ${r.stuck.failure}`,
         );
       else if (r.ownState) ctx.out(`           ended by Temporal; the run's own last state: ${r.ownState}`);
     }

@@ -1,7 +1,7 @@
 import { SA_RUNBOOK_NAME, SA_RUNBOOK_STATE, SA_RUNBOOK_TARGET } from '../../common/constants';
-import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
-import { formatStatus } from '../format';
 import { runHealth, shownState, stuckAdvice } from '../../activities/lib/runHealth';
+import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
+import { formatEndedByTemporal, formatStatus } from '../format';
 import { existingRun, queryStatus } from '../runs';
 
 export const command: Command = {
@@ -18,16 +18,22 @@ export const command: Command = {
     const handle = await existingRun(client, ctx.positionals[0]);
     const description = await handle.describe();
     const health = await runHealth(handle, description);
-    const sa = description.typedSearchAttributes;
-    if (health.stuck) {
-      // A stuck run cannot answer a query: what Temporal and the search attributes know.
+    // A run whose workflow task keeps failing answers no query: what Temporal knows of it instead.
+    let status;
+    let queryError: unknown;
+    if (!health.stuck)
+      status = await queryStatus(client, handle).catch((err: unknown) => void (queryError = err));
+    const failing = health.stuck ?? (status === undefined ? health.failing : undefined);
+    if (!status && !failing) throw queryError;
+    if (failing) {
+      const sa = description.typedSearchAttributes;
       const summary = {
         workflowId: handle.workflowId,
         runbook: sa.get(SA_RUNBOOK_NAME) ?? description.type,
         target: sa.get(SA_RUNBOOK_TARGET),
         state: 'stuck',
         ownState: sa.get(SA_RUNBOOK_STATE),
-        stuck: health.stuck,
+        stuck: failing,
       };
       if (ctx.values.json) ctx.out(JSON.stringify(summary, null, 2));
       else {
@@ -35,27 +41,19 @@ export const command: Command = {
         ctx.out(
           `  runbook ${summary.runbook}, target ${summary.target ?? '?'}, state STUCK (its own last state: ${summary.ownState ?? '?'})`,
         );
-        for (const line of stuckAdvice(handle.workflowId, health.stuck)) ctx.out(`  ${line}`);
+        for (const line of stuckAdvice(handle.workflowId, failing)) ctx.out(`  ${line}`);
       }
       return 0;
     }
-    const status = await queryStatus(client, handle);
-    const state = shownState(status.state, health);
-    const ended = state !== status.state ? { state, ownState: status.state, endedBy: health.endedBy } : {};
+    const run = status!;
+    const state = shownState(run.state, health);
     if (ctx.values.json) {
-      ctx.out(JSON.stringify({ workflowId: handle.workflowId, ...status, ...ended }, null, 2));
+      const ended = state !== run.state ? { state, ownState: run.state, endedBy: health.endedBy } : {};
+      ctx.out(JSON.stringify({ workflowId: handle.workflowId, ...run, ...ended }, null, 2));
       return 0;
     }
-    const lines = formatStatus(handle.workflowId, status);
-    if (state !== status.state) {
-      const by = health.endedBy;
-      lines[1] = `  runbook ${status.runbook}, target ${status.target}, state ${state.toUpperCase()} by Temporal${health.closedAt ? ` at ${health.closedAt}` : ''}${by?.reason ? ` (${by.reason}${by.identity ? `, by ${by.identity}` : ''})` : by?.identity ? ` (by ${by.identity})` : ''}`;
-      lines.splice(
-        2,
-        0,
-        `  the run's own last state: ${status.state.toUpperCase()} — it was ended from outside and could not record it`,
-      );
-    }
+    const lines = formatStatus(handle.workflowId, run);
+    if (state !== run.state) lines.splice(1, 1, ...formatEndedByTemporal(run, state, health));
     lines.forEach((l) => ctx.out(l));
     return 0;
   },

@@ -638,12 +638,17 @@ export class RunbookRun<I extends { target: string } = { target: string }> {
         let actor = 'temporal';
         // Why patched: runs cancelled before this existed replay without the lookup.
         if (wf.patched('cancel-names-requester')) {
-          const history = wf.proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
+          const history = wf.proxyActivities<Activities>({
+            startToCloseTimeout: '1 minute',
+            // Why: who asked is worth a few tries, never a stop that hangs.
+            retry: { maximumAttempts: 3 },
+          });
           actor = await CancellationScope.nonCancellable(() =>
             history.cancelRequester(this.info.workflowId, this.info.runId).catch(() => 'temporal'),
           );
         }
-        this.requestStop(actor, 'the workflow was cancelled from Temporal');
+        // A responder's stop may have come in while the requester was looked up: it stands.
+        if (!this.stopRequest) this.requestStop(actor, 'the workflow was cancelled from Temporal');
       }
       return await CancellationScope.nonCancellable(() => this.endStopped<R>());
     }
