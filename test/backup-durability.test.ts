@@ -114,7 +114,8 @@ test('a 2 GiB file is backed up and restored with the worker under 300 MB peak R
 
     const source = treeState(root);
     const restore = await start('restore', { target: 'big', into: 'inspect' });
-    await statusWhen(client, restore.workflowId, (s) => s.state === 'waiting', 'the restore gate');
+    // The gate comes once all 2 GiB have been read back and checked: minutes on a busy machine.
+    await statusWhen(client, restore.workflowId, (s) => s.state === 'waiting', 'the restore gate', 300000);
     await restore.executeUpdate(approveUpdate, { args: [{ actor: 'alice' }] });
     const restored = (await restore.result()) as RunOutcome<{ restoredInto: string }>;
     expect(restored.state).toBe('completed');

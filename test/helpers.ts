@@ -141,13 +141,19 @@ export function statusWhen(
   workflowId: string,
   predicate: (s: RunStatus) => boolean,
   what: string,
+  /** How long it may take: longer where the run first works through gigabytes. */
+  timeoutMs = 30000,
 ): Promise<RunStatus> {
-  return eventually(async () => {
-    const status = await client.workflow.getHandle(workflowId).query(statusQuery);
-    if (!predicate(status)) return undefined;
-    await recordWaiting(client, workflowId, status);
-    return status;
-  }, what);
+  return eventually(
+    async () => {
+      const status = await client.workflow.getHandle(workflowId).query(statusQuery);
+      if (!predicate(status)) return undefined;
+      await recordWaiting(client, workflowId, status);
+      return status;
+    },
+    what,
+    timeoutMs,
+  );
 }
 
 /** A child process with its output collected, for worker and `up` processes. */
