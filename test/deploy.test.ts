@@ -87,11 +87,10 @@ function storeHost(notify?: Record<string, unknown>) {
   }).config;
 }
 
-test('a run waiting at a gate on version 1 completes on the old path after a patched version 2 is deployed; a new run takes the new path', async () => {
-  const config = storeHost();
-  const taskQueue = uniqueQueue('deploy');
+/** A run of version 1 (this code) waiting at gate `restore`, its worker gone: a deploy is under way. */
+async function waitingOnVersion1(config: ReturnType<typeof storeHost>, taskQueue: string): Promise<string> {
   const v1 = await startWorker(config, taskQueue);
-  const workflowId = `corruptedStoreRecovery-v1-${Math.random().toString(36).slice(2, 8)}`;
+  const workflowId = `corruptedStoreRecovery-${taskQueue}`;
   try {
     await v1.client.workflow.start('corruptedStoreRecovery', {
       taskQueue,
@@ -102,6 +101,13 @@ test('a run waiting at a gate on version 1 completes on the old path after a pat
   } finally {
     await v1.stop();
   }
+  return workflowId;
+}
+
+test('a run waiting at a gate on version 1 completes on the old path after a patched version 2 is deployed; a new run takes the new path', async () => {
+  const config = storeHost();
+  const taskQueue = uniqueQueue('deploy');
+  const workflowId = await waitingOnVersion1(config, taskQueue);
 
   const worker = await startWorker(config, taskQueue, v2);
   try {
@@ -161,18 +167,7 @@ test('without patched(), the waiting run gets stuck on the new worker: status, l
   };
   const config = storeHost(notify);
   const taskQueue = uniqueQueue('stuck');
-  const v1 = await startWorker(config, taskQueue);
-  const workflowId = `corruptedStoreRecovery-stuck-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    await v1.client.workflow.start('corruptedStoreRecovery', {
-      taskQueue,
-      workflowId,
-      args: [{ target: 'store' }],
-    });
-    await statusWhen(v1.client, workflowId, (s) => s.waiting?.gate === 'restore', 'the gate on version 1');
-  } finally {
-    await v1.stop();
-  }
+  const workflowId = await waitingOnVersion1(config, taskQueue);
   const worker = await startWorker(config, taskQueue, careless);
   const env = { LIFEBOAT_TASK_QUEUE: taskQueue };
   try {
