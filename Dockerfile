@@ -33,6 +33,7 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json ./
 COPY common ./common
+COPY config ./config
 COPY workflows ./workflows
 COPY runbooks ./runbooks
 COPY activities ./activities

@@ -10,7 +10,7 @@
  * (an offsite copy whose archive differs from the chosen copy's is named, and not recorded as the
  * backup's second copy).
  */
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 import { backupTarget, catalogNameOf, type BackupTarget, type Catalogs } from './backupShared';
 import { invalidInput, stopFailure } from './errors';
 import { restorableTarget } from './restore';

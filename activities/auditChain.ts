@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 import {
   describeNoBackup,
   incidentFolder,

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 import {
   activityIds,
   backupTarget,
@@ -34,7 +34,7 @@ import { activitySignal, heartbeater } from './lib/context';
 import { KeyError, encryptStream } from './lib/crypto';
 import { exists, fsyncDir, hashFile, hashingTransform } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
-import { planRetention, type RetentionPlan } from './lib/retention';
+import { planRetention, type RetentionPlan } from '../common/retention';
 import { scanTarget, snapshotDatabase } from './lib/rootFiles';
 import {
   archiveFile,

@@ -10,7 +10,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { StopClass } from '../common/errors';
-import type { LifeboatConfig, TargetConfig } from '../worker/config';
+import type { LifeboatConfig, TargetConfig } from '../config';
 import { invalidInput, stopFailure } from './errors';
 import { ArchiveError, readArchive } from './lib/archive';
 import { openArchiveStream } from './lib/archiveStream';
@@ -21,7 +21,7 @@ import { exists } from './lib/files';
 import { integrityOf } from './lib/rootFiles';
 import { sandboxPath } from './lib/sandbox';
 import { archiveFile } from './lib/sidecar';
-import { isWithin } from '../worker/sections';
+import { isWithin } from '../config/sections';
 import { findTarget } from './targets';
 
 export interface VerifyReport {

@@ -13,7 +13,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { runIdTail } from '../common/tags';
-import type { ConfigFileSettings, LifeboatConfig } from '../worker/config';
+import type { ConfigFileSettings, LifeboatConfig } from '../config';
 import { invalidInput, stopFailure } from './errors';
 import { jsonSyntaxError } from './lib/chain';
 import { exists, fsyncDir, hashFile, preserveCopy, stageCopy, writeFileAtomic } from './lib/files';

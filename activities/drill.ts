@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DRILL_SCENARIOS, type DrillCheck, type DrillProof, type DrillScenario } from '../common/drill';
-import type { LifeboatConfig, Objectives, TargetConfig } from '../worker/config';
+import type { LifeboatConfig, Objectives, TargetConfig } from '../config';
 import { createAuditChainActivities } from './auditChain';
 import { configParseProblem, createConfigFileActivities, listDatedFiles } from './configFile';
 import { invalidInput, stopFailure } from './errors';
@@ -37,7 +37,7 @@ import {
 import { createPanicActivities } from './panic';
 import { createStoreActivities, listBackups } from './store';
 import { findTarget } from './targets';
-import { isWithin } from '../worker/sections';
+import { isWithin } from '../config/sections';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
 const SIDECARS = ['-wal', '-shm', '-journal'];

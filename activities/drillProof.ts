@@ -10,7 +10,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DrillProof, DrillRecord } from '../common/drill';
-import type { DrillSettings, LifeboatConfig } from '../worker/config';
+import type { DrillSettings, LifeboatConfig } from '../config';
 import { invalidInput, stopFailure } from './errors';
 import type { Catalog } from './lib/catalog';
 import { writeFileAtomic } from './lib/files';

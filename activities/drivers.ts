@@ -7,7 +7,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { DriverStoreSettings, LifeboatConfig, TargetConfig } from '../worker/config';
+import type { DriverStoreSettings, LifeboatConfig, TargetConfig } from '../config';
 import { invalidInput, stopFailure } from './errors';
 import { exists, fsyncDir, writeFileAtomic } from './lib/files';
 import {

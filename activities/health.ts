@@ -10,7 +10,7 @@
  *   and whose last verification passed, free space in the repository, the newest one's age.
  */
 import * as path from 'node:path';
-import type { HealthThresholds, LifeboatConfig, StoreSettings, TargetConfig } from '../worker/config';
+import type { HealthThresholds, LifeboatConfig, StoreSettings, TargetConfig } from '../config';
 import { invalidInput } from './errors';
 import type { Catalog } from './lib/catalog';
 import { exists } from './lib/files';

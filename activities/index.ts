@@ -3,7 +3,7 @@
  * Workflows import the *type* `Activities` only and call these through `proxyActivities`.
  */
 import type { Client } from '@temporalio/client';
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
 import { createAdoptActivities } from './adopt';

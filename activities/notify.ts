@@ -9,7 +9,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { NotifyMessage, NotifyReceipt } from '../common/types';
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 
 /** A webhook as it may be shown: position and host, never the path (which may hold a token). */
 export function webhookLabel(url: string, index: number): string {

@@ -10,7 +10,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { LifeboatConfig, PanicSettings } from '../worker/config';
+import type { LifeboatConfig, PanicSettings } from '../config';
 import { stopFailure } from './errors';
 import { exists, fsyncDir, hashFile, preserveCopy, stageCopy, writeFileAtomic } from './lib/files';
 import { PROOF_FILE, describeBreak, verifyProofChain } from './lib/proofs';

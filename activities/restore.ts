@@ -7,7 +7,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 import {
   archiveFailure,
   archiveOf,

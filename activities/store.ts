@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { LifeboatConfig, StoreSettings } from '../worker/config';
+import type { LifeboatConfig, StoreSettings } from '../config';
 import { stopFailure } from './errors';
 import { exists, fsyncDir, hashFile, preserveCopy, stageCopy, writeFileAtomic } from './lib/files';
 import { runIdTail } from '../common/tags';

@@ -9,7 +9,7 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { SA_RUNBOOK_NAME, SA_RUNBOOK_TARGET } from '../common/constants';
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 import type { AuditLedger } from './lib/ledger';
 import { runHealth, stuckAdvice } from './lib/runHealth';
 import { createNotifyActivities } from './notify';

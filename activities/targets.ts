@@ -5,7 +5,7 @@
  * on the sandbox and never on production.
  */
 import type { TargetView } from '../common/types';
-import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../worker/config';
+import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../config';
 import { invalidInput } from './errors';
 import { deriveTarget, parseDrillTargetName, readSandboxRecord, sandboxDir } from './lib/sandbox';
 

@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
-import { parseConfig } from '../worker/config';
+import { parseConfig } from '../config';
 import { FULL_ID, INCREMENTAL_ID, TARGET, layout } from './layout';
 
 async function main(): Promise<void> {

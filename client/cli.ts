@@ -31,7 +31,7 @@ import { command as status } from './commands/status';
 import { command as stop } from './commands/stop';
 import { command as version } from './commands/version';
 import { command as watch } from './commands/watch';
-import { UnreachableError, connectClient, temporalTarget } from './connection';
+import { UnreachableError, connectClient, temporalTarget } from '../config/connection';
 import { CliError } from './runs';
 
 export const COMMANDS: Command[] = [

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Catalog } from '../activities/lib/catalog';
-import { loadConfig, type LifeboatConfig } from '../worker/config';
+import { loadConfig, type LifeboatConfig } from '../config';
 import { CliError, badInput } from './runs';
 
 export function localConfig(flags: { config?: string }, env = process.env): LifeboatConfig {

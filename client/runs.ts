@@ -36,7 +36,7 @@ import {
 import type { RunbookMeta } from '../common/runbook';
 import { TARGET_FIELD, validateInput } from '../common/schema';
 import type { RunStatus } from '../common/types';
-import { RUNBOOKS, findRunbook } from '../runbooks';
+import { RUNBOOKS, findRunbook } from '../runbooks/registry';
 import { runHealth, shownState, stuckAdvice, type Stuck } from '../activities/lib/runHealth';
 
 export class CliError extends Error {

@@ -28,8 +28,8 @@ import {
 import { DRILL_SCENARIOS, type DrillScenario } from '../common/drill';
 import type { RunbookMeta } from '../common/runbook';
 import { TARGET_FIELD, validateInput } from '../common/schema';
-import { findRunbook } from '../runbooks';
-import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../worker/config';
+import { findRunbook } from '../runbooks/registry';
+import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../config';
 import { CliError, badInput, requireRunbook } from './runs';
 
 // ---------------------------------------------------------------------------------------------

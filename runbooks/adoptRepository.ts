@@ -52,3 +52,6 @@ export async function adoptRepository(input: { target: string; from?: 'repositor
     return report as AdoptReport;
   }) as Promise<RunOutcome<AdoptReport>>;
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+adoptRepository.meta = meta;

@@ -60,3 +60,6 @@ export async function applyRetention(input: { target: string; dryRun?: boolean }
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+applyRetention.meta = meta;

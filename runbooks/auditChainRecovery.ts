@@ -160,3 +160,6 @@ export async function auditChainRecovery(
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+auditChainRecovery.meta = meta;

@@ -198,3 +198,6 @@ export async function corruptedConfigRecovery(
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+corruptedConfigRecovery.meta = meta;

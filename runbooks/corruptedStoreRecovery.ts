@@ -126,3 +126,6 @@ export async function corruptedStoreRecovery(
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+corruptedStoreRecovery.meta = meta;

@@ -397,3 +397,6 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+drDrill.meta = meta;

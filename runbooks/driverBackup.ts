@@ -74,3 +74,6 @@ export async function driverBackup(input: { target: string }): Promise<RunOutcom
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+driverBackup.meta = meta;

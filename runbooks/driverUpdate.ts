@@ -264,3 +264,6 @@ export async function driverUpdate(input: DriverUpdateInput): Promise<RunOutcome
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+driverUpdate.meta = meta;

@@ -154,3 +154,6 @@ export async function failedDriverUpdate(
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+failedDriverUpdate.meta = meta;

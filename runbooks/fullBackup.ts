@@ -66,3 +66,6 @@ export async function fullBackup(input: {
 }): Promise<RunOutcome<BackupResult | BusySkipped>> {
   return runRunbook(meta, input, (run) => backupFlow(run, 'full', false, input.onBusy));
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+fullBackup.meta = meta;

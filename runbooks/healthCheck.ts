@@ -84,3 +84,6 @@ export async function healthCheck(input: HealthCheckInput): Promise<RunOutcome<H
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+healthCheck.meta = meta;

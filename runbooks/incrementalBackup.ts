@@ -43,3 +43,6 @@ export async function incrementalBackup(input: {
     backupFlow(run, 'incremental', input.rehash ?? false, input.onBusy),
   );
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+incrementalBackup.meta = meta;

@@ -38,3 +38,6 @@ export async function offsiteReplicate(input: { target: string; backupId?: strin
     return run.step('offsiteReplicate', 'replicateOffsite', [run.target.name, backupId], LONG);
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+offsiteReplicate.meta = meta;

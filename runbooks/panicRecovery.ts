@@ -273,3 +273,6 @@ export async function panicRecovery(input: PanicRecoveryInput): Promise<RunOutco
     };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+panicRecovery.meta = meta;

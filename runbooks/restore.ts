@@ -224,3 +224,6 @@ export async function restore(input: RestoreInput) {
     return { backupId: backup.backupId, files: backup.files, ...result, ...read };
   });
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+restore.meta = meta;

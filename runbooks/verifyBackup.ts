@@ -38,3 +38,6 @@ export async function verifyBackup(input: { target: string; backupId?: string })
     return { verified: reports.length, reports };
   }) as Promise<RunOutcome<{ verified: number }>>;
 }
+
+/** What the registry (runbooks/registry.ts), the CLI and the docs know of this runbook. */
+verifyBackup.meta = meta;

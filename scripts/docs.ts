@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../activities/lib/files';
 import { DEFAULT_GATE_POLICY, type FlowNode, type GateSpec, type RunbookMeta } from '../common/runbook';
 import { TARGET_FIELD, type FieldSpec } from '../common/schema';
-import { RUNBOOKS } from '../runbooks';
+import { RUNBOOKS } from '../runbooks/registry';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const README = path.join(ROOT, 'runbooks', 'README.md');

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RUNBOOKS } from '../runbooks';
+import { RUNBOOKS } from '../runbooks/registry';
 
 const ROOT = path.resolve(__dirname, '..');
 const HISTORIES = path.join(ROOT, 'test', 'histories');

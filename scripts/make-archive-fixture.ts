@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import * as openpgp from 'openpgp';
 import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
-import { parseConfig } from '../worker/config';
+import { parseConfig } from '../config';
 import { pseudoRandom, sha256OfFile, treeState } from './storage-root';
 
 export const FIXTURE = path.resolve(__dirname, '..', 'test', 'fixtures', 'archive-v1');

@@ -20,7 +20,7 @@ import { hashFile } from '../activities/lib/files';
 import { SIDECAR_FORMAT, SIDECAR_VERSION, sidecarBytes, type Sidecar } from '../activities/lib/sidecar';
 import { fingerprintOf, readSigningKey, signDetached } from '../activities/lib/signing';
 import type { AdoptReport } from '../common/adopt';
-import type { LifeboatConfig } from '../worker/config';
+import type { LifeboatConfig } from '../config';
 import { writeStorageRoot } from '../scripts/storage-root';
 import { tempDir, writeConfig } from './helpers';
 

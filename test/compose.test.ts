@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { SEARCH_ATTRIBUTES } from '../common/constants';
-import { loadConfig } from '../worker/config';
+import { loadConfig } from '../config';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -24,7 +24,7 @@ const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 
 const SETUP_SERVICE = 'temporal-setup';
 /** What the worker loads, and bin/ for running the CLI inside the container (README.md, "Production shape"). */
-const IMAGE_FOLDERS = ['common', 'workflows', 'runbooks', 'activities', 'worker', 'client', 'bin'];
+const IMAGE_FOLDERS = ['common', 'config', 'workflows', 'runbooks', 'activities', 'worker', 'client', 'bin'];
 
 /** The facts the tests look at, whichever way the compose file was read. */
 interface ServiceFacts {

@@ -1,7 +1,7 @@
 /** The worker's config: every problem reported at once; a bad config stops the worker at start. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, parseConfig } from '../worker/config';
+import { ConfigError, parseConfig } from '../config';
 import { spawnTsx, tempDir } from './helpers';
 
 function problemsOf(raw: unknown): string[] {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { retryUpdate } from '../common/messages';
 import type { FlowNode, RunbookMeta } from '../common/runbook';
 import type { RunOutcome } from '../common/types';
-import { RUNBOOKS } from '../runbooks';
+import { RUNBOOKS } from '../runbooks/registry';
 import {
   flowProblems,
   formatMinutes,

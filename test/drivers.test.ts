@@ -27,7 +27,7 @@ import {
   writeDriverUpdates,
   writePnputilStandinState,
 } from '../scripts/demo-drivers';
-import { ConfigError, parseConfig } from '../worker/config';
+import { ConfigError, parseConfig } from '../config';
 import {
   ROOT,
   lifeboat,

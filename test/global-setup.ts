@@ -39,7 +39,7 @@ export default async function globalSetup(): Promise<void> {
   (globalThis as Record<string, unknown>).__LIFEBOAT_TEMPORAL__ = env;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-bundle-'));
   const bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath: require.resolve('../runbooks/workflows'),
     logger: {
       info: () => undefined,
       warn: console.warn,

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { AuditLedger, type AuditRow } from '../activities/lib/ledger';
 import { statusQuery } from '../common/messages';
 import type { RunStatus } from '../common/types';
-import { parseConfig, type LifeboatConfig } from '../worker/config';
+import { parseConfig, type LifeboatConfig } from '../config';
 import { createLifeboatWorker } from '../worker/worker';
 import { recordQueue, recordWaiting } from './history-recorder';
 

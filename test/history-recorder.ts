@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { statusQuery } from '../common/messages';
 import type { RunOutcome, RunStatus } from '../common/types';
-import { findRunbook } from '../runbooks';
+import { findRunbook } from '../runbooks/registry';
 
 export const HISTORIES = path.resolve(__dirname, 'histories');
 

@@ -8,7 +8,7 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RUNBOOKS } from '../runbooks';
+import { RUNBOOKS } from '../runbooks/registry';
 import { HISTORIES } from './history-recorder';
 import { replayFailures } from './replay';
 

@@ -5,7 +5,7 @@ import {
   validateRetention,
   type BackupRecord,
   type RetentionPlan,
-} from '../activities/lib/retention';
+} from '../common/retention';
 
 const NOT_SELECTED = 'not selected by keep-last/daily/weekly/monthly';
 const NOW = new Date('2027-01-10T12:00:00Z');

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { SA_RUNBOOK_NAME, SA_RUNBOOK_TARGET } from '../common/constants';
 import { stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
-import { findRunbook } from '../runbooks';
+import { findRunbook } from '../runbooks/registry';
 import { main } from '../client/cli';
 import { CliError } from '../client/runs';
 import { parseCron } from '../client/schedules';

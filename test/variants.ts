@@ -35,7 +35,7 @@ export async function bundleVariant(name: string, edits: Edit[]): Promise<string
   }
   const quiet = () => undefined;
   const bundle = await bundleWorkflowCode({
-    workflowsPath: path.join(dir, 'workflows', 'index.ts'),
+    workflowsPath: path.join(dir, 'runbooks', 'workflows.ts'),
     logger: { info: quiet, warn: console.warn, error: console.error, debug: quiet, trace: quiet, log: quiet },
   });
   const codePath = path.join(dir, 'workflows.bundle.js');

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 async function main(): Promise<void> {
   const out = process.argv[2];
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath: require.resolve('../runbooks/workflows'),
     logger: {
       info: () => undefined,
       debug: () => undefined,

@@ -10,10 +10,10 @@ v8.setFlagsFromString('--max-semi-space-size=2');
 
 import type { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { buildInfo, describeBuild, workerIdentity } from '../client/build-info';
-import { UnreachableError, connectClient, temporalTarget } from '../client/connection';
-import { ensureStuckRunSweep } from '../client/sweep-schedule';
-import { ConfigError, configPathFromEnv, loadConfig } from './config';
+import { buildInfo, describeBuild, workerIdentity } from '../config/build';
+import { UnreachableError, connectClient, temporalTarget } from '../config/connection';
+import { ensureStuckRunSweep } from './sweep-schedule';
+import { ConfigError, configPathFromEnv, loadConfig } from '../config';
 import { createLifeboatWorker } from './worker';
 
 async function main(): Promise<number> {

@@ -5,7 +5,7 @@ import { createActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
 import { AuditLedger } from '../activities/lib/ledger';
 import { bundleInChildProcess } from './bundle';
-import type { LifeboatConfig } from './config';
+import type { LifeboatConfig } from '../config';
 
 export interface LifeboatWorkerOptions {
   connection: NativeConnection;
@@ -14,7 +14,7 @@ export interface LifeboatWorkerOptions {
   config: LifeboatConfig;
   /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled in a child process. */
   workflowBundle?: WorkerOptions['workflowBundle'];
-  /** How the worker names itself to Temporal (its build: see client/build-info.ts). */
+  /** How the worker names itself to Temporal (its build: see config/build.ts). */
   identity?: string;
   /** A Temporal client, for the activities that look at runs (the stuck-run sweep). */
   client?: () => Client;

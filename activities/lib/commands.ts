@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { spawn } from 'node:child_process';
-import type { CommandSettings } from '../../worker/config';
+import type { CommandSettings } from '../../config';
 import { stopFailure } from '../errors';
 import { activitySignal } from './context';
 

@@ -11,21 +11,9 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 
-/**
- * Who signs a target's backup sidecars, and whose signatures a restore accepts (see sidecar.ts):
- * the signing key's own public key always, plus `trustedSigners` (retired or other hosts' keys).
- */
-export interface SigningSettings {
-  signingKey?: string;
-  signingKeyPassphraseEnv?: string;
-  trustedSigners?: string[];
-}
+import type { EncryptionSettings } from '../../config/backup';
 
-export type EncryptionSettings = (
-  | { recipients: string[]; privateKeys?: string[]; privateKeyPassphraseEnv?: string }
-  | { passphraseEnv: string }
-) &
-  SigningSettings;
+export type { EncryptionSettings, SigningSettings } from '../../config/backup';
 
 export class KeyError extends Error {
   constructor(message: string) {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { TargetConfig } from '../../worker/config';
+import type { TargetConfig } from '../../config';
 import { stopFailure } from '../errors';
 import { pathProblem } from './archive';
 import { exists } from './files';

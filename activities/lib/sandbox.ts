@@ -22,10 +22,10 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DrillScenario } from '../../common/drill';
 import type { GatePolicy } from '../../common/types';
-import { productionPaths, type DrillSettings, type TargetConfig } from '../../worker/config';
+import { productionPaths, type DrillSettings, type TargetConfig } from '../../config';
 import { heartbeater } from './context';
 import { writeFileAtomic } from './files';
-import { isWithin } from '../../worker/sections';
+import { isWithin } from '../../config/sections';
 
 export const SANDBOX_RECORD = 'sandbox.json';
 /** Where a drill writes down the disaster it simulated (see activities/drill.ts). */

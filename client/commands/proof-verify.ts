@@ -10,7 +10,7 @@ import {
   type TrustedKey,
 } from '../../activities/lib/signing';
 import type { DrillProof } from '../../common/drill';
-import type { LifeboatConfig } from '../../worker/config';
+import type { LifeboatConfig } from '../../config';
 import { JSON_OPTION, type Command, type CommandContext } from '../command';
 import { CONFIG_OPTION, localConfig } from '../local-config';
 import { CliError, badInput } from '../runs';

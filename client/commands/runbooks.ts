@@ -1,5 +1,5 @@
 import { TARGET_FIELD } from '../../common/schema';
-import { RUNBOOKS } from '../../runbooks';
+import { RUNBOOKS } from '../../runbooks/registry';
 import { JSON_OPTION, type Command } from '../command';
 
 export const command: Command = {

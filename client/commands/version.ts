@@ -1,7 +1,7 @@
 import { temporal } from '@temporalio/proto';
-import { buildInfo, describeBuild } from '../build-info';
+import { buildInfo, describeBuild } from '../../config/build';
 import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
-import { UnreachableError } from '../connection';
+import { UnreachableError } from '../../config/connection';
 
 interface Poller {
   identity: string;

@@ -12,7 +12,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { CommandSettings, DriverStoreSettings } from '../../../worker/config';
+import type { CommandSettings, DriverStoreSettings } from '../../../config';
 import { stopFailure } from '../../errors';
 import { runCheckedCommand } from '../commands';
 import { exists, fsyncDir, writeFileAtomic } from '../files';

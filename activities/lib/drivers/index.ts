@@ -1,5 +1,5 @@
 /** Picks the driver store adapter a target's `driverStore.adapter` names. */
-import type { TargetConfig } from '../../../worker/config';
+import type { TargetConfig } from '../../../config';
 import { invalidInput } from '../../errors';
 import { DirectoryStore } from './directory';
 import { PnputilStore } from './pnputil';

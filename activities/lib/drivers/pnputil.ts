@@ -9,7 +9,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { DriverStoreSettings } from '../../../worker/config';
+import type { DriverStoreSettings } from '../../../config';
 import { stopFailure } from '../../errors';
 import { CancelledFailure } from '@temporalio/common';
 import { lastLines, runCommand, type CommandResult } from '../commands';

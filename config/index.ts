@@ -7,15 +7,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EncryptionSettings } from '../activities/lib/crypto';
-import type { RetentionPolicy } from '../activities/lib/retention';
+import type { EncryptionSettings } from './backup';
+import type { RetentionPolicy } from '../common/retention';
 import { SELF_TARGET } from '../common/constants';
 import type { GatePolicy } from '../common/types';
-import { parseBackupSettings, parseSelfBackup } from './backup-config';
-import { parseDrill, type DrillSettings } from './drill-config';
+import { parseBackupSettings, parseSelfBackup } from './backup';
+import { parseDrill, type DrillSettings } from './drill';
 
 export type { DrillSettings };
-export { productionPaths } from './drill-config';
+export { productionPaths } from './drill';
 import {
   isObject,
   parseAuditChain,

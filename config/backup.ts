@@ -6,11 +6,26 @@
  * setting and what is allowed.
  */
 import * as path from 'node:path';
-import type { EncryptionSettings, SigningSettings } from '../activities/lib/crypto';
-import { validateRetention } from '../activities/lib/retention';
+import { validateRetention } from '../common/retention';
 import { SELF_TARGET } from '../common/constants';
-import type { CommandSettings, TargetConfig } from './config';
+import type { CommandSettings, TargetConfig } from './index';
 import { isObject, isWithin, overlaps, parsePath, unknownKeys, parseHealthThresholds } from './sections';
+
+/**
+ * Who signs a target's backup sidecars, and whose signatures a restore accepts (see sidecar.ts):
+ * the signing key's own public key always, plus `trustedSigners` (retired or other hosts' keys).
+ */
+export interface SigningSettings {
+  signingKey?: string;
+  signingKeyPassphraseEnv?: string;
+  trustedSigners?: string[];
+}
+
+export type EncryptionSettings = (
+  | { recipients: string[]; privateKeys?: string[]; privateKeyPassphraseEnv?: string }
+  | { passphraseEnv: string }
+) &
+  SigningSettings;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;

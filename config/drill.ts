@@ -3,8 +3,8 @@
  * production path of the target), the keys that sign and verify drill proofs, and the commands a
  * drill runs instead of the target's own.
  */
-import type { CommandSettings, TargetConfig } from './config';
-import { parseCommands } from './backup-config';
+import type { CommandSettings, TargetConfig } from './index';
+import { parseCommands } from './backup';
 import { isObject, overlaps, parsePath, unknownKeys } from './sections';
 import * as path from 'node:path';
 
