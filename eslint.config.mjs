@@ -62,11 +62,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/**/*.js', 'scripts/**/*.js', 'test/**/*.js', '*.js'],
+    files: ['bin/**/*.js', 'scripts/**/*.js', 'test/**/*.js', '*.js', '*.cjs'],
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    files: ['bin/**/*.js', 'scripts/**/*.js', 'test/**/*.js', '*.js'],
+    files: ['bin/**/*.js', 'scripts/**/*.js', 'test/**/*.js', '*.js', '*.cjs'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {
