@@ -1,6 +1,10 @@
 /**
  * `lifeboat`: start and steer runbooks. One command per file in client/commands/.
  * Exit codes: 0 success, 1 the operation failed, 2 bad input or a refused decision.
+ *
+ * A two-word command (`schedule create`) belongs to the group named by its first word; groups come
+ * from COMMANDS alone. `lifeboat <group> --help` (or `-h`) lists the group's subcommands; a group
+ * with no subcommand, or one it does not have, gets the same list on stderr and exit code 2.
  */
 import type { Client } from '@temporalio/client';
 import { parseArgs } from 'node:util';
@@ -13,19 +17,17 @@ import { command as auditVerify } from './commands/audit-verify';
 import { command as backupsList } from './commands/backups-list';
 import { command as backupsVerify } from './commands/backups-verify';
 import { command as drillsList } from './commands/drills-list';
+import { retry, skip } from './commands/failed-step';
 import { command as list } from './commands/list';
 import { command as proofVerify } from './commands/proof-verify';
-import { command as retry } from './commands/retry';
 import { command as runbooks } from './commands/runbooks';
 import { command as selfRestore } from './commands/self-restore';
 import { command as scheduleCreate } from './commands/schedule-create';
 import { command as scheduleDelete } from './commands/schedule-delete';
 import { command as scheduleList } from './commands/schedule-list';
-import { command as schedulePause } from './commands/schedule-pause';
+import { pause as schedulePause, unpause as scheduleUnpause } from './commands/schedule-pause';
 import { command as schedulePreset } from './commands/schedule-preset';
 import { command as scheduleTrigger } from './commands/schedule-trigger';
-import { command as scheduleUnpause } from './commands/schedule-unpause';
-import { command as skip } from './commands/skip';
 import { command as start } from './commands/start';
 import { command as status } from './commands/status';
 import { command as stop } from './commands/stop';
@@ -74,7 +76,7 @@ function helpOf(cmd: Command): string {
     '',
     'Options:',
     ...options,
-    `  --help`.padEnd(34) + 'show this help',
+    `  -h, --help`.padEnd(34) + 'show this help',
     '',
     'Examples:',
     ...cmd.examples.map((e) => `  ${e}`),
@@ -91,6 +93,50 @@ function overview(): string {
   ].join('\n');
 }
 
+const HELP_FLAGS = ['--help', '-h'];
+
+/** The command groups in the order of COMMANDS: `schedule` → `schedule create`, `schedule list`, … */
+export function commandGroups(commands: Command[] = COMMANDS): Map<string, Command[]> {
+  const groups = new Map<string, Command[]>();
+  for (const cmd of commands) {
+    const [group, subcommand] = cmd.name.split(' ');
+    if (subcommand !== undefined) groups.set(group, [...(groups.get(group) ?? []), cmd]);
+  }
+  return groups;
+}
+
+function groupHelp(group: string, cmds: Command[]): string {
+  const subcommands = cmds.map((c) => ({ name: c.name.slice(group.length + 1), summary: c.summary }));
+  const width = Math.max(...subcommands.map((s) => s.name.length));
+  return [
+    `lifeboat ${group} <subcommand> [options]   (lifeboat ${group} <subcommand> --help for details)`,
+    '',
+    ...subcommands.map((s) => `  ${s.name.padEnd(width)}  ${s.summary}`),
+  ].join('\n');
+}
+
+/** `lifeboat <group> …` with no subcommand of the group: the list, on stdout only when asked for. */
+function answerGroup(
+  group: string,
+  cmds: Command[],
+  next: string | undefined,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): number {
+  if (next !== undefined && HELP_FLAGS.includes(next)) {
+    out(groupHelp(group, cmds));
+    return 0;
+  }
+  const problem =
+    next === undefined
+      ? 'missing subcommand'
+      : next.startsWith('-')
+        ? `missing subcommand before '${next}'`
+        : `unknown subcommand '${next}'`;
+  err(`lifeboat ${group}: ${problem}\n\n${groupHelp(group, cmds)}`);
+  return 2;
+}
+
 function findCommand(argv: string[]): { cmd?: Command; rest: string[] } {
   const two = `${argv[0]} ${argv[1]}`;
   const cmd = COMMANDS.find((c) => c.name === two) ?? COMMANDS.find((c) => c.name === argv[0]);
@@ -98,16 +144,18 @@ function findCommand(argv: string[]): { cmd?: Command; rest: string[] } {
 }
 
 export async function main(argv: string[], out = console.log, err = console.error): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === 'help') {
+  if (argv.length === 0 || HELP_FLAGS.includes(argv[0]) || argv[0] === 'help') {
     out(overview());
     return argv.length === 0 ? 2 : 0;
   }
   const { cmd, rest } = findCommand(argv);
   if (!cmd) {
+    const group = commandGroups().get(argv[0]);
+    if (group) return answerGroup(argv[0], group, argv[1], out, err);
     err(`lifeboat: unknown command '${argv.join(' ')}'\n\n${overview()}`);
     return 2;
   }
-  const options = { ...cmd.options, help: { type: 'boolean' as const } };
+  const options = { ...cmd.options, help: { type: 'boolean' as const, short: 'h' } };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });

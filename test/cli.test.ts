@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeStoreFixture } from '../scripts/demo-data';
-import { COMMANDS } from '../client/cli';
+import { COMMANDS, commandGroups, main } from '../client/cli';
 import { freePort } from './global-setup';
 import {
   lifeboat,
@@ -114,12 +114,78 @@ test('runbooks lists each runbook with its input fields; every command has --hel
   }
 });
 
+/** The `  <subcommand>  <summary>` lines of a group's help, as [subcommand, summary] pairs. */
+function subcommandLines(help: string): [string, string][] {
+  return help
+    .split('\n')
+    .map((line) => /^ {2}(\S+) +(.+)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => [m[1], m[2]]);
+}
+
+describe('a command group lists its subcommands, taken from the command table', () => {
+  const groups = [...commandGroups()];
+  const expected = (group: string) =>
+    COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map((c) => [
+      c.name.slice(group.length + 1),
+      c.summary,
+    ]);
+
+  test('the groups are the first words of the two-word commands', () => {
+    expect(groups.map(([group]) => group)).toEqual(
+      expect.arrayContaining(['audit', 'backups', 'drills', 'proof', 'archive', 'self', 'schedule']),
+    );
+    for (const cmd of COMMANDS.filter((c) => c.name.includes(' ')))
+      expect(groups.some(([, cmds]) => cmds.includes(cmd))).toBe(true);
+  });
+
+  test('lifeboat <group> --help prints every subcommand with its summary and exits 0, for every group', async () => {
+    for (const [group] of groups) {
+      const help = await lifeboat([group, '--help'], env);
+      expect({ group, code: help.code, stderr: help.stderr }).toEqual({ group, code: 0, stderr: '' });
+      expect(help.stdout).toContain(`lifeboat ${group} <subcommand> [options]`);
+      expect(subcommandLines(help.stdout)).toEqual(expected(group));
+    }
+  });
+
+  test('-h is --help; a missing or unknown subcommand gets the same list on stderr and exit code 2', async () => {
+    for (const [group] of groups) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const answer = async (...args: string[]) => {
+        out.length = 0;
+        err.length = 0;
+        const code = await main(
+          args,
+          (l) => out.push(l),
+          (l) => err.push(l),
+        );
+        return { code, out: out.join('\n'), err: err.join('\n') };
+      };
+      const short = await answer(group, '-h');
+      expect({ group, code: short.code, err: short.err }).toEqual({ group, code: 0, err: '' });
+      expect(subcommandLines(short.out)).toEqual(expected(group));
+
+      const bare = await answer(group);
+      expect({ group, code: bare.code, out: bare.out }).toEqual({ group, code: 2, out: '' });
+      expect(bare.err).toMatch(new RegExp(`^lifeboat ${group}: missing subcommand\n`));
+      expect(subcommandLines(bare.err)).toEqual(expected(group));
+
+      const wrong = await answer(group, 'frobnicate', '--json');
+      expect({ group, code: wrong.code }).toEqual({ group, code: 2 });
+      expect(wrong.err).toMatch(new RegExp(`^lifeboat ${group}: unknown subcommand 'frobnicate'\n`));
+      expect(subcommandLines(wrong.err)).toEqual(expected(group));
+    }
+  });
+});
+
 describe('bad input gets exit code 2 and a message naming the problem', () => {
   test('unknown runbook, unknown target, malformed JSON, a field of the wrong type', async () => {
     const cases: [string[], RegExp][] = [
       [
         ['start', 'fixEverything', '--target', 'happy'],
-        /unknown runbook 'fixEverything'; known runbooks: corruptedStoreRecovery, fullBackup/,
+        // The registry's order (by procedure), so only which names are listed is asserted.
+        /unknown runbook 'fixEverything'; known runbooks: (?=.*\bcorruptedStoreRecovery\b)(?=.*\bfullBackup\b)/,
       ],
       [
         ['start', 'corruptedStoreRecovery', '--target', 'atlantis'],
@@ -144,6 +210,9 @@ describe('bad input gets exit code 2 and a message naming the problem', () => {
       [['start', 'corruptedStoreRecovery'], /--target is required/],
       [['start', 'corruptedStoreRecovery', '--target', 'happy', '--bogus'], /Unknown option '--bogus'/],
       [['frobnicate'], /unknown command 'frobnicate'/],
+      [['schedule'], /^lifeboat schedule: missing subcommand\n\n.*\n\n {2}create +run a runbook/],
+      [['schedule', 'frobnicate'], /^lifeboat schedule: unknown subcommand 'frobnicate'\n[^]* {2}preset +/],
+      [['backups', '--json'], /^lifeboat backups: missing subcommand before '--json'\n[^]* {2}list +/],
       [
         ['list', '--state', 'sleeping'],
         /--state must be one of running, waiting, completed, stopped, failed, stuck, terminated, timed-out, cancelled \(got 'sleeping'\)/,
