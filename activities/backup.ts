@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { formatBytes } from '../common/bytes';
 import type { LifeboatConfig } from '../config';
 import {
   activityIds,
@@ -78,7 +79,7 @@ function sameStamp(a: DatabaseStamp | undefined, b: DatabaseStamp): boolean {
 }
 
 function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return formatBytes(bytes, 'MiB');
 }
 
 export function createBackupActivities(config: LifeboatConfig, catalogs: Catalogs) {

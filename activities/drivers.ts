@@ -7,6 +7,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { formatBytes } from '../common/bytes';
 import type { DriverStoreSettings, LifeboatConfig, TargetConfig } from '../config';
 import { invalidInput, stopFailure } from './errors';
 import { exists, fsyncDir, writeFileAtomic } from './lib/files';
@@ -129,7 +130,7 @@ export interface PruneResult {
 const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._ ()+-]{0,127}$/;
 
 function gib(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB (${bytes} bytes)`;
+  return `${formatBytes(bytes, 'GiB', 2)} (${bytes} bytes)`;
 }
 
 function sameName(a: string | undefined, b: string | undefined): boolean {

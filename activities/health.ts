@@ -10,6 +10,7 @@
  *   and whose last verification passed, free space in the repository, the newest one's age.
  */
 import * as path from 'node:path';
+import { formatBytes } from '../common/bytes';
 import type { HealthThresholds, LifeboatConfig, StoreSettings, TargetConfig } from '../config';
 import { invalidInput } from './errors';
 import type { Catalog } from './lib/catalog';
@@ -46,7 +47,7 @@ export interface HealthReport {
 }
 
 function gib(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  return formatBytes(bytes, 'GiB', 2);
 }
 
 /** Collects checks and the issues of those that fail. */

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isSqliteSync } from '../activities/lib/sqlite';
 import { pseudoRandom, writeDatabase, listFiles } from '../scripts/storage-root';
 
 export const GIB = 1024 * 1024 * 1024;
@@ -274,18 +275,6 @@ export interface Fingerprint {
   databaseRows: Record<string, Record<string, number>>;
 }
 
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
-
-function isSqlite(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(16);
-    return fs.readSync(fd, buf, 0, 16, 0) === 16 && buf.equals(SQLITE_HEADER);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 function hashFileSync(file: string): string {
   const hash = createHash('sha256');
   const fd = fs.openSync(file, 'r');
@@ -331,7 +320,7 @@ export function fingerprint(root: string): Fingerprint {
     const st = fs.lstatSync(abs);
     bytes += st.size;
     if (!st.isFile()) content.update(`${rel(abs)}\0(not a regular file)\n`);
-    else if (isSqlite(abs)) databaseRows[rel(abs)] = rowCounts(abs);
+    else if (isSqliteSync(abs)) databaseRows[rel(abs)] = rowCounts(abs);
     else content.update(`${rel(abs)}\0${hashFileSync(abs)}\n`);
   }
   return { files: list.length, bytes, contentSha256: content.digest('hex'), databaseRows };

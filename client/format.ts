@@ -1,5 +1,6 @@
 /** Text renderings of a run's status for the terminal. */
 import type { RunHealth } from '../activities/lib/runHealth';
+import { formatBytes } from '../common/bytes';
 import type { RunStatus, StepRecord } from '../common/types';
 
 function duration(ms: number | undefined): string {
@@ -66,12 +67,10 @@ export interface ProgressSample {
 }
 
 /** A size for people: KiB below a MiB, else MiB. */
-export function humanBytes(bytes: number): string {
-  return bytes >= 1024 * 1024 ? mib(bytes) : `${(bytes / 1024).toFixed(1)} KiB`;
-}
+export { humanBytes } from '../common/bytes';
 
 function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return formatBytes(bytes, 'MiB');
 }
 
 function seconds(s: number): string {

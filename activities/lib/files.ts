@@ -29,13 +29,19 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function fsyncFile(file: string): Promise<void> {
+/** Flushes a file's bytes to disk (before it is renamed into place, or counted as copied). */
+export async function fsyncFile(file: string): Promise<void> {
   const handle = await fsp.open(file, 'r+');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** `name` as one safe file name part: anything but letters, digits, `.`, `_` and `-` becomes `_`. */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 /** A temp name beside `file`, so that the final rename stays on one file system. */

@@ -11,8 +11,7 @@ import type { TargetConfig } from '../../config';
 import { stopFailure } from '../errors';
 import { pathProblem } from './archive';
 import { exists } from './files';
-
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
+import { SQLITE_SIDECARS, isSqlite } from './sqlite';
 
 export interface ScannedFile {
   path: string;
@@ -23,18 +22,6 @@ export interface ScannedFile {
   sqlite: boolean;
 }
 
-export async function isSqlite(file: string, size: number): Promise<boolean> {
-  if (size < 100) return false;
-  const handle = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(16);
-    await handle.read(buf, 0, 16, 0);
-    return buf.equals(SQLITE_HEADER);
-  } finally {
-    await handle.close();
-  }
-}
-
 async function scanned(rel: string, abs: string, st: Stats): Promise<ScannedFile> {
   return {
     path: rel,
@@ -42,7 +29,8 @@ async function scanned(rel: string, abs: string, st: Stats): Promise<ScannedFile
     size: st.size,
     mode: st.mode & 0o7777,
     mtimeMs: st.mtimeMs,
-    sqlite: await isSqlite(abs, st.size),
+    // A database is at least its 100-byte header.
+    sqlite: st.size >= 100 && (await isSqlite(abs)),
   };
 }
 
@@ -108,10 +96,7 @@ export async function scanRoot(root: string): Promise<ScannedFile[]> {
   // A database's WAL and journal are captured by its snapshot.
   const dbs = new Set(files.filter((f) => f.sqlite).map((f) => f.path));
   return files
-    .filter(
-      (f) =>
-        !['-wal', '-shm', '-journal'].some((s) => f.path.endsWith(s) && dbs.has(f.path.slice(0, -s.length))),
-    )
+    .filter((f) => !SQLITE_SIDECARS.some((s) => f.path.endsWith(s) && dbs.has(f.path.slice(0, -s.length))))
     .sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 

@@ -25,6 +25,7 @@ import type { GatePolicy } from '../../common/types';
 import { productionPaths, type DrillSettings, type TargetConfig } from '../../config';
 import { heartbeater } from './context';
 import { writeFileAtomic } from './files';
+import { isSqlite } from './sqlite';
 import { isWithin } from '../../config/sections';
 
 export const SANDBOX_RECORD = 'sandbox.json';
@@ -35,7 +36,6 @@ export const DISASTER_RECORD = 'disaster.json';
 const DRILL_TARGET = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})@drill-([A-Za-z0-9][A-Za-z0-9_-]{0,63})$/;
 const DRILL_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
 /** Copied with their database; `-shm` is not copied (SQLite rebuilds it from the WAL). */
 const DATABASE_SIDECARS = ['-wal', '-journal'];
 const SHARED_MEMORY = '-shm';
@@ -218,17 +218,6 @@ interface CloneContext {
   /** Backup repositories: their archives are linked, their lock and scratch files skipped. */
   repositories: Set<string>;
   beat: (details: Record<string, unknown>) => void;
-}
-
-async function isSqlite(file: string): Promise<boolean> {
-  const handle = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(16);
-    const { bytesRead } = await handle.read(buf, 0, 16, 0);
-    return bytesRead === 16 && buf.equals(SQLITE_HEADER);
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Another run's lock or unfinished work in a repository: not part of the state a drill recovers. */

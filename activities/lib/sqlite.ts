@@ -1,7 +1,41 @@
-/** Opening Lifeboat's own SQLite files (the audit ledger, the backup catalog) the same way. */
+/**
+ * SQLite files: telling a database by its header (a backup snapshots it, a drill damages it, a
+ * sandbox copies it with its WAL), the files SQLite keeps beside it, and opening Lifeboat's own
+ * databases (the audit ledger, the backup catalog) the same way.
+ */
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+
+/** The first 16 bytes of every SQLite 3 database file. */
+export const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
+
+/** Files SQLite keeps beside a database (`<file>-wal`, …); they belong to it and move with it. */
+export const SQLITE_SIDECARS = ['-wal', '-shm', '-journal'];
+
+/** Whether `file` starts with the SQLite header. A file that cannot be opened throws. */
+export async function isSqlite(file: string): Promise<boolean> {
+  const handle = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(SQLITE_HEADER.length);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return bytesRead === buf.length && buf.equals(SQLITE_HEADER);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** {@link isSqlite} for synchronous code (the benchmark's fingerprint of a restored tree). */
+export function isSqliteSync(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(SQLITE_HEADER.length);
+    return fs.readSync(fd, buf, 0, buf.length, 0) === buf.length && buf.equals(SQLITE_HEADER);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /**
  * Opens `file`: read-only (it must exist; `what` names it in the error), or for writing (created

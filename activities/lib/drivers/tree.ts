@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { fsyncDir, hashFile } from '../files';
+import { fsyncDir, fsyncFile, hashFile } from '../files';
 
 export interface TreeFile {
   /** Relative to the folder, with `/` separators. */
@@ -26,15 +26,6 @@ export async function listTree(dir: string): Promise<TreeFile[]> {
   };
   await walk(dir, '');
   return out;
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const handle = await fsp.open(file, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Copies the contents of `from` into `to` (created), fsyncing every file and folder. */
