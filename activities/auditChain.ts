@@ -10,14 +10,6 @@ import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { LifeboatConfig } from '../config';
-import {
-  describeNoBackup,
-  incidentFolder,
-  listDatedFiles,
-  replaceKeepingOriginal,
-  runTag,
-  undoReplace,
-} from './configFile';
 import { invalidInput, stopFailure } from './errors';
 import {
   GENESIS_HASH,
@@ -31,7 +23,10 @@ import {
   type ChainLine,
   type ChainVerdict,
 } from './lib/chain';
+import { runTag } from './lib/context';
+import { describeNoBackup, listDatedFiles } from './lib/datedFiles';
 import { exists, tempPathFor } from './lib/files';
+import { incidentFolder, replaceKeepingOriginal, undoReplace } from './lib/replace';
 import { sectionOf } from './targets';
 
 export interface ChainCheck extends ChainVerdict {

@@ -3,6 +3,7 @@
  * heartbeats and the cancellation signal are no-ops there.
  */
 import { Context } from '@temporalio/activity';
+import { runIdTail } from '../../common/tags';
 
 /** Reports progress; the SDK throttles what reaches the server. */
 export function heartbeat(details: Record<string, unknown>): void {
@@ -22,6 +23,16 @@ export function heartbeater(): (details: Record<string, unknown>) => void {
     last = now;
     heartbeat(details);
   };
+}
+
+/** A short tag for temp file names: the run id's tail (unique per run), else the process id. */
+export function runTag(): string {
+  try {
+    const runId = Context.current().info.workflowExecution?.runId;
+    return runId ? runIdTail(runId) : `${process.pid}`;
+  } catch {
+    return `${process.pid}`;
+  }
 }
 
 /** The running activity's cancellation signal (undefined outside an activity). */

@@ -1,11 +1,14 @@
 /**
  * The recovery runbooks' one way to replace a damaged file: keep the damaged one in quarantine (a
  * hard link or a synced copy, never deleted), stage the replacement beside the file, and rename it
- * into place, so the file is never missing or half-written. `putBack` is the way back.
+ * into place, so the file is never missing or half-written. `putBack` is the way back;
+ * `replaceKeepingOriginal` and `undoReplace` are the pair that also undoes a replace where there was
+ * no file before.
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { exists, fsyncDir, hashFile, preserveCopy, stageCopy } from './files';
+import { stopFailure } from '../errors';
+import { exists, fsyncDir, hashFile, preserveCopy, safeName, stageCopy, writeFileAtomic } from './files';
 
 export interface Replacement {
   file: string;
@@ -50,6 +53,77 @@ export async function putBack(file: string, quarantined: string | undefined, tag
   await fsp.rename(staged.tmp, file);
   await fsyncDir(path.dirname(file));
   return true;
+}
+
+/** The incident's quarantine folder: `<quarantine>/<incident>`. */
+export function incidentFolder(quarantine: string, incident: string): string {
+  return path.join(quarantine, safeName(incident));
+}
+
+/** What {@link replaceKeepingOriginal} did (its old name; the same shape as a {@link Replacement}). */
+export type ReplaceResult = Replacement;
+
+/**
+ * `quarantineAndReplace`, plus a marker `<basename>.absent` in the quarantine folder when there was
+ * no file to keep, so that {@link undoReplace} knows to take the new file away again. A retry of a
+ * replace that already happened finds the kept file (or the marker) and does not keep the new one.
+ */
+export async function replaceKeepingOriginal(
+  file: string,
+  source: string,
+  folder: string,
+  tag: string,
+): Promise<ReplaceResult> {
+  const kept = path.join(folder, path.basename(file));
+  const absent = `${kept}.absent`;
+  if (!(await exists(file)) && !(await exists(kept)) && !(await exists(absent))) {
+    await fsp.mkdir(folder, { recursive: true });
+    await writeFileAtomic(
+      absent,
+      `${JSON.stringify({ file, note: 'there was no file here before Lifeboat replaced it' })}\n`,
+      tag,
+    );
+  }
+  if (await exists(absent)) {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    const staged = await stageCopy(source, file, tag);
+    await fsp.rename(staged.tmp, file);
+    await fsyncDir(path.dirname(file));
+    return { file, sha256: staged.sha256, size: staged.size };
+  }
+  const replaced = await quarantineAndReplace(file, source, folder, tag);
+  return {
+    file,
+    quarantined: replaced.quarantined,
+    sha256: replaced.sha256,
+    size: replaced.size,
+  };
+}
+
+/**
+ * Undoes {@link replaceKeepingOriginal}: puts the kept file back over `file`, or, when there was no
+ * file before, moves the new one into the quarantine folder as `<basename>.installed` (kept, not
+ * deleted). Harmless when nothing was replaced.
+ */
+export async function undoReplace(
+  file: string,
+  folder: string,
+  tag: string,
+): Promise<{ action: 'putBack' | 'removed' | 'none' }> {
+  const kept = path.join(folder, path.basename(file));
+  if (await exists(kept)) return { action: (await putBack(file, kept, tag)) ? 'putBack' : 'none' };
+  if (!(await exists(`${kept}.absent`)) || !(await exists(file))) return { action: 'none' };
+  const installed = `${kept}.installed`;
+  if (!(await exists(installed))) await preserveCopy(file, installed);
+  else if ((await hashFile(installed)).sha256 !== (await hashFile(file)).sha256) {
+    throw stopFailure(
+      'AmbiguousTarget',
+      `${installed} already holds a different file; move it aside and retry`,
+    );
+  }
+  await fsp.rm(file);
+  await fsyncDir(path.dirname(file));
+  return { action: 'removed' };
 }
 
 /** Free bytes for an unprivileged writer on the file system holding `dir` (or its nearest parent). */
