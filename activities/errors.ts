@@ -16,3 +16,10 @@ export function stopFailure(type: StopClass, message: string, details?: unknown)
     details: details === undefined ? [] : [details],
   });
 }
+
+/** An error's message for a STOP reason (or the value itself, when something else was thrown). */
+export function errorText(err: unknown): string {
+  // Not `instanceof Error`: errors from Node's own modules may come from another realm.
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
+}
