@@ -103,6 +103,19 @@ export interface RunOutcome<R = unknown> {
   status: RunStatus;
 }
 
+/** How a child runbook ended (`run.child()`); never a throw, so the parent decides what it means. */
+export interface ChildReport {
+  runbook: string;
+  workflowId: string;
+  state: 'completed' | 'stopped' | 'failed';
+  /** The child's `result.outcome`, when it completed with one. */
+  outcome?: string;
+  /** The child's result, when it completed. */
+  result?: unknown;
+  /** Why it stopped or failed. */
+  error?: string;
+}
+
 /** A target as a workflow may see it: names and policies only, never paths to secrets. */
 export interface TargetView {
   name: string;

@@ -11,13 +11,13 @@
  * drill's status names the child). A recovery that ends stopped or failed fails the drill's
  * checklist; the drill still completes, with `passed: false` and a proof.
  */
-import { ChildWorkflowFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { workflowInfo } from '@temporalio/workflow';
 import type { DisasterReport, RecoveryReport } from '../activities/drill';
 import { DRILL_SCENARIOS, type DrillCheck, type DrillProof, type DrillScenario } from '../common/drill';
 import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
-import type { RunOutcome, StepRecord } from '../common/types';
-import { runRunbook, type RunbookRun } from '../workflows/engine';
+import type { RunOutcome } from '../common/types';
+import { nowIso, runRunbook } from '../workflows/engine';
 import { meta as auditChainRecovery } from './auditChainRecovery';
 import { meta as corruptedConfigRecovery } from './corruptedConfigRecovery';
 import { meta as corruptedStoreRecovery } from './corruptedStoreRecovery';
@@ -159,79 +159,8 @@ export interface DrDrillResult {
 // Copying a target may take long; progress heartbeats every few seconds.
 const LONG = { startToCloseTimeout: '12 hours', heartbeatTimeout: '1 minute' } as const;
 
-function nowIso(): string {
-  return new Date().toISOString();
-}
-
 function seconds(from: string, to: string): number {
   return Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
-}
-
-/** The child run's ending, in the words the proof uses. */
-function failureText(err: unknown): string {
-  let cause: unknown = err;
-  while (cause instanceof ChildWorkflowFailure && cause.cause) cause = cause.cause;
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-/** Runs the recovery runbook as a child workflow and waits for it; listed among the drill's steps. */
-async function runRecovery(
-  run: RunbookRun,
-  runbook: string,
-  input: Record<string, unknown>,
-  approvals: 'automatic' | 'people',
-): Promise<RecoveryReport> {
-  const workflowId = `${workflowInfo().workflowId}-${runbook}`;
-  const record: StepRecord = { name: 'recovery', state: 'running', attempts: 1, startedAt: nowIso() };
-  run.status.steps.push(record);
-  run.status.currentStep = 'recovery';
-  const fact = {
-    runbook,
-    workflowId,
-    target: input.target,
-    approvals,
-    ...(approvals === 'people'
-      ? { approve: `its gates wait for people: lifeboat approve ${workflowId} --as <name>` }
-      : {}),
-  };
-  run.fact('recovery', { ...fact, state: 'running' });
-  run.record('recovery.started', fact, 'lifeboat', 'recovery');
-  let report: RecoveryReport;
-  try {
-    const outcome = await executeChild<(i: unknown) => Promise<RunOutcome>>(runbook, {
-      workflowId,
-      args: [input],
-    });
-    report =
-      outcome.state === 'completed'
-        ? {
-            runbook,
-            workflowId,
-            state: 'completed',
-            outcome: (outcome.result as { outcome?: string } | undefined)?.outcome,
-            result: outcome.result,
-          }
-        : {
-            runbook,
-            workflowId,
-            state: 'stopped',
-            error: `stopped by ${outcome.stoppedBy}: ${outcome.stopReason}`,
-          };
-  } catch (err) {
-    if (!(err instanceof ChildWorkflowFailure)) throw err;
-    report = { runbook, workflowId, state: 'failed', error: failureText(err) };
-  }
-  const { result: _result, ...summary } = report;
-  Object.assign(record, {
-    state: report.state === 'completed' ? 'succeeded' : 'failed',
-    endedAt: nowIso(),
-    result: summary,
-    error: report.error,
-  });
-  record.durationMs = Date.parse(record.endedAt!) - Date.parse(record.startedAt);
-  run.fact('recovery', { ...fact, state: report.state, outcome: report.outcome, error: report.error });
-  run.record('recovery.ended', summary, 'lifeboat', 'recovery');
-  return report;
 }
 
 export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillResult | DrDrillSkipped>> {
@@ -293,7 +222,16 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
     const childInput: Record<string, unknown> = { target: sandbox.derivedTarget };
     // A restore restores the backup pinned when the sandbox was made (its archives are in the sandbox).
     if (runbook === 'restore' && sandbox.backup) childInput.backupId = sandbox.backup.id;
-    const recovery = await runRecovery(run, runbook, childInput, approvals);
+    const workflowId = `${info.workflowId}-${runbook}`;
+    const recovery: RecoveryReport = await run.child('recovery', runbook, childInput, {
+      workflowId,
+      fact: {
+        approvals,
+        ...(approvals === 'people'
+          ? { approve: `its gates wait for people: lifeboat approve ${workflowId} --as <name>` }
+          : {}),
+      },
+    });
 
     const outcome = await run.step(
       'verifyOutcome',

@@ -14,7 +14,7 @@ import { workflowInfo } from '@temporalio/workflow';
 import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
 import type { RunOutcome } from '../common/types';
-import { runRunbook } from '../workflows/engine';
+import { nowIso, runRunbook } from '../workflows/engine';
 
 export const meta: RunbookMeta = {
   name: 'panicRecovery',
@@ -124,10 +124,6 @@ const COMMAND = { startToCloseTimeout: '1 hour' } as const;
 const LONG = { startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds' } as const;
 // Why 10 minutes: PRAGMA integrity_check runs synchronously and cannot heartbeat on a large ledger.
 const DATABASE = { startToCloseTimeout: '2 hours', heartbeatTimeout: '10 minutes' } as const;
-
-function nowIso(): string {
-  return new Date().toISOString();
-}
 
 export async function panicRecovery(input: PanicRecoveryInput): Promise<RunOutcome<PanicRecoveryResult>> {
   return runRunbook(meta, input, async (run) => {

@@ -1,0 +1,217 @@
+/**
+ * The state every run keeps, beneath the runbook kit (run.ts): its status (what the `status` Query
+ * answers), search attributes, flow check, audit and notifications (journal.ts), the responder's
+ * decisions (responder.ts), the compensations a stop runs, and how a run ends stopped or failed.
+ */
+import * as wf from '@temporalio/workflow';
+import { CancellationScope } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import {
+  SA_AWAITING_HUMAN,
+  SA_RUNBOOK_NAME,
+  SA_RUNBOOK_STATE,
+  SA_RUNBOOK_TARGET,
+} from '../../common/constants';
+import type { RunState } from '../../common/constants';
+import type { FlowNode, RunbookMeta } from '../../common/runbook';
+import type {
+  NotifyMessage,
+  RunOutcome,
+  RunStatus,
+  StepRecord,
+  TargetView,
+  WaitingFor,
+} from '../../common/types';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { RUNBOOK_BUG, SYSTEM_ACTOR, describeFailure, nowIso } from './failure';
+import { Journal } from './journal';
+import { Responder } from './responder';
+
+export interface Compensation {
+  name: string;
+  activity: keyof Activities;
+  args: unknown[];
+}
+
+export class RunCore {
+  readonly status: RunStatus;
+  /** The target as the worker's config describes it (resolved by the first step). */
+  target!: TargetView;
+  protected readonly info = wf.workflowInfo();
+  private readonly flowNodes: Map<string, FlowNode>;
+  protected readonly journal: Journal;
+  protected readonly responder: Responder;
+  protected bodyScope?: CancellationScope;
+  protected readonly compensations: Compensation[] = [];
+
+  constructor(
+    readonly meta: RunbookMeta,
+    rawInput: unknown,
+  ) {
+    const target = (rawInput as { target?: unknown } | null)?.target;
+    this.flowNodes = new Map(meta.flow.map((node) => [node.id, node]));
+    this.status = {
+      runbook: meta.name,
+      target: typeof target === 'string' ? target : '',
+      state: 'running',
+      startedAt: nowIso(),
+      steps: [],
+      decisions: [],
+      inputAccepted: false,
+      facts: {},
+    };
+    this.journal = new Journal(meta, this.status, () => !this.target || !!this.target.notify);
+    this.responder = new Responder(
+      this.status,
+      Object.keys(meta.gates),
+      this.journal,
+      (state) => this.setState(state),
+      () => this.bodyScope?.cancel(),
+    );
+  }
+
+  /** Records a runbook-specific fact in the status (and so in the Query and the result). */
+  fact(key: string, value: unknown): void {
+    this.status.facts[key] = value;
+  }
+
+  /** Says the worker has checked the input: `lifeboat start` stops waiting for a refusal. */
+  acceptInput(): void {
+    this.status.inputAccepted = true;
+  }
+
+  /** Forgets a registered compensation once the runbook has done its work itself (e.g. resumed). */
+  dropCompensation(name: string): void {
+    const i = this.compensations.findIndex((c) => c.name === name);
+    if (i >= 0) this.compensations.splice(i, 1);
+  }
+
+  /** Appends an audit event; written to the ledger in order by the audit loop. */
+  record(event: string, details: Record<string, unknown> = {}, actor = SYSTEM_ACTOR, step?: string): void {
+    this.journal.record(event, details, actor, step);
+  }
+
+  /**
+   * Tells the configured webhooks about the run (sent in the background by the `notify` activity;
+   * a webhook that is down is retried, then recorded in the audit, and never fails the run).
+   * The engine calls it when the run starts waiting and when it ends; runbooks call it with
+   * `alert` for findings a human must hear about.
+   */
+  notify(
+    event: NotifyMessage['event'],
+    reason?: string,
+    extra: { gate?: string; step?: string; details?: Record<string, unknown> } = {},
+  ): void {
+    this.journal.notify(event, reason, extra);
+  }
+
+  protected setState(state: RunState): void {
+    this.status.state = state;
+    wf.upsertSearchAttributes([
+      { key: SA_RUNBOOK_STATE, value: state },
+      { key: SA_AWAITING_HUMAN, value: state === 'waiting' },
+    ]);
+  }
+
+  /**
+   * The generated docs draw `meta.flow`, so a step, gate, hold or end that it does not list (or lists
+   * as another kind) fails the run at once: the docs cannot drift from what runs.
+   */
+  protected checkFlow(id: string, kind: 'step' | 'gate' | 'hold' | 'end'): void {
+    const node = this.flowNodes.get(id);
+    const listedAs = node?.hold ? 'hold' : 'step';
+    if (node && (kind === 'gate' || kind === 'end' || listedAs === kind)) return;
+    const problem = node
+      ? `lists '${id}' as a ${listedAs}, but the run uses it as a ${kind}`
+      : `does not list ${kind} '${id}'`;
+    throw ApplicationFailure.nonRetryable(
+      `runbook ${this.meta.name}: its meta.flow ${problem}; fix the flow, then run npm run docs`,
+      RUNBOOK_BUG,
+    );
+  }
+
+  /** Lists a step that starts now among the run's steps, as the one the run is on. */
+  protected startRecord(name: string, state: StepRecord['state'], error?: string): StepRecord {
+    const record: StepRecord = { name, state, attempts: 1, startedAt: nowIso(), ...(error ? { error } : {}) };
+    this.status.steps.push(record);
+    this.status.currentStep = name;
+    return record;
+  }
+
+  protected static endRecord(record: StepRecord, fields: Partial<StepRecord>): void {
+    Object.assign(record, { endedAt: nowIso(), ...fields });
+    record.durationMs = Date.parse(record.endedAt!) - Date.parse(record.startedAt);
+  }
+
+  protected async awaitDecision(waiting: Omit<WaitingFor, 'since'>): Promise<'retry' | 'skip'> {
+    this.responder.pending = undefined;
+    this.status.waiting = { ...waiting, since: nowIso() };
+    this.setState('waiting');
+    this.record(
+      'run.waiting',
+      { kind: waiting.kind, reason: waiting.reason, allowed: waiting.allowed },
+      SYSTEM_ACTOR,
+      waiting.step,
+    );
+    this.notify('waiting', waiting.reason, {
+      step: waiting.step,
+      details: { kind: waiting.kind, errorType: waiting.errorType, allowed: waiting.allowed },
+    });
+    await wf.condition(() => this.responder.pending !== undefined);
+    const decision = this.responder.pending!;
+    this.responder.pending = undefined;
+    return decision;
+  }
+
+  protected async endStopped<R>(): Promise<RunOutcome<R>> {
+    const stop = this.responder.stopRequest!;
+    this.status.waiting = undefined;
+    const undo = wf.proxyActivities<Activities>({
+      startToCloseTimeout: '5 minutes',
+      retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+    });
+    const failed: string[] = [];
+    for (const comp of [...this.compensations].reverse()) {
+      this.record('compensation.started', { name: comp.name }, SYSTEM_ACTOR, comp.name);
+      try {
+        const call = undo[comp.activity] as unknown as (...a: unknown[]) => Promise<unknown>;
+        const result = await call(...comp.args);
+        this.record('compensation.succeeded', { name: comp.name, result }, SYSTEM_ACTOR, comp.name);
+      } catch (err) {
+        const failure = describeFailure(err);
+        failed.push(`${comp.name}: ${failure.message}`);
+        this.record(
+          'compensation.failed',
+          { name: comp.name, error: failure.message },
+          SYSTEM_ACTOR,
+          comp.name,
+        );
+      }
+    }
+    if (failed.length) this.status.error = `compensations failed: ${failed.join('; ')}`;
+    this.status.currentStep = undefined;
+    this.status.endedAt = nowIso();
+    this.setState('stopped');
+    this.record('run.stopped', { reason: stop.reason, compensationsFailed: failed }, stop.actor);
+    this.notify('stopped', `stopped by ${stop.actor}: ${stop.reason}`, {
+      details: { stoppedBy: stop.actor, compensationsFailed: failed },
+    });
+    return { state: 'stopped', stoppedBy: stop.actor, stopReason: stop.reason, status: this.status };
+  }
+
+  upsertIdentity(): void {
+    wf.upsertSearchAttributes([
+      { key: SA_RUNBOOK_NAME, value: this.meta.name },
+      { key: SA_RUNBOOK_TARGET, value: this.status.target },
+    ]);
+  }
+
+  markFailed(err: unknown): void {
+    this.status.state = 'failed';
+    this.status.error = describeFailure(err).message;
+    this.status.endedAt = nowIso();
+    this.setState('failed');
+    this.record('run.failed', { error: this.status.error });
+    this.notify('failed', this.status.error);
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * What responders send a run: approve, retry, skip and stop, as Updates (the caller learns at once
+ * whether the run accepted) and as Signals (the Temporal UI's form; a refused signal is recorded as
+ * refused). The checks themselves are pure (decisions.ts); this applies what they accept to the
+ * run's status and audit, and keeps the decision a waiting step or a stop is waiting for.
+ */
+import * as wf from '@temporalio/workflow';
+import { CancelledFailure } from '@temporalio/workflow';
+import type { RunState } from '../../common/constants';
+import {
+  approveSignal,
+  approveUpdate,
+  retrySignal,
+  retryUpdate,
+  skipSignal,
+  skipUpdate,
+  statusQuery,
+  stopSignal,
+  stopUpdate,
+  type ApproveArgs,
+  type DecisionReceipt,
+  type RetryArgs,
+  type StopArgs,
+} from '../../common/messages';
+import type { DecisionAction, RunStatus } from '../../common/types';
+import { checkApprove, checkRetry, checkSkip, checkStop } from './decisions';
+import { nowIso } from './failure';
+import type { Journal } from './journal';
+
+function refuse(problem: string | undefined): void {
+  if (problem !== undefined) throw new Error(problem);
+}
+
+export class Responder {
+  /** The decision a waiting step was given, until the step takes it. */
+  pending?: 'retry' | 'skip';
+  /** Set once a stop was accepted (or a gate timed out, or Temporal cancelled the run). */
+  stopRequest?: { actor: string; reason: string };
+
+  constructor(
+    private readonly status: RunStatus,
+    private readonly gateNames: string[],
+    private readonly journal: Journal,
+    private readonly setState: (state: RunState) => void,
+    /** Cancels the runbook's body, so that the stop takes effect at once. */
+    private readonly onStop: () => void,
+  ) {}
+
+  install(): void {
+    wf.setHandler(statusQuery, () => this.status);
+    const approveCheck = (a: ApproveArgs) => checkApprove(this.status, this.gateNames, a);
+    const retryCheck = (a: RetryArgs) => checkRetry(this.status, a);
+    const skipCheck = (a: RetryArgs) => checkSkip(this.status, a);
+    const stopCheck = (a: StopArgs) => checkStop(this.status, this.stopRequest !== undefined, a);
+
+    wf.setHandler(approveUpdate, (a) => this.applyApprove(a), { validator: (a) => refuse(approveCheck(a)) });
+    wf.setHandler(retryUpdate, (a) => this.applyDecision('retry', a), {
+      validator: (a) => refuse(retryCheck(a)),
+    });
+    wf.setHandler(skipUpdate, (a) => this.applyDecision('skip', a), {
+      validator: (a) => refuse(skipCheck(a)),
+    });
+    wf.setHandler(stopUpdate, (a) => this.applyStop(a), { validator: (a) => refuse(stopCheck(a)) });
+
+    wf.setHandler(approveSignal, (a) =>
+      this.viaSignal('approve', a, approveCheck(a), () => this.applyApprove(a)),
+    );
+    wf.setHandler(retrySignal, (a) =>
+      this.viaSignal('retry', a, retryCheck(a), () => this.applyDecision('retry', a)),
+    );
+    wf.setHandler(skipSignal, (a) =>
+      this.viaSignal('skip', a, skipCheck(a), () => this.applyDecision('skip', a)),
+    );
+    wf.setHandler(stopSignal, (a) => this.viaSignal('stop', a, stopCheck(a), () => this.applyStop(a)));
+  }
+
+  /** Ends the run as stopped: recorded with who and why, and the body cancelled. */
+  requestStop(actor: string, reason: string): void {
+    this.stopRequest = { actor, reason };
+    this.status.decisions.push({
+      action: 'stop',
+      actor,
+      at: nowIso(),
+      comment: reason,
+      step: this.status.currentStep,
+    });
+    this.journal.record('decision.stop', { reason }, actor);
+    this.onStop();
+  }
+
+  throwIfStopping(): void {
+    if (this.stopRequest) throw new CancelledFailure(`stopped by ${this.stopRequest.actor}`);
+  }
+
+  private viaSignal(
+    action: DecisionAction,
+    args: unknown,
+    problem: string | undefined,
+    apply: () => unknown,
+  ): void {
+    if (problem === undefined) {
+      apply();
+      return;
+    }
+    const rawActor = (args as { actor?: unknown } | null)?.actor;
+    const actor = typeof rawActor === 'string' && rawActor.trim() ? rawActor.trim() : 'unknown';
+    this.status.decisions.push({ action, actor, at: nowIso(), refused: true, refusal: problem });
+    this.journal.record('decision.refused', { action, refusal: problem }, actor);
+  }
+
+  private applyApprove(args: ApproveArgs): DecisionReceipt {
+    const waiting = this.status.waiting!;
+    const actor = args.actor.trim();
+    const at = nowIso();
+    waiting.approvals!.push({ actor, at, comment: args.comment });
+    this.status.decisions.push({
+      action: 'approve',
+      actor,
+      at,
+      comment: args.comment,
+      gate: waiting.gate,
+      step: waiting.step,
+    });
+    const count = waiting.approvals!.length;
+    const quorum = waiting.quorum ?? 1;
+    this.journal.record(
+      'decision.approve',
+      { gate: waiting.gate, comment: args.comment, approvals: count, quorum },
+      actor,
+    );
+    if (count >= quorum) {
+      // The gate opens now, so that a further vote is refused as "not waiting".
+      this.status.waiting = undefined;
+      this.setState('running');
+      return {
+        accepted: true,
+        action: 'approve',
+        message: `gate '${waiting.gate}' opened (${count} of ${quorum})`,
+      };
+    }
+    return {
+      accepted: true,
+      action: 'approve',
+      message: `approval recorded (${count} of ${quorum}); gate '${waiting.gate}' needs ${quorum - count} more`,
+    };
+  }
+
+  private applyDecision(action: 'retry' | 'skip', args: RetryArgs): DecisionReceipt {
+    const waiting = this.status.waiting!;
+    const actor = args.actor.trim();
+    this.status.decisions.push({ action, actor, at: nowIso(), comment: args.comment, step: waiting.step });
+    this.journal.record(
+      `decision.${action}`,
+      { comment: args.comment, reason: waiting.reason },
+      actor,
+      waiting.step,
+    );
+    this.pending = action;
+    this.status.waiting = undefined;
+    this.setState('running');
+    return {
+      accepted: true,
+      action,
+      message: `${action === 'retry' ? 'retrying' : 'skipping'} step '${waiting.step}'`,
+    };
+  }
+
+  private applyStop(args: StopArgs): DecisionReceipt {
+    this.requestStop(args.actor.trim(), args.reason.trim());
+    return {
+      accepted: true,
+      action: 'stop',
+      message: 'stopping: compensations run, then the run ends as stopped',
+    };
+  }
+}
