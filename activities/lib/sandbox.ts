@@ -29,7 +29,7 @@ import { isSqlite } from './sqlite';
 import { isWithin } from '../../config/sections';
 
 export const SANDBOX_RECORD = 'sandbox.json';
-/** Where a drill writes down the disaster it simulated (see activities/drill.ts). */
+/** Where a drill writes down the disaster it simulated (see activities/drillDisaster.ts). */
 export const DISASTER_RECORD = 'disaster.json';
 
 /** `<target>@drill-<drillId>`; the drill id has no dots, so it cannot climb out of the drill directory. */
