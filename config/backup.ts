@@ -2,223 +2,162 @@
  * The backup settings of the worker's config: a target's root, repository, offsite copy, encryption
  * and signing keys, retention, versions, commands and inspection folders; and the top-level
  * `selfBackup` section, which makes the built-in target `lifeboat-self` that backs up Lifeboat's own
- * stores (the audit ledger and the catalog). Every parser pushes each problem it finds, naming the
- * setting and what is allowed.
+ * stores (the audit ledger and the catalog).
  */
 import * as path from 'node:path';
-import { validateRetention } from '../common/retention';
+import { z } from 'zod';
 import { SELF_TARGET } from '../common/constants';
-import type { CommandSettings, TargetConfig } from './index';
-import { isObject, isWithin, overlaps, parsePath, unknownKeys, parseHealthThresholds } from './sections';
+import type { RetentionPolicy } from '../common/retention';
+import type { TargetConfig } from './targets';
+import { healthCheck } from './recovery';
+import {
+  crossCheck,
+  entries,
+  envVar,
+  filePath,
+  isObject,
+  isWithin,
+  overlaps,
+  positive,
+  section,
+  strings,
+  text,
+  type CrossCheck,
+} from './sections';
+
+const PASSPHRASE_ENV = 'must name an environment variable (the passphrase itself never goes in the config)';
+const ENCRYPTION = `must be {"recipients": ["<public key file>"], "privateKeys": ["<private key file>"], "signingKey": "<private key file>"} or {"passphraseEnv": "<ENV_VAR>"}`;
+
+const command = section('must be {"argv": ["program", "arg"], "timeoutSeconds": 60}', {
+  /** Program and arguments, run without a shell. */
+  argv: strings('must be a non-empty array of strings (run without a shell)'),
+  timeoutSeconds: positive('must be a positive number').default(60),
+});
+export type CommandSettings = z.output<typeof command>;
+
+/** Commands by name (a target's own, or those a drill runs instead). */
+export const commands = entries(command, 'must be an object of name to {"argv": [...], "timeoutSeconds": n}')
+  .check(
+    crossCheck<Record<string, CommandSettings>>((all, at) => {
+      for (const name of Object.keys(all))
+        if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(name))
+          at.report([name], ": a command name may hold letters, digits, '_' and '-'");
+    }),
+  )
+  .default({});
+
+const keyFiles = (base: string, message: string) =>
+  strings(message, { nonBlank: true }).transform((files) => files.map((f) => path.resolve(base, f)));
 
 /**
  * Who signs a target's backup sidecars, and whose signatures a restore accepts (see sidecar.ts):
  * the signing key's own public key always, plus `trustedSigners` (retired or other hosts' keys).
  */
-export interface SigningSettings {
-  signingKey?: string;
-  signingKeyPassphraseEnv?: string;
-  trustedSigners?: string[];
-}
+const signing = (base: string) => ({
+  signingKey: filePath(base).optional(),
+  signingKeyPassphraseEnv: envVar(PASSPHRASE_ENV).optional(),
+  trustedSigners: keyFiles(
+    base,
+    'must be a non-empty array of armored public key files (signing keys whose backups a restore accepts, retired ones included)',
+  ).optional(),
+});
+export type SigningSettings = z.output<z.ZodObject<ReturnType<typeof signing>>>;
 
-export type EncryptionSettings = (
-  | { recipients: string[]; privateKeys?: string[]; privateKeyPassphraseEnv?: string }
-  | { passphraseEnv: string }
-) &
-  SigningSettings;
+const signingKeyNamed = (s: SigningSettings, at: CrossCheck) => {
+  if (s.signingKeyPassphraseEnv !== undefined && at.parsed('signingKeyPassphraseEnv'))
+    if (s.signingKey === undefined || !at.parsed('signingKey'))
+      at.reportInFull((e) => `${e}.signingKeyPassphraseEnv is set but ${e}.signingKey is not`);
+};
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const SIGNING_KEYS = ['signingKey', 'signingKeyPassphraseEnv', 'trustedSigners'];
-
-export function parseCommands(
-  where: string,
-  raw: unknown,
-  problems: string[],
-): Record<string, CommandSettings> {
-  const commands: Record<string, CommandSettings> = {};
-  if (!isObject(raw)) {
-    problems.push(`${where} must be an object of name to {"argv": [...], "timeoutSeconds": n}`);
-    return commands;
-  }
-  for (const [name, value] of Object.entries(raw)) {
-    const at = `${where}.${name}`;
-    if (!COMMAND_NAME.test(name))
-      problems.push(`${at}: a command name may hold letters, digits, '_' and '-'`);
-    if (!isObject(value)) {
-      problems.push(`${at} must be {"argv": ["program", "arg"], "timeoutSeconds": 60}`);
-      continue;
-    }
-    unknownKeys(at, value, ['argv', 'timeoutSeconds'], problems);
-    const argv = value.argv;
-    if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
-      problems.push(`${at}.argv must be a non-empty array of strings (run without a shell)`);
-      continue;
-    }
-    const timeout = value.timeoutSeconds ?? 60;
-    if (typeof timeout !== 'number' || timeout <= 0) {
-      problems.push(`${at}.timeoutSeconds must be a positive number`);
-      continue;
-    }
-    commands[name] = { argv: argv as string[], timeoutSeconds: timeout };
-  }
-  return commands;
-}
-
-function keyFiles(
-  where: string,
-  raw: unknown,
-  base: string,
-  problems: string[],
-  usage: string,
-): string[] | undefined {
-  if (!Array.isArray(raw) || raw.length === 0 || raw.some((f) => typeof f !== 'string' || f.trim() === '')) {
-    problems.push(usage);
-    return undefined;
-  }
-  return (raw as string[]).map((f) => path.resolve(base, f));
-}
-
-function envName(where: string, raw: unknown, problems: string[], what: string): string | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw === 'string' && ENV_NAME.test(raw)) return raw;
-  problems.push(`${where} must name an environment variable (${what} itself never goes in the config)`);
-  return undefined;
-}
-
-/** `signingKey`, `signingKeyPassphraseEnv`, `trustedSigners` of an encryption section. */
-function parseSigning(
-  where: string,
-  raw: Record<string, unknown>,
-  base: string,
-  problems: string[],
-): SigningSettings {
-  const signing: SigningSettings = {};
-  if (raw.signingKey !== undefined)
-    signing.signingKey = parsePath(`${where}.signingKey`, raw.signingKey, base, problems);
-  signing.signingKeyPassphraseEnv = envName(
-    `${where}.signingKeyPassphraseEnv`,
-    raw.signingKeyPassphraseEnv,
-    problems,
-    'the passphrase',
-  );
-  if (raw.trustedSigners !== undefined) {
-    signing.trustedSigners = keyFiles(
-      `${where}.trustedSigners`,
-      raw.trustedSigners,
-      base,
-      problems,
-      `${where}.trustedSigners must be a non-empty array of armored public key files (signing keys whose backups a restore accepts, retired ones included)`,
-    );
-  }
-  if (signing.signingKeyPassphraseEnv && !signing.signingKey)
-    problems.push(`${where}.signingKeyPassphraseEnv is set but ${where}.signingKey is not`);
-  return Object.fromEntries(Object.entries(signing).filter(([, v]) => v !== undefined));
-}
-
-export function parseEncryption(
-  where: string,
-  raw: unknown,
-  base: string,
-  problems: string[],
-): EncryptionSettings | undefined {
-  const usage = `${where} must be {"recipients": ["<public key file>"], "privateKeys": ["<private key file>"], "signingKey": "<private key file>"} or {"passphraseEnv": "<ENV_VAR>"}`;
-  if (!isObject(raw)) {
-    problems.push(usage);
-    return undefined;
-  }
-  if (raw.passphraseEnv !== undefined) {
-    unknownKeys(where, raw, ['passphraseEnv', ...SIGNING_KEYS], problems);
-    const passphraseEnv = envName(`${where}.passphraseEnv`, raw.passphraseEnv, problems, 'the passphrase');
-    const signing = parseSigning(where, raw, base, problems);
-    return passphraseEnv ? { passphraseEnv, ...signing } : undefined;
-  }
-  unknownKeys(
-    where,
-    raw,
-    ['recipients', 'privateKeys', 'privateKeyPassphraseEnv', ...SIGNING_KEYS],
-    problems,
-  );
-  const recipients = keyFiles(where, raw.recipients, base, problems, usage);
-  const privateKeys =
-    raw.privateKeys === undefined
-      ? undefined
-      : keyFiles(
-          `${where}.privateKeys`,
-          raw.privateKeys,
-          base,
-          problems,
-          `${where}.privateKeys must be a non-empty array of key files`,
+/** Encrypted to public keys (each backup signed), or with a passphrase from the environment. */
+function encryption(base: string) {
+  const toKeys = section(ENCRYPTION, {
+    recipients: keyFiles(base, ENCRYPTION),
+    privateKeys: keyFiles(base, 'must be a non-empty array of key files').optional(),
+    privateKeyPassphraseEnv: envVar(PASSPHRASE_ENV).optional(),
+    ...signing(base),
+  }).check(
+    crossCheck<SigningSettings>((s, at) => {
+      if (s.signingKey === undefined)
+        at.report(
+          ['signingKey'],
+          'is required with recipients: anyone who holds a public key can write an archive that decrypts cleanly, so each backup is signed (an armored OpenPGP private key file; its passphrase, if any, in the variable signingKeyPassphraseEnv names)',
         );
-  const privateKeyPassphraseEnv = envName(
-    `${where}.privateKeyPassphraseEnv`,
-    raw.privateKeyPassphraseEnv,
-    problems,
-    'the passphrase',
+      signingKeyNamed(s, at);
+    }),
   );
-  const signing = parseSigning(where, raw, base, problems);
-  if (raw.signingKey === undefined) {
-    problems.push(
-      `${where}.signingKey is required with recipients: anyone who holds a public key can write an archive that decrypts cleanly, so each backup is signed (an armored OpenPGP private key file; its passphrase, if any, in the variable signingKeyPassphraseEnv names)`,
-    );
-  }
-  if (!recipients) return undefined;
-  const settings: EncryptionSettings = { recipients, ...signing };
-  if (privateKeys) settings.privateKeys = privateKeys;
-  if (privateKeyPassphraseEnv) settings.privateKeyPassphraseEnv = privateKeyPassphraseEnv;
-  return settings;
+  const withPassphrase = section(ENCRYPTION, {
+    passphraseEnv: envVar(PASSPHRASE_ENV),
+    ...signing(base),
+  }).check(crossCheck(signingKeyNamed));
+  // The form is chosen by its key, so each problem (and each known-key list) is that form's own.
+  return z.unknown().transform((raw, ctx) => {
+    const parsed =
+      isObject(raw) && raw.passphraseEnv !== undefined
+        ? withPassphrase.safeParse(raw)
+        : toKeys.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    // A missing or bad recipient list is answered with the usage of the whole section.
+    for (const issue of parsed.error.issues)
+      ctx.addIssue({ ...issue, path: issue.path[0] === 'recipients' ? [] : issue.path });
+    return z.NEVER;
+  });
 }
+export type EncryptionSettings = z.output<ReturnType<typeof encryption>>;
 
-/** root, repository, offsite, encryption, retention, versions, modules, commands, restoreInto. */
-export function parseBackupSettings(
-  where: string,
-  value: Record<string, unknown>,
-  target: TargetConfig,
-  base: string,
-  problems: string[],
-): void {
-  for (const key of ['root', 'repository', 'offsite'] as const) {
-    if (value[key] !== undefined) target[key] = parsePath(`${where}.${key}`, value[key], base, problems);
-  }
-  if (target.root && target.repository) {
-    if (overlaps(target.repository, target.root)) {
-      problems.push(
-        `${where}.repository must be outside ${where}.root (and the root outside the repository)`,
-      );
-    }
-  }
-  if (target.repository && target.offsite && overlaps(target.repository, target.offsite))
-    problems.push(`${where}.offsite must be a folder apart from ${where}.repository (it is the second copy)`);
-  if (value.encryption !== undefined)
-    target.encryption = parseEncryption(`${where}.encryption`, value.encryption, base, problems);
-  if (value.retention !== undefined) {
-    const { policy, problems: found } = validateRetention(value.retention, `${where}.retention`);
-    problems.push(...found);
-    target.retention = policy;
-  }
-  for (const key of ['engineVersion', 'storageSpecVersion'] as const) {
-    if (value[key] === undefined) continue;
-    if (typeof value[key] === 'string' && (value[key] as string).trim()) target[key] = value[key] as string;
-    else problems.push(`${where}.${key} must be a version string`);
-  }
-  if (value.modules !== undefined) {
-    if (Array.isArray(value.modules) && value.modules.every((m) => typeof m === 'string'))
-      target.modules = [...(value.modules as string[])].sort();
-    else problems.push(`${where}.modules must be an array of module names`);
-  }
-  if (value.commands !== undefined)
-    target.commands = parseCommands(`${where}.commands`, value.commands, problems);
-  if (value.restoreInto !== undefined) {
-    if (!isObject(value.restoreInto))
-      problems.push(`${where}.restoreInto must be an object of name to folder`);
-    else
-      for (const [name, dir] of Object.entries(value.restoreInto)) {
-        const resolved = parsePath(`${where}.restoreInto.${name}`, dir, base, problems);
-        if (resolved && target.root && isWithin(resolved, target.root)) {
-          problems.push(`${where}.restoreInto.${name} must be outside the root`);
-        } else if (resolved) target.restoreInto[name] = resolved;
-      }
-  }
+const count = z
+  .number({ error: 'must be a positive integer' })
+  .refine((n) => Number.isSafeInteger(n) && n >= 1);
+/** The same rules as `validateRetention`, which `planRetention` applies. */
+const retention: z.ZodType<RetentionPolicy> = section(
+  'must be an object like {"keepLast": 3, "daily": 7, "maxAgeDays": 90}',
+  {
+    keepLast: count.optional(),
+    daily: count.optional(),
+    weekly: count.optional(),
+    monthly: count.optional(),
+    maxAgeDays: count.optional(),
+  },
+);
+
+/** The backup settings of a target (the `selfBackup` section takes repository to retention). */
+export const backupSettings = (base: string) => ({
+  /** The storage root a backup captures and a restore replaces. */
+  root: filePath(base).optional(),
+  /** Where the target's backups are written. */
+  repository: filePath(base).optional(),
+  /** A second repository that new backups are copied to. */
+  offsite: filePath(base).optional(),
+  encryption: encryption(base).optional(),
+  retention: retention.optional(),
+  /** The protected system's version and module set, written into manifests and compared on restore. */
+  engineVersion: text('must be a version string').optional(),
+  storageSpecVersion: text('must be a version string').optional(),
+  modules: strings('must be an array of module names', { nonEmpty: false })
+    .transform((m) => [...m].sort())
+    .optional(),
+  commands,
+  /** Named folders a restore may write into instead of the live root (for inspection). */
+  restoreInto: entries(filePath(base), 'must be an object of name to folder').default({}),
+});
+
+type Folders = { root?: string; repository?: string; offsite?: string; restoreInto?: Record<string, string> };
+
+/** The repository apart from the root, the offsite copy apart from the repository, restores outside the root. */
+export function checkFolders(f: Folders, at: CrossCheck): void {
+  const [root, repository, offsite] = (['root', 'repository', 'offsite'] as const).map((k) =>
+    at.parsed(k) ? f[k] : undefined,
+  );
+  if (root && repository && overlaps(repository, root))
+    at.reportInFull((t) => `${t}.repository must be outside ${t}.root (and the root outside the repository)`);
+  if (repository && offsite && overlaps(repository, offsite))
+    at.reportInFull(
+      (t) => `${t}.offsite must be a folder apart from ${t}.repository (it is the second copy)`,
+    );
+  if (root && isObject(f.restoreInto))
+    for (const [name, dir] of Object.entries(f.restoreInto))
+      if (at.parsed('restoreInto', name) && isWithin(dir, root))
+        at.report(['restoreInto', name], 'must be outside the root');
 }
 
 /**
@@ -227,39 +166,43 @@ export function parseBackupSettings(
  * database and the targets' repositories are not part of it. `lifeboat self restore` brings it back
  * on a new host.
  */
-export function parseSelfBackup(
-  raw: unknown,
-  stores: { auditLedger: string; catalog: string },
-  base: string,
-  problems: string[],
-): TargetConfig | undefined {
-  const where = 'selfBackup';
-  if (!isObject(raw)) {
-    problems.push(
-      `${where} must be an object like {"repository": "/srv/lifeboat-self", "offsite": "/mnt/offsite/lifeboat-self", "encryption": {...}}`,
-    );
-    return undefined;
+export function selfBackup(base: string) {
+  const { repository, offsite, encryption, retention } = backupSettings(base);
+  return section(
+    'must be an object like {"repository": "/srv/lifeboat-self", "offsite": "/mnt/offsite/lifeboat-self", "encryption": {...}}',
+    { repository, offsite, encryption, retention },
+  ).check(
+    crossCheck<Folders & { encryption?: unknown }>((self, at) => {
+      checkFolders(self, at);
+      if (self.repository === undefined || !at.parsed('repository'))
+        at.report(['repository'], 'must be the folder the backups are written to');
+      if (self.encryption === undefined) at.report(['encryption'], 'is required (as for any target)');
+    }),
+  );
+}
+export type SelfBackupSettings = z.output<ReturnType<typeof selfBackup>>;
+
+/** A backup must not be written into the store it backs up. */
+export function checkSelfBackupApart(self: Folders, sources: Record<string, string>, at: CrossCheck): void {
+  for (const key of ['repository', 'offsite'] as const) {
+    const folder = self[key];
+    if (folder === undefined || !at.parsed('selfBackup', key)) continue;
+    for (const [name, file] of Object.entries(sources))
+      if (isWithin(file, folder))
+        at.report(['selfBackup'], `: ${folder} must not hold the store it backs up (${name}: ${file})`);
   }
-  unknownKeys(where, raw, ['repository', 'offsite', 'encryption', 'retention'], problems);
-  const target: TargetConfig = {
+}
+
+export function selfTarget(self: SelfBackupSettings, sources: Record<string, string>): TargetConfig {
+  return {
     name: SELF_TARGET,
     description: "Lifeboat's own stores: the audit ledger and the backup catalog",
     gates: {},
     commands: {},
     restoreInto: {},
-    healthCheck: parseHealthThresholds(`${where}.healthCheck`, {}, problems),
+    healthCheck: healthCheck.parse({}),
     objectives: {},
-    sources: { 'audit.sqlite': stores.auditLedger, 'catalog.sqlite': stores.catalog },
+    sources,
+    ...self,
   };
-  parseBackupSettings(where, raw, target, base, problems);
-  if (!target.repository) problems.push(`${where}.repository must be the folder the backups are written to`);
-  if (raw.encryption === undefined) problems.push(`${where}.encryption is required (as for any target)`);
-  for (const folder of [target.repository, target.offsite]) {
-    if (!folder) continue;
-    for (const [name, file] of Object.entries(target.sources ?? {})) {
-      if (isWithin(file, folder))
-        problems.push(`${where}: ${folder} must not hold the store it backs up (${name}: ${file})`);
-    }
-  }
-  return target;
 }
