@@ -113,11 +113,15 @@ const health = section('must be an object like {"url": "http://127.0.0.1:3000/he
   timeoutSeconds: num(0.1).default(5),
 });
 
-export const healthCheck = section('must be an object like {"minBackups": 5}', {
-  minBackups: int(0).default(5),
-  minValidBackups: int(0).default(3),
-  minFreeBytes: int(0).default(GIB),
-}).prefault({});
+/** Absent (or null): every default. */
+export const healthCheck = z.preprocess(
+  (v) => v ?? {},
+  section('must be an object like {"minBackups": 5}', {
+    minBackups: int(0).default(5),
+    minValidBackups: int(0).default(3),
+    minFreeBytes: int(0).default(GIB),
+  }),
+);
 
 const objectives = section('must be an object like {"rtoMinutes": 30, "rpoMinutes": 60}', {
   rtoMinutes: num(0.01).optional(),

@@ -385,3 +385,43 @@ test('selfBackup makes the built-in target lifeboat-self of the ledger and the c
     ]),
   );
 });
+
+test('a check across settings is reported together with the other problems of the same section', () => {
+  const problems = problemsOf({
+    auditLedger: 'audit.sqlite',
+    targets: {
+      app: {
+        gates: { restore: { approvers: ['alice'], quorum: 2, onTimeout: 'later' } },
+        driverStore: { adapter: 'directory', backups: 'b', updates: 'u', keepSets: 0 },
+        configFile: { file: '/srv/app/config.toml', keep: 0 },
+        drill: { directory: '/srv/app/drills', signingKey: 3, publicKey: 'k.pub.asc' },
+      },
+    },
+  });
+  expect(problems).toEqual(
+    expect.arrayContaining([
+      'targets.app.gates.restore.onTimeout must be "stop" or "proceed"',
+      'targets.app.gates.restore.quorum is 2 but only 1 approvers are allowed',
+      'targets.app.driverStore.keepSets must be an integer of at least 1',
+      'targets.app.driverStore.store is required by the directory adapter (the package folder)',
+      'targets.app.configFile.keep must be an integer of at least 1',
+      'targets.app.drill.signingKey must be a path (string)',
+      'targets.app.drill.directory (/srv/app/drills) overlaps the production path /srv/app; a drill must run outside everything it protects',
+    ]),
+  );
+});
+
+test('each form of encryption names its own settings, and a secret given by mistake is not echoed', () => {
+  const problems = problemsOf({
+    auditLedger: 'audit.sqlite',
+    targets: {
+      pass: { encryption: { passphraseEnv: 'PASS', recipients: ['k.pub.asc'] } },
+      keys: { encryption: { recipients: ['k.pub.asc'], signingKey: 's.sec.asc', passphrase: 'hunter2' } },
+    },
+  });
+  expect(problems).toEqual([
+    'targets.pass.encryption.recipients is not a known setting; known: passphraseEnv, signingKey, signingKeyPassphraseEnv, trustedSigners',
+    'targets.keys.encryption.passphrase is not a known setting; known: recipients, privateKeys, privateKeyPassphraseEnv, signingKey, signingKeyPassphraseEnv, trustedSigners',
+  ]);
+  expect(problems.join('\n')).not.toContain('hunter2');
+});
