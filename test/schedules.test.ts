@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SA_RUNBOOK_NAME, SA_RUNBOOK_TARGET } from '../common/constants';
-import { stopUpdate } from '../common/messages';
+import { statusQuery, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import { findRunbook } from '../runbooks/registry';
 import { main } from '../client/cli';
@@ -47,6 +47,9 @@ let client: Client;
 let connection: Connection;
 /** A task queue no worker polls: runs started by the schedules stay where the test can see them. */
 const idleQueue = uniqueQueue('schedules-idle');
+
+/** The file BUSY's quiesce command waits for (see the config). */
+const quiesceRelease = () => path.join(dir, BUSY, 'quiesce-released');
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return lifeboat(args, { LIFEBOAT_CONFIG: configFile, LIFEBOAT_TASK_QUEUE: idleQueue, ...env });
@@ -102,8 +105,15 @@ beforeAll(async () => {
       [PLAIN]: {
         store: { primary: path.join(dir, PLAIN, 'graph.json'), backups: path.join(dir, PLAIN, 'backups') },
       },
-      // The quiesce command holds the lock long enough for a second run to find the target busy.
-      [BUSY]: backupTarget(BUSY, { commands: { quiesce: { argv: ['sleep', '4'] } } }),
+      // The quiesce command waits for the test to release it: the backup holds the lock till then.
+      [BUSY]: backupTarget(BUSY, {
+        commands: {
+          quiesce: {
+            argv: ['sh', '-c', 'until [ -e "$0" ]; do sleep 0.05; done', quiesceRelease()],
+            timeoutSeconds: 120,
+          },
+        },
+      }),
     },
   }));
   connection = await Connection.connect({ address: serverAddress() });
@@ -543,44 +553,67 @@ describe('with a worker: a scheduled backup never runs beside another on its tar
     tw = await startWorker(config, uniqueQueue('schedules'));
   });
   afterAll(async () => {
+    // A backup left waiting in its quiesce command (a failed test) ends, so the worker can stop.
+    fs.writeFileSync(quiesceRelease(), '');
     await tw?.stop();
   });
 
   test('the hourly incremental firing during the full backup ends as skipped naming it; later it runs', async () => {
     const env = { LIFEBOAT_TASK_QUEUE: tw.taskQueue };
     const id = `${BUSY}-incremental`;
+    // Hourly at a minute half an hour away: only the test's triggers start it.
+    const minute = (new Date().getUTCMinutes() + 30) % 60;
     expect(
       (
         await cli(
-          ['schedule', 'create', 'incrementalBackup', '--target', BUSY, '--cron', '15 * * * *', '--id', id],
+          [
+            'schedule',
+            'create',
+            'incrementalBackup',
+            '--target',
+            BUSY,
+            '--cron',
+            `${minute} * * * *`,
+            '--id',
+            id,
+          ],
           env,
         )
       ).code,
     ).toBe(0);
 
+    fs.rmSync(quiesceRelease(), { force: true });
     const full = await tw.client.workflow.start('fullBackup', {
       taskQueue: tw.taskQueue,
       workflowId: `fullBackup-${BUSY}-by-hand`,
       args: [{ target: BUSY }],
     });
-    await statusWhen(
-      tw.client,
-      full.workflowId,
-      (s) => s.currentStep === 'quiesce',
-      'the full backup to hold the lock',
-    );
-    const triggered = await cli(['schedule', 'trigger', id], env);
-    expect(triggered.code).toBe(0);
-    const skipped = (await tw.client.workflow
-      .getHandle(triggered.stdout.trim())
-      .result()) as RunOutcome<BusySkipped>;
-    expect(skipped.state).toBe('completed');
-    expect(skipped.result!.outcome).toBe('skipped');
-    expect(skipped.result!.reason).toMatch(
-      new RegExp(`^target busy: workflow ${full.workflowId} \\(fullBackup\\) since `),
-    );
-    expect(skipped.status.waiting).toBeUndefined();
-    expect(skipped.status.decisions).toEqual([]);
+    try {
+      // The full backup holds the lock in its quiesce command until the release below.
+      await statusWhen(
+        tw.client,
+        full.workflowId,
+        (s) => s.currentStep === 'quiesce',
+        'the full backup to hold the lock',
+      );
+      const triggered = await cli(['schedule', 'trigger', id], env);
+      expect(triggered.code).toBe(0);
+      const skipped = (await tw.client.workflow
+        .getHandle(triggered.stdout.trim())
+        .result()) as RunOutcome<BusySkipped>;
+      expect(skipped.state).toBe('completed');
+      expect(skipped.result!.outcome).toBe('skipped');
+      expect(skipped.result!.reason).toMatch(
+        new RegExp(`^target busy: workflow ${full.workflowId} \\(fullBackup\\) since `),
+      );
+      expect(skipped.status.waiting).toBeUndefined();
+      expect(skipped.status.decisions).toEqual([]);
+      // Still held: the full backup has not moved past its quiesce command.
+      const holding = await tw.client.workflow.getHandle(full.workflowId).query(statusQuery);
+      expect(holding.currentStep).toBe('quiesce');
+    } finally {
+      fs.writeFileSync(quiesceRelease(), '');
+    }
 
     const done = (await full.result()) as RunOutcome<BackupResult>;
     expect(done.state).toBe('completed');
@@ -602,6 +635,7 @@ describe('with a worker: a scheduled backup never runs beside another on its tar
 
   test("onBusy 'skip' still waits at breakLock when the lock's holder is dead", async () => {
     const repo = path.join(dir, BUSY, 'repo');
+    fs.mkdirSync(repo, { recursive: true });
     fs.writeFileSync(
       path.join(repo, '.lifeboat.lock'),
       JSON.stringify({
