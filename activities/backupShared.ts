@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { StopClass } from '../common/errors';
 import type { LifeboatConfig, TargetConfig } from '../config';
 import { invalidInput, stopFailure } from './errors';
-import { ArchiveError, readArchive } from './lib/archive';
+import { ArchiveError, readArchive, type ArchiveErrorCode } from './lib/archive';
 import { openArchiveStream } from './lib/archiveStream';
 import { Catalog, type CatalogEntry } from './lib/catalog';
 import { heartbeater } from './lib/context';
@@ -119,15 +119,20 @@ export async function openArchive(
   };
 }
 
+/** The STOP each kind of archive problem is: a manifest that is missing or unusable, or damage. */
+const ARCHIVE_STOP: Record<ArchiveErrorCode, StopClass> = {
+  notLifeboat: 'ChecksumMismatch',
+  damaged: 'ChecksumMismatch',
+  refusedEntry: 'ChecksumMismatch',
+  noManifest: 'MissingManifest',
+  badManifest: 'MissingManifest',
+  manifestMismatch: 'ChecksumMismatch',
+};
+
 export function archiveFailure(err: unknown, backupId: string): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
-  if (err instanceof ArchiveError) {
-    const type =
-      /manifest/.test(err.message) && !/differs|lists|holds/.test(err.message)
-        ? 'MissingManifest'
-        : 'ChecksumMismatch';
-    return stopFailure(type, `backup ${backupId}: ${err.message}`);
-  }
+  if (err instanceof ArchiveError)
+    return stopFailure(ARCHIVE_STOP[err.code], `backup ${backupId}: ${err.message}`);
   if (err instanceof KeyError) return stopFailure('KeyProblem', `backup ${backupId}: ${err.message}`);
   const message = (err as Error).message ?? String(err);
   // OpenPGP reports tampering and truncation while the stream is read.
@@ -241,10 +246,14 @@ export function createVerifier(catalogs: Catalogs) {
       const manifestSha = createHash('sha256').update(JSON.stringify(result.manifest)).digest('hex');
       const recorded = catalog.manifest(backupId);
       if (result.manifest.backupId !== backupId)
-        throw new ArchiveError(`the manifest names backup ${result.manifest.backupId}, not ${backupId}`);
+        throw new ArchiveError(
+          `the manifest names backup ${result.manifest.backupId}, not ${backupId}`,
+          'badManifest',
+        );
       if (recorded && createHash('sha256').update(JSON.stringify(recorded)).digest('hex') !== manifestSha) {
         throw new ArchiveError(
           "the archive's manifest differs from the one recorded when the backup was made (manifest edited)",
+          'manifestMismatch',
         );
       }
       await check();

@@ -73,6 +73,7 @@ export function heldTo(
     if (expected && (found.size !== expected.size || found.sha256 !== expected.sha256))
       throw new ArchiveError(
         `${name} changed while it was read: ${found.size} bytes, SHA-256 ${found.sha256.slice(0, 16)}…, where ${expected.size} bytes, ${expected.sha256.slice(0, 16)}… were checked`,
+        'damaged',
       );
   };
 }

@@ -4,7 +4,7 @@
  * exactly the files it says are stored in this archive.
  */
 import { pathProblem } from '../../common/paths';
-import type { EntryDigest } from './archive';
+import type { EntryDigest } from './archiveFormat';
 
 /** A backup id: also a file name in a repository, so no separators and no leading dot. */
 export const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -77,17 +77,26 @@ function manifestShapeProblem(manifest: Manifest): string | undefined {
   return undefined;
 }
 
-/** Checks a manifest's shape and that the archive's entries are exactly the files it says are stored here. */
-export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): string[] {
-  const problems: string[] = [];
+/**
+ * Checks a manifest: `unusable` says why it cannot serve as one (its version, fields and shape; when
+ * there is such a problem the entries are not compared, unless it is only missing fields),
+ * `mismatched` where the archive's entries are not exactly the files it says are stored here.
+ */
+export function manifestProblems(
+  manifest: Manifest,
+  entries: EntryDigest[],
+): { unusable: string[]; mismatched: string[] } {
+  const unusable = (problem: string) => ({ unusable: [problem], mismatched: [] });
   if (manifest.specVersion !== 1)
-    return [`the manifest's specVersion is ${String(manifest.specVersion)}, expected 1`];
-  if (!Array.isArray(manifest.files)) return ['the manifest has no file list'];
+    return unusable(`the manifest's specVersion is ${String(manifest.specVersion)}, expected 1`);
+  if (!Array.isArray(manifest.files)) return unusable('the manifest has no file list');
+  const missing: string[] = [];
   for (const key of ['backupId', 'createdAt', 'engineVersion', 'target'] as const) {
-    if (typeof manifest[key] !== 'string') problems.push(`the manifest has no ${key}`);
+    if (typeof manifest[key] !== 'string') missing.push(`the manifest has no ${key}`);
   }
   const shape = manifestShapeProblem(manifest);
-  if (shape) return [`the manifest ${shape}`];
+  if (shape) return unusable(`the manifest ${shape}`);
+  const mismatched: string[] = [];
   const stored = new Map(entries.map((e) => [e.path, e]));
   const listed = new Set<string>();
   for (const f of manifest.files) {
@@ -95,9 +104,9 @@ export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): st
     if (f.storedIn !== manifest.backupId) continue;
     const entry = stored.get(f.path);
     if (!entry)
-      problems.push(`the manifest lists ${JSON.stringify(f.path)} but the archive has no such entry`);
+      mismatched.push(`the manifest lists ${JSON.stringify(f.path)} but the archive has no such entry`);
     else if (entry.sha256 !== f.sha256 || entry.size !== f.size || entry.kind !== f.kind) {
-      problems.push(
+      mismatched.push(
         `${JSON.stringify(f.path)} differs from the manifest (expected ${f.sha256.slice(0, 16)}…, archive has ${entry.sha256.slice(0, 16)}…)`,
       );
     }
@@ -105,10 +114,10 @@ export function manifestProblems(manifest: Manifest, entries: EntryDigest[]): st
   const byPath = new Map(manifest.files.map((f) => [f.path, f]));
   for (const e of entries) {
     if (!listed.has(e.path) || byPath.get(e.path)?.storedIn !== manifest.backupId) {
-      problems.push(
+      mismatched.push(
         `the archive holds ${JSON.stringify(e.path)}, which the manifest does not list as stored in it`,
       );
     }
   }
-  return problems;
+  return { unusable: missing, mismatched };
 }

@@ -88,11 +88,15 @@ export async function unpackChain(options: {
         if (want.size !== header.size || want.kind !== header.kind) {
           throw new ArchiveError(
             `entry ${JSON.stringify(header.path)} does not match the manifest (${header.size} bytes, expected ${want.size})`,
+            'manifestMismatch',
           );
         }
         const file = path.join(dest, ...header.path.split('/'));
         if (!file.startsWith(`${dest}${path.sep}`))
-          throw new ArchiveError(`entry ${JSON.stringify(header.path)} would leave the folder ${dest}`);
+          throw new ArchiveError(
+            `entry ${JSON.stringify(header.path)} would leave the folder ${dest}`,
+            'refusedEntry',
+          );
         const dir = path.dirname(file);
         if (!made.has(dir)) {
           await fsp.mkdir(dir, { recursive: true });
@@ -108,7 +112,10 @@ export async function unpackChain(options: {
         };
         const checked = (digest: EntryDigest) => {
           if (digest.sha256 !== want.sha256)
-            throw new ArchiveError(`${JSON.stringify(header.path)} does not match the manifest's checksum`);
+            throw new ArchiveError(
+              `${JSON.stringify(header.path)} does not match the manifest's checksum`,
+              'manifestMismatch',
+            );
         };
         if (header.size <= CHUNK_SIZE) {
           // A small file is kept in memory and written whole in the background (a few at a
@@ -165,6 +172,7 @@ export async function unpackChain(options: {
   if (missing.length) {
     throw new ArchiveError(
       `the chain lacks ${missing.length} file(s) its manifest lists: ${missing.slice(0, 5).join(', ')}`,
+      'manifestMismatch',
     );
   }
   return { files: written.size, bytes };

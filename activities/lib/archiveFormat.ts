@@ -1,0 +1,99 @@
+/**
+ * What the archive's writer (archive.ts) and reader (archiveReader.ts) share: the magic header and
+ * the limits a reader holds an archive to, the entry types, the framing of headers, chunks and
+ * trailers, and the error a reader throws. The layout is described in archive.ts.
+ */
+
+export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
+/** The size of the chunks the writer produces. */
+export const CHUNK_SIZE = 256 * 1024;
+/** The largest chunk a reader accepts: fixed, so archives written with other chunk sizes still read. */
+export const MAX_CHUNK = 8 * 1024 * 1024;
+export const MAX_HEADER = 64 * 1024;
+export const MAX_MANIFEST = 256 * 1024 * 1024;
+
+export type EntryKind = 'file' | 'sqlite' | 'manifest';
+export type Codec = 'store' | 'deflate';
+
+export interface EntryHeader {
+  path: string;
+  kind: EntryKind;
+  mode: number;
+  mtimeMs: number;
+  size: number;
+  codec: Codec;
+}
+
+export interface EntryDigest {
+  path: string;
+  kind: 'file' | 'sqlite';
+  size: number;
+  sha256: string;
+  mode: number;
+  mtimeMs: number;
+}
+
+/** A file to put in the archive: where to read it, and what to call it. */
+export interface SourceEntry {
+  path: string;
+  kind: 'file' | 'sqlite';
+  source: string;
+  mode: number;
+  mtimeMs: number;
+}
+
+export interface WriteProgress {
+  files: number;
+  bytes: number;
+  current: string;
+}
+
+/**
+ * What an {@link ArchiveError} found. It decides the STOP the error becomes (`archiveFailure` in
+ * activities/backupShared.ts), so that no one has to read it out of the message:
+ * - `notLifeboat`: not a Lifeboat archive, or a format version this Lifeboat does not read;
+ * - `damaged`: the bytes are not what was written: truncated, corrupt framing or header, an entry
+ *   whose checksum or size does not match its trailer, data after the end, a file that changed
+ *   while it was read;
+ * - `refusedEntry`: an entry no reader writes (a path that is absolute or climbs out, a link or
+ *   device, an unknown codec, a name that appears twice);
+ * - `noManifest`: the archive has no manifest;
+ * - `badManifest`: its manifest cannot be used (too large, not JSON, malformed, another backup's);
+ * - `manifestMismatch`: the entries and the manifest (or the catalog's record of it) disagree.
+ */
+export type ArchiveErrorCode =
+  'notLifeboat' | 'damaged' | 'refusedEntry' | 'noManifest' | 'badManifest' | 'manifestMismatch';
+
+export class ArchiveError extends Error {
+  constructor(
+    message: string,
+    readonly code: ArchiveErrorCode,
+  ) {
+    super(message);
+    this.name = 'ArchiveError';
+  }
+}
+
+/** A length prefix: 4 bytes, big-endian. */
+export function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** Frames one entry header (exported so tests can build hostile archives). */
+export function frameHeader(header: EntryHeader | Record<string, unknown>): Buffer {
+  const json = Buffer.from(JSON.stringify(header));
+  return Buffer.concat([Buffer.from('E'), u32(json.length), json]);
+}
+
+export function frameChunk(data: Buffer): Buffer {
+  return Buffer.concat([u32(data.length), data]);
+}
+
+export function frameTrailer(sha256: string, size: number): Buffer {
+  const json = Buffer.from(JSON.stringify({ sha256, size }));
+  return Buffer.concat([u32(0), u32(json.length), json]);
+}
+
+export const END = Buffer.from('Z');
