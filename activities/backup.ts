@@ -1,8 +1,9 @@
 /**
  * Backups of a target's storage root (procedure 003, DESIGN §5): the target's lock and commands,
  * full and incremental backups into an encrypted archive written atomically with its signed sidecar,
- * verification, retention and the offsite copy. Memory use does not depend on the size of a file or
- * of a backup: everything streams. The restore protocol is in restore.ts, adoption in adopt.ts.
+ * verification, retention and the offsite copy (backupCopies.ts). Memory use does not depend on the
+ * size of a file or of a backup: everything streams. The restore protocol is in restore.ts,
+ * adoption in adopt.ts.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -20,7 +21,8 @@ import {
   type Catalogs,
   type VerifyReport,
 } from './backupShared';
-import { invalidInput, stopFailure } from './errors';
+import { createBackupCopyActivities } from './backupCopies';
+import { stopFailure } from './errors';
 import {
   writeArchive,
   type DatabaseStamp,
@@ -35,16 +37,8 @@ import { activitySignal, heartbeater } from './lib/context';
 import { KeyError, encryptStream } from './lib/crypto';
 import { exists, fsyncDir, hashFile, hashingTransform } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
-import { planRetention, type RetentionPlan } from '../common/retention';
 import { scanTarget, snapshotDatabase } from './lib/rootFiles';
-import {
-  archiveFile,
-  catalogEntryOf,
-  sidecarFile,
-  sidecarOf,
-  signatureFile,
-  writeSidecar,
-} from './lib/sidecar';
+import { archiveFile, catalogEntryOf, sidecarOf, writeSidecar } from './lib/sidecar';
 import { readSigningKey } from './lib/signing';
 import { findTarget } from './targets';
 
@@ -87,6 +81,8 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
   // Backups, retention and offsite copies are never made by a drill (refuseInDrill): the main catalog.
   const catalog = catalogs.main;
   return {
+    ...createBackupCopyActivities(config, catalogs),
+
     /**
      * Takes the target's lock. Held by a dead run: returned as stale. Held by a live one: a STOP, or
      * with `onBusy: 'skip'` (scheduled runs) returned, so that the run can end without a responder.
@@ -332,86 +328,10 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
       return reports;
     },
 
-    /** Applies the target's retention; `dryRun` only says what would go. */
-    async applyRetention(
-      targetName: string,
-      dryRun: boolean,
-    ): Promise<RetentionPlan & { removedFiles: string[] }> {
-      const target = backupTarget(config, targetName, ['repository']);
-      refuseInDrill(target, 'retention');
-      const entries = catalog.list(targetName);
-      const plan = planRetention(
-        entries.map((e) => ({
-          backupId: e.backupId,
-          createdAt: e.createdAt,
-          kind: e.kind,
-          parent: e.parent ?? undefined,
-          verified: e.verifyOk === 1,
-        })),
-        target.retention ?? {},
-        new Date(),
-      );
-      const removedFiles: string[] = [];
-      if (!dryRun) {
-        for (const item of plan.remove) {
-          // The sidecar first: a backup is never seen with its sidecar but without its archive.
-          for (const file of [
-            sidecarFile(target.repository, item.backupId),
-            archiveFile(target.repository, item.backupId),
-            signatureFile(target.repository, item.backupId),
-          ]) {
-            if (await exists(file)) {
-              await fsp.rm(file);
-              removedFiles.push(file);
-            }
-          }
-          catalog.markRemoved(item.backupId);
-        }
-        await fsyncDir(target.repository);
-      }
-      return { ...plan, removedFiles };
-    },
-
     /** The id of the target's newest backup. */
     async latestBackupId(targetName: string): Promise<string> {
       const target = findTarget(config, targetName);
       return resolveBackupId(catalogs.of(target), catalogNameOf(target), 'latest');
-    },
-
-    /** Copies a backup to the target's offsite repository and checks the copy by its hash. */
-    async replicateOffsite(
-      targetName: string,
-      backupId: string,
-    ): Promise<{ copied: string[] } | { skipped: true }> {
-      const target = backupTarget(config, targetName, ['repository']);
-      if (!target.offsite) return { skipped: true };
-      refuseInDrill(target, 'an offsite copy');
-      const entry = catalog.get(backupId);
-      if (!entry) throw invalidInput(`no backup '${backupId}' in the catalog`);
-      await fsp.mkdir(target.offsite, { recursive: true });
-      const copied: string[] = [];
-      // The sidecar last: a sidecar in the offsite folder means its archive and signature are there.
-      const names = [`${backupId}.lbk`, `${backupId}.json.asc`, `${backupId}.json`];
-      for (const name of names) {
-        const from = path.join(target.repository, name);
-        if (name.endsWith('.asc') && !(await exists(from))) continue;
-        const to = path.join(target.offsite, name);
-        const tmp = path.join(target.offsite, `.${name}.partial`);
-        await pipeline(fs.createReadStream(from), fs.createWriteStream(tmp));
-        const handle = await fsp.open(tmp, 'r+');
-        await handle.sync();
-        await handle.close();
-        const [a, b] = await Promise.all([hashFile(from), hashFile(tmp)]);
-        if (a.sha256 !== b.sha256) {
-          await fsp.rm(tmp, { force: true });
-          throw stopFailure('ChecksumMismatch', `the offsite copy of ${name} does not match the original`);
-        }
-        await fsp.rename(tmp, to);
-        copied.push(to);
-      }
-      await fsyncDir(target.offsite);
-      catalog.recordOffsite(backupId, path.join(target.offsite, `${backupId}.lbk`));
-      return { copied };
     },
   };
 }
