@@ -14,6 +14,7 @@ import {
   verifyChain,
   verifyEntries,
 } from '../activities/lib/chain';
+import { configParseProblem } from '../activities/lib/configParse';
 import { chainRecords, damagedLines } from '../scripts/demo-chain';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -163,6 +164,92 @@ describe('jsonSyntaxError', () => {
     const got = jsonSyntaxError(text);
     if (want === undefined) expect(got).toBeUndefined();
     else expect(got).toMatchObject(want);
+  });
+});
+
+describe('a broken line is located by jsonc-parser and never quoted', () => {
+  const SECRET = 'Zq9-XxK7wPv2';
+  /** Every run of three characters of the secret: none may reach a message. */
+  const pieces = [...SECRET].map((_, i) => SECRET.slice(i, i + 3)).filter((p) => p.length === 3);
+
+  test.each([
+    [
+      'text after a value',
+      `{"user": "ops", "password": "${SECRET}" oops}`,
+      { line: 1, column: 44, message: "expected ',' or '}' but found 'o'", code: 'InvalidSymbol' },
+    ],
+    [
+      'a bad escape inside the secret',
+      `{"password": "${SECRET.slice(0, 6)}\\x${SECRET.slice(6)}"}`,
+      {
+        line: 1,
+        column: 22,
+        message: "expected a valid escape sequence but found 'x'",
+        code: 'InvalidEscapeCharacter',
+      },
+    ],
+    [
+      'a secret cut off at the end of its line',
+      `{"a": 1,\n "token": "${SECRET}\n}`,
+      { line: 2, column: 24, message: 'expected a closing quote but found the end of the line' },
+    ],
+    [
+      'a comment (JSON has none) holding the secret',
+      `{"a": 1 /* password=${SECRET} */}`,
+      { line: 1, column: 9, message: "expected ',' or '}' but found '/'", code: 'InvalidCommentToken' },
+    ],
+    [
+      'a line comment',
+      `{"a": 1, // ${SECRET}\n "b": 2}`,
+      { line: 1, column: 10, message: "expected a property name in double quotes but found '/'" },
+    ],
+    [
+      'a trailing comma (JSON allows none)',
+      `{"key": "${SECRET}",}`,
+      { line: 1, column: 24, message: "expected a property name in double quotes but found '}'" },
+    ],
+    [
+      'a trailing comma in an array',
+      `["${SECRET}",]`,
+      { line: 1, column: 17, message: "expected a value but found ']'" },
+    ],
+    [
+      'a secret without quotes',
+      `{"pin": ${SECRET}}`,
+      { line: 1, column: 9, message: "expected a value but found 'Z'", code: 'InvalidSymbol' },
+    ],
+    [
+      'a character outside ASCII, named by its code point',
+      `{"pin": "${SECRET}", "x": é}`,
+      { line: 1, column: 30, message: 'expected a value but found character U+00e9' },
+    ],
+    [
+      'null run into a word',
+      `[null${SECRET}]`,
+      { line: 1, column: 6, message: "expected ',' or ']' but found 'Z'" },
+    ],
+  ])('%s', (_what, text, want) => {
+    const got = jsonSyntaxError(text);
+    expect(got).toMatchObject(want);
+    for (const piece of pieces) expect(got!.message).not.toContain(piece);
+  });
+
+  test('the reasons a chain, an array and a config give hold no text of the broken line either', () => {
+    const chain = buildChain(chainRecords(2));
+    const lines = toJsonLines(chain).trimEnd().split('\n');
+    lines[1] = `{"seq": 1, "secret": "${SECRET}" /* kept */}`;
+    const reason = verifyChain(lines.join('\n')).brokenAt!.reason;
+    expect(reason).toBe(
+      `line 2 is not JSON: expected ',' or '}' but found '/' at column ${lines[1].indexOf('/*') + 1}`,
+    );
+    const array = readChainDocument(`[{"secret": "${SECRET}"},\n ]`).lines[0].error!;
+    expect(array).toBe(
+      "the file starts with '[' but is not a JSON array: expected a value but found ']' at line 2, column 2",
+    );
+    const config = configParseProblem(Buffer.from(`{"db": {"password": "${SECRET}",}}`), 'json')!;
+    expect(config).toMatchObject({ line: 1, column: 36 });
+    for (const text of [reason, array, config.problem])
+      for (const piece of pieces) expect(text).not.toContain(piece);
   });
 });
 
