@@ -45,8 +45,6 @@ let tw: TestWorker;
 let health: http.Server;
 let backup: BackupResult;
 let before: Snapshot;
-const started: Partial<Record<DrillScenario, Promise<{ id: string; outcome: RunOutcome<DrDrillResult> }>>> =
-  {};
 
 type Snapshot = Record<string, { sha256: string; mtimeMs: number; mode: number }>;
 
@@ -175,17 +173,36 @@ const OBJECTIVES = {
   storage: { rtoMinutes: 60, rpoMinutes: 60 },
 };
 
-/** The target and scenario of each automatic drill. */
-const AUTOMATIC: [DrillScenario, keyof typeof OBJECTIVES][] = [
-  ['deleteLedger', 'panic'],
-  ['panicFlag', 'panic'],
-  ['corruptFiles', 'storage'],
-  ['fullRestore', 'storage'],
-  ['hostLoss', 'storage'],
-  ['corruptStore', 'store'],
-  ['corruptConfig', 'config'],
-  ['brokenAuditChain', 'chain'],
-];
+/** The target of each automatic drill. */
+const AUTOMATIC = {
+  deleteLedger: 'panic',
+  panicFlag: 'panic',
+  corruptFiles: 'storage',
+  fullRestore: 'storage',
+  hostLoss: 'storage',
+  corruptStore: 'store',
+  corruptConfig: 'config',
+  brokenAuditChain: 'chain',
+} as const satisfies Partial<Record<DrillScenario, keyof typeof OBJECTIVES>>;
+type AutomaticScenario = keyof typeof AUTOMATIC;
+
+type DrillRun = { id: string; outcome: RunOutcome<DrDrillResult> };
+/** Each automatic drill, started by the first test that needs it, so that any test runs alone. */
+const automatic: Partial<Record<AutomaticScenario, Promise<DrillRun>>> = {};
+/** The latest drill of each target: a target's drills run one after another (its drill lock). */
+const latestOf: Partial<Record<string, Promise<unknown>>> = {};
+
+function automaticDrill(scenario: AutomaticScenario): Promise<DrillRun> {
+  let run = automatic[scenario];
+  if (!run) {
+    const target = AUTOMATIC[scenario];
+    const next = () => drill(target, scenario);
+    run = (latestOf[target] ?? Promise.resolve()).then(next, next);
+    latestOf[target] = run;
+    automatic[scenario] = run;
+  }
+  return run;
+}
 
 beforeAll(async () => {
   process.env[PASSPHRASE_ENV] = 'drill-test-backup-passphrase';
@@ -280,26 +297,17 @@ beforeAll(async () => {
   backup = fullOutcome.result!;
 
   before = snapshot(prod);
-  // One drill of a target at a time (its drill lock): a target's drills run one after another.
-  const previous: Record<string, Promise<unknown>> = {};
-  for (const [scenario, target] of AUTOMATIC) {
-    const next = () => drill(target, scenario);
-    started[scenario] = (previous[target] ?? Promise.resolve()).then(next, next);
-    previous[target] = started[scenario]!;
-  }
-  // Keep the promises observed: each test awaits its own.
-  for (const p of Object.values(started)) p?.catch(() => undefined);
 }, 60000);
 
 afterAll(async () => {
-  await Promise.allSettled(Object.values(started));
+  await Promise.allSettled(Object.values(automatic));
   await tw?.stop();
   health?.close();
 });
 
 describe('every scenario recovers in its sandbox and leaves production as it was', () => {
   test('deleteLedger: the ledger is restored from its newest valid backup, the nonce store rebuilt by the drill command, the flag cleared', async () => {
-    const { outcome } = await started.deleteLedger!;
+    const { outcome } = await automaticDrill('deleteLedger');
     expect(outcome.state).toBe('completed');
     const result = outcome.result!;
     const proof = expectPassedWithProof(result, 'deleteLedger', OBJECTIVES.panic);
@@ -345,7 +353,7 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('panicFlag: an intact ledger is kept (nothing older comes back: RPO 0), the flag is cleared', async () => {
-    const { outcome } = await started.panicFlag!;
+    const { outcome } = await automaticDrill('panicFlag');
     const result = outcome.result!;
     expectPassedWithProof(result, 'panicFlag', OBJECTIVES.panic);
     expect(result.checks.map((c) => c.name)).not.toContain('ledgerRestored');
@@ -360,7 +368,7 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('corruptFiles: damaged and deleted files of the root come back from the newest backup, as its manifest says', async () => {
-    const { outcome } = await started.corruptFiles!;
+    const { outcome } = await automaticDrill('corruptFiles');
     const result = outcome.result!;
     const proof = expectPassedWithProof(result, 'corruptFiles', OBJECTIVES.storage);
     expect(result.checks.map((c) => c.name)).toEqual([
@@ -393,7 +401,7 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('fullRestore: a lost root is restored whole and every file equals the backup (SHA-256, mode, mtime, database integrity)', async () => {
-    const { outcome } = await started.fullRestore!;
+    const { outcome } = await automaticDrill('fullRestore');
     const result = outcome.result!;
     expectPassedWithProof(result, 'fullRestore', OBJECTIVES.storage);
     expect(result.checks.map((c) => c.name)).toEqual([
@@ -436,7 +444,7 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('corruptStore: the primary is restored from the newest valid backup and verifies against its .meta', async () => {
-    const { outcome } = await started.corruptStore!;
+    const { outcome } = await automaticDrill('corruptStore');
     const result = outcome.result!;
     expectPassedWithProof(result, 'corruptStore', OBJECTIVES.store);
     expect(result.checks.map((c) => c.name)).toEqual([
@@ -460,7 +468,7 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('corruptConfig: a torn config rolls back to the newest backup that parses', async () => {
-    const { outcome } = await started.corruptConfig!;
+    const { outcome } = await automaticDrill('corruptConfig');
     const result = outcome.result!;
     expectPassedWithProof(result, 'corruptConfig', OBJECTIVES.config);
     expect(result.checks.map((c) => c.name)).toEqual([
@@ -475,7 +483,7 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('brokenAuditChain: a tampered entry is caught, the newest verified backup restored, the chain continuous again', async () => {
-    const { outcome } = await started.brokenAuditChain!;
+    const { outcome } = await automaticDrill('brokenAuditChain');
     const result = outcome.result!;
     expectPassedWithProof(result, 'brokenAuditChain', OBJECTIVES.chain);
     expect(result.checks.map((c) => c.name)).toEqual([
@@ -495,7 +503,7 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('hostLoss: with an empty catalog of its own and only the offsite copy, the drill adopts it and restores the lost root', async () => {
-    const { outcome } = await started.hostLoss!;
+    const { outcome } = await automaticDrill('hostLoss');
     const result = outcome.result!;
     expectPassedWithProof(result, 'hostLoss', OBJECTIVES.storage);
     expect(result.checks.map((c) => c.name)).toEqual([
@@ -531,7 +539,9 @@ describe('every scenario recovers in its sandbox and leaves production as it was
   });
 
   test('every drill is in the catalog with its result against the objectives (lifeboat drills list)', async () => {
-    const all = await Promise.all(AUTOMATIC.map(([s]) => started[s]!));
+    const all = await Promise.all(
+      (Object.keys(AUTOMATIC) as AutomaticScenario[]).map((s) => automaticDrill(s)),
+    );
     const listed = await cli(['drills', 'list', '--json']);
     expect(listed.code).toBe(0);
     const records = JSON.parse(listed.stdout) as { drillId: string; passed: boolean }[];
@@ -720,7 +730,7 @@ describe('bad input', () => {
   });
 
   test("a drill's derived target never writes to the production catalog (retention is refused)", async () => {
-    const { outcome } = await started.fullRestore!;
+    const { outcome } = await automaticDrill('fullRestore');
     const run = await start('applyRetention', {
       target: `storage@drill-${outcome.result!.drillId}`,
       dryRun: true,
