@@ -29,11 +29,16 @@ const QUIET = {
 };
 
 /** Bundles `workflowsPath` and runs a worker for it until `stop()`. */
-export async function startProbeWorker(workflowsPath: string, name: string): Promise<ProbeWorker> {
+export async function startProbeWorker(
+  workflowsPath: string,
+  name: string,
+  /** The config of the target `probe` (gate policies, …). */
+  probeTarget: Record<string, unknown> = {},
+): Promise<ProbeWorker> {
   quietRuntime();
   const bundle = await bundleWorkflowCode({ workflowsPath, logger: QUIET });
   const dir = tempDir(name);
-  const { config } = writeConfig(dir, { auditLedger: 'audit.sqlite', targets: { probe: {} } });
+  const { config } = writeConfig(dir, { auditLedger: 'audit.sqlite', targets: { probe: probeTarget } });
   const ledger = new AuditLedger(config.auditLedger);
   const nativeConnection = await NativeConnection.connect({ address: serverAddress() });
   const taskQueue = uniqueQueue(name);

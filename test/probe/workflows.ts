@@ -21,10 +21,11 @@ export const probeMeta: RunbookMeta = {
   },
   gates: {
     proceed: { description: 'test gate', defaults: { approvers: ['*'], quorum: 1 } },
-    quick: { description: 'times out', defaults: { timeoutSeconds: 2, onTimeout: 'stop' } },
+    // An hour by default: the engine test configures a second for the target (config wins).
+    quick: { description: 'times out', defaults: { timeoutSeconds: 3600, onTimeout: 'stop' } },
     quickProceed: {
       description: 'times out and proceeds',
-      defaults: { timeoutSeconds: 2, onTimeout: 'proceed' },
+      defaults: { timeoutSeconds: 3600, onTimeout: 'proceed' },
     },
   },
   requires: [],
