@@ -33,6 +33,8 @@
  * - The policy must pass `validateRetention`; otherwise `planRetention` throws with every problem.
  */
 
+import { isObject } from './objects';
+
 export interface RetentionPolicy {
   /** Keep the N newest backups. */
   keepLast?: number;
@@ -76,10 +78,6 @@ const NOT_SELECTED = 'not selected by keep-last/daily/weekly/monthly';
 const NEWEST_VERIFIED = 'newest verified backup';
 const NO_RULE = 'no retention rule';
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Checks a retention config (e.g. from the config file) and returns the policy of its valid

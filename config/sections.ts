@@ -6,15 +6,14 @@
  * A schema's message is what follows the setting's full name: `must be a path (string)` becomes
  * `targets.demo.store.backups must be a path (string)`; one starting with `:` follows it directly.
  */
+import { isObject } from '../common/objects';
 import * as path from 'node:path';
 import { z } from 'zod';
 
 export const GIB = 1024 * 1024 * 1024;
 const PATH = 'must be a path (string)';
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+export { isObject };
 
 /** Whether `p` is `dir` or lies below it (both absolute). */
 export function isWithin(p: string, dir: string): boolean {

@@ -24,6 +24,7 @@
  * const text = toJsonLines(buildChain([{ at: '2026-01-01T00:00:00Z', event: 'login' }]));
  * verifyChain(text); // { valid: true, entries: 1, head: '…' }
  */
+import { isObject } from '../../common/objects';
 import { createHash } from 'node:crypto';
 import { jsonSyntaxError } from './jsonSyntax';
 
@@ -186,10 +187,6 @@ export function readChainDocument(text: string): { format: 'lines' | 'array'; li
   return { format: 'array', lines: entries.map((entry, index) => ({ index, entry })) };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Verifies entries in order and names the first one that does not fit. */
 export function verifyEntries(lines: ChainLine[]): ChainVerdict {
   let prev = GENESIS_HASH;
@@ -203,7 +200,7 @@ export function verifyEntries(lines: ChainLine[]): ChainVerdict {
     const where = l.line !== undefined ? `entry ${l.index} (line ${l.line})` : `entry ${l.index}`;
     if (l.error !== undefined) return broken(l, l.error);
     const entry = l.entry;
-    if (!isRecord(entry)) {
+    if (!isObject(entry)) {
       return broken(
         l,
         l.line !== undefined ? `line ${l.line} is not a JSON object` : `${where} is not a JSON object`,
@@ -258,7 +255,7 @@ export function measureGap(
     gap.firstTime = times[0];
     gap.lastTime = times[times.length - 1];
   }
-  const hashOf = (l: ChainLine | undefined) => (isRecord(l?.entry) ? l.entry.hash : undefined);
+  const hashOf = (l: ChainLine | undefined) => (isObject(l?.entry) ? l.entry.hash : undefined);
   const compared = Math.min(restoredCount, breakIndex, broken.length);
   for (let i = 0; i < compared; i += 1) {
     if (hashOf(broken[i]) !== hashOf(restored[i])) {
