@@ -202,7 +202,17 @@ test('a database written to throughout the backup is restored in a consistent st
   );
   const worker = await startWorkerProcess();
   try {
-    await new Promise((r) => setTimeout(r, 500));
+    // The backup starts once the writer writes (its start takes longer on a loaded machine).
+    await eventually(async () => {
+      const db = new Database(ledger, { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM moves').get() as { n: number }).n > 0
+          ? true
+          : undefined;
+      } finally {
+        db.close();
+      }
+    }, 'the writer to write');
     const backup = await start('fullBackup', { target: 'busy' });
     expect(((await backup.result()) as RunOutcome).state).toBe('completed');
     const restore = await start('restore', { target: 'busy', into: 'inspect' });
