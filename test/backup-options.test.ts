@@ -23,6 +23,9 @@ let tw: TestWorker;
 let config: ReturnType<typeof writeConfig>['config'];
 let tiny: string;
 
+/** The file the target `concurrent`'s quiesce command waits for. */
+const concurrentRelease = () => path.join(dir, 'concurrent', 'quiesce-released');
+
 beforeAll(async () => {
   process.env[PASSPHRASE_ENV] = 'options-test-passphrase';
   dir = tempDir('options');
@@ -45,7 +48,15 @@ beforeAll(async () => {
       subset: base('subset', {
         commands: { rebuildCaches: { argv: ['touch', path.join(dir, 'subset', 'caches-rebuilt')] } },
       }),
-      concurrent: base('concurrent'),
+      // The quiesce command waits for the test to release it: the first backup holds the lock till then.
+      concurrent: base('concurrent', {
+        commands: {
+          quiesce: {
+            argv: ['sh', '-c', 'until [ -e "$0" ]; do sleep 0.05; done', concurrentRelease()],
+            timeoutSeconds: 120,
+          },
+        },
+      }),
       commands: base('commands', {
         commands: {
           quiesce: { argv: ['touch', marker('quiesced')] },
@@ -66,6 +77,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A backup left waiting in its quiesce command (a failed test) ends, so the worker can stop.
+  if (dir) fs.writeFileSync(concurrentRelease(), '');
   await tw?.stop();
   execFileSync('umount', [tiny]);
 });
@@ -142,27 +155,22 @@ test('undoing a subset swap (a stop) leaves the root exactly as it was, added pa
 });
 
 test('two backups of one target at once: the second STOPs naming the first, and succeeds on retry', async () => {
-  const [a, b] = await Promise.all([
-    start('fullBackup', { target: 'concurrent' }),
-    start('fullBackup', { target: 'concurrent' }),
-  ]);
-  const lockedOut = await statusWhen(
-    tw.client,
-    b.workflowId,
-    (s) => s.state === 'waiting' || s.state === 'completed',
-    'one of them to wait',
-  ).then(async (s) =>
-    s.state === 'waiting'
-      ? { waiter: b, holder: a, s }
-      : { waiter: a, holder: b, s: await waiting(a.workflowId) },
-  );
-  expect(lockedOut.s.waiting).toMatchObject({ step: 'acquireLock', errorType: 'LockHeld' });
-  expect(lockedOut.s.waiting!.reason).toContain(
-    `locked by workflow ${lockedOut.holder.workflowId} (fullBackup)`,
-  );
-  expect(((await lockedOut.holder.result()) as RunOutcome).state).toBe('completed');
-  await lockedOut.waiter.executeUpdate(retryUpdate, { args: [{ actor: 'bob' }] });
-  expect(((await lockedOut.waiter.result()) as RunOutcome).state).toBe('completed');
+  fs.rmSync(concurrentRelease(), { force: true });
+  const holder = await start('fullBackup', { target: 'concurrent' });
+  let waiter: Awaited<ReturnType<typeof start>>;
+  try {
+    // The first holds the lock in its quiesce command until the release below.
+    await statusWhen(tw.client, holder.workflowId, (s) => s.currentStep === 'quiesce', 'the first to lock');
+    waiter = await start('fullBackup', { target: 'concurrent' });
+    const lockedOut = await waiting(waiter.workflowId);
+    expect(lockedOut.waiting).toMatchObject({ step: 'acquireLock', errorType: 'LockHeld' });
+    expect(lockedOut.waiting!.reason).toContain(`locked by workflow ${holder.workflowId} (fullBackup)`);
+  } finally {
+    fs.writeFileSync(concurrentRelease(), '');
+  }
+  expect(((await holder.result()) as RunOutcome).state).toBe('completed');
+  await waiter.executeUpdate(retryUpdate, { args: [{ actor: 'bob' }] });
+  expect(((await waiter.result()) as RunOutcome).state).toBe('completed');
 });
 
 test('quiesce and resume commands run around the snapshot; a failing quiesce STOPs, and stop still resumes', async () => {
