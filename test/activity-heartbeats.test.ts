@@ -147,6 +147,26 @@ describe('writeBackup', () => {
       message: 'The operation was aborted',
       cause: 'CancelledFailure',
     });
+    expect(report.uncaught).toEqual([]);
+    expect(namesIn(repository)).toEqual(before);
+    expect(catalog.get(backupId)).toBeUndefined();
+    expect(besideRoot()).toEqual([]);
+  });
+
+  test('cancelled at the first bytes of the archive: nothing is thrown outside the activity (a worker would die of it) and nothing is left', async () => {
+    const backupId = 'vault-cancelled-early';
+    const before = namesIn(repository);
+    const probe = spawnTsx('test/probe/cancel-backup.ts', {
+      LIFEBOAT_CONFIG: configFile,
+      LIFEBOAT_PROBE_TARGET: TARGET,
+      LIFEBOAT_PROBE_BACKUP: backupId,
+      LIFEBOAT_PROBE_CANCEL_AT: 'start',
+    });
+    expect(await probe.exited).toBe(0);
+    const report = JSON.parse(probe.output().trim().split('\n').pop()!) as CancelledBackupReport;
+    expect(report.beats.filter((b) => b.phase === 'archive')).toHaveLength(1);
+    expect(report.uncaught).toEqual([]);
+    expect(report.error).toMatchObject({ name: 'AbortError', cause: 'CancelledFailure' });
     expect(namesIn(repository)).toEqual(before);
     expect(catalog.get(backupId)).toBeUndefined();
     expect(besideRoot()).toEqual([]);

@@ -1,14 +1,15 @@
 /**
  * Runs writeBackup in a MockActivityEnvironment in a process of its own, cancels it at its first
- * heartbeat past half of the archive's bytes, and prints one JSON line: how the activity ended, its
+ * heartbeat past half of the archive's bytes (or at its first archive heartbeat, when
+ * LIFEBOAT_PROBE_CANCEL_AT is `start`), and prints one JSON line: how the activity ended, its
  * heartbeats, what the repository held when the cancellation came, and errors thrown outside it.
  * Run by test/activity-heartbeats.test.ts with LIFEBOAT_CONFIG, LIFEBOAT_PROBE_TARGET and
  * LIFEBOAT_PROBE_BACKUP set.
  *
- * Why a process of its own: Node 20's Readable.toWeb can throw an uncaught ERR_INVALID_STATE when its
- * stream is cancelled while a read is pending (nodejs/node#64529). encryptStream reaches it when a
- * backup is cancelled early in its write (in a worker, that ends the process); jest would fail
- * whichever test was running. Here it is collected, so the probe always reports.
+ * Why a process of its own: an error thrown outside the activity (Node 20's Readable.toWeb threw an
+ * uncaught ERR_INVALID_STATE when its stream was cancelled while a read was pending, which ended the
+ * worker; encryptStream no longer uses it) would fail whichever jest test was running. Here it is
+ * collected, so the probe always reports.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -47,9 +48,10 @@ async function main(): Promise<void> {
   env.on('heartbeat', (beat: Record<string, unknown>) => {
     beats.push(beat);
     // Past half: by then the archive has flowed through every stream's buffer into its partial file.
-    const halfway = (b: Record<string, unknown>) =>
-      b.phase === 'archive' && Number(b.bytes) > Number(b.totalBytes) / 2;
-    if (halfway(beat) && beats.filter(halfway).length === 1) {
+    const atStart = process.env.LIFEBOAT_PROBE_CANCEL_AT === 'start';
+    const due = (b: Record<string, unknown>) =>
+      b.phase === 'archive' && (atStart || Number(b.bytes) > Number(b.totalBytes) / 2);
+    if (due(beat) && beats.filter(due).length === 1) {
       for (const name of fs.readdirSync(repository))
         report.atCancel[name] = fs.statSync(path.join(repository, name)).size;
       env.cancel();
