@@ -11,6 +11,7 @@ import { planRetention, type RetentionPlan } from '../common/retention';
 import type { LifeboatConfig } from '../config';
 import { backupTarget, refuseInDrill, type Catalogs } from './backupShared';
 import { invalidInput, stopFailure } from './errors';
+import { activitySignal, withHeartbeats } from './lib/context';
 import { exists, fsyncDir, fsyncFile, hashFile } from './lib/files';
 import { archiveFile, sidecarFile, signatureFile } from './lib/sidecar';
 
@@ -71,21 +72,57 @@ export function createBackupCopyActivities(config: LifeboatConfig, catalogs: Cat
       const copied: string[] = [];
       // The sidecar last: a sidecar in the offsite folder means its archive and signature are there.
       const names = [`${backupId}.lbk`, `${backupId}.json.asc`, `${backupId}.json`];
-      for (const name of names) {
-        const from = path.join(target.repository, name);
-        if (name.endsWith('.asc') && !(await exists(from))) continue;
-        const to = path.join(target.offsite, name);
-        const tmp = path.join(target.offsite, `.${name}.partial`);
-        await pipeline(fs.createReadStream(from), fs.createWriteStream(tmp));
-        await fsyncFile(tmp);
-        const [a, b] = await Promise.all([hashFile(from), hashFile(tmp)]);
-        if (a.sha256 !== b.sha256) {
-          await fsp.rm(tmp, { force: true });
-          throw stopFailure('ChecksumMismatch', `the offsite copy of ${name} does not match the original`);
-        }
-        await fsp.rename(tmp, to);
-        copied.push(to);
-      }
+      const sizes = await Promise.all(
+        names.map((n) =>
+          fsp.stat(path.join(target.repository!, n)).then(
+            (st) => st.size,
+            () => 0,
+          ),
+        ),
+      );
+      const totalBytes = sizes.reduce((a, b) => a + b, 0);
+      // Why heartbeats: the step's heartbeat timeout is 30 s, and a large archive takes longer to
+      // copy, sync and hash twice; a stop cancels the copy and removes its partial file.
+      await withHeartbeats(
+        { phase: 'offsite', backupId, files: 0, total: names.length, bytes: 0, totalBytes },
+        async (beat) => {
+          let bytes = 0;
+          for (const name of names) {
+            const from = path.join(target.repository!, name);
+            if (name.endsWith('.asc') && !(await exists(from))) continue;
+            const to = path.join(target.offsite!, name);
+            const tmp = path.join(target.offsite!, `.${name}.partial`);
+            try {
+              const source = fs.createReadStream(from);
+              source.on('data', (chunk) => {
+                bytes += chunk.length;
+                beat({
+                  phase: 'offsite',
+                  backupId,
+                  current: name,
+                  files: copied.length,
+                  total: names.length,
+                  bytes,
+                  totalBytes,
+                });
+              });
+              await pipeline(source, fs.createWriteStream(tmp), { signal: activitySignal() });
+              await fsyncFile(tmp);
+              const [a, b] = await Promise.all([hashFile(from), hashFile(tmp)]);
+              if (a.sha256 !== b.sha256)
+                throw stopFailure(
+                  'ChecksumMismatch',
+                  `the offsite copy of ${name} does not match the original`,
+                );
+              await fsp.rename(tmp, to);
+            } catch (err) {
+              await fsp.rm(tmp, { force: true });
+              throw err;
+            }
+            copied.push(to);
+          }
+        },
+      );
       await fsyncDir(target.offsite);
       catalog.recordOffsite(backupId, path.join(target.offsite, `${backupId}.lbk`));
       return { copied };

@@ -6,6 +6,7 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as openpgp from 'openpgp';
@@ -76,6 +77,7 @@ beforeAll(async () => {
       [TARGET]: {
         root,
         repository,
+        offsite: path.join(dir, 'offsite'),
         encryption: { recipients: [pub], privateKeys: [secret], signingKey: secret },
       },
     },
@@ -227,5 +229,47 @@ describe('reading a backup back', () => {
       expect(await activityEnv().run(acts.removeStaging, TARGET, 'beats')).toBe(true);
     }
     expect(besideRoot()).toEqual([]);
+  });
+});
+
+describe('replicateOffsite', () => {
+  const offsite = () => path.join(dir, 'offsite');
+
+  test('cancelled during the copy: ends cancelled, leaves no partial file offsite and records no copy', async () => {
+    const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    env.on('heartbeat', (beat: Beat) => {
+      if (Number(beat.bytes) > 0) env.cancel();
+    });
+    const failure = await env.run(acts.replicateOffsite, TARGET, BACKUP).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(failure?.name).toBe('AbortError');
+    expect(namesIn(offsite())).toEqual([]);
+    expect(catalog.get(BACKUP)?.offsiteCopy).toBeNull();
+  });
+
+  test('beats with the bytes copied against the total, and each copy equals its original', async () => {
+    const { run, beats } = activityEnv();
+    // withHeartbeats throttles to a beat a second; a clock that moves a second per reading lets
+    // every beat of a copy this short through.
+    const realNow = Date.now;
+    let skew = 0;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + (skew += 1001));
+    const result = await run(acts.replicateOffsite, TARGET, BACKUP).finally(() => clock.mockRestore());
+    const names = [`${BACKUP}.json`, `${BACKUP}.json.asc`, `${BACKUP}.lbk`];
+    expect(result).toEqual({ copied: expect.arrayContaining(names.map((n) => path.join(offsite(), n))) });
+    expect(namesIn(offsite())).toEqual(names);
+    const sha256 = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    for (const name of names)
+      expect(sha256(path.join(offsite(), name))).toBe(sha256(path.join(repository, name)));
+    const total = names.reduce((sum, n) => sum + fs.statSync(path.join(repository, n)).size, 0);
+    const copying = beats.filter((b) => b.phase === 'offsite');
+    expect(copying.length).toBeGreaterThan(2);
+    for (const b of copying) expect(b).toMatchObject({ backupId: BACKUP, total: 3, totalBytes: total });
+    const bytes = copying.map((b) => b.bytes!);
+    expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
+    expect(bytes[bytes.length - 1]).toBe(total);
+    expect(catalog.get(BACKUP)?.offsiteCopy).toBe(path.join(offsite(), `${BACKUP}.lbk`));
   });
 });
