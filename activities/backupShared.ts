@@ -15,7 +15,7 @@ import { invalidInput, stopFailure } from './errors';
 import { ArchiveError, readArchive, type ArchiveErrorCode } from './lib/archive';
 import { openArchiveStream } from './lib/archiveStream';
 import { Catalog, type CatalogEntry } from './lib/catalog';
-import { heartbeater } from './lib/context';
+import { heartbeater, throwIfCancelled } from './lib/context';
 import { KeyError, type EncryptionSettings } from './lib/crypto';
 import { exists } from './lib/files';
 import { integrityOf } from './lib/rootFiles';
@@ -130,6 +130,8 @@ const ARCHIVE_STOP: Record<ArchiveErrorCode, StopClass> = {
 };
 
 export function archiveFailure(err: unknown, backupId: string): ApplicationFailure {
+  // A cancellation is no finding about the archive: it is thrown as it is.
+  throwIfCancelled();
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof ArchiveError)
     return stopFailure(ARCHIVE_STOP[err.code], `backup ${backupId}: ${err.message}`);
@@ -274,6 +276,7 @@ export function createVerifier(catalogs: Catalogs) {
         catalog.recordVerification(backupId, report.ok, report);
       return report;
     } catch (err) {
+      // Cancelled: thrown, so that a good backup is never recorded as failing its verification.
       const failure = archiveFailure(err, backupId);
       const report: VerifyReport = {
         backupId,

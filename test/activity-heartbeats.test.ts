@@ -4,6 +4,7 @@
  * heartbeats tell a responder (files and bytes, against the totals), and what a cancellation leaves
  * behind (nothing half-written in the repository or beside the root).
  */
+import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import * as crypto from 'node:crypto';
@@ -228,6 +229,52 @@ describe('reading a backup back', () => {
     } finally {
       expect(await activityEnv().run(acts.removeStaging, TARGET, 'beats')).toBe(true);
     }
+    expect(besideRoot()).toEqual([]);
+  });
+
+  /** Runs `fn` and cancels it at its first beat with bytes; how it ended, and the beats after the cancel. */
+  async function cancelledAtFirstBytes<P extends unknown[]>(
+    fn: (...args: P) => Promise<unknown>,
+    ...args: P
+  ) {
+    const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    let cancelled = false;
+    let beatsAfter = 0;
+    env.on('heartbeat', (beat: Beat) => {
+      if (cancelled) beatsAfter += 1;
+      else if (Number(beat.bytes) > 0) {
+        cancelled = true;
+        env.cancel();
+      }
+    });
+    const outcome = await env.run<P, unknown, typeof fn>(fn, ...args).then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+    return { ...outcome, cancelled, beatsAfter };
+  }
+
+  test('verifyBackup cancelled mid-read stops at the next chunk, records no verdict and leaves no scratch', async () => {
+    const before = catalog.get(BACKUP)!;
+    const ended = await cancelledAtFirstBytes(acts.verifyBackup, TARGET, BACKUP, { require: true });
+    expect(ended.cancelled).toBe(true);
+    // Ended by the cancellation, not reported as a backup that failed its verification.
+    expect(ended).toMatchObject({ error: expect.any(CancelledFailure) });
+    expect(ended.beatsAfter).toBeLessThanOrEqual(1);
+    const after = catalog.get(BACKUP)!;
+    expect([after.verifyOk, after.verifiedAt, after.verifyReport]).toEqual([
+      before.verifyOk,
+      before.verifiedAt,
+      before.verifyReport,
+    ]);
+    expect(besideRoot()).toEqual([]);
+  });
+
+  test('stageRestore cancelled mid-unpack stops at the next chunk and removes what it staged', async () => {
+    const ended = await cancelledAtFirstBytes(acts.stageRestore, TARGET, BACKUP, 'cancelled', {});
+    expect(ended.cancelled).toBe(true);
+    expect(ended).toMatchObject({ error: expect.any(CancelledFailure) });
+    expect(ended.beatsAfter).toBeLessThanOrEqual(1);
     expect(besideRoot()).toEqual([]);
   });
 });

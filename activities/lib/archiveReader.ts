@@ -19,6 +19,7 @@ import {
   type EntryHeader,
   type WriteProgress,
 } from './archiveFormat';
+import { throwIfCancelled } from './context';
 import { manifestProblems, type Manifest } from './manifest';
 
 const inflateRaw = promisify(zlib.inflateRaw);
@@ -183,6 +184,8 @@ export async function readArchive(
     const manifestParts: Buffer[] = [];
     let size = 0;
     for (;;) {
+      // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
+      throwIfCancelled();
       const length = (await reader.take(4, `entry ${name}`)).readUInt32BE();
       if (length === 0) break;
       if (length > MAX_CHUNK)

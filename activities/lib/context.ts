@@ -45,6 +45,14 @@ export function activitySignal(): AbortSignal | undefined {
 }
 
 /**
+ * Throws the cancellation (a CancelledFailure) once the running activity is cancelled; for long
+ * loops, and for catch-alls that must not turn a cancellation into a finding.
+ */
+export function throwIfCancelled(): void {
+  activitySignal()?.throwIfAborted();
+}
+
+/**
  * Runs `work`, heartbeating every few seconds with the latest details even while it is silent (one
  * large file or a quiet program may take longer than a heartbeat timeout). `beat` updates the
  * details and sends them at most once a second.
