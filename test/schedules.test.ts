@@ -51,6 +51,12 @@ const idleQueue = uniqueQueue('schedules-idle');
 /** The file BUSY's quiesce command waits for (see the config). */
 const quiesceRelease = () => path.join(dir, BUSY, 'quiesce-released');
 
+/** A daily cron expression (UTC) whose next run is twelve hours from now. */
+function halfADayAway(): string {
+  const now = new Date();
+  return `${now.getUTCMinutes()} ${(now.getUTCHours() + 12) % 24} * * *`;
+}
+
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return lifeboat(args, { LIFEBOAT_CONFIG: configFile, LIFEBOAT_TASK_QUEUE: idleQueue, ...env });
 }
@@ -201,6 +207,13 @@ test('create with --cron and with --every: the action starts the runbook on the 
   expect(listed.code).toBe(0);
   const rows = JSON.parse(listed.stdout) as { scheduleId: string }[];
   expect(rows).toHaveLength(2);
+  // The clock may pass a 90-minute mark or 02:00 UTC while the test runs: what the schedules say
+  // after the list bounds what it may have shown.
+  const [verifyAfter, fullAfter] = await Promise.all([
+    scheduleOf(`${VAULT}-verify`),
+    scheduleOf(`fullBackup-${VAULT}`),
+  ]);
+  const neverRan = verifyAfter.info.recentActions.length === 0;
   expect(rows).toEqual(
     expect.arrayContaining([
       expect.objectContaining({
@@ -209,7 +222,7 @@ test('create with --cron and with --every: the action starts the runbook on the 
         target: VAULT,
         spec: 'every 90m',
         paused: false,
-        lastRun: null,
+        ...(neverRan ? { lastRun: null } : {}),
       }),
       expect.objectContaining({
         scheduleId: `fullBackup-${VAULT}`,
@@ -217,10 +230,13 @@ test('create with --cron and with --every: the action starts the runbook on the 
         target: VAULT,
         spec: 'cron 0 2 * * * (UTC)',
         paused: false,
-        nextRun: full.info.nextActionTimes[0].toISOString(),
       }),
     ]),
   );
+  const nextRun = (rows as { scheduleId: string; nextRun?: string }[]).find(
+    (r) => r.scheduleId === `fullBackup-${VAULT}`,
+  )?.nextRun;
+  expect([full, fullAfter].map((s) => s.info.nextActionTimes[0].toISOString())).toContain(nextRun);
   const text = await cli(['schedule', 'list', '--target', VAULT]);
   expect(text.stdout).toContain(`fullBackup-${VAULT}  fullBackup → ${VAULT}  cron 0 2 * * * (UTC)`);
 
@@ -237,8 +253,20 @@ test('create with --cron and with --every: the action starts the runbook on the 
 test('pause and unpause with a note, trigger starts a run (refused while it runs), delete', async () => {
   const id = `${VAULT}-steer`;
   expect(
-    (await cli(['schedule', 'create', 'incrementalBackup', '--target', VAULT, '--every', '1d', '--id', id]))
-      .code,
+    // Daily, at a time half a day away: it never fires by itself while the test holds a run.
+    (
+      await cli([
+        'schedule',
+        'create',
+        'incrementalBackup',
+        '--target',
+        VAULT,
+        '--cron',
+        halfADayAway(),
+        '--id',
+        id,
+      ])
+    ).code,
   ).toBe(0);
 
   expect(await cli(['schedule', 'pause', id, '--note', 'storage migration until Friday'])).toMatchObject({
