@@ -22,18 +22,10 @@ import { exists, hashFile } from './lib/files';
 import { check, fieldOf, integrityOf, type ScenarioChecks } from './lib/sandboxChecks';
 import { createPanicActivities } from './panic';
 import { createStoreActivities, listBackups } from './store';
+import type { ChildReport } from '../common/types';
 
-/** How the recovery runbook (the child workflow) ended. */
-export interface RecoveryReport {
-  runbook: string;
-  workflowId: string;
-  state: 'completed' | 'stopped' | 'failed';
-  outcome?: string;
-  /** The runbook's result, when it completed. */
-  result?: unknown;
-  /** Why it stopped or failed. */
-  error?: string;
-}
+/** How the recovery runbook (the drill's child run, `run.child()`) ended. */
+export type RecoveryReport = ChildReport;
 
 export interface DrillOutcome {
   checks: DrillCheck[];

@@ -12,7 +12,7 @@
  * checklist; the drill still completes, with `passed: false` and a proof.
  */
 import { workflowInfo } from '@temporalio/workflow';
-import type { DisasterReport, RecoveryReport } from '../activities/drill';
+import type { DisasterReport } from '../activities/drill';
 import { DRILL_SCENARIOS, type DrillCheck, type DrillProof, type DrillScenario } from '../common/drill';
 import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
@@ -223,7 +223,7 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
     // A restore restores the backup pinned when the sandbox was made (its archives are in the sandbox).
     if (runbook === 'restore' && sandbox.backup) childInput.backupId = sandbox.backup.id;
     const workflowId = `${info.workflowId}-${runbook}`;
-    const recovery: RecoveryReport = await run.child('recovery', runbook, childInput, {
+    const recovery = await run.child('recovery', runbook, childInput, {
       workflowId,
       fact: {
         approvals,
