@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeStoreFixture } from '../scripts/demo-data';
 import { COMMANDS, commandGroups, main } from '../client/cli';
-import { freePort } from './global-setup';
+import { freePort } from './ports';
 import {
   lifeboat,
   snapshotTree,

@@ -11,6 +11,7 @@ import type { AuditRow } from '../activities/lib/ledger';
 import { approveUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import { writeStoreFixture } from '../scripts/demo-data';
+import { freePort } from './ports';
 import {
   eventually,
   startWorker,
@@ -35,14 +36,6 @@ let ledgerFile: string;
 const received: Received[] = [];
 let downPort: number;
 const UI = 'http://127.0.0.1:18233';
-
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 beforeAll(async () => {
   dir = tempDir('notify');

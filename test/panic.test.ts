@@ -12,7 +12,7 @@ import { approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { PanicRecoveryResult, RecoveryCheck } from '../runbooks/panicRecovery';
 import { panicDemoPaths, writePanicDemo, type PanicDemoOptions } from '../scripts/demo-panic';
-import { freePort } from './global-setup';
+import { freePort } from './ports';
 import {
   eventually,
   processRunning,

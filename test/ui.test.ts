@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { DEFAULT_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../common/constants';
 import { writeStoreFixture, type StoreFixture } from '../scripts/demo-data';
-import { freePort } from './global-setup';
+import { freePort } from './ports';
 import {
   eventually,
   lifeboat,
@@ -44,8 +44,7 @@ let store: StoreFixture;
 
 beforeAll(async () => {
   const port = await freePort();
-  let uiPort = await freePort();
-  while (uiPort === port) uiPort = await freePort();
+  const uiPort = await freePort();
   quietRuntime(); // before the SDK's runtime starts with the server below
   server = await TestWorkflowEnvironment.createLocal({
     server: {

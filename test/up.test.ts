@@ -6,18 +6,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { treeState } from '../scripts/storage-root';
-import { freePort } from './global-setup';
+import { freePort } from './ports';
 import { eventually, lifeboat, spawnTsx, tempDir, type Proc } from './helpers';
 import { dbRows, expectSameTree } from './tree-helpers';
 
 let up: Proc | undefined;
 /** What the first test leaves for the second: its data folder and ports, and the demo storage root as backed up. */
-let firstHost: {
-  dataDir: string;
-  port: number;
-  uiPort: number;
-  storage: { tree: ReturnType<typeof treeState>; dbs: Record<string, unknown[]> };
-};
+let firstHost:
+  | {
+      dataDir: string;
+      port: number;
+      uiPort: number;
+      storage: { tree: ReturnType<typeof treeState>; dbs: Record<string, unknown[]> };
+    }
+  | undefined;
 
 afterAll(async () => {
   if (up && up.child.exitCode === null) {
@@ -162,6 +164,7 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
 }, 300000);
 
 test("the host is gone: up on a folder holding only the offsite copy and the keys, then the README's restore command, brings the storage root back", async () => {
+  if (!firstHost) throw new Error('the first test did not pass, so there is no first host to lose');
   const { dataDir, port, uiPort } = firstHost;
   const demo = path.join(dataDir, 'demo');
   const keys = Object.fromEntries(
