@@ -20,6 +20,7 @@ import type { AuditLedger } from './lib/ledger';
 import { createNotifyActivities } from './notify';
 import { createPanicActivities } from './panic';
 import { createRestoreActivities } from './restore';
+import { createRestorePlanActivities } from './restorePlan';
 import { createStoreActivities } from './store';
 import { createStuckActivities } from './stuck';
 import { createTargetActivities } from './targets';
@@ -38,6 +39,7 @@ export function createStorageActivities(config: LifeboatConfig, catalog: Catalog
   return {
     ...createBackupActivities(config, catalogs),
     ...createRestoreActivities(config, catalogs),
+    ...createRestorePlanActivities(config, catalogs),
     ...createAdoptActivities(config, catalogs),
   };
 }

@@ -1,6 +1,6 @@
 /** Text renderings of a run's status for the terminal. */
 import type { RunHealth } from '../activities/lib/runHealth';
-import { formatBytes } from '../common/bytes';
+import { formatBytes, humanBytes } from '../common/bytes';
 import type { RunStatus, StepRecord } from '../common/types';
 
 function duration(ms: number | undefined): string {
@@ -15,6 +15,12 @@ export function describeWaiting(status: RunStatus): string[] {
     `WAITING ${w.kind === 'gate' ? `at gate '${w.gate}'` : `after step '${w.step}' failed`} since ${w.since}`,
   ];
   lines.push(`  reason: ${w.reason}`);
+  if (w.plan) {
+    lines.push(`  approving will: ${w.plan.summary}`);
+    for (const effect of w.plan.effects) lines.push(`    - ${effect}`);
+    for (const f of w.plan.newest ?? [])
+      lines.push(`      changed after the backup: ${f.path} at ${f.modifiedAt} (${humanBytes(f.bytes)})`);
+  }
   if (w.kind === 'gate') {
     const got = (w.approvals ?? []).map((a) => a.actor);
     lines.push(

@@ -36,6 +36,7 @@ import {
 import type { RunbookMeta } from '../common/runbook';
 import { TARGET_FIELD, validateInput } from '../common/schema';
 import type { RunStatus } from '../common/types';
+import { staticDetailsOf, staticSummaryOf } from '../common/runDetails';
 import { RUNBOOKS, findRunbook } from '../runbooks/registry';
 import { runHealth, shownState, stuckAdvice, type Stuck } from '../activities/lib/runHealth';
 
@@ -85,6 +86,9 @@ export async function startRunbook(client: Client, options: StartOptions): Promi
       taskQueue: options.taskQueue,
       workflowId,
       args: [options.input],
+      // What the run's page in the Temporal UI says it is, before the run has said anything.
+      staticSummary: staticSummaryOf(meta, target),
+      staticDetails: staticDetailsOf(meta),
       typedSearchAttributes: [
         { key: SA_RUNBOOK_NAME, value: meta.name },
         { key: SA_RUNBOOK_TARGET, value: target },

@@ -15,7 +15,8 @@ export function formatBytes(bytes: number, unit: ByteUnit, digits = 1): string {
   return `${(bytes / UNITS[unit]).toFixed(digits)} ${unit}`;
 }
 
-/** A size for people: KiB below a MiB, else MiB. */
+/** A size for people: bytes below a KiB, KiB below a MiB, else MiB. */
 export function humanBytes(bytes: number): string {
+  if (bytes < UNITS.KiB) return `${bytes} B`;
   return formatBytes(bytes, bytes >= UNITS.MiB ? 'MiB' : 'KiB');
 }

@@ -26,6 +26,19 @@ export interface Approval {
   comment?: string;
 }
 
+/**
+ * What approving a destructive gate will do, computed by a step before the gate: shown in the gate's
+ * reason, the run's current details, the notification and the status.
+ */
+export interface GatePlan {
+  /** One sentence: what approving changes, and what is kept to put it back. */
+  summary: string;
+  /** The consequences, one line each (counts and bytes, what is kept where). */
+  effects: string[];
+  /** Restore: files in the live root that changed after the backup was taken, newest first (a few). */
+  newest?: { path: string; modifiedAt: string; bytes: number }[];
+}
+
 /** What a waiting run waits for. */
 export interface WaitingFor {
   kind: 'gate' | 'failure';
@@ -41,6 +54,8 @@ export interface WaitingFor {
   approvals?: Approval[];
   timeoutAt?: string;
   errorType?: string;
+  /** Gates: what approving will do. */
+  plan?: GatePlan;
 }
 
 export interface StepRecord {

@@ -11,6 +11,7 @@ import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
 import type { RunOutcome } from '../common/types';
 import { runRunbook } from '../workflows/engine';
+import { quarantinePlan } from './plans';
 
 export const meta: RunbookMeta = {
   name: 'auditChainRecovery',
@@ -117,13 +118,19 @@ export async function auditChainRecovery(
     run.fact('backupUsed', choice.backup);
     run.fact('backupsTried', choice.tried);
     run.fact('expectedGap', choice.gap);
+    const info = workflowInfo();
+    const incident = runTagOf(info.startTime, info.runId);
     await run.gate(
       'restoreChain',
       `audit chain ${check.file} is broken at entry ${brokenAt.index}: ${describeBreak(brokenAt)}; restore backup ${choice.backup} (${choice.entries} entries, head ${choice.head}): ${describeGap(choice.gap)}`,
+      quarantinePlan({
+        file: `the broken chain ${check.file} (${check.entries} entries)`,
+        keptIn: `the quarantine folder ${incident}`,
+        replacement: `backup ${choice.backup} (${choice.entries} entries, head ${choice.head})`,
+        lost: describeGap(choice.gap),
+        wayBack: 'a stop after the restore puts the broken chain back',
+      }),
     );
-
-    const info = workflowInfo();
-    const incident = runTagOf(info.startTime, info.runId);
     const restored = await run.step(
       'quarantineAndRestore',
       'restoreAuditChain',

@@ -12,6 +12,7 @@ import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
 import type { RunOutcome } from '../common/types';
 import { runRunbook } from '../workflows/engine';
+import { quarantinePlan } from './plans';
 
 export const meta: RunbookMeta = {
   name: 'corruptedConfigRecovery',
@@ -140,11 +141,25 @@ export async function corruptedConfigRecovery(
     const choice = await run.step('findParsableBackup', 'findParsableConfigBackup', [target]);
     run.fact('tried', choice.tried);
     let warning: string | undefined;
+    const info = workflowInfo();
+    const incident = runTagOf(info.startTime, info.runId);
+    const plan = (replacement: string, lost: string) =>
+      quarantinePlan({
+        file: `the config ${check.file} (${check.problem})`,
+        keptIn: `the quarantine folder ${incident} beside it`,
+        replacement,
+        lost,
+        wayBack: 'a stop after the replacement puts the corrupt config back',
+      });
     if (choice.source === 'backup') {
       run.fact('backupUsed', choice.name);
       await run.gate(
         'restoreConfig',
         `config ${check.file} does not parse (${check.problem}); restore backup ${choice.name} from ${choice.backups}${skippedBackups(choice.tried)}`,
+        plan(
+          `backup ${choice.name} from ${choice.backups} (sha256 ${choice.sha256.slice(0, 16)}…)`,
+          'settings changed after that backup was made',
+        ),
       );
     } else {
       warning = `FELL BACK TO THE COMPILED-IN DEFAULT ${choice.file}: no backup in ${choice.backups} parses (${choice.backupsProblem}); the application now runs on default settings, not on its last good config`;
@@ -152,11 +167,13 @@ export async function corruptedConfigRecovery(
       await run.gate(
         'useDefault',
         `EVERY BACKUP FAILED: no backup in ${choice.backups} parses (${choice.backupsProblem}). Approving replaces the config ${check.file} (${check.problem}) with the COMPILED-IN DEFAULT ${choice.file}; the application's own settings will be lost until a good backup is restored`,
+        plan(
+          `the COMPILED-IN DEFAULT ${choice.file}`,
+          "EVERY setting of the application's own: it runs on defaults until a good backup is restored",
+        ),
       );
     }
 
-    const info = workflowInfo();
-    const incident = runTagOf(info.startTime, info.runId);
     const installed = await run.step(
       'quarantineAndReplace',
       'installConfig',

@@ -9,6 +9,8 @@ import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
 import type { RunOutcome } from '../common/types';
 import { runRunbook } from '../workflows/engine';
+import { humanBytes } from '../common/bytes';
+import { quarantinePlan } from './plans';
 
 export const meta: RunbookMeta = {
   name: 'corruptedStoreRecovery',
@@ -90,13 +92,19 @@ export async function corruptedStoreRecovery(
     run.fact('backupUsed', choice.backup);
     run.fact('backupsChecked', choice.checked);
 
+    const info = workflowInfo();
+    const incident = runTagOf(info.startTime, info.runId);
     await run.gate(
       'restore',
       `primary ${primary.file} is corrupt (${primary.problem}); restore backup ${choice.backup}`,
+      quarantinePlan({
+        file: `the corrupt primary ${primary.file}${primary.size !== undefined ? ` (${humanBytes(primary.size)})` : ''} and its sidecar ${primary.file}.meta`,
+        keptIn: `the target's quarantine folder ${incident}`,
+        replacement: `backup ${choice.backup} (taken ${choice.takenAt}, ${humanBytes(choice.size)}, sha256 ${choice.sha256.slice(0, 16)}…; ${choice.checked.length} backups checked newest first)`,
+        lost: `whatever the primary took in after ${choice.takenAt} (it stays readable in quarantine)`,
+        wayBack: 'a stop after the restore puts the quarantined primary back',
+      }),
     );
-
-    const info = workflowInfo();
-    const incident = runTagOf(info.startTime, info.runId);
     const quarantine = await run.step('quarantinePrimary', 'quarantinePrimary', [target, incident]);
     run.fact('quarantined', quarantine.files);
 

@@ -161,6 +161,15 @@ export async function driverUpdate(input: DriverUpdateInput): Promise<RunOutcome
     await run.gate(
       'install',
       `install ${pkg.package} (${[pkg.identity.provider, pkg.identity.version].filter(Boolean).join(' ') || 'no version in its INF'}) on ${device} (${before.description}), now using ${before.driver ?? 'no driver'}; ${backup.made ? `pre-update backup ${backup.folder}` : 'NO pre-update backup (skipped)'}; ${restorePoint.created ? 'restore point made' : `no new restore point (${restorePoint.note ?? 'skipped'})`}`,
+      {
+        summary: `installs ${pkg.package} on ${device} (${before.description}) in place of ${before.driver ?? 'no driver'}`,
+        effects: [
+          `the way back: ${backup.made ? `the pre-update backup ${backup.folder} (a stop puts it back)` : 'NO pre-update backup: only a restore point or a reinstall'}`,
+          restorePoint.created
+            ? 'a System Restore point was made before the install'
+            : `no new System Restore point (${restorePoint.note ?? 'skipped'})`,
+        ],
+      },
     );
     const installed = await run.step('installDriver', 'installDriverPackage', [target, device, pkg.package], {
       ...STORE_CALL,

@@ -114,6 +114,14 @@ export async function failedDriverUpdate(
       await run.gate(
         'rollback',
         `roll ${device} (${before.description}, problem code ${before.problemCode}, driver ${before.driver ?? 'none'}) back to ${search.driver?.originalName ?? 'the driver'} ${search.driver?.version ?? ''} from ${search.folder}`,
+        {
+          summary: `installs ${search.driver?.originalName ?? 'the driver'} ${search.driver?.version ?? ''} from the pre-update backup ${search.folder} on ${device}, in place of ${before.driver ?? 'no driver'}`,
+          effects: [
+            `device ${device} (${before.description}) stops using ${before.driver ?? 'no driver'} (problem code ${before.problemCode})`,
+            'the failed driver package stays in the driver store (pnputil /enum-drivers lists it)',
+            `the way back: ${found.restoreHint}`,
+          ],
+        },
       );
       const { rollback, device: after } = await rollBackAndVerify(run, device, search.folder!, {
         verifyStep: 'verifyDevice',

@@ -15,6 +15,7 @@ import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
 import type { RunOutcome } from '../common/types';
 import { nowIso, runRunbook } from '../workflows/engine';
+import { quarantinePlan } from './plans';
 
 export const meta: RunbookMeta = {
   name: 'panicRecovery',
@@ -168,6 +169,13 @@ export async function panicRecovery(input: PanicRecoveryInput): Promise<RunOutco
       await run.gate(
         'restoreLedger',
         `the ledger ${live.file} is not usable (${live.problem}); restore backup ${choice.backup} (modified ${choice.modifiedAt}, sha256 ${choice.sha256.slice(0, 16)}…)`,
+        quarantinePlan({
+          file: `the damaged ledger ${live.file}`,
+          keptIn: `a quarantine folder named after this run (${tag})`,
+          replacement: `backup ${choice.backup} (modified ${choice.modifiedAt}, sha256 ${choice.sha256.slice(0, 16)}…)`,
+          lost: `ledger entries written after ${choice.modifiedAt} (they stay in the quarantined file)`,
+          wayBack: 'a stop puts the damaged ledger back (the restored copy is kept beside it)',
+        }),
       );
       const restored = await run.step(
         'restoreLedger',

@@ -69,6 +69,12 @@ export const meta: RunbookMeta = {
     {
       id: 'inspectBackup',
       label: 'verify the backup and its chain; compare engine version and module set',
+      next: ['planRestore'],
+    },
+    {
+      id: 'planRestore',
+      label:
+        'compare the backup with the live root: files replaced, added and removed, what changed after the backup was taken, databases that differ',
       next: ['gate:restore'],
     },
     {
@@ -171,7 +177,16 @@ export async function restore(input: RestoreInput) {
       run.fact('fromCopies', backup.fromCopies);
       note += ` (read ${backup.fromCopies.join('; ')})`;
     }
-    await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}${note}`);
+    // Why patched: runs already waiting at the gate when the plan was added replay without its step.
+    const plan = patched('restore-plan')
+      ? await run.step('planRestore', 'planRestore', [target, backup.backupId, { paths, into: input.into }], {
+          ...LONG,
+          skippable: true,
+          skipValue: undefined,
+        })
+      : undefined;
+    if (plan) run.fact('plan', plan);
+    await run.gate('restore', `restore ${what}, taken ${backup.createdAt}, into ${where}${note}`, plan);
     const tag = runTag();
 
     if (input.into) {

@@ -481,8 +481,13 @@ describe('failedDriverUpdate', () => {
     const handle = await start('failedDriverUpdate', { target: 'pnFailed', device: NIC });
     const gate = await waitFor(handle, atGate('rollback'), 'the rollback gate');
     expect(gate.waiting!.reason).toBe(
-      `roll ${NIC} (Contoso Gigabit Network Connection, problem code 43, driver oem9.inf) back to netdrv.inf 01/15/2025 1.0.0.0 from ${backup}`,
+      `roll ${NIC} (Contoso Gigabit Network Connection, problem code 43, driver oem9.inf) back to netdrv.inf 01/15/2025 1.0.0.0 from ${backup}. Approving: installs netdrv.inf 01/15/2025 1.0.0.0 from the pre-update backup ${backup} on ${NIC}, in place of oem9.inf`,
     );
+    expect(gate.waiting!.plan!.effects).toEqual([
+      `device ${NIC} (Contoso Gigabit Network Connection) stops using oem9.inf (problem code 43)`,
+      'the failed driver package stays in the driver store (pnputil /enum-drivers lists it)',
+      expect.stringMatching(/^the way back: /),
+    ]);
     expect(gate.facts.backupsChecked).toEqual([{ folder: backup, valid: true }]);
     expect(standinDevice(NIC)).toMatchObject({ driver: 'oem9.inf', problemCode: 43 });
     await approve(handle, 'dave');

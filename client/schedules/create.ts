@@ -16,6 +16,7 @@ import {
 } from '../../common/constants';
 import type { RunbookMeta } from '../../common/runbook';
 import { TARGET_FIELD, validateInput } from '../../common/schema';
+import { staticDetailsOf, staticSummaryOf } from '../../common/runDetails';
 import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../../config';
 import { CliError, badInput, requireRunbook } from '../runs';
 import { scheduleSpec, type ScheduleWhen } from './spec';
@@ -100,6 +101,8 @@ export async function createSchedule(
         workflowId: scheduleWorkflowIdPrefix(meta.name, options.target),
         taskQueue: options.taskQueue,
         args: [input],
+        staticSummary: `${staticSummaryOf(meta, options.target)} (schedule ${scheduleId})`,
+        staticDetails: staticDetailsOf(meta),
         typedSearchAttributes: [
           { key: SA_RUNBOOK_NAME, value: meta.name },
           { key: SA_RUNBOOK_TARGET, value: options.target },

@@ -13,6 +13,7 @@ import {
   SA_RUNBOOK_TARGET,
 } from '../../common/constants';
 import type { RunState } from '../../common/constants';
+import { currentDetails } from '../../common/runDetails';
 import type { FlowNode, RunbookMeta } from '../../common/runbook';
 import type {
   NotifyMessage,
@@ -60,7 +61,12 @@ export class RunCore {
       inputAccepted: false,
       facts: {},
     };
-    this.journal = new Journal(meta, this.status, () => !this.target || !!this.target.notify);
+    this.journal = new Journal(
+      meta,
+      this.status,
+      () => !this.target || !!this.target.notify,
+      () => this.refreshDetails(),
+    );
     this.responder = new Responder(
       this.status,
       Object.keys(meta.gates),
@@ -111,6 +117,39 @@ export class RunCore {
       { key: SA_RUNBOOK_STATE, value: state },
       { key: SA_AWAITING_HUMAN, value: state === 'waiting' },
     ]);
+    this.refreshDetails();
+  }
+
+  /**
+   * Keeps the run's page in the Temporal UI current (its "current details", markdown). Not a
+   * workflow command: the UI reads it through a built-in Query, so it changes nothing on replay.
+   */
+  protected refreshDetails(): void {
+    wf.setCurrentDetails(currentDetails(this.status, this.info.workflowId, this.meta));
+  }
+
+  /**
+   * Waits until `done()`. The wait shows in the timeline as a timer named `summary` that runs while
+   * the run waits (restarted every week); with `timeoutMs`, the timer is the timeout's. Resolves to
+   * false when the timeout passed first.
+   *
+   * Why not async: a run recorded before the timeline entry existed must replay with its commands
+   * in the same order, and they follow the order in which waiting code resumes; returning
+   * `condition`'s own promise keeps the number of steps to resume exactly as it was.
+   */
+  protected waitUntil(done: () => boolean, summary: string, timeoutMs?: number): Promise<boolean | void> {
+    if (timeoutMs !== undefined) return wf.condition(done, timeoutMs, { summary });
+    // Why patched: runs already waiting when the timeline entry was added have no timer here, and
+    // their replay must not add one.
+    if (!wf.patched('waits-in-timeline')) return wf.condition(done);
+    return RunCore.waitInTimeline(done, summary);
+  }
+
+  private static async waitInTimeline(done: () => boolean, summary: string): Promise<boolean> {
+    while (!(await wf.condition(done, '7 days', { summary }))) {
+      // Still waiting after a week: a new entry for the next one.
+    }
+    return true;
   }
 
   /**
@@ -128,6 +167,11 @@ export class RunCore {
       `runbook ${this.meta.name}: its meta.flow ${problem}; fix the flow, then run npm run docs`,
       RUNBOOK_BUG,
     );
+  }
+
+  /** What a flow node does, in the runbook's words (its id when the flow gives no label). */
+  protected labelOf(id: string): string {
+    return this.flowNodes.get(id)?.label ?? id;
   }
 
   /** Lists a step that starts now among the run's steps, as the one the run is on. */
@@ -157,7 +201,10 @@ export class RunCore {
       step: waiting.step,
       details: { kind: waiting.kind, errorType: waiting.errorType, allowed: waiting.allowed },
     });
-    await wf.condition(() => this.responder.pending !== undefined);
+    const what = this.flowNodes.get(waiting.step)?.hold
+      ? `hold ${waiting.step}: a person does this, then retry`
+      : `step ${waiting.step} failed: ${waiting.allowed.join(' / ')}`;
+    await this.waitUntil(() => this.responder.pending !== undefined, `waiting for a person — ${what}`);
     const decision = this.responder.pending!;
     this.responder.pending = undefined;
     return decision;
@@ -174,8 +221,10 @@ export class RunCore {
     for (const comp of [...this.compensations].reverse()) {
       this.record('compensation.started', { name: comp.name }, SYSTEM_ACTOR, comp.name);
       try {
-        const call = undo[comp.activity] as unknown as (...a: unknown[]) => Promise<unknown>;
-        const result = await call(...comp.args);
+        const call = undo[comp.activity] as unknown as {
+          executeWithOptions: (o: { summary: string }, a: unknown[]) => Promise<unknown>;
+        };
+        const result = await call.executeWithOptions({ summary: `undo: ${comp.name}` }, comp.args);
         this.record('compensation.succeeded', { name: comp.name, result }, SYSTEM_ACTOR, comp.name);
       } catch (err) {
         const failure = describeFailure(err);

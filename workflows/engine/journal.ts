@@ -9,6 +9,14 @@ import type { RunbookMeta } from '../../common/runbook';
 import type { AuditEventInput, NotifyMessage, RunStatus } from '../../common/types';
 import { SYSTEM_ACTOR, describeFailure, nowIso } from './failure';
 
+/** The timeline's line for one ledger write: how many events, and the first few by name. */
+function auditSummary(events: AuditEventInput[]): string {
+  const names = events
+    .slice(0, 3)
+    .map((e) => (e.step && !e.event.startsWith(e.step) ? `${e.event} ${e.step}` : e.event));
+  return `audit: ${events.length === 1 ? '1 event' : `${events.length} events`} (${names.join(', ')}${events.length > 3 ? ', …' : ''})`;
+}
+
 export class Journal {
   private readonly info = wf.workflowInfo();
   private readonly auditQueue: AuditEventInput[] = [];
@@ -22,6 +30,8 @@ export class Journal {
     private readonly status: RunStatus,
     /** Whether the target wants notifications (unknown until the target is resolved: yes). */
     private readonly notifying: () => boolean,
+    /** Called after every event: each is a change the run's page should show. */
+    private readonly changed: () => void = () => undefined,
   ) {}
 
   /** Appends an audit event; written to the ledger in order by the audit loop. */
@@ -38,6 +48,7 @@ export class Journal {
       actor,
       details,
     });
+    this.changed();
   }
 
   /** Queues a notification of the run as it is now (see RunbookRun.notify). */
@@ -75,7 +86,10 @@ export class Journal {
       const message = this.notifyQueue.shift();
       if (!message) return;
       try {
-        const receipt = await sender.notify(message);
+        const receipt = await sender.notify.executeWithOptions(
+          { summary: `notify: ${message.event}${message.gate ? ` at gate ${message.gate}` : ''}` },
+          [message],
+        );
         if (receipt.webhooks > 0) {
           this.record(
             'notify.sent',
@@ -109,7 +123,8 @@ export class Journal {
     for (;;) {
       await wf.condition(() => this.auditQueue.length > 0 || this.auditClosed);
       if (this.auditQueue.length === 0) return;
-      await ledger.appendAudit(this.auditQueue.splice(0));
+      const events = this.auditQueue.splice(0);
+      await ledger.appendAudit.executeWithOptions({ summary: auditSummary(events) }, [events]);
     }
   }
 

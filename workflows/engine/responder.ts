@@ -14,18 +14,29 @@ import {
   retryUpdate,
   skipSignal,
   skipUpdate,
+  HANDLER_DESCRIPTIONS as D,
   statusQuery,
   stopSignal,
+  summaryQuery,
   stopUpdate,
   type ApproveArgs,
   type DecisionReceipt,
   type RetryArgs,
   type StopArgs,
 } from '../../common/messages';
+import { YOUR_NAME, runSummary } from '../../common/runDetails';
 import type { DecisionAction, RunStatus } from '../../common/types';
 import { checkApprove, checkRetry, checkSkip, checkStop } from './decisions';
 import { nowIso } from './failure';
 import type { Journal } from './journal';
+
+/** A payload pasted from the run's page with its name placeholder still in it. */
+function placeholder(args: unknown): string | undefined {
+  const actor = (args as { actor?: unknown } | null)?.actor;
+  if (typeof actor === 'string' && /^\s*<.*>\s*$/.test(actor))
+    return `actor is still the placeholder ${YOUR_NAME}: put your own name there (e.g. {"actor": "alice"})`;
+  return undefined;
+}
 
 function refuse(problem: string | undefined): void {
   if (problem !== undefined) throw new Error(problem);
@@ -47,31 +58,54 @@ export class Responder {
   ) {}
 
   install(): void {
-    wf.setHandler(statusQuery, () => this.status);
+    wf.setHandler(statusQuery, () => this.status, { description: D.status });
+    wf.setHandler(summaryQuery, () => runSummary(this.status), { description: D.summary });
     const approveCheck = (a: ApproveArgs) => checkApprove(this.status, this.gateNames, a);
     const retryCheck = (a: RetryArgs) => checkRetry(this.status, a);
     const skipCheck = (a: RetryArgs) => checkSkip(this.status, a);
     const stopCheck = (a: StopArgs) => checkStop(this.status, this.stopRequest !== undefined, a);
 
-    wf.setHandler(approveUpdate, (a) => this.applyApprove(a), { validator: (a) => refuse(approveCheck(a)) });
+    wf.setHandler(approveUpdate, (a) => this.applyApprove(a), {
+      validator: (a) => refuse(placeholder(a) ?? approveCheck(a)),
+      description: D.approve,
+    });
     wf.setHandler(retryUpdate, (a) => this.applyDecision('retry', a), {
-      validator: (a) => refuse(retryCheck(a)),
+      validator: (a) => refuse(placeholder(a) ?? retryCheck(a)),
+      description: D.retry,
     });
     wf.setHandler(skipUpdate, (a) => this.applyDecision('skip', a), {
-      validator: (a) => refuse(skipCheck(a)),
+      validator: (a) => refuse(placeholder(a) ?? skipCheck(a)),
+      description: D.skip,
     });
-    wf.setHandler(stopUpdate, (a) => this.applyStop(a), { validator: (a) => refuse(stopCheck(a)) });
+    wf.setHandler(stopUpdate, (a) => this.applyStop(a), {
+      validator: (a) => refuse(placeholder(a) ?? stopCheck(a)),
+      description: D.stop,
+    });
 
-    wf.setHandler(approveSignal, (a) =>
-      this.viaSignal('approve', a, approveCheck(a), () => this.applyApprove(a)),
+    wf.setHandler(
+      approveSignal,
+      (a) => this.viaSignal('approve', a, approveCheck(a), () => this.applyApprove(a)),
+      {
+        description: D.approve,
+      },
     );
-    wf.setHandler(retrySignal, (a) =>
-      this.viaSignal('retry', a, retryCheck(a), () => this.applyDecision('retry', a)),
+    wf.setHandler(
+      retrySignal,
+      (a) => this.viaSignal('retry', a, retryCheck(a), () => this.applyDecision('retry', a)),
+      {
+        description: D.retry,
+      },
     );
-    wf.setHandler(skipSignal, (a) =>
-      this.viaSignal('skip', a, skipCheck(a), () => this.applyDecision('skip', a)),
+    wf.setHandler(
+      skipSignal,
+      (a) => this.viaSignal('skip', a, skipCheck(a), () => this.applyDecision('skip', a)),
+      {
+        description: D.skip,
+      },
     );
-    wf.setHandler(stopSignal, (a) => this.viaSignal('stop', a, stopCheck(a), () => this.applyStop(a)));
+    wf.setHandler(stopSignal, (a) => this.viaSignal('stop', a, stopCheck(a), () => this.applyStop(a)), {
+      description: D.stop,
+    });
   }
 
   /** Ends the run as stopped: recorded with who and why, and the body cancelled. */
@@ -95,9 +129,13 @@ export class Responder {
   private viaSignal(
     action: DecisionAction,
     args: unknown,
-    problem: string | undefined,
+    checked: string | undefined,
     apply: () => unknown,
   ): void {
+    // Why patched: a signal of a run started before this check existed was applied with the
+    // placeholder as its actor; its replay must apply it again.
+    const pasted = placeholder(args);
+    const problem = pasted !== undefined && wf.patched('refuse-placeholder-actor') ? pasted : checked;
     if (problem === undefined) {
       apply();
       return;

@@ -38,7 +38,7 @@ import type { Activities } from '../../activities';
 import { INVALID_INPUT, NON_RETRYABLE_TYPES } from '../../common/errors';
 import { DEFAULT_GATE_POLICY, type RunbookMeta } from '../../common/runbook';
 import { TARGET_FIELD, validateInput } from '../../common/schema';
-import type { Approval, ChildReport, GatePolicy, RunOutcome, StepRecord } from '../../common/types';
+import type { Approval, ChildReport, GatePlan, GatePolicy, RunOutcome, StepRecord } from '../../common/types';
 import { RUNBOOK_BUG, SYSTEM_ACTOR, describeFailure, fieldOf, nowIso, summaryOf } from './failure';
 import { RunCore, type Compensation } from './core';
 import type { Journal } from './journal';
@@ -61,6 +61,12 @@ export interface StepOptions<T = unknown> {
    * Must be idempotent and harmless when the step did nothing.
    */
   compensation?: Compensation;
+}
+
+/** A timeline summary: one line, short enough to read in a bar. */
+function oneLine(text: string, max = 110): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** The child's ending in one line: the innermost cause of a child workflow failure. */
@@ -96,7 +102,11 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
       // Why: on stop, compensations must not run while the step's activity still runs.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
-    const call = proxy[activity] as unknown as (...a: unknown[]) => Promise<ActivityResult<K>>;
+    const call = proxy[activity] as unknown as {
+      executeWithOptions: (o: { summary: string }, a: unknown[]) => Promise<ActivityResult<K>>;
+    };
+    // The timeline names the step and what it does, not just the activity.
+    const summary = oneLine(`${name}: ${this.labelOf(name)}`);
     if (opts.compensation) this.compensations.push(opts.compensation);
 
     const record: StepRecord = { name, state: 'running', attempts: 0, startedAt: nowIso() };
@@ -110,7 +120,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
       this.record('step.started', { attempt: record.attempts }, SYSTEM_ACTOR, name);
       const started = Date.now();
       try {
-        const result = await call(...args);
+        const result = await call.executeWithOptions({ summary }, args);
         this.responder.throwIfStopping();
         Object.assign(record, {
           state: 'succeeded',
@@ -167,9 +177,11 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
 
   /**
    * An approval point before a destructive step. The policy is the runbook's default for the gate,
-   * overridden by the target's config.
+   * overridden by the target's config. `plan` says what approving will do (computed by the steps
+   * before the gate); it is added to the reason and shown with the waiting status.
    */
-  async gate(name: string, reason: string): Promise<void> {
+  async gate(name: string, baseReason: string, plan?: GatePlan): Promise<void> {
+    const reason = plan ? `${baseReason}. Approving: ${plan.summary}` : baseReason;
     const spec = this.meta.gates[name];
     if (!spec)
       throw ApplicationFailure.nonRetryable(`runbook ${this.meta.name} has no gate '${name}'`, RUNBOOK_BUG);
@@ -203,24 +215,31 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
       quorum: policy.quorum,
       approvals,
       timeoutAt: timeoutMs !== undefined ? new Date(Date.now() + timeoutMs).toISOString() : undefined,
+      ...(plan ? { plan } : {}),
     };
     this.setState('waiting');
     this.record(
       'gate.waiting',
-      { gate: name, reason, approvers: policy.approvers, quorum: policy.quorum },
+      { gate: name, reason, approvers: policy.approvers, quorum: policy.quorum, ...(plan ? { plan } : {}) },
       SYSTEM_ACTOR,
       step,
     );
     this.notify('waiting', reason, {
       gate: name,
       step,
-      details: { kind: 'gate', approvers: policy.approvers, quorum: policy.quorum },
+      details: {
+        kind: 'gate',
+        approvers: policy.approvers,
+        quorum: policy.quorum,
+        ...(plan ? { plan } : {}),
+      },
     });
-    const inTime =
-      timeoutMs === undefined
-        ? (await wf.condition(() => approvals.length >= policy.quorum), true)
-        : await wf.condition(() => approvals.length >= policy.quorum, timeoutMs);
-    if (inTime) {
+    const waited = await this.waitUntil(
+      () => approvals.length >= policy.quorum,
+      oneLine(`waiting for a person — gate ${name}: approve (quorum ${policy.quorum}) or stop`),
+      timeoutMs,
+    );
+    if (waited !== false) {
       open(
         SYSTEM_ACTOR,
         approvals.map((a) => a.actor),
@@ -262,6 +281,9 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
       const outcome = await wf.executeChild<(i: unknown) => Promise<RunOutcome>>(runbook, {
         workflowId,
         args: [input],
+        staticSummary: oneLine(
+          `${runbook} → ${String(input.target)}: ${name} of ${this.meta.name} ${this.info.workflowId}`,
+        ),
       });
       report =
         outcome.state === 'completed'
@@ -336,7 +358,12 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
             retry: { maximumAttempts: 3 },
           });
           actor = await CancellationScope.nonCancellable(() =>
-            history.cancelRequester(this.info.workflowId, this.info.runId).catch(() => 'temporal'),
+            history.cancelRequester
+              .executeWithOptions({ summary: 'who cancelled the run' }, [
+                this.info.workflowId,
+                this.info.runId,
+              ])
+              .catch(() => 'temporal'),
           );
         }
         // A responder's stop may have come in while the requester was looked up: it stands.
