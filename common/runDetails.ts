@@ -79,7 +79,7 @@ export function cliLineOf(action: DecisionAction, workflowId: string): string {
 
 /** The plan of a gate, as markdown lines. */
 export function planLines(plan: GatePlan): string[] {
-  const lines = [`**Approving will:** ${plan.summary}`];
+  const lines = [`**Approving will:** ${plan.summary}`, ''];
   for (const effect of plan.effects) lines.push(`- ${effect}`);
   if (plan.newest?.length) {
     lines.push('- changed after the backup, newest first:');
@@ -106,10 +106,12 @@ function waitingLines(w: WaitingFor, workflowId: string, meta: RunbookMeta): str
       : hold
         ? `step \`${w.step}\` is work only a person can do`
         : `step \`${w.step}\` failed`;
+  // The gate's reason ends with the plan's summary, which the plan's own lines show below.
+  const reason = w.plan ? w.reason.replace(`. Approving: ${w.plan.summary}`, '') : w.reason;
   const lines = [
     `### A person is needed: ${heading}`,
     '',
-    `${w.reason}${w.errorType ? ` (${w.errorType})` : ''}`,
+    `${reason}${w.errorType ? ` (${w.errorType})` : ''}`,
     '',
   ];
   if (w.plan) lines.push(...planLines(w.plan), '');
@@ -118,6 +120,7 @@ function waitingLines(w: WaitingFor, workflowId: string, meta: RunbookMeta): str
     const who = (w.approvers ?? []).includes('*') ? 'anyone' : (w.approvers ?? []).join(', ');
     lines.push(
       `Approvals: **${got.length} of ${w.quorum ?? 1}**${got.length ? ` (${got.join(', ')})` : ''}; may approve: ${who}${w.timeoutAt ? `; times out at ${when(w.timeoutAt)}` : ''}`,
+      '',
     );
   }
   lines.push(
@@ -139,7 +142,7 @@ function waitingLines(w: WaitingFor, workflowId: string, meta: RunbookMeta): str
 
 function endLines(status: RunStatus): string[] {
   const lines = [
-    `**${status.state.toUpperCase()}**: ${outcomeOf(status) ?? ''}${status.endedAt ? ` at ${when(status.endedAt)}` : ''}`,
+    `**Outcome:** ${outcomeOf(status) ?? ''}${status.endedAt ? ` at ${when(status.endedAt)}` : ''}`,
   ];
   const approvals = status.decisions.filter((d) => d.action === 'approve' && !d.refused);
   lines.push(
@@ -158,20 +161,21 @@ export function currentDetails(status: RunStatus, workflowId: string, meta: Runb
   const label = meta.flow.find((node) => node.id === status.currentStep)?.label;
   const state = status.state === 'waiting' ? 'WAITING FOR A PERSON' : status.state.toUpperCase();
   const lines = [`**${status.runbook}** → target **${status.target || '?'}** — **${state}**`, ''];
+  // A refused decision first: whoever just sent it looks for why.
+  const refused = [...status.decisions].reverse().find((d) => d.refused);
+  if (refused)
+    lines.push(
+      `**Last refused decision** — ${refused.action} from **${refused.actor}** at ${when(refused.at)}: ${refused.refusal}`,
+      '',
+    );
   if (status.state === 'waiting' && status.waiting)
     lines.push(...waitingLines(status.waiting, workflowId, meta));
   else if (status.state === 'running' && status.currentStep)
     lines.push(`On step \`${status.currentStep}\`${label ? `: ${label}` : ''}`);
   else if (status.endedAt) lines.push(...endLines(status));
-  const refused = [...status.decisions].reverse().find((d) => d.refused);
-  if (refused)
-    lines.push(
-      '',
-      `**Last refused decision** — ${refused.action} from **${refused.actor}** at ${when(refused.at)}: ${refused.refusal}`,
-    );
   const accepted = status.decisions.filter((d) => !d.refused);
   if (accepted.length) {
-    lines.push('', '**Decisions**');
+    lines.push('', '**Decisions**', '');
     for (const d of accepted.slice(-8)) lines.push(`- ${describeDecision(d)}`);
   }
   const done = status.steps.map((s) => `${s.name} ${STEP_MARK[s.state]}`);

@@ -19,11 +19,6 @@ export function quarantinePlan(p: {
 }): GatePlan {
   return {
     summary: `moves ${p.file} into ${p.keptIn} (kept, never deleted) and puts ${p.replacement} in its place`,
-    effects: [
-      `quarantined: ${p.file}, into ${p.keptIn}`,
-      `takes its place: ${p.replacement}`,
-      ...(p.lost ? [`not in the replacement: ${p.lost}`] : []),
-      `the way back: ${p.wayBack}`,
-    ],
+    effects: [...(p.lost ? [`not in the replacement: ${p.lost}`] : []), `the way back: ${p.wayBack}`],
   };
 }

@@ -149,7 +149,7 @@ test('a waiting run says on its own page why it waits, what approving does, how 
   await handle.result();
   page = await metadata(handle);
   details = page.currentDetails!;
-  expect(details).toMatch(/\*\*COMPLETED\*\*: restored at /);
+  expect(details).toMatch(/— \*\*COMPLETED\*\*\n[^]*\*\*Outcome:\*\* restored at /);
   expect(details).toMatch(/Approved by: \*\*alice\*\* \(gate `restore`/);
   expect(details).toContain('approve gate `restore` — backup checked');
   const done = (await handle.query(summaryQuery)) as RunSummary;
@@ -263,6 +263,6 @@ test('current details render every state in short markdown (pure)', () => {
     'wf-1',
     storeMeta,
   );
-  expect(stopped).toContain('**STOPPED**: stopped by bob: doing it by hand at 2026-11-30 10:05:00 UTC');
+  expect(stopped).toContain('**Outcome:** stopped by bob: doing it by hand at 2026-11-30 10:05:00 UTC');
   expect(stopped).toContain('No person approved anything in this run.');
 });

@@ -106,6 +106,8 @@ export async function reloadUntilVisible(
   locator: Locator,
   what: string,
   timeoutMs = 45000,
+  /** What to do after each reload to bring the locator's part of the page back (e.g. open a tab). */
+  afterReload?: () => Promise<void>,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -117,6 +119,7 @@ export async function reloadUntilVisible(
     } catch {
       if (Date.now() > deadline) throw new Error(`the UI did not show ${what} within ${timeoutMs / 1000}s`);
       await page.reload();
+      await afterReload?.();
     }
   }
 }

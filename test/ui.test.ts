@@ -1,8 +1,10 @@
 /**
  * The Temporal Web UI in a real browser (Debian's Chromium through playwright-core), as an operator
  * uses it: start corruptedStoreRecovery from the UI's Start Workflow form with JSON input on task
- * queue `lifeboat`, find the run with the `AwaitingHuman = true` filter, approve it with the
- * lifeboat CLI, and see it completed. The screenshots it takes are the README's.
+ * queue `lifeboat`, find the run with the `AwaitingHuman = true` filter, read on the run's own
+ * page why it waits, what approving will do and what to send; send a Signal the run refuses and see
+ * why on the page; approve with an Update carrying the payload copied from the page; and see the
+ * outcome and the approver. The screenshots it takes are the README's.
  *
  * This file runs its own dev server with the UI on (the suite's is headless and shared), so that
  * the lists show this file's runs only and the worker can poll the real task queue name.
@@ -16,7 +18,6 @@ import { writeStoreFixture, type StoreFixture } from '../scripts/demo-data';
 import { freePort } from './ports';
 import {
   eventually,
-  lifeboat,
   quietRuntime,
   startWorker,
   statusWhen,
@@ -209,25 +210,114 @@ test('an operator starts a recovery from the UI, finds it waiting for approval, 
     await screenshot(page, 'ui-awaiting-approval', { width: 1600, height: 700 });
   });
 
-  const approved = await lifeboat(
-    ['approve', workflowId, '--as', 'ui-test', '--comment', 'approved in the UI test'],
-    {
-      TEMPORAL_ADDRESS: address,
-      LIFEBOAT_TASK_QUEUE: DEFAULT_TASK_QUEUE,
-    },
-  );
-  expect(approved).toMatchObject({ code: 0 });
+  const runPage = `${workflows}/${encodeURIComponent(workflowId)}`;
+  /** The run page's User Metadata tab: its summary, details and current details. */
+  const metadataTab = async () => {
+    await page.getByRole('tab', { name: 'User Metadata' }).click();
+    await page.getByText('Current Details', { exact: true }).first().waitFor();
+  };
+  /** Sends a Signal or an Update from the run page's More Actions menu, as a responder does. */
+  const send = async (kind: 'Signal' | 'Update', name: string, data: string, refused?: RegExp) => {
+    await page.getByRole('button', { name: 'More Actions' }).click();
+    await page.getByRole('menuitem', { name: `Send a${kind === 'Update' ? 'n' : ''} ${kind}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Send a${kind === 'Update' ? 'n' : ''} ${kind}` });
+    await dialog.getByTestId(`${kind.toLowerCase()}-select-button`).click();
+    // The drop-down shows each handler's description: what it does and the input it takes.
+    const option = dialog.getByRole('option', { name: new RegExp(`^${name}\\b`) });
+    expect(await option.innerText()).toContain('Input: {"actor": "<your name>"');
+    await option.click();
+    await dialog.getByRole('textbox', { name: 'Data' }).click();
+    await page.keyboard.press('Control+A'); // the form keeps what was typed the last time
+    await page.keyboard.insertText(data);
+    // Leave the editor first: it reformats the JSON on blur, and a click that blurs it is spent on that.
+    await dialog.getByText('Single JSON payload supported.').click();
+    await dialog.getByRole('button', { name: 'Submit' }).click();
+    if (refused) {
+      // An Update the run refuses: the form says why, and stays open.
+      await dialog.getByText(refused).first().waitFor();
+      await screenshot(page, 'ui-refused-update', { width: 1600, height: 1000 });
+      await dialog.getByTestId('cancel-modal-button').click();
+    }
+    await dialog.waitFor({ state: 'hidden' });
+  };
 
-  await tw!.client.workflow.getHandle(workflowId).result();
-  await inAwaitingHumanList(workflowId, false);
+  /** What the page's markdown panels show (the UI renders each in a frame of its own). */
+  const panels = async () => {
+    const texts = await Promise.all(
+      page
+        .frames()
+        .filter((f) => f !== page.mainFrame())
+        .map((f) =>
+          f
+            .locator('body')
+            .innerText()
+            .catch(() => ''),
+        ),
+    );
+    return texts.join('\n');
+  };
+  /** Waits until the run page's panels show `pattern`, reloading as the UI's "R for freshness" does. */
+  const panelsShow = async (pattern: RegExp, what: string): Promise<string> => {
+    const deadline = Date.now() + 45000;
+    for (;;) {
+      const text = await panels();
+      if (pattern.test(text)) return text;
+      if (Date.now() > deadline) throw new Error(`the run page did not show ${what}; it showed:\n${text}`);
+      await page.waitForTimeout(1000);
+      await page.reload();
+      await metadataTab();
+    }
+  };
 
-  await part('completed-run', async () => {
-    await page.goto(`${workflows}/${encodeURIComponent(workflowId)}`);
+  let payload = '';
+  await part('run-page-waiting', async () => {
+    await page.setViewportSize({ width: 1600, height: 1400 });
+    await page.goto(runPage);
+    await metadataTab();
+    // The page says, without any JSON to read: a person is needed, at which gate, why, what
+    // approving will do, who may approve, and what to send.
+    const text = await panelsShow(/A person is needed: approve gate restore\?/, 'the waiting gate');
+    expect(text).toMatch(/Approving will: moves the corrupt primary .*graph\.json/);
+    expect(text).toMatch(/Approvals: 0 of 1; may approve: ui-test/);
+    expect(text).toMatch(/Decisions allowed now: approve, stop\./);
+    payload = /\{"actor": "<your name>", "comment": "<optional>"\}/.exec(text)![0];
+    await screenshot(page, 'ui-run-page-waiting', { width: 1600, height: 1400 });
+  });
+
+  await part('refused-signal', async () => {
+    // A signal without the responder's name: the UI says "signaled"; the run refuses it, and its
+    // page says so, and why.
+    await send('Signal', 'approve', '{"comment": "looks fine"}');
+    await page.getByText('Workflow signaled.').first().waitFor();
+    await panelsShow(/Last refused decision — approve from unknown at .*: actor is required/, 'the refusal');
+    await screenshot(page, 'ui-refused-signal', { width: 1600, height: 1000 });
+  });
+
+  await part('approve-update', async () => {
+    // The payload copied from the page as it is: refused at once, the form says why.
+    await send('Update', 'approve', payload, /actor is still the placeholder <your name>/);
+    // With the responder's name in it, sent as an Update.
+    await send(
+      'Update',
+      'approve',
+      payload.replace('<your name>', 'ui-test').replace('<optional>', 'backup checked'),
+    );
+    await tw!.client.workflow.getHandle(workflowId).result();
+    await page.goto(runPage);
     await reloadUntilVisible(
       page,
       page.getByText('Completed', { exact: true }),
       `${workflowId} as Completed`,
     );
+    await metadataTab();
+    const text = await panelsShow(/COMPLETED[^]*Outcome: restored at /, 'the outcome');
+    expect(text).toMatch(/Approved by: ui-test \(gate restore, /);
+    expect(text).toMatch(/ui-test approve gate restore — backup checked/);
+    await screenshot(page, 'ui-run-page-completed', { width: 1600, height: 1000 });
+  });
+  await inAwaitingHumanList(workflowId, false);
+
+  await part('completed-run', async () => {
     await page.getByRole('tab', { name: /Event History/ }).click();
     await page.getByText('Workflow Execution Completed').first().waitFor();
     // The compact history: one line per activity and per decision, the approval among them.

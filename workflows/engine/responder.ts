@@ -38,8 +38,12 @@ function placeholder(args: unknown): string | undefined {
   return undefined;
 }
 
+/** Refuses an Update: the caller (the CLI, the UI's form) shows the message, with no stack of ours. */
 function refuse(problem: string | undefined): void {
-  if (problem !== undefined) throw new Error(problem);
+  if (problem === undefined) return;
+  const refusal = new Error(problem);
+  refusal.stack = `Error: ${problem}`;
+  throw refusal;
 }
 
 export class Responder {
