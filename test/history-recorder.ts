@@ -14,7 +14,10 @@ import { statusQuery } from '../common/messages';
 import type { RunOutcome, RunStatus } from '../common/types';
 import { findRunbook } from '../runbooks/registry';
 
-export const HISTORIES = path.resolve(__dirname, 'histories');
+/** Where histories are kept (LIFEBOAT_HISTORIES_DIR records a new set elsewhere, to add by hand). */
+export const HISTORIES = path.resolve(
+  process.env.LIFEBOAT_HISTORIES_DIR || path.join(__dirname, 'histories'),
+);
 
 const History = temporal.api.history.v1.History;
 
