@@ -151,8 +151,11 @@ function endLines(status: RunStatus): string[] {
       : 'No person approved anything in this run.',
   );
   if (status.state === 'stopped')
-    lines.push('What earlier steps changed was put back by their compensations.');
-  if (status.error && status.state !== 'failed') lines.push(`Problem: ${status.error}`);
+    lines.push(
+      status.error
+        ? `NOT everything was put back: ${status.error}`
+        : 'What earlier steps changed was put back by their compensations.',
+    );
   return lines;
 }
 

@@ -265,4 +265,18 @@ test('current details render every state in short markdown (pure)', () => {
   );
   expect(stopped).toContain('**Outcome:** stopped by bob: doing it by hand at 2026-11-30 10:05:00 UTC');
   expect(stopped).toContain('No person approved anything in this run.');
+  expect(stopped).toContain('What earlier steps changed was put back by their compensations.');
+  const halfBack = currentDetails(
+    {
+      ...base,
+      state: 'stopped',
+      endedAt: '2026-11-30T10:05:00.000Z',
+      error: 'compensations failed: putPreviousRootBack: EACCES',
+    },
+    'wf-1',
+    storeMeta,
+  );
+  expect(halfBack).toContain(
+    'NOT everything was put back: compensations failed: putPreviousRootBack: EACCES',
+  );
 });
