@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { LifeboatConfig } from '../config';
 import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
+import { createAuthTokenActivities } from './authTokens';
 import { createAdoptActivities } from './adopt';
 import { createBackupActivities } from './backup';
 import { Catalogs } from './backupShared';
@@ -53,6 +54,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDriverActivities(deps.config),
     ...createConfigFileActivities(deps.config),
     ...createAuditChainActivities(deps.config),
+    ...createAuthTokenActivities(deps.config),
     ...createPanicActivities(deps.config),
     ...createHealthActivities(deps.config, deps.catalog),
     ...createNotifyActivities(deps.config),

@@ -47,7 +47,7 @@ export function findTarget(config: LifeboatConfig, name: string): TargetConfig {
 
 /** A section of a target's config, or InvalidInput naming the target and the missing section. */
 export function sectionOf<
-  K extends 'store' | 'driverStore' | 'configFile' | 'auditChain' | 'panic' | 'health',
+  K extends 'store' | 'driverStore' | 'configFile' | 'auditChain' | 'authTokens' | 'panic' | 'health',
 >(config: LifeboatConfig, targetName: string, key: K): NonNullable<TargetConfig[K]> {
   const section = findTarget(config, targetName)[key];
   if (section === undefined)
@@ -63,6 +63,7 @@ const SECTIONS = [
   'driverStore',
   'configFile',
   'auditChain',
+  'authTokens',
   'panic',
   'health',
 ];

@@ -22,6 +22,7 @@ export { productionPaths } from './drill';
 export type { NotifySettings } from './notify';
 export type {
   AuditChainSettings,
+  AuthTokenSettings,
   ConfigFileSettings,
   DriverStoreSettings,
   HealthEndpointSettings,

@@ -1,6 +1,6 @@
 /**
- * Target sections for the recovery runbooks (driver store, config file, audit chain, panic
- * recovery), the protected service's HTTP health endpoint, what healthCheck reports against, and
+ * Target sections for the recovery runbooks (driver store, config file, audit chain, auth tokens,
+ * panic recovery), the protected service's HTTP health endpoint, what healthCheck reports against, and
  * the recovery objectives. Paths default to folders beside the file they belong to.
  */
 import * as path from 'node:path';
@@ -106,6 +106,21 @@ const panic = (base: string) =>
     recoveryProofs: p.recoveryProofs ?? beside(p.flag, 'recovery-proofs'),
   }));
 
+const authTokens = (base: string) =>
+  section(
+    'must be an object like {"file": "home/.maidos/tokens.json", "reauthenticate": "run maidos login"}',
+    {
+      /** The token file (JSON). Lifeboat never reads its contents into a status, log or message. */
+      file: requiredPath(base),
+      /** Where an unreadable token file is kept (never deleted); `quarantine/` beside it by default. */
+      quarantine: filePath(base).optional(),
+      /** How a person re-authenticates, shown while the run waits for it (e.g. "run `maidos login`"). */
+      reauthenticate: text('must be a non-empty text saying how to re-authenticate').default(
+        "sign in again from the application's own UI",
+      ),
+    },
+  ).transform((t) => ({ ...t, quarantine: t.quarantine ?? beside(t.file, 'quarantine') }));
+
 const health = section('must be an object like {"url": "http://127.0.0.1:3000/healthz", "attempts": 5}', {
   url: httpUrl,
   attempts: int(1).default(5),
@@ -135,6 +150,8 @@ export const recoverySettings = (base: string) => ({
   configFile: configFile(base).optional(),
   /** A hash-chained log with its backups (auditChainRecovery). */
   auditChain: auditChain(base).optional(),
+  /** An auth token file (lostAuthTokens). */
+  authTokens: authTokens(base).optional(),
   /** Panic flag, ledger, proofs (panicRecovery). */
   panic: panic(base).optional(),
   /** The protected service's HTTP health endpoint. */
@@ -149,6 +166,7 @@ export type DriverStoreSettings = z.output<ReturnType<typeof driverStore>>;
 export type ConfigFileSettings = z.output<ReturnType<typeof configFile>>;
 export type AuditChainSettings = z.output<ReturnType<typeof auditChain>>;
 export type PanicSettings = z.output<ReturnType<typeof panic>>;
+export type AuthTokenSettings = z.output<ReturnType<typeof authTokens>>;
 export type HealthEndpointSettings = z.output<typeof health>;
 export type HealthThresholds = z.output<typeof healthCheck>;
 export type Objectives = z.output<typeof objectives>;

@@ -16,6 +16,7 @@ export { failedDriverUpdate } from './failedDriverUpdate';
 export { fullBackup } from './fullBackup';
 export { healthCheck } from './healthCheck';
 export { incrementalBackup } from './incrementalBackup';
+export { lostAuthTokens } from './lostAuthTokens';
 export { offsiteReplicate } from './offsiteReplicate';
 export { panicRecovery } from './panicRecovery';
 export { restore } from './restore';
