@@ -18,6 +18,7 @@ import { createHealthActivities } from './health';
 import { createHistoryActivities } from './history';
 import type { Catalog } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
+import { createMigrationActivities } from './migration';
 import { createNotifyActivities } from './notify';
 import { createPanicActivities } from './panic';
 import { createRestoreActivities } from './restore';
@@ -58,6 +59,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPanicActivities(deps.config),
     ...createHealthActivities(deps.config, deps.catalog),
     ...createNotifyActivities(deps.config),
+    ...createMigrationActivities(deps.config),
     ...createDrillActivities(deps.config, deps.catalog),
     ...createDrillProofActivities(deps.config, deps.catalog),
     ...createStuckActivities(deps.config, deps.ledger, deps.client),

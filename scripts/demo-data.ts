@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as openpgp from 'openpgp';
 import { writeChainDemo } from './demo-chain';
 import { writeConfigDemo } from './demo-config';
+import { writeMigrationDemo } from './demo-migration';
 import { writeTokensDemo } from './demo-tokens';
 import { writeDriversDemo } from './demo-drivers';
 import { drillSection, panicDrillCommands, writeDrillKeys, type DrillKeys } from './demo-drill';
@@ -117,6 +118,7 @@ function recoveryDemos(demoDir: string, uiUrl: string): Record<string, () => Rec
     'demo-panic': () => writePanicDemo(path.join(demoDir, 'panic'), { healthUrl: uiUrl }),
     'demo-drivers': () => writeDriversDemo(path.join(demoDir, 'drivers')),
     'demo-tokens': () => writeTokensDemo(path.join(demoDir, 'tokens')),
+    'demo-migration': () => writeMigrationDemo(path.join(demoDir, 'migration'), DEMO_ENCRYPTION),
   };
 }
 
