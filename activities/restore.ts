@@ -23,7 +23,15 @@ import { invalidInput, stopFailure } from './errors';
 import { heartbeater } from './lib/context';
 import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
 import { integrityOf, scanRoot, type ScannedFile } from './lib/rootFiles';
+import { SQLITE_SIDECARS } from './lib/sqlite';
 import { unpackChain, wantedFiles } from './lib/unpack';
+
+/** Moves a database's `-wal`, `-shm` and `-journal` from beside `from` to beside `to`, where there are any. */
+async function moveSidecars(from: string, to: string): Promise<void> {
+  for (const side of SQLITE_SIDECARS)
+    if ((await exists(`${from}${side}`)) && !(await exists(`${to}${side}`)))
+      await fsp.rename(`${from}${side}`, `${to}${side}`);
+}
 
 /** A target whose root a restore may write: not one of named files like Lifeboat's own stores. */
 export function restorableTarget(config: LifeboatConfig, name: string) {
@@ -239,6 +247,9 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
           await fsp.mkdir(path.dirname(kept), { recursive: true });
           await fsp.rename(live, kept);
         }
+        // A database's WAL and shared memory belong to the file they came with: they go with it,
+        // or the staged database would be opened with another file's log.
+        await moveSidecars(live, kept);
         await fsp.mkdir(path.dirname(live), { recursive: true });
         await fsp.rename(staged, live);
         await fsyncDir(path.dirname(live));
@@ -264,9 +275,12 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
       const putBack: string[] = [];
       for (const [p, existed] of Object.entries(journal)) {
         const [live, kept] = [at(root, p), at(previous, p)];
+        // Whatever sidecars the swapped-in database grew are its own, not the original's.
+        for (const side of SQLITE_SIDECARS) await fsp.rm(`${live}${side}`, { force: true });
         if (existed && (await exists(kept))) {
           await fsp.rm(live, { recursive: true, force: true });
           await fsp.rename(kept, live);
+          await moveSidecars(kept, live);
           putBack.push(p);
         } else if (!existed) {
           await fsp.rm(live, { recursive: true, force: true });

@@ -52,8 +52,116 @@ async function sameAsBackup(live: ScannedFile, saved: ManifestFile, scratch: str
   return (await hashFile(live.abs)).sha256 === saved.sha256;
 }
 
+/** One version of a file in a merge conflict. */
+export interface FileVersion {
+  size: number;
+  modifiedAt: string;
+  sha256: string;
+}
+
+/** A file the backup and the live root both hold, with different contents. */
+export interface MergeConflict {
+  path: string;
+  database: boolean;
+  live: FileVersion;
+  backup: FileVersion;
+  /** What the merge does with it: the policy's choice (databases are never merged). */
+  resolution: 'keepLive' | 'takeBackup';
+}
+
+export interface MergePlan {
+  backupId: string;
+  /** Every path the merge writes into the live root: files added, and conflicts taken from the backup. */
+  write: string[];
+  added: string[];
+  conflicts: MergeConflict[];
+  plan: GatePlan;
+}
+
+/** How many conflicts the gate's plan names one by one. */
+const LISTED_CONFLICTS = 10;
+
 export function createRestorePlanActivities(config: LifeboatConfig, catalogs: Catalogs) {
   return {
+    /**
+     * A merge restore's plan (procedure 003 §6): files of the backup absent from the live root are
+     * added; files both hold with different contents are conflicts, resolved by `policy`; files
+     * only in the live root are left alone. A database is never merged: it is a conflict like any
+     * differing file. Read-only.
+     */
+    async planMerge(
+      targetName: string,
+      which: string,
+      policy: 'keepLive' | 'takeBackup',
+    ): Promise<MergePlan> {
+      const target = restorableTarget(config, targetName);
+      const catalog = catalogs.of(target);
+      const backupId = resolveBackupId(catalog, catalogNameOf(target), which);
+      const manifest = catalog.manifest(backupId)!;
+      const live = new Map(
+        ((await exists(target.root)) ? await scanRoot(target.root) : []).map((f) => [f.path, f]),
+      );
+      const beat = heartbeater();
+      const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'lifeboat-merge-'));
+      const added: string[] = [];
+      const conflicts: MergeConflict[] = [];
+      try {
+        let done = 0;
+        for (const saved of manifest.files) {
+          beat({ step: 'planMerge', files: ++done, total: manifest.files.length });
+          const file = live.get(saved.path);
+          if (!file) added.push(saved.path);
+          else if (!(await sameAsBackup(file, saved, scratch)))
+            conflicts.push({
+              path: saved.path,
+              database: file.sqlite || saved.kind === 'sqlite',
+              live: {
+                size: file.size,
+                modifiedAt: new Date(file.mtimeMs).toISOString(),
+                sha256: (await hashFile(file.abs)).sha256,
+              },
+              backup: {
+                size: saved.size,
+                modifiedAt: new Date(saved.mtimeMs).toISOString(),
+                sha256: saved.sha256,
+              },
+              resolution: policy,
+            });
+        }
+      } finally {
+        await fsp.rm(scratch, { recursive: true, force: true });
+      }
+      const taken = conflicts.filter((c) => c.resolution === 'takeBackup').map((c) => c.path);
+      const version = (v: FileVersion) =>
+        `${humanBytes(v.size)}, ${v.modifiedAt}, sha256 ${v.sha256.slice(0, 12)}…`;
+      const effects = [
+        `${added.length} files added from the backup (absent from the live root); files only in the live root are left alone`,
+        conflicts.length
+          ? `${conflicts.length} conflicts (${conflicts.filter((c) => c.database).length} databases, never merged): ${policy === 'keepLive' ? 'the live version is KEPT (policy keepLive)' : "the backup's version REPLACES the live one, which is kept beside the root (policy takeBackup)"}`
+          : 'no conflicts: no file differs between the backup and the live root',
+        ...conflicts
+          .slice(0, LISTED_CONFLICTS)
+          .map(
+            (c) =>
+              `conflict ${c.path}${c.database ? ' (database)' : ''}: live ${version(c.live)}; backup ${version(c.backup)}`,
+          ),
+        ...(conflicts.length > LISTED_CONFLICTS
+          ? [`and ${conflicts.length - LISTED_CONFLICTS} more conflicts (all in the status's plan facts)`]
+          : []),
+        'the way back: what the merge replaces is kept beside the root, and a stop puts everything back',
+      ];
+      return {
+        backupId,
+        write: [...added, ...taken],
+        added,
+        conflicts,
+        plan: {
+          summary: `merges backup ${backupId} into the live root: adds ${added.length} files; ${conflicts.length} conflicts, ${taken.length ? `${taken.length} replaced by the backup's version` : 'all kept live'}; removes nothing`,
+          effects,
+        },
+      };
+    },
+
     /**
      * Compares the backup with the live root (or the listed paths) and says what the restore will
      * change. Into an inspection folder, the live root is not touched and the plan says so.

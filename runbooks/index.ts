@@ -17,6 +17,7 @@ export { fullBackup } from './fullBackup';
 export { healthCheck } from './healthCheck';
 export { incrementalBackup } from './incrementalBackup';
 export { lostAuthTokens } from './lostAuthTokens';
+export { mergeRestore } from './mergeRestore';
 export { migration } from './migration';
 export { offsiteReplicate } from './offsiteReplicate';
 export { panicRecovery } from './panicRecovery';
