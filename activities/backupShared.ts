@@ -182,7 +182,18 @@ export function refuseInDrill(target: TargetConfig, what: string): void {
     );
 }
 
+/** `latest`, a backup id, or a day (YYYY-MM-DD): the newest backup taken that day. */
 export function resolveBackupId(catalog: Catalog, target: string, which: string): string {
+  // A day (YYYY-MM-DD, UTC): the newest backup taken that day, as `restore.sh --date=` picks.
+  if (/^\d{4}-\d{2}-\d{2}$/.test(which)) {
+    const backups = catalog.list(target);
+    const ofDay = backups.find((b) => b.createdAt.startsWith(which));
+    if (!ofDay)
+      throw invalidInput(
+        `no backup of target '${target}' was taken on ${which} (UTC); backups were taken on: ${[...new Set(backups.map((b) => b.createdAt.slice(0, 10)))].join(', ') || 'no day'}`,
+      );
+    return ofDay.backupId;
+  }
   if (which !== 'latest') {
     const entry = catalog.get(which);
     if (!entry || entry.target !== target)

@@ -87,7 +87,11 @@ export function createHealthProbeActivities(config: LifeboatConfig) {
      * GETs the target's health URL up to `attempts` times, `intervalSeconds` apart, each within
      * `timeoutSeconds`; a 2xx answer is healthy. Otherwise a HealthCheckFailed STOP with the last error.
      */
-    async probeHealth(targetName: string): Promise<HealthProbeResult> {
+    async probeHealth(
+      targetName: string,
+      /** Added to the STOP's message: what state the run leaves things in while it waits. */
+      options: { whileWaiting?: string } = {},
+    ): Promise<HealthProbeResult> {
       const health = sectionOf(config, targetName, 'health');
       const { url, headers } = healthRequest(health.url);
       const cancelled = activitySignal();
@@ -118,7 +122,7 @@ export function createHealthProbeActivities(config: LifeboatConfig) {
       if (healthy) return healthy;
       throw stopFailure(
         'HealthCheckFailed',
-        `${url} is not healthy after ${health.attempts} attempt(s), ${health.intervalSeconds}s apart, ${health.timeoutSeconds}s each; last: ${last}`,
+        `${url} is not healthy after ${health.attempts} attempt(s), ${health.intervalSeconds}s apart, ${health.timeoutSeconds}s each; last: ${last}${options.whileWaiting ? `; ${options.whileWaiting}` : ''}`,
       );
     },
   };

@@ -14,14 +14,17 @@ import { createConfigFileActivities } from './configFile';
 import { createDrillActivities } from './drill';
 import { createDrillProofActivities } from './drillProof';
 import { createDriverActivities } from './drivers';
+import { createExportActivities } from './exports';
 import { createHealthActivities } from './health';
 import { createHistoryActivities } from './history';
+import { createImportActivities } from './imports';
 import type { Catalog } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
 import { createMigrationActivities } from './migration';
 import { createNotifyActivities } from './notify';
 import { createPanicActivities } from './panic';
 import { createRestoreActivities } from './restore';
+import { createProofRestoreActivities } from './proofRestore';
 import { createRestorePlanActivities } from './restorePlan';
 import { createStoreActivities } from './store';
 import { createStuckActivities } from './stuck';
@@ -42,7 +45,10 @@ export function createStorageActivities(config: LifeboatConfig, catalog: Catalog
     ...createBackupActivities(config, catalogs),
     ...createRestoreActivities(config, catalogs),
     ...createRestorePlanActivities(config, catalogs),
+    ...createProofRestoreActivities(config, catalogs),
     ...createAdoptActivities(config, catalogs),
+    ...createExportActivities(config),
+    ...createImportActivities(config),
   };
 }
 

@@ -34,7 +34,11 @@ function stampOf(abs: string): { size: number; mtimeMs: number; walSize: number;
 }
 
 /** Whether the live file holds what the backup holds: size and mtime first, then the bytes. */
-async function sameAsBackup(live: ScannedFile, saved: ManifestFile, scratch: string): Promise<boolean> {
+export async function sameAsBackup(
+  live: ScannedFile,
+  saved: ManifestFile,
+  scratch: string,
+): Promise<boolean> {
   if (saved.kind === 'sqlite' || live.sqlite) {
     if (saved.kind !== 'sqlite' || !live.sqlite) return false;
     const now = stampOf(live.abs);

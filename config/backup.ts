@@ -139,9 +139,17 @@ export const backupSettings = (base: string) => ({
   commands,
   /** Named folders a restore may write into instead of the live root (for inspection). */
   restoreInto: entries(filePath(base), 'must be an object of name to folder').default({}),
+  /** Named folders an export (exportScope) is written to and an import (importScope) reads from. */
+  exports: entries(filePath(base), 'must be an object of name to folder').optional(),
 });
 
-type Folders = { root?: string; repository?: string; offsite?: string; restoreInto?: Record<string, string> };
+type Folders = {
+  root?: string;
+  repository?: string;
+  offsite?: string;
+  restoreInto?: Record<string, string>;
+  exports?: Record<string, string>;
+};
 
 /** The repository apart from the root, the offsite copy apart from the repository, restores outside the root. */
 export function checkFolders(f: Folders, at: CrossCheck): void {
@@ -158,6 +166,14 @@ export function checkFolders(f: Folders, at: CrossCheck): void {
     for (const [name, dir] of Object.entries(f.restoreInto))
       if (at.parsed('restoreInto', name) && isWithin(dir, root))
         at.report(['restoreInto', name], 'must be outside the root');
+  // An export's sidecar reads like a backup's: in a repository, adoption would take it for a full backup.
+  if (isObject(f.exports))
+    for (const [name, dir] of Object.entries(f.exports)) {
+      if (!at.parsed('exports', name)) continue;
+      if (root && overlaps(dir, root)) at.report(['exports', name], 'must be outside the root');
+      if ((repository && overlaps(dir, repository)) || (offsite && overlaps(dir, offsite)))
+        at.report(['exports', name], 'must be a folder apart from the repository and the offsite copy');
+    }
 }
 
 /**

@@ -5,10 +5,23 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
-import { GIB, crossCheck, filePath, httpUrl, int, num, requiredPath, section, text } from './sections';
+import {
+  GIB,
+  crossCheck,
+  entries,
+  filePath,
+  httpUrl,
+  int,
+  num,
+  requiredPath,
+  section,
+  text,
+} from './sections';
 
 const ADAPTERS = ['pnputil', 'directory'] as const;
 const program = text('must be a program name or path');
+/** A driverStore.restoreSets name: what driverSetRestore's input may say. */
+const SET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const beside = (file: string, folder: string) => path.join(path.dirname(file), folder);
 
 const driverStore = (base: string) =>
@@ -38,14 +51,27 @@ const driverStore = (base: string) =>
     devices: filePath(base).optional(),
     /** directory adapter: a command (in the target's `commands`) that refreshes the device-status file. */
     rescan: z.custom<string>().optional(), // checked against the target's commands (targets.ts)
+    /** Full driver backup sets kept elsewhere (an external drive, a share), by name; driverSetRestore's input names one. */
+    restoreSets: entries(filePath(base), 'must be an object of name to folder').default({}),
+    /** corruptedDriverStore: how many devices with problem code 31 or 39 mean a corrupted driver store. */
+    corruptDeviceThreshold: int(1).default(2),
   }).check(
-    crossCheck<{ adapter: string; store?: string; devices?: string }>((d, at) => {
-      if (d.adapter !== 'directory') return;
-      if (d.store === undefined || !at.parsed('store'))
-        at.report(['store'], 'is required by the directory adapter (the package folder)');
-      if (d.devices === undefined || !at.parsed('devices'))
-        at.report(['devices'], 'is required by the directory adapter (the device-status JSON file)');
-    }),
+    crossCheck<{ adapter: string; store?: string; devices?: string; restoreSets?: Record<string, string> }>(
+      (d, at) => {
+        const sets = typeof d.restoreSets === 'object' && d.restoreSets !== null ? d.restoreSets : {};
+        for (const name of Object.keys(sets))
+          if (!SET_NAME.test(name))
+            at.report(
+              ['restoreSets', name],
+              'must be named with letters, digits, ".", "_" or "-" (an input names it)',
+            );
+        if (d.adapter !== 'directory') return;
+        if (d.store === undefined || !at.parsed('store'))
+          at.report(['store'], 'is required by the directory adapter (the package folder)');
+        if (d.devices === undefined || !at.parsed('devices'))
+          at.report(['devices'], 'is required by the directory adapter (the device-status JSON file)');
+      },
+    ),
   );
 
 const configFile = (base: string) =>
@@ -144,7 +170,7 @@ const objectives = section('must be an object like {"rtoMinutes": 30, "rpoMinute
 }).default({});
 
 export const recoverySettings = (base: string) => ({
-  /** Driver store adapter and where driver backups go (driverUpdate, failedDriverUpdate, driverBackup). */
+  /** Driver store adapter and where driver backups go (the driver runbooks of procedure 000). */
   driverStore: driverStore(base).optional(),
   /** An application config file with timestamped backups (corruptedConfigRecovery). */
   configFile: configFile(base).optional(),

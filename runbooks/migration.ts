@@ -10,7 +10,8 @@
 import { workflowInfo } from '@temporalio/workflow';
 import type { RunbookMeta } from '../common/runbook';
 import { runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, LONG, releaseLock, runTag, takeLock } from './backupSteps';
+import { BREAK_LOCK_GATE, LONG, releaseLock, takeLock } from './backupSteps';
+import { restoreRoot } from './restoreSteps';
 
 export const meta: RunbookMeta = {
   name: 'migration',
@@ -153,19 +154,8 @@ export async function migration(input: MigrationInput) {
       `the ${verified ? 'verification of the migration' : 'migration'} failed: ${failure}; roll back to backup ${backupId}, taken just before it`,
       plan,
     );
-    const tag = runTag();
-    await run.step('stageRestore', 'stageRestore', [target, backupId, tag, {}], {
-      ...LONG,
-      compensation: { name: 'removeStaging', activity: 'removeStaging', args: [target, tag] },
-    });
-    const swapped = await run.step('swapIn', 'swapInRestore', [target, tag], {
-      compensation: { name: 'putMigratedRootBack', activity: 'undoRestoreSwap', args: [target, tag] },
-    });
+    const swapped = await restoreRoot(run, backupId, 'putMigratedRootBack');
     run.fact('migratedRoot', swapped.previous);
-    await run.step('verifyRestored', 'verifyRestoredRoot', [target, backupId, {}], LONG);
-    await run.step('rebuildCaches', 'runTargetCommand', [target, 'rebuildCaches'], {
-      startToCloseTimeout: '1 hour',
-    });
     await releaseLock(run);
     return { outcome: 'rolledBack' as const, backupId, failure, migratedRoot: swapped.previous };
   });

@@ -19,7 +19,11 @@ export const meta: RunbookMeta = {
   source: '003_8b72c7da6d2bed8c.txt — §6 restore types, §7 restore protocol, §15 STOP conditions',
   objectives: { rtoMinutes: 60 },
   input: {
-    backupId: { type: 'string', description: "the backup to restore (default 'latest')" },
+    backupId: {
+      type: 'string',
+      description:
+        "the backup to restore: 'latest' (default), a backup id, or a day YYYY-MM-DD (the newest backup taken that day, UTC)",
+    },
     into: {
       type: 'string',
       description: "a restoreInto folder name from the target's config, instead of the live root",

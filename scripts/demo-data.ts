@@ -13,7 +13,7 @@ import { writeMigrationDemo } from './demo-migration';
 import { writeTokensDemo } from './demo-tokens';
 import { writeDriversDemo } from './demo-drivers';
 import { drillSection, panicDrillCommands, writeDrillKeys, type DrillKeys } from './demo-drill';
-import { writePanicDemo } from './demo-panic';
+import { writePanicDemo, writeRuntimeDemo } from './demo-panic';
 import { writeStorageRoot } from './storage-root';
 
 export type FileState = 'intact' | 'corrupt' | 'no-meta' | 'unparsable';
@@ -116,8 +116,10 @@ function recoveryDemos(demoDir: string, uiUrl: string): Record<string, () => Rec
     'demo-config': () => writeConfigDemo(path.join(demoDir, 'config')),
     'demo-chain': () => writeChainDemo(path.join(demoDir, 'chain')),
     'demo-panic': () => writePanicDemo(path.join(demoDir, 'panic'), { healthUrl: uiUrl }),
-    'demo-drivers': () => writeDriversDemo(path.join(demoDir, 'drivers')),
+    'demo-drivers': () => writeDriversDemo(path.join(demoDir, 'drivers'), { recoverySets: true }),
     'demo-tokens': () => writeTokensDemo(path.join(demoDir, 'tokens')),
+    'demo-runtime': () =>
+      writeRuntimeDemo(path.join(demoDir, 'runtime'), { encryption: DEMO_ENCRYPTION, healthUrl: uiUrl }),
     'demo-migration': () => writeMigrationDemo(path.join(demoDir, 'migration'), DEMO_ENCRYPTION),
   };
 }
@@ -240,6 +242,9 @@ const DEMO_SELF_BACKUP = {
   retention: { keepLast: 7 },
 };
 
+/** Where exportScope writes demo-storage's exports and importScope reads them. */
+const DEMO_EXPORTS = { usb: 'demo/exports' };
+
 /**
  * Brings a demo config of an earlier version up to date: backups are signed (encryption.signingKey)
  * and Lifeboat's own stores are backed up (selfBackup). Returns what it changed.
@@ -249,11 +254,16 @@ async function upgradeBackupDemos(
   demoDir: string,
 ): Promise<string[]> {
   const changed: string[] = [];
-  const storage = config.targets['demo-storage'] as { encryption?: Record<string, unknown> } | undefined;
+  const storage = config.targets['demo-storage'] as
+    { encryption?: Record<string, unknown>; exports?: unknown } | undefined;
   if (storage?.encryption && 'recipients' in storage.encryption && !storage.encryption.signingKey) {
     await backupKeys(path.join(demoDir, 'keys'));
     storage.encryption.signingKey = DEMO_ENCRYPTION.signingKey;
     changed.push('demo-storage (signed backups)');
+  }
+  if (storage?.encryption && storage.exports === undefined) {
+    storage.exports = DEMO_EXPORTS;
+    changed.push('demo-storage (export destination usb)');
   }
   if (config.selfBackup === undefined && storage?.encryption) {
     await backupKeys(path.join(demoDir, 'keys'));
@@ -296,6 +306,7 @@ async function writeBackupDemos(
         engineVersion: '1.0.0',
         modules: ['maps'],
         restoreInto: { inspect: 'demo/inspect' },
+        exports: DEMO_EXPORTS,
         gates: { restore: { approvers: ['*'], quorum: 1 } },
       },
     },

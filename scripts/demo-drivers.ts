@@ -4,7 +4,10 @@
  * one that leaves the device with problem code 28, one folder that is no driver package.
  *
  * - `writeDriversDemo(dir)` writes a `directory`-adapter target (store folder, device-status file,
- *   update packages, a rescan script) and returns its config, for `npm run up` and the tests.
+ *   update packages, a rescan script) and returns its config, for `npm run up` and the tests; with
+ *   `{ recoverySets: true }` (the `npm run up` demo) also a full driver backup set under its
+ *   `sets/` and one on a stand-in external drive, named `usb` in `driverStore.restoreSets`.
+ * - `writeDriverSet(dir, specs)` writes a full driver backup set as driverBackup leaves one.
  * - `writePnputilStandinState(dir)` writes the same store as the state of the stand-in `pnputil`
  *   (test/standins/pnputil), for the tests of the `pnputil` adapter.
  */
@@ -61,6 +64,16 @@ export const CTXAUDIO: PackageSpec = {
   version: '6.0.9000.1',
   hardwareId: 'HDAUDIO\\FUNC_01&VEN_10EC&DEV_0295',
   description: 'Contoso High Definition Audio',
+};
+/** The USB LAN adapter's driver: in no store, only in the demo's backup sets. */
+export const RTL8153: PackageSpec = {
+  inf: 'rtux64w10.inf',
+  className: 'Net',
+  provider: 'Realtek',
+  date: '08/14/2024',
+  version: '10.68.0.0',
+  hardwareId: 'USB\\VID_0BDA&PID_8153',
+  description: 'Realtek USB GbE Family Controller',
 };
 export const CTXUSBF: PackageSpec = {
   inf: 'ctxusbf.inf',
@@ -236,8 +249,38 @@ export function directoryName(spec: PackageSpec): string {
   return `${path.parse(spec.inf).name}-${spec.version}`;
 }
 
+/**
+ * A full driver backup set in `dir` as driverBackup leaves one: a folder per package (named as the
+ * directory adapter publishes it) and `driver-backup.json` listing them.
+ */
+export function writeDriverSet(
+  dir: string,
+  specs: PackageSpec[],
+  createdAt = '2025-01-01T00:00:00.000Z',
+): void {
+  for (const spec of specs) writeDriverPackage(path.join(dir, directoryName(spec)), spec);
+  const manifest = {
+    kind: 'set',
+    createdAt,
+    createdBy: 'demo',
+    adapter: 'directory',
+    drivers: specs.map((spec) => ({
+      publishedName: directoryName(spec),
+      originalName: spec.inf,
+      provider: spec.provider,
+      className: spec.className,
+      version: `${spec.date} ${spec.version}`,
+    })),
+    packages: specs.length,
+  };
+  fs.writeFileSync(path.join(dir, 'driver-backup.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
 /** A `directory`-adapter target under `dir`; returns its config (absolute paths). */
-export function writeDriversDemo(dir: string): Record<string, unknown> {
+export function writeDriversDemo(
+  dir: string,
+  options: { recoverySets?: boolean } = {},
+): Record<string, unknown> {
   const store = path.join(dir, 'driver-store');
   const devices = path.join(dir, 'devices.json');
   const updates = path.join(dir, 'updates');
@@ -254,6 +297,7 @@ export function writeDriversDemo(dir: string): Record<string, unknown> {
           instanceId: d.instanceId,
           description: d.description,
           className: d.className,
+          hardwareIds: d.hardwareIds,
           driver: d.package ? directoryName(d.package) : d.inbox,
           problemCode: d.problemCode,
         })),
@@ -262,6 +306,14 @@ export function writeDriversDemo(dir: string): Record<string, unknown> {
       2,
     )}\n`,
   );
+  const restoreSets: Record<string, string> = {};
+  if (options.recoverySets) {
+    // What was backed up before the OS reinstall: the store's packages and the USB LAN adapter's.
+    const specs = [NETDRV_1_0, CTXAUDIO, CTXUSBF, RTL8153];
+    writeDriverSet(path.join(backups, 'sets', '20250101T000000Z-demo'), specs);
+    restoreSets.usb = path.join(dir, 'external-drive', 'driver-backups');
+    writeDriverSet(restoreSets.usb, specs, '2025-02-01T00:00:00.000Z');
+  }
   const rescan = path.join(dir, 'rescan-devices.js');
   fs.writeFileSync(rescan, RESCAN_SCRIPT);
   return {
@@ -278,6 +330,7 @@ export function writeDriversDemo(dir: string): Record<string, unknown> {
       keepSets: 2,
       timeoutSeconds: 60,
       settleSeconds: 2,
+      ...(options.recoverySets ? { restoreSets } : {}),
     },
   };
 }

@@ -52,7 +52,7 @@ export function panicDemoPaths(dir: string) {
   };
 }
 
-/** The service script: `node service.js <stop|start|rebuildNonceStore> <demo dir>`. */
+/** The service script: `node service.js <stop|start|rebuildNonceStore|rebuildReceiptIndex> <demo dir>`. */
 function serviceScript(): string {
   const sqlite = require.resolve('better-sqlite3');
   return `// The demo's stand-in for the runtime's scripts (procedure 004): run by Lifeboat without a shell.
@@ -70,6 +70,12 @@ if (action === 'rebuildNonceStore') {
   fs.writeFileSync(store + '.tmp', JSON.stringify({ nonces }) + '\\n');
   fs.renameSync(store + '.tmp', store);
   console.log('nonce store rebuilt: ' + nonces.length + ' nonces');
+} else if (action === 'rebuildReceiptIndex') {
+  const days = fs.readdirSync(path.join(dir, 'proof')).filter((n) => /^\\d{4}-\\d{2}-\\d{2}\\.json$/.test(n)).sort();
+  const index = path.join(dir, 'data', 'receipt_index.json');
+  fs.writeFileSync(index + '.tmp', JSON.stringify({ days }) + '\\n');
+  fs.renameSync(index + '.tmp', index);
+  console.log('receipt index rebuilt: ' + days.length + ' days');
 } else if (action !== 'stop' && action !== 'start') {
   console.error('unknown action ' + action);
   process.exit(2);
@@ -188,7 +194,33 @@ export function writePanicDemo(dir: string, options: PanicDemoOptions = {}): Rec
       stop: command('stop'),
       start: command('start'),
       rebuildNonceStore: command('rebuildNonceStore'),
+      rebuildReceiptIndex: command('rebuildReceiptIndex'),
     },
     objectives: { rtoMinutes: 30, rpoMinutes: 60 },
+  };
+}
+
+/**
+ * The factory runtime as a storage root (procedure 004, Restore 1 and 2): the panic demo's layout,
+ * not in panic, with its folder as the root and a repository beside it, for fullSystemRestore and
+ * proofRestore.
+ */
+export function writeRuntimeDemo(
+  dir: string,
+  options: { encryption: Record<string, unknown>; healthUrl?: string },
+): Record<string, unknown> {
+  // No damaged ledger backup: a backup of the root checks every database it holds.
+  const target = writePanicDemo(dir, {
+    flag: null,
+    ledger: 'intact',
+    backups: ['valid', 'valid'],
+    healthUrl: options.healthUrl,
+  });
+  return {
+    ...target,
+    description: 'Demo factory runtime (procedure 004) as a whole: backed up, restored, proofs restored',
+    root: dir,
+    repository: `${dir}-backups`,
+    encryption: options.encryption,
   };
 }

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../activities/lib/files';
 import { DEFAULT_GATE_POLICY, type FlowNode, type GateSpec, type RunbookMeta } from '../common/runbook';
 import { TARGET_FIELD, type FieldSpec } from '../common/schema';
+import { COVERAGE } from '../runbooks/coverage';
 import { RUNBOOKS } from '../runbooks/registry';
 
 export const ROOT = path.resolve(__dirname, '..');
@@ -316,7 +317,37 @@ export function renderReadme(runbooks: RunbookMeta[]): string {
     '',
     "A gate's default policy can be overridden per target in the worker's config (`gates.<gate>`).",
   ];
-  return [...intro, '', index, '', ...runbooks.map(renderRunbook).flatMap((s) => [s, '']), ''].join('\n');
+  return [
+    ...intro,
+    '',
+    index,
+    '',
+    ...renderCoverage(),
+    '',
+    ...runbooks.map(renderRunbook).flatMap((s) => [s, '']),
+    '',
+  ].join('\n');
+}
+
+/** The procedures' backup and recovery sections, each with the runbooks that carry it out. */
+function renderCoverage(): string[] {
+  return [
+    '## Coverage of the procedures',
+    '',
+    'Every section of the five source procedures (`../shared/procedures/`) that describes a backup or',
+    'recovery task, and the runbook (or option) that carries it out. From `runbooks/coverage.ts`.',
+    '',
+    table(
+      ['Procedure', 'Section', 'Task', 'Runbooks', 'How'],
+      COVERAGE.map((row) => [
+        row.procedure,
+        markdownText(row.section),
+        markdownText(row.task),
+        row.runbooks.length ? row.runbooks.map((r) => `[${r}](#${r.toLowerCase()})`).join(', ') : '—',
+        markdownText(row.by),
+      ]),
+    ),
+  ];
 }
 
 /** The page as the repository keeps it: formatted by Prettier with the repository's config. */

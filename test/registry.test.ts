@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { COVERAGE } from '../runbooks/coverage';
 import { RUNBOOKS, findRunbook, registryProblems } from '../runbooks/registry';
 import * as workflows from '../runbooks/workflows';
 
@@ -44,4 +45,14 @@ test('the worker runs the registered runbooks, the stuck-run sweep and the unkno
 test('the list is ordered by source procedure, then name', () => {
   const keys = RUNBOOKS.map((r) => `${/^\d+_/.exec(r.source)?.[0]} ${r.name}`);
   expect(keys).toEqual([...keys].sort((a, b) => a.localeCompare(b)));
+});
+
+test('the procedures coverage table names only registered runbooks, and every runbook at least once', () => {
+  const names = new Set(RUNBOOKS.map((r) => r.name));
+  const named = new Set(COVERAGE.flatMap((row) => row.runbooks));
+  expect([...named].filter((n) => !names.has(n))).toEqual([]);
+  expect([...names].filter((n) => !named.has(n))).toEqual([]);
+  // A section no runbook carries out says why.
+  for (const row of COVERAGE.filter((r) => r.runbooks.length === 0))
+    expect(row.by.length).toBeGreaterThan(20);
 });

@@ -38,6 +38,16 @@ export interface Manifest {
   files: ManifestFile[];
   /** Paths in the parent that no longer exist (incrementals). */
   deleted: string[];
+  /** Only in an export (procedure 003 §3.3, §3.4, §12): the one project or module it holds. */
+  export?: ExportScope;
+}
+
+/** What an export holds: one project (`projects/<id>`) or one module (`modules/<id>`) of a root. */
+export interface ExportScope {
+  scope: 'project' | 'module';
+  id: string;
+  /** The folder, relative to the root, that holds every file of the export. */
+  path: string;
 }
 
 /**

@@ -28,8 +28,11 @@ export const command: Command = {
         return 0;
       }
       const stored = new Set(entries.map((e) => e.path));
+      const scope = manifest.export;
       ctx.out(
-        `${manifest.kind} backup ${manifest.backupId} of target '${manifest.target}', taken ${manifest.createdAt}`,
+        scope
+          ? `export ${manifest.backupId} of ${scope.scope} '${scope.id}' (${scope.path}) of target '${manifest.target}', taken ${manifest.createdAt}`
+          : `${manifest.kind} backup ${manifest.backupId} of target '${manifest.target}', taken ${manifest.createdAt}`,
       );
       if (manifest.parent)
         ctx.out(`  parent: ${manifest.parent} (files marked '<' are stored in an earlier backup)`);

@@ -130,6 +130,41 @@ export async function validateBackup(folder: string, expected?: number): Promise
 }
 
 /**
+ * Judges a full driver backup set before a restore (procedure 000 §2.3, §3.2): a folder without any
+ * `.inf` is no driver backup at all; otherwise `validateBackup`, and the manifest must say `set`.
+ */
+export async function validateDriverSet(folder: string): Promise<BackupVerdict> {
+  const invalid = (problem: string): BackupVerdict => ({
+    folder,
+    valid: false,
+    problem,
+    packages: 0,
+    files: 0,
+    bytes: 0,
+  });
+  let tree;
+  try {
+    tree = await listTree(folder);
+  } catch (err) {
+    return invalid(
+      (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'the folder is not there (is the drive or share connected?)'
+        : `cannot read the folder: ${(err as Error).message}`,
+    );
+  }
+  if (!tree.some((f) => f.path.toLowerCase().endsWith('.inf')))
+    return invalid('it holds no .inf file, so it is no driver backup');
+  const verdict = await validateBackup(folder);
+  if (verdict.valid && verdict.manifest?.kind !== 'set')
+    return {
+      ...verdict,
+      valid: false,
+      problem: `it is a ${verdict.manifest?.kind ?? 'unknown'} backup, not a full driver backup set`,
+    };
+  return verdict;
+}
+
+/**
  * Backup folders under `root`, newest first: by the manifest's `createdAt` (names start with a UTC
  * time to the second only, so two backups in one second would otherwise sort by chance), then by
  * name. Folders without a readable manifest come last.

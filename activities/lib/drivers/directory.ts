@@ -17,12 +17,13 @@ import { stopFailure } from '../../errors';
 import { runCheckedCommand } from '../commands';
 import { exists, fsyncDir, writeFileAtomic } from '../files';
 import { parseInfVersion } from './inf';
-import { copyTree, isDirectory, treeDigest } from './tree';
+import { copyTree, isDirectory, listTree, treeDigest } from './tree';
 import type {
   AddDriverResult,
   DeviceState,
   DriverPackage,
   DriverStore,
+  LifeboatRestorePoint,
   RestorePointResult,
   StoreHooks,
 } from './types';
@@ -166,11 +167,10 @@ export class DirectoryStore implements DriverStore {
     await fsyncDir(destDir);
   }
 
-  async addDriver(packageDir: string, device: string): Promise<AddDriverResult> {
+  /** Copies one package into the store (same name, other bytes: the old one moved aside); says what it did. */
+  private async addPackage(packageDir: string, stamp: string, output: string[]): Promise<string> {
     const name = path.basename(packageDir);
     const final = path.join(this.store, name);
-    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
-    const output: string[] = [];
     await fsp.mkdir(this.store, { recursive: true });
     const same = (await isDirectory(final)) && (await treeDigest(final)) === (await treeDigest(packageDir));
     if (same) {
@@ -190,6 +190,13 @@ export class DirectoryStore implements DriverStore {
       await fsyncDir(this.store);
       output.push(`added ${name} to the store`);
     }
+    return name;
+  }
+
+  async addDriver(packageDir: string, device: string): Promise<AddDriverResult> {
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    const output: string[] = [];
+    const name = await this.addPackage(packageDir, stamp, output);
 
     const { doc, devices } = await this.readDevices();
     const wanted = device.toLowerCase();
@@ -206,14 +213,89 @@ export class DirectoryStore implements DriverStore {
     await writeFileAtomic(this.devicesFile, `${JSON.stringify(doc, null, 2)}\n`, `${process.pid}-${stamp}`);
     output.push(`bound ${device} to ${name}`);
 
-    if (this.settings.rescan) {
-      const command = this.commands[this.settings.rescan];
-      await runCheckedCommand(`rescan command '${this.settings.rescan}'`, command, {
-        onProgress: () => this.hooks.onProgress?.({ command: this.settings.rescan }),
-      });
-      output.push(`rescan '${this.settings.rescan}' refreshed ${this.devicesFile}`);
-    }
+    await this.rescan(output);
     return { publishedNames: [name], rebootRequired: false, output };
+  }
+
+  private async rescan(output: string[]): Promise<void> {
+    if (!this.settings.rescan) return;
+    const command = this.commands[this.settings.rescan];
+    await runCheckedCommand(`rescan command '${this.settings.rescan}'`, command, {
+      onProgress: () => this.hooks.onProgress?.({ command: this.settings.rescan }),
+    });
+    output.push(`rescan '${this.settings.rescan}' refreshed ${this.devicesFile}`);
+  }
+
+  /**
+   * Like `pnputil /add-driver <set>\*.inf /subdirs /install`: every package folder of the set goes
+   * into the store, and a device whose `hardwareIds` (in the device-status file) a package's INF
+   * names is bound to it, unless it already uses one of the packages that name it.
+   */
+  async addDriverSet(setDir: string): Promise<AddDriverResult> {
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    const output: string[] = [];
+    const folders = (await fsp.readdir(setDir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !isHidden(e.name))
+      .map((e) => e.name)
+      .sort();
+    const infs = new Map<string, string>();
+    for (const folder of folders) {
+      const name = await this.addPackage(path.join(setDir, folder), stamp, output);
+      const texts = await Promise.all(
+        (await listTree(path.join(this.store, name)))
+          .filter((f) => f.path.toLowerCase().endsWith('.inf'))
+          .map((f) => fsp.readFile(path.join(this.store, name, ...f.path.split('/')), 'utf8')),
+      );
+      infs.set(name, texts.join('\n').toLowerCase());
+    }
+
+    const { doc, devices } = await this.readDevices();
+    for (const record of devices) {
+      const ids = Array.isArray(record.hardwareIds) ? (record.hardwareIds as unknown[]) : [];
+      const matching = [...infs.keys()].filter((name) =>
+        ids.some((id) => typeof id === 'string' && infs.get(name)!.includes(id.toLowerCase())),
+      );
+      if (matching.length === 0 || matching.includes(record.driver ?? '')) continue;
+      record.driver = matching[0];
+      if (!this.settings.rescan) {
+        record.problemCode = 0;
+        delete record.status;
+      }
+      output.push(`bound ${record.instanceId} to ${matching[0]}`);
+    }
+    await writeFileAtomic(this.devicesFile, `${JSON.stringify(doc, null, 2)}\n`, `${process.pid}-${stamp}`);
+    await this.rescan(output);
+    return { publishedNames: [...infs.keys()], rebootRequired: false, output };
+  }
+
+  async latestRestorePoint(): Promise<LifeboatRestorePoint | undefined> {
+    const points = path.join(this.settings.backups, 'restore-points');
+    let entries;
+    try {
+      entries = await fsp.readdir(points, { withFileTypes: true });
+    } catch {
+      return undefined;
+    }
+    const found: LifeboatRestorePoint[] = [];
+    for (const entry of entries) {
+      if (!entry.isDirectory() || isHidden(entry.name)) continue;
+      const where = path.join(points, entry.name);
+      try {
+        const meta = JSON.parse(await fsp.readFile(path.join(where, 'restore-point.json'), 'utf8')) as {
+          description?: unknown;
+          createdAt?: unknown;
+        };
+        if (typeof meta.description !== 'string' || typeof meta.createdAt !== 'string') continue;
+        found.push({ description: meta.description, createdAt: meta.createdAt, where });
+      } catch {
+        // Not a finished restore point: createRestorePoint writes restore-point.json before the rename.
+      }
+    }
+    return found.sort((a, b) => (a.createdAt! < b.createdAt! ? 1 : a.createdAt! > b.createdAt! ? -1 : 0))[0];
+  }
+
+  systemRestoreHint(point: LifeboatRestorePoint): string {
+    return `put back the store folder ${this.store} from ${path.join(point.where ?? '', 'store')} and the device-status file ${this.devicesFile} from ${path.join(point.where ?? '', path.basename(this.devicesFile))} (the restore point "${point.description}" made ${point.createdAt}), then retry to re-check the devices, or stop`;
   }
 
   async createRestorePoint(description: string, tag: string): Promise<RestorePointResult> {

@@ -19,9 +19,11 @@ import type {
   DeviceState,
   DriverPackage,
   DriverStore,
+  LifeboatRestorePoint,
   RestorePointResult,
   StoreHooks,
 } from './types';
+import { parseLifeboatRestorePoints, restorePointListArgs } from './restorePoints';
 
 /** One block of `Key: value` lines, keys as printed (`Published Name`, `Problem Code`, …). */
 export type PnputilBlock = Record<string, string>;
@@ -309,6 +311,52 @@ export class PnputilStore implements DriverStore {
       rebootRequired: result.exitCode === 3010 || report.rebootNeeded,
       output: lastLines(result.output, 10),
     };
+  }
+
+  async addDriverSet(setDir: string): Promise<AddDriverResult> {
+    // Procedure 000 §3.2 step 5: `pnputil /add-driver {dir}\*.inf /install /subdirs`.
+    const result = await this.run(
+      'pnputil',
+      ['/add-driver', path.join(setDir, '*.inf'), '/subdirs', '/install'],
+      {
+        okCodes: [0, 3010],
+        hint: 'packages already added are recognised on a retry',
+      },
+    );
+    const report = parseAddDriver(result.output);
+    const short = report.total !== undefined && report.added !== undefined && report.added < report.total;
+    if (report.publishedNames.length === 0 || report.failures.length > 0 || short) {
+      const why = report.failures.length ? report.failures.join(' | ') : lastLines(result.output).join(' | ');
+      throw stopFailure(
+        'CommandFailed',
+        `pnputil added ${report.added ?? 0} of ${report.total ?? '?'} driver package(s) from ${setDir}: ${why || 'it reported nothing'}; packages already added are recognised on a retry. Retry, or stop`,
+      );
+    }
+    return {
+      publishedNames: report.publishedNames,
+      rebootRequired: result.exitCode === 3010 || report.rebootNeeded,
+      output: lastLines(result.output, 10),
+    };
+  }
+
+  async latestRestorePoint(): Promise<LifeboatRestorePoint | undefined> {
+    const result = await this.run('powershell', restorePointListArgs(), {
+      hint: 'System Restore may be unavailable on this host: skip to restore from the last driver backup set instead',
+    });
+    try {
+      return parseLifeboatRestorePoints(result.output)[0];
+    } catch (err) {
+      throw stopFailure(
+        'CommandFailed',
+        `powershell Get-ComputerRestorePoint did not answer in JSON (${(err as Error).message}): ${lastLines(result.output).join(' | ')}`,
+      );
+    }
+  }
+
+  systemRestoreHint(point: LifeboatRestorePoint): string {
+    const which =
+      point.sequenceNumber !== undefined ? `restore point ${point.sequenceNumber} ` : 'the restore point ';
+    return `run System Restore (rstrui.exe) to ${which}"${point.description}"${point.createdAt ? ` made ${point.createdAt}` : ''} (choose "Show more restore points" if it is not offered), let the machine restart, then retry to re-check the devices, or stop`;
   }
 
   async createRestorePoint(description: string, _tag: string): Promise<RestorePointResult> {

@@ -49,6 +49,20 @@ export interface RestorePointResult {
   note?: string;
 }
 
+/** A restore point Lifeboat made (its description starts with `Lifeboat`), as the store lists it. */
+export interface LifeboatRestorePoint {
+  description: string;
+  /** When it was made (ISO 8601), when the store says. */
+  createdAt?: string;
+  /** pnputil: Windows' sequence number, which System Restore shows. */
+  sequenceNumber?: number;
+  /** directory: the folder holding the copy of the store and the device-status file. */
+  where?: string;
+}
+
+/** Restore points Lifeboat makes are named so (driverUpdate: `Lifeboat driverUpdate <package> on <device>`). */
+export const LIFEBOAT_RESTORE_POINT = /^Lifeboat\b/;
+
 export interface DriverStore {
   readonly adapter: 'pnputil' | 'directory';
   /** What a responder does when there is no pre-update backup to roll back from. */
@@ -66,6 +80,15 @@ export interface DriverStore {
   /** Adds the package(s) in `packageDir` (subfolders included) and installs on matching devices. */
   addDriver(packageDir: string, device: string): Promise<AddDriverResult>;
   createRestorePoint(description: string, tag: string): Promise<RestorePointResult>;
+  /**
+   * Adds every package of a full backup set (one folder per package, subfolders included) and
+   * installs each on the devices it matches; a package already in the store is left as it is.
+   */
+  addDriverSet(setDir: string): Promise<AddDriverResult>;
+  /** The newest restore point Lifeboat made, or undefined when there is none. */
+  latestRestorePoint(): Promise<LifeboatRestorePoint | undefined>;
+  /** What a responder does to go back to `point`, ending with how to answer the run. */
+  systemRestoreHint(point: LifeboatRestorePoint): string;
 }
 
 /** Callbacks from a long store operation (heartbeats). */
