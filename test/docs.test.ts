@@ -204,7 +204,9 @@ describe('Markdown', () => {
     expect(section).toContain('- Objectives: RTO 1 h, RPO not set');
     expect(section).toContain('- Config sections the target needs: `root`, `repository`, `encryption`');
     expect(section).toContain('| `target` | `string` | yes |  | name of a target in the worker config |');
-    expect(section).toContain("| `backupId` | `string` | no |  | the backup to restore: 'latest' (default), a backup id, or a day YYYY-MM-DD (the newest backup taken that day, UTC) |");
+    expect(section).toContain(
+      "| `backupId` | `string` | no |  | the backup to restore: 'latest' (default), a backup id, or a day YYYY-MM-DD (the newest backup taken that day, UTC) |",
+    );
     expect(section).toContain('| `paths` | `string[]` | no |');
     expect(section).toContain(
       '| `restore` | before the live root is replaced (or the inspection folder written) | 1 approval by anyone; no timeout |',
