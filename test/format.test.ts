@@ -1,5 +1,5 @@
 /** The terminal renderings `lifeboat watch` and `status` use (pure functions, no server). */
-import { formatProgress } from '../client/format';
+import { describeWaiting, formatProgress } from '../client/format';
 
 const MiB = 1024 * 1024;
 
@@ -30,5 +30,40 @@ test('files only, and details without numbers', () => {
   );
   expect(formatProgress('runTargetCommand', { command: 'quiesce' }, undefined, 0)).toBe(
     '  … runTargetCommand command quiesce',
+  );
+});
+
+test("lifeboat status shows what approving a gate will do: the plan's summary, effects and newest changes", () => {
+  const lines = describeWaiting({
+    runbook: 'restore',
+    target: 'demo-storage',
+    state: 'waiting',
+    startedAt: '2026-11-30T10:00:00.000Z',
+    steps: [],
+    decisions: [],
+    facts: {},
+    waiting: {
+      kind: 'gate',
+      step: 'gate:restore',
+      gate: 'restore',
+      reason: 'restore backup b1. Approving: replaces the live root with backup b1',
+      since: '2026-11-30T10:01:00.000Z',
+      allowed: ['approve', 'stop'],
+      approvers: ['*'],
+      quorum: 1,
+      approvals: [],
+      plan: {
+        summary: 'replaces the live root with backup b1',
+        effects: ['2 files replaced (1.5 KiB), 0 added, 0 removed (0 B), 9 unchanged'],
+        newest: [{ path: 'notes/a.md', modifiedAt: '2026-11-30T09:59:00.000Z', bytes: 12 }],
+      },
+    },
+  });
+  expect(lines).toEqual(
+    expect.arrayContaining([
+      '  approving will: replaces the live root with backup b1',
+      '    - 2 files replaced (1.5 KiB), 0 added, 0 removed (0 B), 9 unchanged',
+      '      changed after the backup: notes/a.md at 2026-11-30T09:59:00.000Z (12 B)',
+    ]),
   );
 });
