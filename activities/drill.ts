@@ -17,6 +17,7 @@ import type { LifeboatConfig, Objectives, TargetConfig } from '../config';
 import { createOutcomeChecks, type DrillOutcome, type RecoveryReport } from './drillChecks';
 import { simulateInSandbox, type DisasterReport } from './drillDisaster';
 import { invalidInput, stopFailure } from './errors';
+import { createExportActivities } from './exports';
 import { Catalog, manifestDigest } from './lib/catalog';
 import { withHeartbeats } from './lib/context';
 import { exists } from './lib/files';
@@ -168,6 +169,10 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
         );
         if (s === 'hostLoss' && !target.offsite)
           lacks.push(`an 'offsite' repository (a host-loss drill recovers from the offsite copy alone)`);
+        if (s === 'projectImport' && Object.keys(target.exports ?? {}).length === 0)
+          lacks.push(
+            `an export destination (targets.${targetName}.exports; a projectImport drill exports a project of the sandbox there, then imports it back)`,
+          );
         if (RESTORE_SCENARIOS.includes(s) && lacks.length === 0 && !newestBackup(target, s))
           lacks.push(
             s === 'hostLoss'
@@ -281,7 +286,9 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
      */
     async simulateDisaster(derivedTarget: string, scenario: DrillScenario): Promise<DisasterReport> {
       const target = findTarget(config, derivedTarget);
-      return simulateInSandbox(target, sandboxOf(target), scenario);
+      const writeExport =
+        scenario === 'projectImport' ? createExportActivities(config).writeExport : undefined;
+      return simulateInSandbox(target, sandboxOf(target), scenario, writeExport);
     },
 
     /**

@@ -2,8 +2,9 @@
  * The procedure's outcome checklist of a drill (procedure 004 §14), checked on the sandbox once the
  * recovery runbook has run: did the recovery complete with the outcome that means recovered, and
  * does the sandbox show it — here for the panic, store, config and audit-chain scenarios, in
- * drillRestoreChecks.ts for the restore scenarios. The checks only read the sandbox (databases are
- * checked on scratch copies); what they find is the drill's evidence.
+ * drillRestoreChecks.ts for the restore scenarios, in drillImport.ts for projectImport. The checks
+ * only read the sandbox (databases are checked on scratch copies); what they find is the drill's
+ * evidence.
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ import type { LifeboatConfig, TargetConfig } from '../config';
 import { createAuditChainActivities } from './auditChain';
 import { createConfigFileActivities } from './configFile';
 import type { DisasterReport } from './drillDisaster';
+import { projectImportChecks } from './drillImport';
 import { adoptedCheck, restoreChecks } from './drillRestoreChecks';
 import { errorText } from './errors';
 import type { Catalog } from './lib/catalog';
@@ -43,6 +45,7 @@ const RECOVERED: Record<string, string | undefined> = {
   corruptedConfigRecovery: 'restoredBackup',
   auditChainRecovery: 'restored',
   restore: undefined,
+  importScope: undefined,
 };
 
 /**
@@ -332,6 +335,8 @@ export function createOutcomeChecks(config: LifeboatConfig, backups: () => Catal
           return configChecks(target, recovery);
         case 'brokenAuditChain':
           return chainChecks(target, recovery);
+        case 'projectImport':
+          return projectImportChecks(target, sandbox, recovery);
       }
     });
     // Integrity checks ran on copies in <sandbox>/scratch; the empty folder is not evidence.

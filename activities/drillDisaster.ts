@@ -1,7 +1,8 @@
 /**
  * The simulated disaster of each drill scenario, done in the sandbox only: a ledger deleted, a panic
  * flag raised, files damaged or the whole root lost, the host lost with its repository, a store's
- * primary overwritten, a config torn, an audit chain tampered with. What was done is written down in
+ * primary overwritten, a config torn, an audit chain tampered with, a project exported then lost
+ * (drillImport.ts). What was done is written down in
  * `<sandbox>/disaster.json`; the recovery's checks read it back (which files were damaged, when the
  * RTO clock started).
  *
@@ -11,6 +12,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DrillScenario } from '../common/drill';
 import type { TargetConfig } from '../config';
+import { exportAndLoseProject, type ProjectExport, type WriteExport } from './drillImport';
 import { stopFailure } from './errors';
 import { configParseProblem } from './lib/configParse';
 import { exists, writeFileAtomic } from './lib/files';
@@ -28,6 +30,8 @@ export interface DisasterReport {
   actions: string[];
   /** corruptFiles: the files damaged, relative to the root. */
   damaged: { path: string; how: 'bytes overwritten' | 'deleted' }[];
+  /** projectImport: the export of the project lost, which the recovery imports. */
+  export?: ProjectExport;
 }
 
 /**
@@ -88,12 +92,14 @@ export async function simulateInSandbox(
   target: TargetConfig,
   sandbox: string,
   scenario: DrillScenario,
+  writeExport?: WriteExport,
 ): Promise<DisasterReport> {
   const recordFile = path.join(sandbox, DISASTER_RECORD);
   if (await exists(recordFile)) return JSON.parse(await fsp.readFile(recordFile, 'utf8')) as DisasterReport;
   const drillId = readSandboxRecord(sandbox).drillId;
   const actions: string[] = [];
   const damaged: DisasterReport['damaged'] = [];
+  let exported: ProjectExport | undefined;
   const raiseFlag = async (why: string) => {
     const flag = target.panic!.flag;
     await fsp.mkdir(path.dirname(flag), { recursive: true });
@@ -214,8 +220,21 @@ export async function simulateInSandbox(
       );
       break;
     }
+    case 'projectImport': {
+      if (!writeExport) throw new Error('a projectImport drill needs the export activity');
+      const done = await exportAndLoseProject(target, sandbox, drillId, writeExport);
+      actions.push(...done.actions);
+      exported = done.exported;
+      break;
+    }
   }
-  const report: DisasterReport = { scenario, disasterAt: new Date().toISOString(), actions, damaged };
+  const report: DisasterReport = {
+    scenario,
+    disasterAt: new Date().toISOString(),
+    actions,
+    damaged,
+    ...(exported ? { export: exported } : {}),
+  };
   await writeFileAtomic(recordFile, `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }

@@ -14,6 +14,7 @@ export const DRILL_SCENARIOS = {
   brokenAuditChain: 'auditChainRecovery',
   fullRestore: 'restore',
   hostLoss: 'restore',
+  projectImport: 'importScope',
 } as const;
 
 export type DrillScenario = keyof typeof DRILL_SCENARIOS;

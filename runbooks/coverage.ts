@@ -213,7 +213,7 @@ export const COVERAGE: CoverageRow[] = [
     section: '§12',
     task: 'imports follow the restore protocol',
     runbooks: ['importScope'],
-    by: 'verified, version-checked, approved, staged and swapped in',
+    by: 'verified, version-checked, approved, staged and swapped in; drDrill projectImport drills it',
   },
   {
     procedure: '003',

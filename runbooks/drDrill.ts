@@ -21,6 +21,7 @@ import { nowIso, runRunbook } from '../workflows/engine';
 import { meta as auditChainRecovery } from './auditChainRecovery';
 import { meta as corruptedConfigRecovery } from './corruptedConfigRecovery';
 import { meta as corruptedStoreRecovery } from './corruptedStoreRecovery';
+import { meta as importScope } from './importScope';
 import { meta as panicRecovery } from './panicRecovery';
 import { meta as restore } from './restore';
 
@@ -29,10 +30,14 @@ const APPROVALS = ['automatic', 'people'] as const;
 
 /** The recovery runbooks a drill may run, by name (their metadata: sections needed, gates). */
 const RECOVERY: Record<string, RunbookMeta> = Object.fromEntries(
-  [panicRecovery, restore, corruptedStoreRecovery, corruptedConfigRecovery, auditChainRecovery].map((m) => [
-    m.name,
-    m,
-  ]),
+  [
+    panicRecovery,
+    restore,
+    corruptedStoreRecovery,
+    corruptedConfigRecovery,
+    auditChainRecovery,
+    importScope,
+  ].map((m) => [m.name, m]),
 );
 
 export const meta: RunbookMeta = {
@@ -70,6 +75,7 @@ export const meta: RunbookMeta = {
     'another drill of the target is running (LockHeld, naming it; with onBusy "skip" the drill ends as skipped instead)',
     "the sandbox cannot be made (the drill directory is not writable, or holds another drill's sandbox under this id)",
     'a corruptFiles drill finds no file in the root to damage',
+    'a projectImport drill finds no project in the root to export',
     'the drill signing key is missing, locked with a passphrase that is not set, or not the key of the configured public key',
     'the recovery runbook (the child run) STOPs: it waits for a responder like any run; stopping it makes the drill fail',
   ],
@@ -222,6 +228,11 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
     const childInput: Record<string, unknown> = { target: sandbox.derivedTarget };
     // A restore restores the backup pinned when the sandbox was made (its archives are in the sandbox).
     if (runbook === 'restore' && sandbox.backup) childInput.backupId = sandbox.backup.id;
+    // An import imports the export the disaster wrote to the sandbox's copy of the destination.
+    if (runbook === 'importScope' && disaster.export) {
+      childInput.from = disaster.export.from;
+      childInput.exportId = disaster.export.exportId;
+    }
     const workflowId = `${info.workflowId}-${runbook}`;
     const recovery = await run.child('recovery', runbook, childInput, {
       workflowId,

@@ -1,0 +1,157 @@
+/**
+ * The projectImport drill (procedure 003 §3.3, §12) on a real dev server with real files, SQLite
+ * databases and OpenPGP: the first project of the sandbox's root is exported to the sandbox's copy
+ * of the export destination, lost, imported back by importScope as the drill's child run, and the
+ * checklist compares it with its state before the disaster; production (its root and its export
+ * destination) keeps every byte and mtime. A target without an export destination is refused.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DrillProofFile } from '../activities/drillProof';
+import { sandboxPath } from '../activities/lib/sandbox';
+import type { RunOutcome } from '../common/types';
+import type { DrDrillResult } from '../runbooks/drDrill';
+import { drillSection, writeDrillKeys } from '../scripts/demo-drill';
+import { treeState, writeStorageRoot } from '../scripts/storage-root';
+import { lifeboat, startWorker, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+import { dbRows, expectSameTree } from './tree-helpers';
+
+const PASSPHRASE_ENV = 'LIFEBOAT_TEST_DRILL_IMPORT_PASSPHRASE';
+const OBJECTIVES = { rtoMinutes: 60, rpoMinutes: 60 };
+
+let dir: string;
+let prod: string;
+let root: string;
+let usb: string;
+let drills: string;
+let configFile: string;
+let tw: TestWorker;
+let before: Record<string, string>;
+/** The project the drill loses, as it was (read before the snapshot: opening a database adds its -shm). */
+let want: ReturnType<typeof treeState>;
+let wantRows: ReturnType<typeof dbRows>;
+
+/** Every file and folder under `dir`: bytes, mtime and mode, in one line each. */
+function snapshot(top: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      const st = fs.lstatSync(p);
+      const sha = entry.isFile() ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : '';
+      out[path.relative(top, p)] = `${sha} ${st.mtimeMs} ${st.mode}`;
+      if (entry.isDirectory()) walk(p);
+    }
+  };
+  walk(top);
+  return out;
+}
+
+const cli = (args: string[]) =>
+  lifeboat(args, { LIFEBOAT_TASK_QUEUE: tw.taskQueue, LIFEBOAT_CONFIG: configFile });
+
+beforeAll(async () => {
+  process.env[PASSPHRASE_ENV] = 'drill-import-test-passphrase';
+  dir = tempDir('drill-import');
+  prod = path.join(dir, 'prod');
+  root = path.join(prod, 'root');
+  usb = path.join(prod, 'usb');
+  drills = path.join(dir, 'drills');
+  writeStorageRoot(root, { seed: 5, projects: 2, binaryBytes: 64 * 1024 });
+  fs.mkdirSync(usb, { recursive: true });
+  fs.writeFileSync(path.join(usb, 'README.txt'), 'production export destination\n');
+  const keys = await writeDrillKeys(path.join(dir, 'keys'));
+  const storage = {
+    root,
+    repository: path.join(prod, 'repo'),
+    encryption: { passphraseEnv: PASSPHRASE_ENV },
+    engineVersion: '3.0.0',
+    modules: ['maps'],
+    objectives: OBJECTIVES,
+    drill: drillSection(drills, keys),
+  };
+  const targets = {
+    exporting: { ...storage, exports: { usb, spare: path.join(prod, 'spare') } },
+    noExports: storage,
+  };
+  const written = writeConfig(dir, { auditLedger: 'audit.sqlite', targets });
+  configFile = written.file;
+  tw = await startWorker(written.config, uniqueQueue('drill-import'));
+  want = treeState(path.join(root, 'projects', 'p0'));
+  wantRows = dbRows(path.join(root, 'projects', 'p0'));
+  before = snapshot(prod);
+}, 60000);
+
+afterAll(async () => {
+  await tw?.stop();
+});
+
+test('projectImport: a lost project comes back from its export, as it was before the disaster; production untouched', async () => {
+  const handle = await tw.client.workflow.start('drDrill', {
+    taskQueue: tw.taskQueue,
+    workflowId: `drDrill-exporting-projectImport-${Math.random().toString(36).slice(2, 8)}`,
+    args: [{ target: 'exporting', scenario: 'projectImport' }],
+  });
+  const outcome = (await handle.result()) as RunOutcome<DrDrillResult>;
+  expect(outcome.state).toBe('completed');
+  const result = outcome.result!;
+  expect(result.checks.filter((c) => !c.ok)).toEqual([]);
+  expect(result).toMatchObject({ outcome: 'passed', passed: true, scenario: 'projectImport' });
+  expect(result.recovery).toMatchObject({ runbook: 'importScope', state: 'completed' });
+  expect(result.checks.map((c) => c.name)).toEqual([
+    'recoveryCompleted',
+    'importedFromExport',
+    'projectFilesRestored',
+    'projectDatabasesRestored',
+    'projectModesAndMtimes',
+  ]);
+  expect(result.rto).toMatchObject({ objectiveMinutes: 60, met: true });
+  expect(result.rpo).toMatchObject({ objectiveMinutes: 60, met: true });
+  expect(result.backup?.id).toMatch(/^drill-.*-project-p0$/);
+
+  // The proof lists the checks, signed.
+  expect(fs.existsSync(result.proof.signaturePath)).toBe(true);
+  const file = JSON.parse(fs.readFileSync(result.proof.path, 'utf8')) as DrillProofFile;
+  expect(file.contentSha256).toBe(result.proof.contentSha256);
+  expect(file.proof).toMatchObject({
+    kind: 'lifeboat.drillProof',
+    scenario: 'projectImport',
+    passed: true,
+    checks: result.checks,
+    recovery: { runbook: 'importScope', state: 'completed' },
+    backup: { id: result.backup!.id },
+  });
+  const verified = await cli(['proof', 'verify', result.proof.path]);
+  expect(verified.code).toBe(0);
+
+  // The export was written to the sandbox's copy of the first destination; the project is back.
+  const exported = sandboxPath(result.sandbox, usb);
+  expect(fs.readdirSync(exported)).toEqual(
+    expect.arrayContaining([`${result.backup!.id}.lbk`, `${result.backup!.id}.json`]),
+  );
+  expectSameTree(path.join(sandboxPath(result.sandbox, root), 'projects', 'p0'), want, wantRows);
+  const disaster = JSON.parse(fs.readFileSync(path.join(result.sandbox, 'disaster.json'), 'utf8')) as {
+    export: unknown;
+  };
+  expect(disaster.export).toEqual({ from: 'usb', exportId: result.backup!.id, project: 'p0' });
+
+  expect(snapshot(prod)).toEqual(before);
+  expect(fs.existsSync(path.join(prod, 'spare'))).toBe(false);
+}, 120000);
+
+test('a target without an export destination is refused by the scenario check, naming what it lacks', async () => {
+  const refused = await cli([
+    'start',
+    'drDrill',
+    '--target',
+    'noExports',
+    '--input',
+    '{"scenario": "projectImport"}',
+  ]);
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain(
+    "scenario 'projectImport' does not fit target 'noExports': it runs importScope against the sandbox, which needs an export destination (targets.noExports.exports;",
+  );
+  expect(snapshot(prod)).toEqual(before);
+});
