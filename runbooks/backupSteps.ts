@@ -3,7 +3,7 @@
  * with a responder's decision to break a stale one, and the backup itself.
  */
 import { workflowInfo } from '@temporalio/workflow';
-import type { GateSpec } from '../common/runbook';
+import type { FlowNode, GateSpec } from '../common/runbook';
 import type { FieldSpec } from '../common/schema';
 import { runTagOf } from '../common/tags';
 import type { BackupSummary } from '../activities/backup';
@@ -16,6 +16,25 @@ export const BREAK_LOCK_GATE: GateSpec = {
   description: "before a lock left by a worker that is gone is broken (the lock's holder is named)",
   defaults: { approvers: ['*'], quorum: 1 },
 };
+
+/**
+ * The flow nodes `takeLock` uses: `acquireLock` (on to `next` once acquired), and the `breakLock`
+ * gate and step for a lock left by a run that is gone.
+ */
+export function lockFlow(next: string): FlowNode[] {
+  return [
+    {
+      id: 'acquireLock',
+      label: "take the target's lock",
+      next: [
+        { to: next, when: 'acquired' },
+        { to: 'gate:breakLock', when: 'left by a run that is gone' },
+      ],
+    },
+    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
+    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+  ];
+}
 
 /** A short, unique tag for this run's files (staging folders, backup ids). */
 export function runTag(): string {

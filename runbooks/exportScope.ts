@@ -9,7 +9,7 @@ import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { INVALID_INPUT } from '../common/errors';
 import type { RunbookMeta } from '../common/runbook';
 import { runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, LONG, releaseLock, runTag, takeLock } from './backupSteps';
+import { BREAK_LOCK_GATE, lockFlow, LONG, releaseLock, runTag, takeLock } from './backupSteps';
 
 export const meta: RunbookMeta = {
   name: 'exportScope',
@@ -56,16 +56,7 @@ export const meta: RunbookMeta = {
       label: 'find the project or module in the root and the destination in the config',
       next: [{ to: 'end:invalidInput', when: 'unknown project, module or destination' }, 'acquireLock'],
     },
-    {
-      id: 'acquireLock',
-      label: "take the target's lock",
-      next: [
-        { to: 'quiesce', when: 'acquired' },
-        { to: 'gate:breakLock', when: 'left by a run that is gone' },
-      ],
-    },
-    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
-    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    ...lockFlow('quiesce'),
     { id: 'quiesce', label: 'run the quiesce command (if configured)', next: ['writeExport'] },
     {
       id: 'writeExport',

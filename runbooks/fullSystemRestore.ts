@@ -10,7 +10,7 @@ import { workflowInfo } from '@temporalio/workflow';
 import type { RunbookMeta } from '../common/runbook';
 import { runTagOf } from '../common/tags';
 import { nowIso, runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, LONG, releaseLock, takeLock } from './backupSteps';
+import { BREAK_LOCK_GATE, lockFlow, LONG, releaseLock, takeLock } from './backupSteps';
 import type { RecoveryCheck } from './panicRecovery';
 import { restoreRoot } from './restoreSteps';
 
@@ -52,16 +52,7 @@ export const meta: RunbookMeta = {
     },
     { id: 'planRestore', label: 'compare the backup with the live root', next: ['gate:restore'] },
     { id: 'gate:restore', label: 'approve the restore', next: ['acquireLock'] },
-    {
-      id: 'acquireLock',
-      label: "take the target's lock",
-      next: [
-        { to: 'stageRestore', when: 'acquired' },
-        { to: 'gate:breakLock', when: 'left by a run that is gone' },
-      ],
-    },
-    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
-    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    ...lockFlow('stageRestore'),
     { id: 'stageRestore', label: 'unpack into a staging folder beside the root', next: ['swapIn'] },
     {
       id: 'swapIn',

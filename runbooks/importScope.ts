@@ -7,7 +7,7 @@
  */
 import type { RunbookMeta } from '../common/runbook';
 import { runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, LONG, releaseLock, runTag, takeLock } from './backupSteps';
+import { BREAK_LOCK_GATE, lockFlow, LONG, releaseLock, runTag, takeLock } from './backupSteps';
 
 export const meta: RunbookMeta = {
   name: 'importScope',
@@ -54,16 +54,7 @@ export const meta: RunbookMeta = {
       next: [{ to: 'end:invalidInput', when: 'unknown destination or export, or a backup' }, 'gate:import'],
     },
     { id: 'gate:import', label: 'approve the import', next: ['acquireLock'] },
-    {
-      id: 'acquireLock',
-      label: "take the target's lock",
-      next: [
-        { to: 'stageImport', when: 'acquired' },
-        { to: 'gate:breakLock', when: 'left by a run that is gone' },
-      ],
-    },
-    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
-    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    ...lockFlow('stageImport'),
     {
       id: 'stageImport',
       label: 'unpack the export into a staging folder beside the root',

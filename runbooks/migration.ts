@@ -10,7 +10,7 @@
 import { workflowInfo } from '@temporalio/workflow';
 import type { RunbookMeta } from '../common/runbook';
 import { runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, LONG, releaseLock, takeLock } from './backupSteps';
+import { BREAK_LOCK_GATE, lockFlow, LONG, releaseLock, takeLock } from './backupSteps';
 import { restoreRoot } from './restoreSteps';
 
 export const meta: RunbookMeta = {
@@ -46,16 +46,7 @@ export const meta: RunbookMeta = {
         { to: 'end:notMigrated', when: 'the backup failed or was stopped' },
       ],
     },
-    {
-      id: 'acquireLock',
-      label: "take the target's lock",
-      next: [
-        { to: 'migrate', when: 'acquired' },
-        { to: 'gate:breakLock', when: 'left by a run that is gone' },
-      ],
-    },
-    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
-    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    ...lockFlow('migrate'),
     {
       id: 'migrate',
       label: "run the target's migrate command",

@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import { INVALID_INPUT } from '../common/errors';
 import type { RunbookMeta } from '../common/runbook';
 import { runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, LONG, releaseLock, runTag, takeLock } from './backupSteps';
+import { BREAK_LOCK_GATE, lockFlow, LONG, releaseLock, runTag, takeLock } from './backupSteps';
 
 export const meta: RunbookMeta = {
   name: 'proofRestore',
@@ -49,16 +49,7 @@ export const meta: RunbookMeta = {
     { id: 'inspectBackup', label: 'verify the backup and its chain', next: ['planRestore'] },
     { id: 'planRestore', label: 'compare the backup’s proof file with the live one', next: ['gate:restore'] },
     { id: 'gate:restore', label: 'approve the restore', next: ['acquireLock'] },
-    {
-      id: 'acquireLock',
-      label: "take the target's lock",
-      next: [
-        { to: 'stageRestore', when: 'acquired' },
-        { to: 'gate:breakLock', when: 'left by a run that is gone' },
-      ],
-    },
-    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
-    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    ...lockFlow('stageRestore'),
     { id: 'stageRestore', label: 'unpack the proof file beside the root', next: ['swapIn'] },
     { id: 'swapIn', label: 'swap it in, keeping the file it replaces', next: ['verifyRestored'] },
     { id: 'verifyRestored', label: 'verify it against the manifest', next: ['verifyProofChain'] },

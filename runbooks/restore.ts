@@ -9,7 +9,7 @@ import { INVALID_INPUT } from '../common/errors';
 import { pathListProblems } from '../common/paths';
 import type { RunbookMeta } from '../common/runbook';
 import { runRunbook } from '../workflows/engine';
-import { BREAK_LOCK_GATE, LONG, releaseLock, runTag, takeLock } from './backupSteps';
+import { BREAK_LOCK_GATE, lockFlow, LONG, releaseLock, runTag, takeLock } from './backupSteps';
 
 export const meta: RunbookMeta = {
   name: 'restore',
@@ -89,16 +89,7 @@ export const meta: RunbookMeta = {
         { to: 'acquireLock', when: 'into the live root' },
       ],
     },
-    {
-      id: 'acquireLock',
-      label: "take the target's lock",
-      next: [
-        { to: 'stageRestore', when: 'acquired' },
-        { to: 'gate:breakLock', when: 'left by a run that is gone' },
-      ],
-    },
-    { id: 'gate:breakLock', label: 'approve breaking the stale lock', next: ['breakLock'] },
-    { id: 'breakLock', label: 'break the stale lock', next: ['acquireLock'] },
+    ...lockFlow('stageRestore'),
     {
       id: 'stageRestore',
       label: 'unpack into a staging folder beside the root (or the inspection folder)',
