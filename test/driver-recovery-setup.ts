@@ -1,14 +1,14 @@
 /**
- * The set-up driver-recovery.test.ts and corrupted-driver-store.test.ts share (the pattern of
- * drivers.test.ts): a worker on the real dev server, the pnputil/powershell stand-ins on PATH with a
- * fresh simulated Windows machine per test, directory-adapter targets from the demo fixture, and the
- * calls that start, watch and answer runs.
+ * The set-up driver-recovery.test.ts, corrupted-driver-store.test.ts and driver-faults.test.ts
+ * share (the pattern of drivers.test.ts): a worker on the real dev server, the pnputil/powershell
+ * stand-ins on PATH with a fresh simulated Windows machine per test, directory-adapter targets from
+ * the demo fixture, and the calls that start, watch and answer runs.
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { approveUpdate, retryUpdate, statusQuery, stopUpdate } from '../common/messages';
+import { approveUpdate, retryUpdate, skipUpdate, statusQuery, stopUpdate } from '../common/messages';
 import type { RunOutcome, RunStatus } from '../common/types';
 import type { DriverBackupResult } from '../runbooks/driverBackup';
 import {
@@ -20,11 +20,15 @@ import {
 import { ROOT, startWorker, statusWhen, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
 
 const STANDINS = path.join(ROOT, 'test', 'standins');
+/** The stand-ins' environment (see their headers), cleared before each test: no fault by default. */
 const STANDIN_ENV = [
   'PNPUTIL_STANDIN_STATE',
   'PNPUTIL_STANDIN_LOG',
+  'PNPUTIL_STANDIN_ADD_FAIL',
+  'PNPUTIL_STANDIN_ADD_FAIL_EXIT',
   'POWERSHELL_STANDIN_LOG',
   'POWERSHELL_STANDIN_POINTS',
+  'POWERSHELL_STANDIN_LIST',
 ];
 
 export interface Device {
@@ -177,6 +181,8 @@ export function driverRecoverySuite(
     approve: (handle: Handle) => handle.executeUpdate(approveUpdate, { args: [{ actor: 'alice' }] }),
     retry: (handle: Handle, comment: string) =>
       handle.executeUpdate(retryUpdate, { args: [{ actor: 'alice', comment }] }),
+    skip: (handle: Handle, comment: string) =>
+      handle.executeUpdate(skipUpdate, { args: [{ actor: 'alice', comment }] }),
     stop: (handle: Handle) =>
       handle.executeUpdate(stopUpdate, { args: [{ actor: 'alice', reason: 'enough for now' }] }),
 

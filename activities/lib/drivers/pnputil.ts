@@ -134,6 +134,22 @@ export function parseAddDriver(text: string): AddDriverReport {
   };
 }
 
+/** `<inf> (<pnputil's failure line>)` for each package `/add-driver` reports it did not add. */
+export function notAddedPackages(text: string): string[] {
+  const missing: string[] = [];
+  let adding: string | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    const m = /^Adding driver package\s*:\s*(\S.*)$/i.exec(line);
+    if (m) adding = m[1];
+    else if (adding && failureLines(line).length > 0) {
+      missing.push(`${adding} (${line})`);
+      adding = undefined;
+    }
+  }
+  return missing;
+}
+
 export interface ExportReport {
   /** Published names reported as exported. */
   exported: string[];
@@ -193,7 +209,7 @@ export class PnputilStore implements DriverStore {
   private async run(
     key: 'pnputil' | 'powershell',
     args: string[],
-    opts: { okCodes?: number[]; emptyOk?: boolean; hint?: string } = {},
+    opts: { okCodes?: number[] | 'any'; emptyOk?: boolean; hint?: string } = {},
   ): Promise<CommandResult & { output: string }> {
     const program = this.settings[key];
     const shown = `${key} ${args.join(' ')}`;
@@ -228,7 +244,7 @@ export class PnputilStore implements DriverStore {
       );
     }
     const ok = opts.okCodes ?? [0];
-    if (result.exitCode === null || !ok.includes(result.exitCode)) {
+    if (result.exitCode === null || (ok !== 'any' && !ok.includes(result.exitCode))) {
       if (opts.emptyOk && saysNoDevices(result.output)) return result;
       throw stopFailure(
         'CommandFailed',
@@ -315,21 +331,25 @@ export class PnputilStore implements DriverStore {
 
   async addDriverSet(setDir: string): Promise<AddDriverResult> {
     // Procedure 000 §3.2 step 5: `pnputil /add-driver {dir}\*.inf /install /subdirs`.
+    // Any exit code: a partial add exits with a failure code, and the report says which were not added.
     const result = await this.run(
       'pnputil',
       ['/add-driver', path.join(setDir, '*.inf'), '/subdirs', '/install'],
-      {
-        okCodes: [0, 3010],
-        hint: 'packages already added are recognised on a retry',
-      },
+      { okCodes: 'any' },
     );
     const report = parseAddDriver(result.output);
+    const missing = notAddedPackages(result.output);
+    const exitOk = result.exitCode === 0 || result.exitCode === 3010;
     const short = report.total !== undefined && report.added !== undefined && report.added < report.total;
-    if (report.publishedNames.length === 0 || report.failures.length > 0 || short) {
-      const why = report.failures.length ? report.failures.join(' | ') : lastLines(result.output).join(' | ');
+    if (!exitOk || report.publishedNames.length === 0 || report.failures.length > 0 || short) {
+      const why = missing.length
+        ? `not added: ${missing.join(', ')}`
+        : report.failures.length
+          ? report.failures.join(' | ')
+          : lastLines(result.output).join(' | ');
       throw stopFailure(
         'CommandFailed',
-        `pnputil added ${report.added ?? 0} of ${report.total ?? '?'} driver package(s) from ${setDir}: ${why || 'it reported nothing'}; packages already added are recognised on a retry. Retry, or stop`,
+        `pnputil added ${report.added ?? 0} of ${report.total ?? '?'} driver package(s) from ${setDir}${exitOk ? '' : ` (exit code ${result.exitCode})`}: ${why || 'it reported nothing'}; packages already added are recognised on a retry. Retry, or stop`,
       );
     }
     return {
