@@ -3,7 +3,8 @@
  * that a scenario fits the target, make the sandbox (activities/lib/sandbox.ts), simulate the
  * disaster in it (drillDisaster.ts), and verify the outcome checklist of the procedure once the
  * recovery runbook has run against the sandbox (drillChecks.ts, drillRestoreChecks.ts). Signing the
- * proof and recording the drill are in drillProof.ts.
+ * proof and recording the drill are in drillProof.ts; what is particular to a scenario is in its own
+ * file (drillImport.ts, drillDriverStore.ts, drillSystemRestore.ts).
  *
  * Everything here acts on the sandbox only; production paths are read once, to copy them.
  * The sandbox is never removed: it is the drill's evidence (remove `<drill.directory>/<drillId>`
@@ -16,6 +17,7 @@ import { DRILL_SCENARIOS, type DrillScenario } from '../common/drill';
 import type { LifeboatConfig, Objectives, TargetConfig } from '../config';
 import { createOutcomeChecks, type DrillOutcome, type RecoveryReport } from './drillChecks';
 import { simulateInSandbox, type DisasterReport } from './drillDisaster';
+import { copyDriverStore, driverStoreLacks } from './drillDriverStore';
 import { invalidInput, stopFailure } from './errors';
 import { createExportActivities } from './exports';
 import { Catalog, manifestDigest } from './lib/catalog';
@@ -38,7 +40,7 @@ export type { DisasterReport } from './drillDisaster';
 export type { DrillOutcome, RecoveryReport } from './drillChecks';
 
 /** Scenarios whose recovery is a restore of the target's newest backup. */
-const RESTORE_SCENARIOS: DrillScenario[] = ['corruptFiles', 'fullRestore', 'hostLoss'];
+const RESTORE_SCENARIOS: DrillScenario[] = ['corruptFiles', 'fullRestore', 'hostLoss', 'fullSystemRestore'];
 
 export interface DrillPlan {
   scenario: DrillScenario;
@@ -72,7 +74,10 @@ function describeRequirement(target: string, section: string): string {
     const name = section.slice('commands.'.length);
     return `the command '${name}' in its drill's commands (targets.${target}.drill.commands.${name}; a drill never runs the target's own commands, which act on production)`;
   }
-  if (section === 'driverStore') return "a 'driverStore' section (a driver store is never sandboxed)";
+  if (section === 'driverStore')
+    return `a 'driverStore' section with the 'directory' adapter (targets.${target}.driverStore.adapter; a machine's own driver store, pnputil, is never sandboxed)`;
+  if (section === 'health')
+    return `a 'health' section (targets.${target}.health.url; the recovery probes it once the drill's 'start' command has started the sandbox's services)`;
   return `a '${section}' section`;
 }
 
@@ -97,7 +102,7 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
     return requires.filter((section) => {
       if (section.startsWith('commands.'))
         return target.drill?.commands[section.slice('commands.'.length)] === undefined;
-      if (section === 'driverStore') return true;
+      if (section === 'driverStore') return target.driverStore?.adapter !== 'directory';
       return (target as unknown as Record<string, unknown>)[section] === undefined;
     });
   }
@@ -163,6 +168,7 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
         throw invalidInput(
           `input.scenario '${scenario}' is not a drill scenario; the scenarios are: ${scenarios.join(', ')}`,
         );
+      const driverLacks = await driverStoreLacks(target, targetName);
       const missing = (s: DrillScenario) => {
         const lacks = missingFor(target, requires[DRILL_SCENARIOS[s]] ?? []).map((section) =>
           describeRequirement(targetName, section),
@@ -173,6 +179,7 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
           lacks.push(
             `an export destination (targets.${targetName}.exports; a projectImport drill exports a project of the sandbox there, then imports it back)`,
           );
+        if (s === 'corruptedDriverStore' && lacks.length === 0) lacks.push(...driverLacks);
         if (RESTORE_SCENARIOS.includes(s) && lacks.length === 0 && !newestBackup(target, s))
           lacks.push(
             s === 'hostLoss'
@@ -257,9 +264,16 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
       // An unfinished sandbox (a crash while copying) is made again from the start.
       await fsp.rm(path.join(sandbox, 'fs'), { recursive: true, force: true });
       await fsp.mkdir(sandbox, { recursive: true });
-      const { mapping, skipped } = await withHeartbeats({ phase: 'sandbox', sandbox }, () =>
-        cloneIntoSandbox(target, sandbox),
-      );
+      const { mapping, skipped } = await withHeartbeats({ phase: 'sandbox', sandbox }, async () => {
+        const cloned = await cloneIntoSandbox(target, sandbox);
+        // A driver store is not among the paths every sandbox copies (see drillDriverStore.ts).
+        if (options.scenario === 'corruptedDriverStore') {
+          const drivers = await copyDriverStore(target, sandbox);
+          cloned.mapping.push(...drivers.mapping);
+          cloned.skipped.push(...drivers.skipped);
+        }
+        return cloned;
+      });
       const record: SandboxRecord = {
         kind: 'lifeboat.drillSandbox',
         version: 1,

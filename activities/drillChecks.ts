@@ -2,9 +2,10 @@
  * The procedure's outcome checklist of a drill (procedure 004 §14), checked on the sandbox once the
  * recovery runbook has run: did the recovery complete with the outcome that means recovered, and
  * does the sandbox show it — here for the panic, store, config and audit-chain scenarios, in
- * drillRestoreChecks.ts for the restore scenarios, in drillImport.ts for projectImport. The checks
- * only read the sandbox (databases are checked on scratch copies); what they find is the drill's
- * evidence.
+ * drillRestoreChecks.ts for the restore scenarios, in drillImport.ts for projectImport, in
+ * drillDriverStore.ts for corruptedDriverStore, in drillSystemRestore.ts for fullSystemRestore. The
+ * checks only read the sandbox (databases are checked on scratch copies); what they find is the
+ * drill's evidence.
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -13,8 +14,10 @@ import type { LifeboatConfig, TargetConfig } from '../config';
 import { createAuditChainActivities } from './auditChain';
 import { createConfigFileActivities } from './configFile';
 import type { DisasterReport } from './drillDisaster';
+import { driverStoreChecks } from './drillDriverStore';
 import { projectImportChecks } from './drillImport';
 import { adoptedCheck, restoreChecks } from './drillRestoreChecks';
+import { systemRestoreChecks } from './drillSystemRestore';
 import { errorText } from './errors';
 import type { Catalog } from './lib/catalog';
 import { entryTime, splitJsonLines } from './lib/chain';
@@ -46,6 +49,9 @@ const RECOVERED: Record<string, string | undefined> = {
   auditChainRecovery: 'restored',
   restore: undefined,
   importScope: undefined,
+  // The sandbox has no restore points (System Restore is a person's): the last known good set.
+  corruptedDriverStore: 'restoredFromSet',
+  fullSystemRestore: 'restored',
 };
 
 /**
@@ -337,6 +343,10 @@ export function createOutcomeChecks(config: LifeboatConfig, backups: () => Catal
           return chainChecks(target, recovery);
         case 'projectImport':
           return projectImportChecks(target, sandbox, recovery);
+        case 'corruptedDriverStore':
+          return driverStoreChecks(target, sandbox, recovery);
+        case 'fullSystemRestore':
+          return systemRestoreChecks(backups, target, sandbox, input, (name) => panic.probeHealth(name));
       }
     });
     // Integrity checks ran on copies in <sandbox>/scratch; the empty folder is not evidence.

@@ -2,7 +2,8 @@
  * The simulated disaster of each drill scenario, done in the sandbox only: a ledger deleted, a panic
  * flag raised, files damaged or the whole root lost, the host lost with its repository, a store's
  * primary overwritten, a config torn, an audit chain tampered with, a project exported then lost
- * (drillImport.ts). What was done is written down in
+ * (drillImport.ts), a driver store damaged (drillDriverStore.ts), the services stopped and the root
+ * lost (drillSystemRestore.ts). What was done is written down in
  * `<sandbox>/disaster.json`; the recovery's checks read it back (which files were damaged, when the
  * RTO clock started).
  *
@@ -12,7 +13,9 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DrillScenario } from '../common/drill';
 import type { TargetConfig } from '../config';
+import { damageDriverStore } from './drillDriverStore';
 import { exportAndLoseProject, type ProjectExport, type WriteExport } from './drillImport';
+import { stopServicesAndLoseRoot } from './drillSystemRestore';
 import { stopFailure } from './errors';
 import { configParseProblem } from './lib/configParse';
 import { exists, writeFileAtomic } from './lib/files';
@@ -227,6 +230,12 @@ export async function simulateInSandbox(
       exported = done.exported;
       break;
     }
+    case 'corruptedDriverStore':
+      actions.push(...(await damageDriverStore(target, sandbox)));
+      break;
+    case 'fullSystemRestore':
+      actions.push(...(await stopServicesAndLoseRoot(target)));
+      break;
   }
   const report: DisasterReport = {
     scenario,

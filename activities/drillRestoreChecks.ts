@@ -1,5 +1,6 @@
 /**
- * The outcome checks of the restore scenarios (corruptFiles, fullRestore, hostLoss): the sandbox's
+ * The outcome checks of the restore scenarios (corruptFiles, fullRestore, hostLoss, and
+ * fullSystemRestore in drillSystemRestore.ts): the sandbox's
  * root holds exactly the backup's files, with the SHA-256, mode and mtime its manifest recorded and
  * databases that pass `PRAGMA integrity_check`; damaged files are repaired; and after a host loss the
  * new host's own catalog was rebuilt from the offsite copy alone.
@@ -47,6 +48,8 @@ export async function restoreChecks(
   sandbox: string,
   backupId: string | undefined,
   disaster: DisasterReport,
+  /** Files the recovery wrote into the root after the restore (fullSystemRestore's proof): not unlisted. */
+  options: { writtenAfter?: string[] } = {},
 ): Promise<ScenarioChecks> {
   const record = readSandboxRecord(sandbox);
   const pinned = record.backup;
@@ -81,6 +84,8 @@ export async function restoreChecks(
     }
   }
   const listed = new Set(manifest.files.map((f) => f.path));
+  for (const file of options.writtenAfter ?? [])
+    listed.add(path.relative(root, file).split(path.sep).join('/'));
   const sqlite = new Set(manifest.files.filter((f) => f.kind === 'sqlite').map((f) => f.path));
   const unlisted = (await listTree(root)).filter(
     (p) => !listed.has(p) && !SQLITE_SIDECARS.some((s) => p.endsWith(s) && sqlite.has(p.slice(0, -s.length))),

@@ -15,6 +15,8 @@ export const DRILL_SCENARIOS = {
   fullRestore: 'restore',
   hostLoss: 'restore',
   projectImport: 'importScope',
+  corruptedDriverStore: 'corruptedDriverStore',
+  fullSystemRestore: 'fullSystemRestore',
 } as const;
 
 export type DrillScenario = keyof typeof DRILL_SCENARIOS;

@@ -59,7 +59,7 @@ export const COVERAGE: CoverageRow[] = [
     section: '§3.3',
     task: 'corrupted driver store: System Restore, else the last known good backup, then a full scan',
     runbooks: ['corruptedDriverStore'],
-    by: 'several devices with code 31/39 (corruptDeviceThreshold); hold for System Restore; gate before the set restore',
+    by: 'several devices with code 31/39 (corruptDeviceThreshold); hold for System Restore; gate before the set restore; drDrill corruptedDriverStore drills the set restore',
   },
   {
     procedure: '000',
@@ -241,7 +241,7 @@ export const COVERAGE: CoverageRow[] = [
     section: 'Restore §1, Post-Recovery Checklist',
     task: 'full system restore',
     runbooks: ['fullSystemRestore'],
-    by: 'stop, restore, integrity, start, health, recovery proof',
+    by: 'stop, restore, integrity, start, health, recovery proof; drDrill fullSystemRestore drills it',
   },
   {
     procedure: '004',

@@ -20,7 +20,9 @@ import type { RunOutcome } from '../common/types';
 import { nowIso, runRunbook } from '../workflows/engine';
 import { meta as auditChainRecovery } from './auditChainRecovery';
 import { meta as corruptedConfigRecovery } from './corruptedConfigRecovery';
+import { meta as corruptedDriverStore } from './corruptedDriverStore';
 import { meta as corruptedStoreRecovery } from './corruptedStoreRecovery';
+import { meta as fullSystemRestore } from './fullSystemRestore';
 import { meta as importScope } from './importScope';
 import { meta as panicRecovery } from './panicRecovery';
 import { meta as restore } from './restore';
@@ -37,6 +39,8 @@ const RECOVERY: Record<string, RunbookMeta> = Object.fromEntries(
     corruptedConfigRecovery,
     auditChainRecovery,
     importScope,
+    corruptedDriverStore,
+    fullSystemRestore,
   ].map((m) => [m.name, m]),
 );
 
@@ -76,6 +80,8 @@ export const meta: RunbookMeta = {
     "the sandbox cannot be made (the drill directory is not writable, or holds another drill's sandbox under this id)",
     'a corruptFiles drill finds no file in the root to damage',
     'a projectImport drill finds no project in the root to export',
+    "a corruptedDriverStore drill finds fewer devices bound to a package of the sandbox's driver store than driverStore.corruptDeviceThreshold",
+    "a fullSystemRestore drill's 'stop' command (the drill's own) fails when the disaster stops the sandbox's services",
     'the drill signing key is missing, locked with a passphrase that is not set, or not the key of the configured public key',
     'the recovery runbook (the child run) STOPs: it waits for a responder like any run; stopping it makes the drill fail',
   ],
@@ -227,7 +233,8 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
 
     const childInput: Record<string, unknown> = { target: sandbox.derivedTarget };
     // A restore restores the backup pinned when the sandbox was made (its archives are in the sandbox).
-    if (runbook === 'restore' && sandbox.backup) childInput.backupId = sandbox.backup.id;
+    if ((runbook === 'restore' || runbook === 'fullSystemRestore') && sandbox.backup)
+      childInput.backupId = sandbox.backup.id;
     // An import imports the export the disaster wrote to the sandbox's copy of the destination.
     if (runbook === 'importScope' && disaster.export) {
       childInput.from = disaster.export.from;

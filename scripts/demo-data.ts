@@ -11,9 +11,9 @@ import { writeChainDemo } from './demo-chain';
 import { writeConfigDemo } from './demo-config';
 import { writeMigrationDemo } from './demo-migration';
 import { writeTokensDemo } from './demo-tokens';
-import { writeDriversDemo } from './demo-drivers';
+import { driversDrillCommands, writeDriversDemo } from './demo-drivers';
 import { drillSection, panicDrillCommands, writeDrillKeys, type DrillKeys } from './demo-drill';
-import { writePanicDemo, writeRuntimeDemo } from './demo-panic';
+import { runtimeDrillCommands, writePanicDemo, writeRuntimeDemo } from './demo-panic';
 import { writeStorageRoot } from './storage-root';
 
 export type FileState = 'intact' | 'corrupt' | 'no-meta' | 'unparsable';
@@ -156,14 +156,22 @@ export async function writeDemo(
     added.push(name);
   }
   // Drills of the demos run in demo/drills (outside every demo's production paths), signed by a
-  // demo key pair; the panic demo's drills run its service script on the sandbox's copy.
-  const drillable = ['demo-store', 'demo-storage', 'demo-config', 'demo-chain', 'demo-panic'];
+  // demo key pair; the panic, drivers and runtime demos' drills run their scripts on the sandbox.
+  const drillable = [
+    'demo-store',
+    'demo-storage',
+    'demo-config',
+    'demo-chain',
+    'demo-panic',
+    'demo-drivers',
+    'demo-runtime',
+  ];
   let keys: DrillKeys | undefined;
   for (const name of drillable) {
     const target = config.targets[name] as Record<string, unknown> | undefined;
     if (!target || target.drill !== undefined) continue;
     keys ??= await drillKeysOnce(path.join(demoDir, 'keys'));
-    const commands = name === 'demo-panic' ? panicDrillCommands(path.join(demoDir, 'panic')) : {};
+    const commands = drillCommandsOf(name, demoDir);
     target.drill = drillSection(path.join(demoDir, 'drills'), keys, commands);
     if (name === 'demo-storage' || name === 'demo-panic')
       target.objectives ??= { rtoMinutes: 30, rpoMinutes: 60 };
@@ -176,6 +184,17 @@ export async function writeDemo(
     fs.renameSync(tmp, configPath);
   }
   return { configPath, created, added };
+}
+
+/** The commands a demo's drills run instead of the target's own: on the sandbox, never production. */
+function drillCommandsOf(
+  name: string,
+  demoDir: string,
+): Record<string, { argv: string[]; timeoutSeconds?: number }> {
+  if (name === 'demo-panic') return panicDrillCommands(path.join(demoDir, 'panic'));
+  if (name === 'demo-drivers') return driversDrillCommands(path.join(demoDir, 'drivers'));
+  if (name === 'demo-runtime') return runtimeDrillCommands(path.join(demoDir, 'runtime'));
+  return {};
 }
 
 /** The demo's drill signing keys, generated on first use. */

@@ -7,6 +7,7 @@
  *   update packages, a rescan script) and returns its config, for `npm run up` and the tests; with
  *   `{ recoverySets: true }` (the `npm run up` demo) also a full driver backup set under its
  *   `sets/` and one on a stand-in external drive, named `usb` in `driverStore.restoreSets`.
+ * - `driversDrillCommands(dir)`: the rescan command a drill of that target runs on its sandbox.
  * - `writeDriverSet(dir, specs)` writes a full driver backup set as driverBackup leaves one.
  * - `writePnputilStandinState(dir)` writes the same store as the state of the stand-in `pnputil`
  *   (test/standins/pnputil), for the tests of the `pnputil` adapter.
@@ -331,6 +332,29 @@ export function writeDriversDemo(
       timeoutSeconds: 60,
       settleSeconds: 2,
       ...(options.recoverySets ? { restoreSets } : {}),
+    },
+  };
+}
+
+/**
+ * The commands a drill of `writeDriversDemo(dir)`'s target runs instead of the target's own (the
+ * corruptedDriverStore drill): the same rescan script, told to rescan the sandbox's copies of the
+ * device-status file and the store (`{sandbox}/fs/<path>`), so production's are only ever read.
+ */
+export function driversDrillCommands(
+  dir: string,
+): Record<string, { argv: string[]; timeoutSeconds: number }> {
+  const abs = path.resolve(dir);
+  const inSandbox = (p: string) => path.join('{sandbox}', 'fs', p);
+  return {
+    rescanDevices: {
+      argv: [
+        process.execPath,
+        path.join(abs, 'rescan-devices.js'),
+        inSandbox(path.join(abs, 'devices.json')),
+        inSandbox(path.join(abs, 'driver-store')),
+      ],
+      timeoutSeconds: 30,
     },
   };
 }

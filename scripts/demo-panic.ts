@@ -12,6 +12,9 @@
  *     <dir>/proof/YYYY-MM-DD.json            the proof chain (activities/lib/proofs.ts)
  *     <dir>/recovery-proofs/                 where recovery proofs go
  *     <dir>/service.js, <dir>/services.log
+ *
+ * `writeRuntimeDemo` writes the same layout as a storage root (fullSystemRestore, proofRestore);
+ * `runtimeDrillCommands` are the stop and start a drill of it runs on its sandbox.
  */
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
@@ -223,4 +226,21 @@ export function writeRuntimeDemo(
     repository: `${dir}-backups`,
     encryption: options.encryption,
   };
+}
+
+/**
+ * The commands a drill of `writeRuntimeDemo(dir)`'s target runs instead of the target's own (the
+ * fullSystemRestore drill): the same service script, its `stop` and `start` logged to
+ * `{sandbox}/services.log` — beside the sandbox's copy of the root, which the drill loses and the
+ * restore brings back exactly as backed up — so nothing of production is written.
+ */
+export function runtimeDrillCommands(
+  dir: string,
+): Record<string, { argv: string[]; timeoutSeconds: number }> {
+  const script = panicDemoPaths(path.resolve(dir)).script;
+  const command = (action: string) => ({
+    argv: [process.execPath, script, action, '{sandbox}'],
+    timeoutSeconds: 30,
+  });
+  return { stop: command('stop'), start: command('start') };
 }

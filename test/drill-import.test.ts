@@ -3,18 +3,28 @@
  * databases and OpenPGP: the first project of the sandbox's root is exported to the sandbox's copy
  * of the export destination, lost, imported back by importScope as the drill's child run, and the
  * checklist compares it with its state before the disaster; production (its root and its export
- * destination) keeps every byte and mtime. A target without an export destination is refused.
+ * destination) keeps every byte and mtime. An export damaged before the import fails the drill
+ * (signed, not passed); a target without an export destination is refused.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DrillProofFile } from '../activities/drillProof';
 import { sandboxPath } from '../activities/lib/sandbox';
+import { approveUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { DrDrillResult } from '../runbooks/drDrill';
 import { drillSection, writeDrillKeys } from '../scripts/demo-drill';
 import { treeState, writeStorageRoot } from '../scripts/storage-root';
-import { lifeboat, startWorker, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+import {
+  lifeboat,
+  startWorker,
+  statusWhen,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+  type TestWorker,
+} from './helpers';
 import { dbRows, expectSameTree } from './tree-helpers';
 
 const PASSPHRASE_ENV = 'LIFEBOAT_TEST_DRILL_IMPORT_PASSPHRASE';
@@ -138,6 +148,57 @@ test('projectImport: a lost project comes back from its export, as it was before
 
   expect(snapshot(prod)).toEqual(before);
   expect(fs.existsSync(path.join(prod, 'spare'))).toBe(false);
+}, 120000);
+
+test('an export damaged before the import: the recovery stops at it; stopping it fails the drill, with a signed proof, never a pass', async () => {
+  const handle = await tw.client.workflow.start('drDrill', {
+    taskQueue: tw.taskQueue,
+    workflowId: `drDrill-exporting-projectImport-${Math.random().toString(36).slice(2, 8)}`,
+    args: [{ target: 'exporting', scenario: 'projectImport', approvals: 'people' }],
+  });
+  const child = tw.client.workflow.getHandle(`${handle.workflowId}-importScope`);
+  const atGate = await statusWhen(
+    tw.client,
+    child.workflowId,
+    (s) => s.waiting?.gate === 'import',
+    'the import to wait at its gate',
+  );
+  // Bytes of the export's archive overwritten in the sandbox's destination while the import waits.
+  const drillId = atGate.target.replace(/^exporting@drill-/, '');
+  const destination = sandboxPath(path.join(drills, drillId), usb);
+  const archive = fs.readdirSync(destination).find((f) => f.endsWith('.lbk'))!;
+  const bytes = fs.readFileSync(path.join(destination, archive));
+  bytes.fill(0x41, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 256);
+  fs.writeFileSync(path.join(destination, archive), bytes);
+  await child.executeUpdate(approveUpdate, { args: [{ actor: 'alice' }] });
+  const stopped = await statusWhen(
+    tw.client,
+    child.workflowId,
+    (s) => s.state === 'waiting' && s.waiting?.kind !== 'gate',
+    'the import to stop at the damaged export',
+  );
+  expect(stopped.waiting).toMatchObject({ step: 'stageImport', errorType: 'ChecksumMismatch' });
+  expect(stopped.waiting!.reason).toContain(`its archive ${archive} has SHA-256`);
+  await child.executeUpdate(stopUpdate, { args: [{ actor: 'alice', reason: 'the export is damaged' }] });
+
+  const result = ((await handle.result()) as RunOutcome<DrDrillResult>).result!;
+  expect(result).toMatchObject({ outcome: 'failed', passed: false, scenario: 'projectImport' });
+  expect(result.recovery).toMatchObject({ runbook: 'importScope', state: 'stopped' });
+  const byName = Object.fromEntries(result.checks.map((c) => [c.name, c]));
+  expect(byName.recoveryCompleted).toMatchObject({
+    ok: false,
+    detail: expect.stringContaining('ended stopped: stopped by alice: the export is damaged'),
+  });
+  expect(byName.importedFromExport.ok).toBe(false);
+  expect(byName.projectFilesRestored).toMatchObject({
+    ok: false,
+    detail: expect.stringMatching(/^\d+ file\(s\) missing/),
+  });
+  expect(result.warning).toMatch(/^DRILL FAILED \(projectImport\): recoveryCompleted: /);
+  const file = JSON.parse(fs.readFileSync(result.proof.path, 'utf8')) as DrillProofFile;
+  expect(file.proof).toMatchObject({ passed: false, checks: result.checks, approvals: 'people' });
+  expect((await cli(['proof', 'verify', result.proof.path])).code).toBe(0);
+  expect(snapshot(prod)).toEqual(before);
 }, 120000);
 
 test('a target without an export destination is refused by the scenario check, naming what it lacks', async () => {

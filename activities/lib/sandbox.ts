@@ -125,10 +125,10 @@ export function readSandboxRecord(sandbox: string): SandboxRecord {
 
 /**
  * The derived target of a drill: the base target with every path rebased into the sandbox, the
- * drill's commands (`{sandbox}` replaced) instead of the target's, no driver store (it is the
- * machine's own and cannot be sandboxed), no `drill` section, and gates by the drill's approvals:
+ * drill's commands (`{sandbox}` replaced) instead of the target's, a `directory` driver store rebased
+ * (a pnputil one is the machine's own: none), no `drill` section, gates by the drill's approvals:
  * `automatic` opens every gate of the recovery runbook at once, `people` keeps the target's
- * policies. The encryption keys and the health URL are the target's (they are only read).
+ * policies. The encryption keys, the health URL and driver restoreSets are the target's (only read).
  */
 export function deriveTarget(base: TargetConfig, record: SandboxRecord, sandbox: string): TargetConfig {
   const drill = base.drill!;
@@ -140,6 +140,7 @@ export function deriveTarget(base: TargetConfig, record: SandboxRecord, sandbox:
       { ...command, argv: command.argv.map((arg) => arg.split('{sandbox}').join(sandbox)) },
     ]),
   );
+  const drivers = base.driverStore?.adapter === 'directory' ? base.driverStore : undefined;
   const automatic: Partial<GatePolicy> = { automatic: true };
   const gates =
     record.approvals === 'people'
@@ -179,7 +180,13 @@ export function deriveTarget(base: TargetConfig, record: SandboxRecord, sandbox:
       proofs: at(base.panic.proofs),
       recoveryProofs: at(base.panic.recoveryProofs),
     },
-    driverStore: undefined,
+    driverStore: drivers && {
+      ...drivers,
+      store: maybe(drivers.store),
+      devices: maybe(drivers.devices),
+      backups: at(drivers.backups),
+      updates: at(drivers.updates),
+    },
     commands,
     gates,
     drill: undefined,
