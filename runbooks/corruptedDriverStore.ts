@@ -149,6 +149,11 @@ export async function corruptedDriverStore(input: {
     }
 
     // Procedure §3.3 step 3: no restore point, so the drivers come back from the last known good set.
+    // A skipped listing found nothing: the texts say so rather than claim there is no restore point.
+    const skipped = run.status.steps.some((s) => s.name === 'findRestorePoint' && s.state === 'skipped');
+    const noPoint = skipped
+      ? 'the restore points were not listed (findRestorePoint was skipped)'
+      : 'there is no restore point Lifeboat made';
     const set = await run.step(
       'findDriverSet',
       'findDriverSet',
@@ -156,8 +161,7 @@ export async function corruptedDriverStore(input: {
         target,
         undefined,
         {
-          whenNone:
-            'there is no restore point Lifeboat made either. Copy a full driver backup set (with its driver-backup.json) into that folder and retry; or run System Restore (rstrui.exe) to a restore point Windows kept, or reinstall the drivers, and stop (this run changed nothing)',
+          whenNone: `${noPoint} either. Copy a full driver backup set (with its driver-backup.json) into that folder and retry; or run System Restore (rstrui.exe) to a restore point Windows kept, or reinstall the drivers, and stop (this run changed nothing)`,
         },
       ],
       STORE_CALL,
@@ -167,7 +171,7 @@ export async function corruptedDriverStore(input: {
       run,
       set,
       scan,
-      `${found}, and there is no restore point Lifeboat made; restore the drivers from the last known good set`,
+      `${found}, and ${noPoint}; restore the drivers from the last known good set`,
     );
     return {
       outcome: 'restoredFromSet' as const,

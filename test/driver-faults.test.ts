@@ -90,6 +90,11 @@ describe('corruptedDriverStore: the restore points cannot be listed', () => {
     expect(gate.facts.restorePoint).toBeNull();
     expect(gate.facts.set).toMatchObject({ folder: set, packages: 3 });
     expect(gate.waiting!.reason).toContain(`add the 3 driver package(s) of the set ${set}`);
+    // The listing was skipped, not empty: the reason does not claim there is no restore point.
+    expect(gate.waiting!.reason).toContain(
+      'the restore points were not listed (findRestorePoint was skipped)',
+    );
+    expect(gate.waiting!.reason).not.toContain('there is no restore point');
     expect(listings()).toHaveLength(1);
     expect(standinBytes()).toEqual(before);
 
