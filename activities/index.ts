@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { LifeboatConfig } from '../config';
+import { createApprovalActivities } from './approvals';
 import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
 import { createAuthTokenActivities } from './authTokens';
@@ -56,6 +57,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createTargetActivities(deps.config),
     ...createAuditActivities(deps.ledger),
+    ...createApprovalActivities(deps.config, deps.ledger),
     ...createStoreActivities(deps.config),
     ...createStorageActivities(deps.config, deps.catalog),
     ...createDriverActivities(deps.config),

@@ -4,6 +4,7 @@
  * the drill's sandbox (activities/lib/sandbox.ts), so that a recovery runbook run by drDrill acts
  * on the sandbox and never on production.
  */
+import { expandApprovers } from '../config/identities';
 import type { TargetView } from '../common/types';
 import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../config';
 import { invalidInput } from './errors';
@@ -87,7 +88,16 @@ export function createTargetActivities(config: LifeboatConfig) {
       return {
         name,
         description: target.description,
-        gates: target.gates,
+        // Groups are expanded here: the run sees the identities that may approve.
+        gates: Object.fromEntries(
+          Object.entries(target.gates).map(([gate, policy]) => [
+            gate,
+            policy.approvers
+              ? { ...policy, approvers: expandApprovers(policy.approvers, config.groups) }
+              : policy,
+          ]),
+        ),
+        ...(target.signedStop ? { signedStop: true } : {}),
         sections,
         notify: (config.notify?.webhooks.length ?? 0) > 0,
       };

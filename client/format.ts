@@ -28,6 +28,13 @@ export function describeWaiting(status: RunStatus): string[] {
     );
     if (w.timeoutAt) lines.push(`  times out at ${w.timeoutAt}`);
   }
+  if (w.signing) {
+    lines.push(
+      `  signed decisions: ${w.signing.actions.join(', ')} (subject SHA-256 ${w.signing.subjectSha256})`,
+    );
+    if (w.requester) lines.push(`  requested by ${w.requester}, who may not approve this gate`);
+    lines.push(`  sign with: lifeboat ${w.signing.actions[0]} <id> --as <you> --key <your private key file>`);
+  }
   lines.push(`  send: ${w.allowed.join(', ')}  (e.g. lifeboat ${w.allowed[0]} <id> --as <name>)`);
   return lines;
 }

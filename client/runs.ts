@@ -34,6 +34,7 @@ import {
   type StopArgs,
 } from '../common/messages';
 import type { RunbookMeta } from '../common/runbook';
+import { runSubject, sha256Hex, startSubject, type Binding, type SignedDecision } from '../common/statements';
 import { TARGET_FIELD, validateInput } from '../common/schema';
 import type { RunStatus } from '../common/types';
 import { staticDetailsOf, staticSummaryOf } from '../common/runDetails';
@@ -72,6 +73,8 @@ export interface StartOptions {
   input: Record<string, unknown>;
   workflowId?: string;
   taskQueue: string;
+  /** A signed start: the requester's signature over the runbook, target and input. */
+  sign?: (binding: Binding) => Promise<SignedDecision>;
 }
 
 /** Validates the input locally (same check as the workflow) and starts the run. */
@@ -81,11 +84,22 @@ export async function startRunbook(client: Client, options: StartOptions): Promi
   if (problems.length > 0) throw badInput(problems.join('\n'));
   const target = options.input.target as string;
   const workflowId = options.workflowId ?? newWorkflowId(meta.name, target);
+  const namespace = client.options.namespace;
+  const requester = options.sign
+    ? await options.sign({
+        action: 'start',
+        namespace,
+        workflowId,
+        subjectSha256: sha256Hex(
+          startSubject({ namespace, workflowId, runbook: meta.name, target, input: options.input }),
+        ),
+      })
+    : undefined;
   try {
     return await client.workflow.start(meta.name, {
       taskQueue: options.taskQueue,
       workflowId,
-      args: [options.input],
+      args: [requester ? { ...options.input, requester } : options.input],
       // What the run's page in the Temporal UI says it is, before the run has said anything.
       staticSummary: staticSummaryOf(meta, target),
       staticDetails: staticDetailsOf(meta),
@@ -182,11 +196,44 @@ type Decision =
   | { action: 'skip'; args: RetryArgs }
   | { action: 'stop'; args: StopArgs };
 
-/** Sends a decision as an Update; a refusal by the run's checks is a CliError with exit code 2. */
+/** What a signed decision must bind, from what the run publishes now. */
+function bindingFor(
+  action: Decision['action'],
+  status: RunStatus,
+  ids: { namespace: string; workflowId: string; runId: string },
+): Binding {
+  if (action === 'stop') return { action, ...ids, subjectSha256: sha256Hex(runSubject(ids)) };
+  const waiting = status.waiting;
+  if (!waiting?.signing)
+    throw badInput(
+      waiting
+        ? `the run waits at ${waiting.gate ? `gate '${waiting.gate}'` : `step '${waiting.step}'`}, which asks for no signature: send ${action} without --key`
+        : `the run is not waiting for a decision (state: ${status.state})`,
+    );
+  if (!waiting.signing.actions.includes(action))
+    throw badInput(
+      `no signed ${action} is possible here; the run accepts: ${waiting.signing.actions.join(', ')}`,
+    );
+  // What is signed is the digest: it must be the digest of the subject shown.
+  if (sha256Hex(waiting.signing.subject) !== waiting.signing.subjectSha256)
+    throw badInput("the run's published subject does not match its SHA-256; do not sign it");
+  return {
+    action,
+    ...ids,
+    ...(action === 'approve' ? { gate: waiting.gate } : { step: waiting.step }),
+    subjectSha256: waiting.signing.subjectSha256,
+  };
+}
+
+/**
+ * Sends a decision as an Update; a refusal by the run's checks is a CliError with exit code 2.
+ * With `sign`, the decision is signed over what the run publishes now (its waiting status).
+ */
 export async function decide(
   client: Client,
   workflowId: string,
   decision: Decision,
+  sign?: (binding: Binding) => Promise<SignedDecision>,
 ): Promise<DecisionReceipt> {
   const handle = await existingRun(client, workflowId);
   const description = await handle.describe();
@@ -196,6 +243,11 @@ export async function decide(
     throw badInput(`the run has ended (${state}); no decision can change it`);
   }
   if (health.stuck) throw new CliError(cannotDeliver(decision.action, workflowId, health.stuck), 1);
+  if (sign) {
+    const status = await handle.query(statusQuery);
+    const ids = { namespace: client.options.namespace, workflowId, runId: description.runId };
+    decision.args.signed = await sign(bindingFor(decision.action, status, ids));
+  }
   try {
     // Why a deadline: an Update waits for a workflow task, which never comes if the run's keep failing.
     return await client.connection.withDeadline(Date.now() + DECISION_TIMEOUT_MS, async () => {

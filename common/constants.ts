@@ -16,6 +16,9 @@ export const SA_RUNBOOK_TARGET = defineSearchAttributeKey('RunbookTarget', Searc
 export const SA_RUNBOOK_STATE = defineSearchAttributeKey('RunbookState', SearchAttributeType.KEYWORD);
 export const SA_AWAITING_HUMAN = defineSearchAttributeKey('AwaitingHuman', SearchAttributeType.BOOL);
 
+/** Set by Temporal on a run a Schedule started: the schedule's id. */
+export const SA_SCHEDULED_BY = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
+
 /** Every custom search attribute Lifeboat needs registered on the namespace. */
 export const SEARCH_ATTRIBUTES = [SA_RUNBOOK_NAME, SA_RUNBOOK_TARGET, SA_RUNBOOK_STATE, SA_AWAITING_HUMAN];
 

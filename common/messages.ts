@@ -7,6 +7,7 @@
  * and is recorded in the status and the audit ledger as refused.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { SignedDecision } from './statements';
 import type { DecisionRecord, RunStatus, StepRecord, WaitingFor } from './types';
 
 export interface ApproveArgs {
@@ -15,16 +16,22 @@ export interface ApproveArgs {
   /** The gate to approve; defaults to the gate the run waits at. */
   gate?: string;
   comment?: string;
+  /** At a signed gate: the statement and its signature (`lifeboat approve --key` makes them). */
+  signed?: SignedDecision;
 }
 export interface RetryArgs {
   actor: string;
   comment?: string;
+  /** In a run whose target has a signed gate. */
+  signed?: SignedDecision;
 }
 export type SkipArgs = RetryArgs;
 export interface StopArgs {
   actor: string;
   /** Why the run is stopped; required. */
   reason: string;
+  /** Where the target says `signedStop`. */
+  signed?: SignedDecision;
 }
 
 /** What an accepted decision did. */
@@ -71,7 +78,7 @@ export const HANDLER_DESCRIPTIONS = {
     'The full status: state, the waiting block (gate or failed step, reason, plan, approvals, decisions allowed), every step with its result, decisions and facts. No input. For a short answer use `summary`.',
   summary:
     'The status without step results: state, the waiting block, decisions and the outcome first. No input.',
-  approve: `Approve the gate the run waits at. Input: {"actor": "<your name>", "comment": "<why, optional>"} (optionally "gate": "<name>", checked against the gate waiting). Only while the run waits at a gate, from an allowed approver, once per person.${AS_UPDATE}`,
+  approve: `Approve the gate the run waits at. Input: {"actor": "<your name>", "comment": "<why, optional>"} (optionally "gate": "<name>", checked against the gate waiting). Only while the run waits at a gate, from an allowed approver, once per person. At a signed gate this form cannot sign: run the \`lifeboat approve … --key\` line the run's page shows.${AS_UPDATE}`,
   retry: `Run the failed step again (or go on after a hold, once its work is done). Input: {"actor": "<your name>", "comment": "<optional>"}. Only while a failed step or a hold waits, never at a gate.${AS_UPDATE}`,
   skip: `Go on without the failed step, where the runbook allows it. Input: {"actor": "<your name>", "comment": "<optional>"}. Only while a skippable step waits.${AS_UPDATE}`,
   stop: `Stop the run: the running step is cancelled, compensations put back what earlier steps changed, and the run ends as stopped. Input: {"actor": "<your name>", "reason": "<why, required>"}. Any time before the run ends.${AS_UPDATE}`,

@@ -6,6 +6,7 @@
  * how the run ended). Also the `summary` Query's compact answer. Pure: the engine, the CLI and tests
  * call these.
  */
+import { signedCliLine } from './statements';
 import { humanBytes } from './bytes';
 import type { RunSummary } from './messages';
 import type { RunbookMeta } from './runbook';
@@ -126,8 +127,20 @@ function waitingLines(w: WaitingFor, workflowId: string, meta: RunbookMeta): str
   lines.push(
     `Waiting since ${when(w.since)}. Decisions allowed now: ${w.allowed.map((a) => `**${a}**`).join(', ')}.`,
   );
+  const signedActions = w.signing?.actions ?? [];
+  if (w.signing) {
+    lines.push(
+      '',
+      `**This decision must be signed** (${signedActions.join(', ')}): the Temporal UI cannot sign, and an unsigned approval is refused. Run, with your key:`,
+      '',
+      ...signedActions.map((a) => `\`${signedCliLine(a, workflowId)}\``),
+      '',
+      `What you sign: SHA-256 \`${w.signing.subjectSha256}\` of the run id, ${w.gate ? 'gate' : 'step'}, reason${w.plan ? ' and plan' : ''} shown here.`,
+    );
+    if (w.requester) lines.push('', `Requested by **${w.requester}**, who may not approve this gate.`);
+  }
   lines.push('', '**How to answer** (Update preferred: it says at once whether the run accepted)');
-  for (const action of w.allowed) {
+  for (const action of w.allowed.filter((a) => !signedActions.includes(a as never))) {
     lines.push(
       '',
       `\`${action}\` — Update or Signal named \`${action}\`, input (put your name in):`,

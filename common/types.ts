@@ -18,12 +18,29 @@ export interface GatePolicy {
   onTimeout: 'stop' | 'proceed';
   /** Opens at once without a human (recorded as decided by `policy`). */
   automatic: boolean;
+  /** Approvals must carry a signature by an approver's key (common/statements.ts). */
+  signed?: boolean;
+  /** The run's requester (its signed starter, or `schedule:<id>`) may not approve. */
+  notRequester?: boolean;
 }
 
 export interface Approval {
   actor: string;
   at: string;
   comment?: string;
+  /** A signed approval: the fingerprint of the key that signed it. */
+  key?: string;
+}
+
+/** What a person signs to decide at a signed gate or failure (the CLI builds it from this). */
+export interface SigningRequest {
+  /** The canonical JSON of what the run shows (common/statements.ts). */
+  subject: string;
+  subjectSha256: string;
+  /** The decisions that need a signature here. */
+  actions: ('approve' | 'retry' | 'skip' | 'stop')[];
+  /** The line to run: the Temporal UI cannot sign. */
+  cli: string;
 }
 
 /**
@@ -56,6 +73,10 @@ export interface WaitingFor {
   errorType?: string;
   /** Gates: what approving will do. */
   plan?: GatePlan;
+  /** Where decisions must be signed: the subject to sign and how. */
+  signing?: SigningRequest;
+  /** notRequester gates: who started the run and so may not approve. */
+  requester?: string;
 }
 
 export interface StepRecord {
@@ -76,6 +97,8 @@ export interface DecisionRecord {
   comment?: string;
   gate?: string;
   step?: string;
+  /** A signed decision: the fingerprint of the key that signed it. */
+  key?: string;
   /** True when a signal carried a decision that the checks refused. */
   refused?: boolean;
   refusal?: string;
@@ -104,6 +127,8 @@ export interface RunStatus {
   /** Runbook-specific facts so far (e.g. the backup chosen, what was quarantined). */
   /** Set once the worker has checked the input (target and runbook-specific fields); the CLI waits for it. */
   inputAccepted?: boolean;
+  /** Who asked for the run: a signed start's identity, or `schedule:<id>`; absent when unknown. */
+  requester?: string;
   facts: Record<string, unknown>;
   result?: unknown;
   error?: string;
@@ -136,6 +161,8 @@ export interface TargetView {
   name: string;
   description?: string;
   gates: Record<string, Partial<GatePolicy>>;
+  /** Whether a stop must be signed. */
+  signedStop?: boolean;
   sections: string[];
   /** Whether the worker's config has webhooks to notify. */
   notify: boolean;

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { SELF_TARGET } from '../common/constants';
 import { checkSelfBackupApart, selfBackup, selfTarget } from './backup';
+import { checkIdentityRefs, groups, identities } from './identities';
 import { notify } from './notify';
 import { crossCheck, filePath, isObject, problemsOf, section } from './sections';
 import { targets, type TargetConfig } from './targets';
@@ -19,6 +20,7 @@ import { targets, type TargetConfig } from './targets';
 export type { CommandSettings, EncryptionSettings, SigningSettings } from './backup';
 export type { DrillSettings } from './drill';
 export { productionPaths } from './drill';
+export type { IdentitySettings } from './identities';
 export type { NotifySettings } from './notify';
 export type {
   AuditChainSettings,
@@ -45,6 +47,10 @@ function configSchema(source: string) {
     /** Webhooks told when a run starts waiting, completes, stops or fails. */
     notify: notify.optional(),
     selfBackup: selfBackup(base).optional(),
+    /** People who sign decisions, with their OpenPGP public keys (config/identities.ts). */
+    identities: identities(base).optional(),
+    /** Named sets of identities, for a gate's approvers (`group:<name>`). */
+    groups: groups.optional(),
   })
     .check(
       crossCheck<{ auditLedger: string; catalog?: string; selfBackup?: object }>((c, at) => {
@@ -52,6 +58,7 @@ function configSchema(source: string) {
           checkSelfBackupApart(c.selfBackup, storesOf(c), at);
       }),
     )
+    .check(crossCheck(checkIdentityRefs))
     .transform(({ selfBackup: self, ...c }) => {
       const stores = storesOf(c);
       return {

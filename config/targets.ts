@@ -52,10 +52,16 @@ const gate: z.ZodType<Partial<GatePolicy>> = section(
     timeoutSeconds: positive('must be a positive number of seconds').optional(),
     onTimeout: z.enum(['stop', 'proceed'], { error: 'must be "stop" or "proceed"' }).optional(),
     automatic: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Approvals must be signed by an approver's key (config/identities.ts). */
+    signed: z.boolean({ error: 'must be true or false' }).optional(),
+    /** The identity that started the run (a signed start) may not approve it. */
+    notRequester: z.boolean({ error: 'must be true or false' }).optional(),
   },
 ).check(
   crossCheck<Partial<GatePolicy>>(({ approvers, quorum }, at) => {
     if (!approvers || !quorum || !at.parsed('approvers') || !at.parsed('quorum')) return;
+    // Groups are counted by checkIdentityRefs, which sees the whole config.
+    if (approvers.some((a) => a.startsWith('group:'))) return;
     if (!approvers.includes('*') && quorum > approvers.length)
       at.report(['quorum'], `is ${quorum} but only ${approvers.length} approvers are allowed`);
   }),
@@ -70,6 +76,8 @@ const target = (base: string) =>
     ...recoverySettings(base),
     /** Where and how drills of this target run (drDrill). */
     drill: drill(base).optional(),
+    /** Whether `stop` must be signed too (default false: stopping is the safe action). */
+    signedStop: z.boolean({ error: 'must be true or false' }).optional(),
   }).check(crossCheck(checkTarget));
 
 type Parts = Parameters<typeof checkFolders>[0] & {

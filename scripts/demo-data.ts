@@ -3,6 +3,7 @@
  * `.meta` sidecar and timestamped backups. `npm run up` uses it for the demo target; the tests use
  * it for their fixtures.
  */
+import { addSignedDemo } from './demo-signed';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -155,6 +156,9 @@ export async function writeDemo(
     config.targets[name] = write();
     added.push(name);
   }
+  added.push(
+    ...(await addSignedDemo(config, demoDir, (dir) => writeStoreFixture(dir, 'corrupt', ['intact']))),
+  );
   // Drills of the demos run in demo/drills (outside every demo's production paths), signed by a
   // demo key pair; the panic, drivers and runtime demos' drills run their scripts on the sandbox.
   const drillable = [

@@ -196,6 +196,8 @@ async function main(): Promise<number> {
         '  lostAuthTokens on demo-tokens, migration on demo-migration (its migrate command fails while',
         '  demo/migration/FAIL exists, so the run shows the rollback; remove the file to see one pass),',
         '  fullSystemRestore and proofRestore on demo-runtime (after a fullBackup of it).',
+        "Signed approvals: corruptedStoreRecovery on demo-signed opens only with dana's key:",
+        `  LIFEBOAT_KEY_PASSPHRASE=lifeboat-demo npx lifeboat approve <id> --as dana --key ${path.join(dataDir, 'demo', 'keys', 'approvers', 'dana.sec.asc')} --address ${address}`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),

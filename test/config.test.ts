@@ -54,7 +54,7 @@ test('every problem is listed at once, each naming the setting and what is allow
   });
   expect(problems).toEqual(
     expect.arrayContaining([
-      'config.extra is not a known setting; known: auditLedger, catalog, targets, notify, selfBackup',
+      'config.extra is not a known setting; known: auditLedger, catalog, targets, notify, selfBackup, identities, groups',
       'auditLedger must be the path of the audit ledger database (string)',
       "targets.bad name!: a target name may hold letters, digits, '.', '_' and '-' (at most 64)",
       expect.stringMatching(
@@ -136,6 +136,32 @@ describe('the worker stops at start on a bad config, listing every problem', () 
     const { code, output } = await startWorkerWith(missing);
     expect(code).toBe(2);
     expect(output).toMatch(new RegExp(`invalid config ${missing}:\\n\\s+- cannot read the file: ENOENT`));
+  });
+
+  test('an identity whose key file is not an armored public key', async () => {
+    const dir = tempDir('config');
+    const file = path.join(dir, 'lifeboat.config.json');
+    fs.writeFileSync(path.join(dir, 'alice.pub.asc'), 'not a key\n');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        auditLedger: 'audit.sqlite',
+        identities: { alice: { keys: ['alice.pub.asc'] } },
+        targets: {
+          demo: {
+            store: { primary: 'g.json', backups: 'b' },
+            gates: { restore: { approvers: ['alice'], signed: true } },
+          },
+        },
+      }),
+    );
+    const { code, output } = await startWorkerWith(file);
+    expect(code).toBe(2);
+    expect(output).toContain(`invalid config ${file}:`);
+    expect(output).toContain(
+      `- the public key (identities.alice.keys[0]) ${path.join(dir, 'alice.pub.asc')} is not an armored OpenPGP public key`,
+    );
+    expect(output).not.toMatch(/\n\s+at /);
   });
 
   test('malformed JSON', async () => {

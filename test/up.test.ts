@@ -156,6 +156,38 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
   expect(hostLoss).toContain('"passed":true');
   expect(hostLoss).toContain('"name":"catalogRebuilt","ok":true');
 
+  // The signed demo: only dana's key opens its gate; an unsigned approval is refused with the line to run.
+  const signedRun = await cli('start', 'corruptedStoreRecovery', '--target', 'demo-signed');
+  const signedId = signedRun.stdout.trim();
+  await eventually(
+    async () =>
+      (await cli('status', signedId)).stdout.includes('signed decisions: approve') ? true : undefined,
+    'the signed demo to wait',
+  );
+  const unsignedApproval = await cli('approve', signedId, '--as', 'dana');
+  expect(unsignedApproval.code).toBe(2);
+  expect(unsignedApproval.stderr).toContain(`lifeboat approve ${signedId} --as <you> --key`);
+  const keyOf = (name: string) => path.join(dataDir, 'demo', 'keys', 'approvers', `${name}.sec.asc`);
+  const byErin = await lifeboat(
+    ['approve', signedId, '--as', 'erin', '--key', keyOf('erin'), '--address', address],
+    {
+      LIFEBOAT_KEY_PASSPHRASE: 'lifeboat-demo',
+    },
+  );
+  expect(byErin.stderr).toMatch(/'erin' may not approve gate 'restore'; allowed approvers: dana/);
+  const byDana = await lifeboat(
+    ['approve', signedId, '--as', 'dana', '--key', keyOf('dana'), '--address', address],
+    {
+      LIFEBOAT_KEY_PASSPHRASE: 'lifeboat-demo',
+    },
+  );
+  expect(byDana.stdout).toMatch(/gate 'restore' opened/);
+  expect((await cli('watch', signedId)).stdout).toContain('"outcome":"restored"');
+  const audited = await lifeboat(['audit', 'verify'], {
+    LIFEBOAT_CONFIG: path.join(dataDir, 'lifeboat.config.json'),
+  });
+  expect(audited.stdout).toMatch(/decision\.approve by dana\): signature by key [0-9A-F]+ verifies/);
+
   // Lifeboat's own stores back up too, copied into the demo's offsite folder.
   expect(await runDemo('fullBackup', 'lifeboat-self')).toContain('"verified":true');
   const storage = path.join(dataDir, 'demo', 'storage');

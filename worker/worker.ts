@@ -3,9 +3,10 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
+import { loadIdentityKeys } from '../activities/lib/identityKeys';
 import { AuditLedger } from '../activities/lib/ledger';
 import { bundleInChildProcess } from './bundle';
-import type { LifeboatConfig } from '../config';
+import { ConfigError, type LifeboatConfig } from '../config';
 
 export interface LifeboatWorkerOptions {
   connection: NativeConnection;
@@ -23,6 +24,12 @@ export interface LifeboatWorkerOptions {
 export async function createLifeboatWorker(
   options: LifeboatWorkerOptions,
 ): Promise<{ worker: Worker; ledger: AuditLedger; catalog: Catalog; close: () => void }> {
+  // Every identity's keys are read now: a config the run could not verify against stops the worker.
+  try {
+    await loadIdentityKeys(options.config.identities);
+  } catch (err) {
+    throw new ConfigError(options.config.source, [(err as Error).message]);
+  }
   const ledger = new AuditLedger(options.config.auditLedger);
   const catalog = new Catalog(options.config.catalog);
   const worker = await Worker.create({

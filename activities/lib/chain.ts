@@ -88,19 +88,8 @@ export interface ChainGap {
   divergesAt?: number;
 }
 
-/** JSON with object keys sorted recursively and no spaces; `undefined` members are left out. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const record = value as Record<string, unknown>;
-    const members = Object.keys(record)
-      .filter((k) => record[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`);
-    return `{${members.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
+export { canonicalJson } from '../../common/statements';
+import { canonicalJson } from '../../common/statements';
 
 /** The hash an entry must carry: SHA-256 of its canonical JSON without the `hash` field. */
 export function hashEntry(entry: Record<string, unknown>): string {

@@ -51,6 +51,10 @@ CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_event
   BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events
   BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
+-- Signed decisions: each statement's nonce counts once; the public key of every signer is kept so
+-- that \`audit verify\` re-checks signatures after a key left the config.
+CREATE TABLE IF NOT EXISTS decision_nonces (nonce TEXT PRIMARY KEY, holder TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signer_keys (fingerprint TEXT PRIMARY KEY, identity TEXT NOT NULL, armored TEXT NOT NULL, first_seen TEXT NOT NULL);
 `;
 
 const COLUMNS =
@@ -146,6 +150,50 @@ export class AuditLedger {
     return this.db
       .prepare(`SELECT ${COLUMNS} FROM audit_events WHERE workflow_id = ? ORDER BY seq`)
       .all(workflowId) as AuditRow[];
+  }
+
+  /**
+   * Claims a signed statement's nonce for `holder` (the verifying activity): true when it is now or
+   * already was that holder's (a retried activity), false when another use took it.
+   */
+  claimNonce(nonce: string, holder: string, at: string): boolean {
+    const claim = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT holder FROM decision_nonces WHERE nonce = ?').get(nonce) as
+        { holder: string } | undefined;
+      if (row) return row.holder === holder;
+      this.db
+        .prepare('INSERT INTO decision_nonces (nonce, holder, at) VALUES (?, ?, ?)')
+        .run(nonce, holder, at);
+      return true;
+    });
+    return claim.immediate();
+  }
+
+  /** Keeps a signer's public key (armored) under its fingerprint; the first one kept stays. */
+  keepSignerKey(fingerprint: string, identity: string, armored: string, at: string): void {
+    this.db
+      .prepare(
+        'INSERT OR IGNORE INTO signer_keys (fingerprint, identity, armored, first_seen) VALUES (?, ?, ?, ?)',
+      )
+      .run(fingerprint, identity, armored, at);
+  }
+
+  /** A kept signer key by fingerprint (older ledgers have no such table: none). */
+  signerKey(fingerprint: string): { identity: string; armored: string } | undefined {
+    try {
+      return this.db
+        .prepare('SELECT identity, armored FROM signer_keys WHERE fingerprint = ?')
+        .get(fingerprint) as { identity: string; armored: string } | undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Rows whose details carry a signed decision, in order. */
+  signedRows(): AuditRow[] {
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM audit_events WHERE details LIKE '%"signature":%' ORDER BY seq`)
+      .all() as AuditRow[];
   }
 
   /** Recomputes the chain and names the first row that does not fit. */

@@ -1,12 +1,14 @@
 import { AuditLedger } from '../../activities/lib/ledger';
 import { LEDGER_RECOVERED } from '../../activities/lib/selfRestore';
+import { recheckSignedRows } from '../../activities/lib/signedRows';
 import type { Command } from '../command';
 import { LEDGER_OPTIONS, ledgerPath } from '../local-config';
 import { CliError } from '../runs';
 
 export const command: Command = {
   name: 'audit verify',
-  summary: "recompute the audit ledger's hash chain; names the first broken row and exits 1",
+  summary:
+    "recompute the audit ledger's hash chain and re-check every signed decision; names the first broken row and exits 1",
   usage: '[--ledger <file> | --config <file>]',
   examples: ['lifeboat audit verify'],
   options: { ...LEDGER_OPTIONS },
@@ -31,6 +33,17 @@ export const command: Command = {
             `  seam at row ${row.seq}: history recovered up to ${d.recoveredUpTo ?? '?'} from backup ${d.backupId ?? '?'} (restored ${row.at} by ${row.actor}); rows written after that on the old host were lost`,
           );
         }
+        // Who approved what: every signed decision's signature, checked again with the kept keys.
+        const signed = await recheckSignedRows(ledger);
+        for (const line of signed.lines) ctx.out(`  ${line}`);
+        if (signed.problems.length > 0) {
+          for (const p of signed.problems) ctx.err(`  SIGNATURE PROBLEM ${p}`);
+          ctx.err(
+            `audit ledger ${file}: ${signed.problems.length} of ${signed.checked} signed decisions do not verify`,
+          );
+          return 1;
+        }
+        if (signed.checked > 0) ctx.out(`  ${signed.checked} signed decisions verified`);
         return 0;
       }
       ctx.err(`audit ledger ${file}: chain BROKEN at row ${result.brokenSeq}: ${result.problem}`);

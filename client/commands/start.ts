@@ -1,10 +1,12 @@
 import { SERVER_OPTIONS, requireFlag, type Command } from '../command';
 import { awaitAcceptance, badInput, parseInputFlag, startRunbook } from '../runs';
+import { SIGN_OPTIONS, signerFrom } from '../signing';
 
 export const command: Command = {
   name: 'start',
   summary: 'start a runbook against a target; prints the workflow id',
-  usage: '<runbook> --target <name> [--input <json|@file>] [--id <workflowId>]',
+  usage:
+    '<runbook> --target <name> [--input <json|@file>] [--id <workflowId>] [--as <you> --key <private key file>]',
   examples: [
     'lifeboat start corruptedStoreRecovery --target demo-store',
     `lifeboat start corruptedStoreRecovery --target demo-store --id incident-42 --input '{}'`,
@@ -17,6 +19,13 @@ export const command: Command = {
       value: 'workflowId',
       description: 'the workflow id (default: <runbook>-<target>-<time>)',
     },
+    as: {
+      type: 'string',
+      value: 'identity',
+      description:
+        'with --key: start signed, as this identity (the requester; needed where a gate says notRequester)',
+    },
+    ...SIGN_OPTIONS,
     'wait-seconds': {
       type: 'string',
       value: 'n',
@@ -36,8 +45,13 @@ export const command: Command = {
     const waitSeconds = Number(waitRaw);
     if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
       throw badInput(`--wait-seconds must be a number of seconds (got '${waitRaw}')`);
+    const as = ctx.values.as as string | undefined;
+    if (as !== undefined && ctx.values.key === undefined)
+      throw badInput('--as on start goes with --key: a start is attributed to a person only when signed');
+    const sign = signerFrom(ctx.values, as);
     const client = await ctx.connect();
     const handle = await startRunbook(client, {
+      sign,
       runbook: ctx.positionals[0],
       input: { ...input, target },
       workflowId: ctx.values.id as string | undefined,

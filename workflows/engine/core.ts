@@ -11,7 +11,11 @@ import {
   SA_RUNBOOK_NAME,
   SA_RUNBOOK_STATE,
   SA_RUNBOOK_TARGET,
+  SA_SCHEDULED_BY,
 } from '../../common/constants';
+import { INVALID_INPUT } from '../../common/errors';
+import { DEFAULT_GATE_POLICY } from '../../common/runbook';
+import type { SignedDecision } from '../../common/statements';
 import type { RunState } from '../../common/constants';
 import { currentDetails } from '../../common/runDetails';
 import type { FlowNode, RunbookMeta } from '../../common/runbook';
@@ -27,6 +31,7 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import { RUNBOOK_BUG, SYSTEM_ACTOR, describeFailure, nowIso } from './failure';
 import { Journal } from './journal';
 import { Responder } from './responder';
+import { SignatureRules } from './signatures';
 
 export interface Compensation {
   name: string;
@@ -42,6 +47,7 @@ export class RunCore {
   private readonly flowNodes: Map<string, FlowNode>;
   protected readonly journal: Journal;
   protected readonly responder: Responder;
+  protected readonly signatures: SignatureRules;
   protected bodyScope?: CancellationScope;
   protected readonly compensations: Compensation[] = [];
 
@@ -61,6 +67,7 @@ export class RunCore {
       inputAccepted: false,
       facts: {},
     };
+    this.signatures = new SignatureRules(this.status, () => this.target);
     this.journal = new Journal(
       meta,
       this.status,
@@ -73,6 +80,7 @@ export class RunCore {
       this.journal,
       (state) => this.setState(state),
       () => this.bodyScope?.cancel(),
+      this.signatures,
     );
   }
 
@@ -189,7 +197,8 @@ export class RunCore {
 
   protected async awaitDecision(waiting: Omit<WaitingFor, 'since'>): Promise<'retry' | 'skip'> {
     this.responder.pending = undefined;
-    this.status.waiting = { ...waiting, since: nowIso() };
+    const signing = this.signatures.forFailure(waiting.step, waiting.reason, waiting.allowed);
+    this.status.waiting = { ...waiting, since: nowIso(), ...(signing ? { signing } : {}) };
     this.setState('waiting');
     this.record(
       'run.waiting',
@@ -246,6 +255,45 @@ export class RunCore {
       details: { stoppedBy: stop.actor, compensationsFailed: failed },
     });
     return { state: 'stopped', stoppedBy: stop.actor, stopReason: stop.reason, status: this.status };
+  }
+
+  /**
+   * Who asked for the run: the schedule that started it (`schedule:<id>`, which approves nothing),
+   * or the identity of a signed start (`input.requester`), verified like any signed decision. A
+   * runbook whose gates say notRequester fails at once, non-retryably, when neither is known.
+   */
+  protected async establishRequester(input: Record<string, unknown>): Promise<void> {
+    const scheduledBy = this.info.typedSearchAttributes.get(SA_SCHEDULED_BY);
+    const { requester: signed, ...rest } = input;
+    if (scheduledBy) this.status.requester = `schedule:${scheduledBy}`;
+    else if (signed !== undefined) {
+      const statement = (signed as { statement?: unknown } | null)?.statement;
+      const identity =
+        typeof statement === 'string' ? /"identity":"([^"]*)"/.exec(statement)?.[1] : undefined;
+      const verdict = await this.signatures.verifyStart(identity ?? '', signed as SignedDecision, rest);
+      if (!verdict.ok)
+        throw ApplicationFailure.nonRetryable(
+          `input.requester: the signed start was refused: ${verdict.refusal}`,
+          INVALID_INPUT,
+        );
+      this.status.requester = verdict.identity;
+      const { statement: text, signature } = signed as SignedDecision;
+      this.record(
+        'run.requested',
+        { signed: { statement: text, signature, key: verdict.key, verdict: 'valid' } },
+        verdict.identity,
+      );
+    }
+    const guarded = Object.entries(this.meta.gates)
+      .filter(
+        ([g, spec]) => ({ ...DEFAULT_GATE_POLICY, ...spec.defaults, ...this.target.gates[g] }).notRequester,
+      )
+      .map(([g]) => g);
+    if (guarded.length > 0 && !this.status.requester)
+      throw ApplicationFailure.nonRetryable(
+        `gate ${guarded.map((g) => `'${g}'`).join(', ')} of ${this.meta.name} on target '${this.status.target}' needs an approver other than whoever started the run (notRequester), so the start must be signed: lifeboat start ${this.meta.name} ${this.status.target} --as <you> --key <your private key file>`,
+        INVALID_INPUT,
+      );
   }
 
   upsertIdentity(): void {

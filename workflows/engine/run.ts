@@ -217,6 +217,10 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
       timeoutAt: timeoutMs !== undefined ? new Date(Date.now() + timeoutMs).toISOString() : undefined,
       ...(plan ? { plan } : {}),
     };
+    // A signed gate publishes what to sign; a notRequester gate names who may not approve.
+    const signing = this.signatures.forGate(name, reason, plan, policy.signed === true);
+    if (signing) this.status.waiting.signing = signing;
+    if (policy.notRequester && this.status.requester) this.status.waiting.requester = this.status.requester;
     this.setState('waiting');
     this.record(
       'gate.waiting',
@@ -334,6 +338,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
           input.target,
           this.meta.requires,
         ]);
+        await this.establishRequester(input as unknown as Record<string, unknown>);
         if (!this.meta.checksInput) this.acceptInput();
         return body(this, input);
       });
@@ -389,7 +394,13 @@ export async function runRunbook<I extends { target: string }, R>(
   const audit = CancellationScope.nonCancellable(() => journal.auditLoop());
   const notifications = CancellationScope.nonCancellable(() => journal.notifyLoop());
   try {
-    const problems = validateInput(meta.name, { target: TARGET_FIELD, ...meta.input }, rawInput);
+    // `requester` (a signed start) is the engine's, not the runbook's: checked by establishRequester.
+    const { requester: _requester, ...runbookInput } = (rawInput ?? {}) as Record<string, unknown>;
+    const problems = validateInput(
+      meta.name,
+      { target: TARGET_FIELD, ...meta.input },
+      typeof rawInput === 'object' && rawInput !== null && !Array.isArray(rawInput) ? runbookInput : rawInput,
+    );
     if (problems.length > 0) {
       run.upsertIdentity();
       throw ApplicationFailure.nonRetryable(problems.join('; '), INVALID_INPUT);
