@@ -70,7 +70,9 @@ beforeAll(async () => {
   };
   store('signed', { restore: SIGNED });
   store('fresh', { restore: SIGNED });
-  store('requester', { restore: { approvers: ['group:dr'], quorum: 1, signed: true, notRequester: true } });
+  const apart = { restore: { approvers: ['group:dr'], quorum: 1, signed: true, notRequester: true } };
+  store('requester', apart);
+  store('scheduled', apart);
   store('failing', { restore: SIGNED }, 'unparsable');
   store('stopSigned', { restore: SIGNED });
   (targets.stopSigned as Record<string, unknown>).signedStop = true;
@@ -427,7 +429,7 @@ test('a run a schedule started has the schedule as its requester, which approves
       workflowType: 'corruptedStoreRecovery',
       taskQueue: tw.taskQueue,
       workflowId: `${scheduleId}-run`,
-      args: [{ target: 'requester' }],
+      args: [{ target: 'scheduled' }],
     },
   });
   try {
