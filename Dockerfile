@@ -1,7 +1,9 @@
-# The Lifeboat worker image (used by docker-compose.yml as the lifeboat-worker service).
-#   docker build -t lifeboat-worker .
-# The TypeScript sources run through tsx, as `npm run worker` does: there is no compile step, so the
-# image holds the production dependencies and the source folders the worker (and the CLI) load.
+# The Lifeboat image, one for both roles (docker-compose.yml): the control plane (the default
+# command, worker/main.ts, as `npm run worker`), the agent (command worker/agent.ts, as
+# `npm run agent`) and the one-shot that makes an agent's key pair (scripts/agent-key.ts).
+#   docker build -t lifeboat .
+# The TypeScript sources run through tsx: there is no compile step, so the image holds the
+# production dependencies and the source folders the worker, the agent (and the CLI) load.
 
 # --- build: production node_modules, with the native better-sqlite3 addon compiled here ---------
 FROM node:20-bookworm AS build
@@ -26,6 +28,7 @@ FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production \
     LIFEBOAT_CONFIG=/etc/lifeboat/lifeboat.config.json \
+    LIFEBOAT_AGENT_CONFIG=/etc/lifeboat/lifeboat.agent.json \
     LIFEBOAT_TASK_QUEUE=lifeboat
 
 WORKDIR /app
@@ -39,20 +42,27 @@ COPY runbooks ./runbooks
 COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
-# The `lifeboat` CLI, so `docker compose exec lifeboat-worker node bin/lifeboat.js audit verify`
-# can read the ledger on the worker's volume.
+# The `lifeboat` CLI, so that inside the control plane's container
+# (`docker compose exec lifeboat-control-plane node bin/lifeboat.js audit verify`) it reads the
+# ledger, and `... agents` the registry, on the control plane's volume.
 COPY bin ./bin
+# The agent's key pair, made once (the lifeboat-agent-key one-shot); no other script is needed here.
+COPY scripts/agent-key.ts ./scripts/agent-key.ts
 
-# The audit ledger and the targets' files live on a volume owned by the unprivileged `node` user
-# (uid 1000) that the node images provide; the code above stays root-owned and read-only to it.
-RUN mkdir -p /var/lib/lifeboat /etc/lifeboat \
-  && chown node:node /var/lib/lifeboat
+# The role's state (the control plane's ledger and catalog; an agent's targets' files, catalog and
+# key) lives on a volume at /var/lib/lifeboat, and agents' public keys on one at
+# /etc/lifeboat/agents, both owned by the unprivileged `node` user (uid 1000) that the node images
+# provide (a new named volume takes the owner of the folder it is mounted on); the code above stays
+# root-owned and read-only to it.
+RUN mkdir -p /var/lib/lifeboat /etc/lifeboat/agents \
+  && chown node:node /var/lib/lifeboat /etc/lifeboat/agents
 VOLUME /var/lib/lifeboat
 
 USER node
 
 # node itself runs the worker (tsx as a loader, not as a wrapper process), so `docker stop`'s
-# SIGTERM reaches the worker and it drains before exiting.
+# SIGTERM reaches the worker and it drains before exiting. The agent is the same with
+# worker/agent.ts (docker-compose.yml's lifeboat-agent command).
 # Fewer glibc malloc arenas: the worker streams gigabytes through threadpool work (zlib, fs), and
 # per-thread arenas would otherwise keep tens of MB (README, "Worker memory").
 ENV MALLOC_ARENA_MAX=2

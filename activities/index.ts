@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { LifeboatConfig } from '../config';
+import { createAgentActivities } from './agents';
 import { createApprovalActivities } from './approvals';
 import { createAuditChainActivities } from './auditChain';
 import { createAuditActivities } from './audit';
@@ -16,11 +17,13 @@ import { createDrillActivities } from './drill';
 import { createDrillProofActivities } from './drillProof';
 import { createDriverActivities } from './drivers';
 import { createExportActivities } from './exports';
+import { createFleetActivities } from './fleet';
 import { createHealthActivities } from './health';
 import { createHistoryActivities } from './history';
 import { createImportActivities } from './imports';
 import type { Catalog } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
+import { Registry } from './lib/registry';
 import { createMigrationActivities } from './migration';
 import { createNotifyActivities } from './notify';
 import { createPanicActivities } from './panic';
@@ -53,25 +56,39 @@ export function createStorageActivities(config: LifeboatConfig, catalog: Catalog
   };
 }
 
-export function createActivities(deps: ActivityDeps) {
+/**
+ * The activities that touch a host's targets (their files, commands and keys): what an agent runs on
+ * its host (worker/agent.ts), and the control plane for the targets of its own config.
+ */
+export function createHostActivities(config: LifeboatConfig, catalog: Catalog) {
   return {
-    ...createTargetActivities(deps.config),
+    ...createStoreActivities(config),
+    ...createStorageActivities(config, catalog),
+    ...createDriverActivities(config),
+    ...createConfigFileActivities(config),
+    ...createAuditChainActivities(config),
+    ...createAuthTokenActivities(config),
+    ...createPanicActivities(config),
+    ...createHealthActivities(config, catalog),
+    ...createMigrationActivities(config),
+    ...createDrillActivities(config, catalog),
+    ...createDrillProofActivities(config, catalog),
+  };
+}
+
+export function createActivities(deps: ActivityDeps) {
+  let registry: Registry | undefined;
+  const openRegistry = () => (registry ??= new Registry(deps.config.catalog));
+  return {
+    ...createTargetActivities(deps.config, openRegistry),
     ...createAuditActivities(deps.ledger),
     ...createApprovalActivities(deps.config, deps.ledger),
-    ...createStoreActivities(deps.config),
-    ...createStorageActivities(deps.config, deps.catalog),
-    ...createDriverActivities(deps.config),
-    ...createConfigFileActivities(deps.config),
-    ...createAuditChainActivities(deps.config),
-    ...createAuthTokenActivities(deps.config),
-    ...createPanicActivities(deps.config),
-    ...createHealthActivities(deps.config, deps.catalog),
+    ...createHostActivities(deps.config, deps.catalog),
     ...createNotifyActivities(deps.config),
-    ...createMigrationActivities(deps.config),
-    ...createDrillActivities(deps.config, deps.catalog),
-    ...createDrillProofActivities(deps.config, deps.catalog),
     ...createStuckActivities(deps.config, deps.ledger, deps.client),
     ...createHistoryActivities(deps.client),
+    ...createFleetActivities(deps.config, deps.client),
+    ...createAgentActivities(deps.config, deps.ledger, openRegistry, deps.client),
   };
 }
 

@@ -8,6 +8,7 @@ import { expandApprovers } from '../config/identities';
 import type { TargetView } from '../common/types';
 import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../config';
 import { invalidInput } from './errors';
+import type { Registry } from './lib/registry';
 import { deriveTarget, parseDrillTargetName, readSandboxRecord, sandboxDir } from './lib/sandbox';
 
 function knownTargets(config: LifeboatConfig): string {
@@ -69,34 +70,86 @@ const SECTIONS = [
   'health',
 ];
 
-export function createTargetActivities(config: LifeboatConfig) {
+/** The sections a target has, as an agent announces them (with each command as `commands.<name>`). */
+export function targetSections(target: TargetConfig): string[] {
+  const present = Object.entries(target)
+    .filter(([key, value]) => value !== undefined && !['name', 'commands', 'gates', 'labels'].includes(key))
+    .map(([key]) => key);
+  return [
+    ...new Set([...present, ...SECTIONS.filter((s) => targetHasSection(target, s))]),
+    ...Object.keys(target.commands).map((c) => `commands.${c}`),
+  ].sort();
+}
+
+const expandGates = (config: LifeboatConfig, gates: TargetConfig['gates']): TargetConfig['gates'] =>
+  // Groups are expanded here: the run sees the identities that may approve.
+  Object.fromEntries(
+    Object.entries(gates).map(([gate, policy]) => [
+      gate,
+      policy.approvers ? { ...policy, approvers: expandApprovers(policy.approvers, config.groups) } : policy,
+    ]),
+  );
+
+const missingProblem = (name: string, runbook: string, missing: string[], where: string) =>
+  invalidInput(
+    `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} ${missing.length > 1 ? 'sections' : 'section'} in ${where}; ${runbook} needs ${missing.length > 1 ? 'them' : 'it'}`,
+  );
+
+export function createTargetActivities(config: LifeboatConfig, registry?: () => Registry) {
+  /** A target an agent holds: its sections and labels as announced, its gates from the control plane. */
+  const agentTarget = (runbook: string, name: string, requires: string[]): TargetView | undefined => {
+    const row = registry?.().target(name);
+    if (!row?.agentRow) return undefined;
+    const missing = requires.filter((s) => !row.sections.includes(s));
+    if (missing.length) throw missingProblem(name, runbook, missing, `the config of agent '${row.agent}'`);
+    const policy = config.policies?.[name];
+    const a = row.agentRow;
+    return {
+      name,
+      gates: expandGates(config, policy?.gates ?? {}),
+      ...(policy?.signedStop ? { signedStop: true } : {}),
+      sections: row.sections.filter((s) => SECTIONS.includes(s)),
+      notify: (config.notify?.webhooks.length ?? 0) > 0,
+      agent: {
+        name: a.name,
+        taskQueue: a.taskQueue,
+        timeoutSeconds: a.timeoutSeconds,
+        build: a.build,
+        activities: a.activities,
+      },
+    };
+  };
   return {
+    /** What a run over many targets (a fleet run, named `label`) may know: no config of one target. */
+    async resolveTargetless(label: string): Promise<TargetView> {
+      return { name: label, gates: {}, sections: [], notify: (config.notify?.webhooks.length ?? 0) > 0 };
+    },
     /**
      * Checks that `name` is a configured target with the sections `runbook` needs and returns what a
      * workflow may know of it: its name, description, gate policies and which sections it has.
      */
     async resolveTarget(runbook: string, name: string, requires: string[]): Promise<TargetView> {
+      if (!config.targets[name] && !parseDrillTargetName(name)) {
+        const held = agentTarget(runbook, name, requires);
+        if (held) return held;
+        const agents =
+          registry?.()
+            .targets()
+            .map((t) => t.target) ?? [];
+        if (agents.length)
+          throw invalidInput(
+            `unknown target '${name}'; the control plane's config has: ${knownTargets(config) || 'none'}; agents hold: ${agents.join(', ')}`,
+          );
+      }
       const target = findTarget(config, name);
       const has = (section: string) => targetHasSection(target, section);
       const missing = requires.filter((section) => !has(section));
-      if (missing.length > 0) {
-        throw invalidInput(
-          `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} ${missing.length > 1 ? 'sections' : 'section'} in the worker's config; ${runbook} needs ${missing.length > 1 ? 'them' : 'it'}`,
-        );
-      }
+      if (missing.length > 0) throw missingProblem(name, runbook, missing, "the worker's config");
       const sections = SECTIONS.filter((s) => has(s));
       return {
         name,
         description: target.description,
-        // Groups are expanded here: the run sees the identities that may approve.
-        gates: Object.fromEntries(
-          Object.entries(target.gates).map(([gate, policy]) => [
-            gate,
-            policy.approvers
-              ? { ...policy, approvers: expandApprovers(policy.approvers, config.groups) }
-              : policy,
-          ]),
-        ),
+        gates: expandGates(config, target.gates),
         ...(target.signedStop ? { signedStop: true } : {}),
         sections,
         notify: (config.notify?.webhooks.length ?? 0) > 0,

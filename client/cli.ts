@@ -9,6 +9,8 @@
 import type { Client } from '@temporalio/client';
 import { parseArgs } from 'node:util';
 import type { Command, CommandContext } from './command';
+import { command as agents } from './commands/agents';
+import { command as agentsForget } from './commands/agents-forget';
 import { command as approve } from './commands/approve';
 import { command as archiveExtract } from './commands/archive-extract';
 import { command as archiveList } from './commands/archive-list';
@@ -31,9 +33,16 @@ import { command as scheduleTrigger } from './commands/schedule-trigger';
 import { command as start } from './commands/start';
 import { command as status } from './commands/status';
 import { command as stop } from './commands/stop';
+import { command as targets } from './commands/targets';
 import { command as version } from './commands/version';
 import { command as watch } from './commands/watch';
-import { UnreachableError, connectClient, temporalTarget } from '../config/connection';
+import {
+  TemporalConfigError,
+  UnreachableError,
+  connectClient,
+  taskQueueFrom,
+  temporalTarget,
+} from '../config/connection';
 import { CliError } from './runs';
 
 export const COMMANDS: Command[] = [
@@ -62,6 +71,9 @@ export const COMMANDS: Command[] = [
   scheduleTrigger,
   scheduleDelete,
   schedulePreset,
+  agents,
+  agentsForget,
+  targets,
   version,
 ];
 
@@ -178,19 +190,24 @@ export async function main(argv: string[], out = console.log, err = console.erro
     return 2;
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
-  const target = temporalTarget({
-    address: values.address as string | undefined,
-    namespace: values.namespace as string | undefined,
-  });
   let client: Client | undefined;
   const ctx: CommandContext = {
     values,
     positionals: parsed.positionals,
     out,
     err,
-    taskQueue: target.taskQueue,
+    taskQueue: taskQueueFrom(),
+    // The Temporal profile is read only by commands that connect: a broken one never stops the others.
     connect: async () => {
-      client ??= (await connectClient(target)).client;
+      client ??= (
+        await connectClient(
+          temporalTarget({
+            address: values.address as string | undefined,
+            namespace: values.namespace as string | undefined,
+            profile: values.profile as string | undefined,
+          }),
+        )
+      ).client;
       return client;
     },
   };
@@ -201,7 +218,7 @@ export async function main(argv: string[], out = console.log, err = console.erro
       err(`lifeboat ${cmd.name}: ${e.message}`);
       return e.exitCode;
     }
-    if (e instanceof UnreachableError) {
+    if (e instanceof UnreachableError || e instanceof TemporalConfigError) {
       err(`lifeboat ${cmd.name}: ${e.message}`);
       return 2;
     }

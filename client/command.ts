@@ -13,7 +13,7 @@ export interface CommandContext {
   positionals: string[];
   out: (line: string) => void;
   err: (line: string) => void;
-  /** Connects to Temporal (address and namespace from the flags or the environment). */
+  /** Connects to Temporal (flags over the environment over the Temporal profile: config/temporalProfile.ts). */
   connect: () => Promise<Client>;
   taskQueue: string;
 }
@@ -27,7 +27,7 @@ export interface Command {
   options: Record<string, OptionSpec>;
   /** Names of the positional arguments; a name ending in `?` is optional. */
   positionals: string[];
-  /** Whether the command talks to the Temporal server (and so takes --address / --namespace). */
+  /** Whether the command talks to the Temporal server (and so takes --address / --namespace / --profile). */
   server: boolean;
   run: (ctx: CommandContext) => Promise<number>;
 }
@@ -36,12 +36,18 @@ export const SERVER_OPTIONS: Record<string, OptionSpec> = {
   address: {
     type: 'string',
     value: 'host:port',
-    description: 'Temporal server (default $TEMPORAL_ADDRESS or localhost:7233)',
+    description: "Temporal server (default $TEMPORAL_ADDRESS, the profile's, or localhost:7233)",
   },
   namespace: {
     type: 'string',
     value: 'name',
-    description: 'Temporal namespace (default $TEMPORAL_NAMESPACE or default)',
+    description: "Temporal namespace (default $TEMPORAL_NAMESPACE, the profile's, or default)",
+  },
+  profile: {
+    type: 'string',
+    value: 'name',
+    description:
+      'temporal.toml profile with the address, namespace, TLS and API key (default $TEMPORAL_PROFILE or default)',
   },
 };
 

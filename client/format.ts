@@ -45,6 +45,29 @@ export function describeStep(step: StepRecord): string {
   return `${step.state.padEnd(9)} ${step.name}${attempts} ${duration(step.durationMs)}${error}`;
 }
 
+/** A fleet run's table (its fact `fleet`): per target its state, duration, page and outcome. */
+export function formatFleet(rows: unknown): string[] {
+  if (!Array.isArray(rows)) return [JSON.stringify(rows)];
+  const text = (v: unknown) => (v === undefined || v === null ? '' : String(v).replace(/\s+/g, ' '));
+  const cells = [
+    ['TARGET', 'STATE', 'DURATION', 'LINK', 'OUTCOME'],
+    ...(rows as Record<string, unknown>[]).map((r) => [
+      text(r.target),
+      text(r.state),
+      duration(typeof r.durationMs === 'number' ? r.durationMs : undefined),
+      text(r.link),
+      text(r.outcome),
+    ]),
+  ];
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((row) => row[i].length)));
+  return cells.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
 export function formatStatus(workflowId: string, status: RunStatus): string[] {
   const lines = [
     `${workflowId}`,
@@ -64,7 +87,12 @@ export function formatStatus(workflowId: string, status: RunStatus): string[] {
       lines.push(`    ${d.at} ${d.actor}: ${what}`);
     }
   }
-  const facts = Object.entries(status.facts).filter(([k]) => k !== 'backupsChecked');
+  // A fleet's table says what its `child:<target>` facts say, and more.
+  const fleet = status.facts.fleet;
+  const facts = Object.entries(status.facts).filter(
+    ([k]) => k !== 'backupsChecked' && !(fleet && (k === 'fleet' || k.startsWith('child:'))),
+  );
+  if (fleet) lines.push('  fleet:', ...formatFleet(fleet).map((l) => `    ${l}`));
   if (facts.length) {
     lines.push('  facts:');
     for (const [k, v] of facts) lines.push(`    ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);

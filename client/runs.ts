@@ -80,10 +80,15 @@ export interface StartOptions {
 /** Validates the input locally (same check as the workflow) and starts the run. */
 export async function startRunbook(client: Client, options: StartOptions): Promise<WorkflowHandle> {
   const meta = requireRunbook(options.runbook);
-  const problems = validateInput(meta.name, { target: TARGET_FIELD, ...meta.input }, options.input);
+  const schema = meta.targetless ? meta.input : { target: TARGET_FIELD, ...meta.input };
+  const problems = validateInput(meta.name, schema, options.input);
   if (problems.length > 0) throw badInput(problems.join('\n'));
-  const target = options.input.target as string;
-  const workflowId = options.workflowId ?? newWorkflowId(meta.name, target);
+  // A run over many targets is named as its workflow will name it (`fleet:role=db`).
+  const target = meta.targetless ? meta.targetless(options.input) : (options.input.target as string);
+  const idPart = meta.targetless
+    ? target.replace(`${meta.name}:`, '').replace(/[^A-Za-z0-9._-]+/g, '_')
+    : target;
+  const workflowId = options.workflowId ?? newWorkflowId(meta.name, idPart);
   const namespace = client.options.namespace;
   const requester = options.sign
     ? await options.sign({

@@ -47,6 +47,12 @@ export interface RunbookMeta {
    * step, gate, hold or end (`end:<result.outcome>`, else `end:completed`) not listed here.
    */
   flow: FlowNode[];
+  /**
+   * A runbook over many targets (a fleet run) has no single target: its input has no `target`, this
+   * names what it acts on (status, the RunbookTarget search attribute, e.g. `fleet:role=db`), and the
+   * engine's first step resolves no target's config. Must not throw on any input.
+   */
+  targetless?: (input: Record<string, unknown>) => string;
 }
 
 export const DEFAULT_GATE_POLICY: GatePolicy = {

@@ -4,7 +4,7 @@
  * function, so both give the same message.
  */
 
-export type FieldType = 'string' | 'integer' | 'boolean' | 'string[]';
+export type FieldType = 'string' | 'integer' | 'boolean' | 'string[]' | 'object';
 
 export interface FieldSpec {
   type: FieldType;
@@ -40,6 +40,9 @@ function checkField(path: string, spec: FieldSpec, value: unknown): string | und
     case 'string[]':
       if (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))
         return `${path} must be an array of strings (got ${typeOf(value)})`;
+      return undefined;
+    case 'object':
+      if (typeOf(value) !== 'object') return `${path} must be a JSON object (got ${typeOf(value)})`;
       return undefined;
   }
 }

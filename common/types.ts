@@ -163,6 +163,8 @@ export interface TargetView {
   gates: Record<string, Partial<GatePolicy>>;
   /** Whether a stop must be signed. */
   signedStop?: boolean;
+  /** A target held by an agent (absent: the control plane's own): where its activities run. */
+  agent?: { name: string; taskQueue: string; timeoutSeconds: number; build: string; activities: string[] };
   sections: string[];
   /** Whether the worker's config has webhooks to notify. */
   notify: boolean;

@@ -57,6 +57,7 @@ export function checkIdentityRefs(
     identities?: IdentitySettings;
     groups?: Record<string, string[]>;
     targets?: Record<string, { gates?: Record<string, Partial<GatePolicy>> }>;
+    policies?: Record<string, { gates?: Record<string, Partial<GatePolicy>> }>;
   },
   at: CrossCheck,
 ): void {
@@ -66,33 +67,36 @@ export function checkIdentityRefs(
       members.forEach((m, n) => {
         if (!known.has(m)) at.report(['groups', group, n], `names '${m}', which is not in identities`);
       });
-  if (!at.parsed('targets')) return;
-  for (const [targetName, t] of Object.entries(c.targets ?? {}))
-    for (const [gateName, g] of Object.entries(t.gates ?? {})) {
-      const where = ['targets', targetName, 'gates', gateName];
-      for (const a of g.approvers ?? []) {
-        if (a.startsWith(GROUP_PREFIX) && !(a.slice(GROUP_PREFIX.length) in (c.groups ?? {})))
-          at.report([...where, 'approvers'], `names ${a}, which is not in groups`);
-        else if (g.signed && a !== '*' && !a.startsWith(GROUP_PREFIX) && !known.has(a))
-          at.report(
-            [...where, 'approvers'],
-            `names '${a}', which is not in identities (a signed gate's approvers need keys)`,
-          );
-      }
-      const expanded = expandApprovers(g.approvers ?? [], c.groups);
-      if (
-        g.quorum &&
-        g.approvers?.some((a) => a.startsWith(GROUP_PREFIX)) &&
-        !expanded.includes('*') &&
-        g.quorum > expanded.length
-      )
+  for (const kind of ['targets', 'policies'] as const) {
+    if (!at.parsed(kind)) continue;
+    for (const [targetName, t] of Object.entries(c[kind] ?? {}))
+      for (const [gateName, g] of Object.entries(t.gates ?? {}))
+        checkGate([kind, targetName, 'gates', gateName], g);
+  }
+  function checkGate(where: string[], g: Partial<GatePolicy>): void {
+    for (const a of g.approvers ?? []) {
+      if (a.startsWith(GROUP_PREFIX) && !(a.slice(GROUP_PREFIX.length) in (c.groups ?? {})))
+        at.report([...where, 'approvers'], `names ${a}, which is not in groups`);
+      else if (g.signed && a !== '*' && !a.startsWith(GROUP_PREFIX) && !known.has(a))
         at.report(
-          [...where, 'quorum'],
-          `is ${g.quorum} but only ${expanded.length} approvers are allowed (${expanded.join(', ') || 'none'})`,
+          [...where, 'approvers'],
+          `names '${a}', which is not in identities (a signed gate's approvers need keys)`,
         );
-      if (g.signed && known.size === 0)
-        at.report([...where, 'signed'], 'is true but the config has no identities with keys');
-      if (g.notRequester && !g.signed)
-        at.report([...where, 'notRequester'], 'needs "signed": true (only a signature proves who approves)');
     }
+    const expanded = expandApprovers(g.approvers ?? [], c.groups);
+    if (
+      g.quorum &&
+      g.approvers?.some((a) => a.startsWith(GROUP_PREFIX)) &&
+      !expanded.includes('*') &&
+      g.quorum > expanded.length
+    )
+      at.report(
+        [...where, 'quorum'],
+        `is ${g.quorum} but only ${expanded.length} approvers are allowed (${expanded.join(', ') || 'none'})`,
+      );
+    if (g.signed && known.size === 0)
+      at.report([...where, 'signed'], 'is true but the config has no identities with keys');
+    if (g.notRequester && !g.signed)
+      at.report([...where, 'notRequester'], 'needs "signed": true (only a signature proves who approves)');
+  }
 }

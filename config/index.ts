@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { SELF_TARGET } from '../common/constants';
 import { checkSelfBackupApart, selfBackup, selfTarget } from './backup';
 import { checkIdentityRefs, groups, identities } from './identities';
+import { agents, policies } from './agents';
 import { notify } from './notify';
 import { crossCheck, filePath, isObject, problemsOf, section } from './sections';
 import { targets, type TargetConfig } from './targets';
@@ -51,6 +52,10 @@ function configSchema(source: string) {
     identities: identities(base).optional(),
     /** Named sets of identities, for a gate's approvers (`group:<name>`). */
     groups: groups.optional(),
+    /** Agents that may announce targets, each with the public key that signs its announcements. */
+    agents: agents(base).optional(),
+    /** Gate policies of targets held by agents (their configs are on their hosts; policies are here). */
+    policies: policies.optional(),
   })
     .check(
       crossCheck<{ auditLedger: string; catalog?: string; selfBackup?: object }>((c, at) => {
@@ -59,6 +64,16 @@ function configSchema(source: string) {
       }),
     )
     .check(crossCheck(checkIdentityRefs))
+    .check(
+      // A control plane whose targets are all held by agents has none of its own.
+      crossCheck<{ targets?: object; agents?: object }>((c, at) => {
+        if (at.parsed('targets') && Object.keys(c.targets ?? {}).length === 0 && !c.agents)
+          at.report(
+            ['targets'],
+            'must be an object with at least one target, e.g. {"demo": {"store": {...}}}',
+          );
+      }),
+    )
     .transform(({ selfBackup: self, ...c }) => {
       const stores = storesOf(c);
       return {

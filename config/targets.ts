@@ -42,7 +42,7 @@ const store = (base: string) =>
     }));
 export type StoreSettings = z.output<ReturnType<typeof store>>;
 
-const gate: z.ZodType<Partial<GatePolicy>> = section(
+export const gate: z.ZodType<Partial<GatePolicy>> = section(
   'must be an object like {"approvers": ["alice"], "quorum": 1}',
   {
     approvers: strings('must be a non-empty array of names (or ["*"] for anyone)', { nonBlank: true })
@@ -78,6 +78,13 @@ const target = (base: string) =>
     drill: drill(base).optional(),
     /** Whether `stop` must be signed too (default false: stopping is the safe action). */
     signedStop: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Labels a fleet run selects targets by (`{"role": "db", "site": "eu"}`); they belong to the target. */
+    labels: entries(
+      z.string({ error: 'must be a string' }).regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,62}$/, {
+        error: 'must be a label value: letters, digits, . _ : / - (at most 63)',
+      }),
+      'must be an object of label name to value',
+    ).optional(),
   }).check(crossCheck(checkTarget));
 
 type Parts = Parameters<typeof checkFolders>[0] & {
@@ -152,7 +159,6 @@ export const targets = (base: string) =>
             at.report([name], ": a target name may hold letters, digits, '.', '_' and '-' (at most 64)");
       }),
     )
-    .refine((all) => Object.keys(all).length > 0)
     .transform((all) =>
       Object.fromEntries(
         Object.entries(all).map(([name, t]): [string, TargetConfig] => [name, { name, ...t }]),

@@ -69,6 +69,13 @@ export const COVERAGE: CoverageRow[] = [
     by: 'driverStore.keepSets (default 2)',
   },
   {
+    procedure: '000',
+    section: '§6.4',
+    task: 'test on a non-production system before relying on it for fleet deployment',
+    runbooks: ['fleet'],
+    by: 'a fleet of driverUpdate (or drDrill) over the hosts: the canary first, then waves, halting at maxErrors',
+  },
+  {
     procedure: '001',
     section: '§3.1, §4.1',
     task: 'configuration backups and corrupted configuration (CFG-002)',
@@ -191,8 +198,8 @@ export const COVERAGE: CoverageRow[] = [
     procedure: '003',
     section: '§8',
     task: 'DR: restore drills, offsite replication',
-    runbooks: ['drDrill', 'offsiteReplicate'],
-    by: 'drills with proofs; copies to the offsite repository',
+    runbooks: ['drDrill', 'offsiteReplicate', 'fleet'],
+    by: 'drills with proofs (a fleet of drDrill across every target, quarterly); copies to the offsite repository',
   },
   {
     procedure: '003',

@@ -16,6 +16,7 @@ export { driverSetRestore } from './driverSetRestore';
 export { driverUpdate } from './driverUpdate';
 export { exportScope } from './exportScope';
 export { failedDriverUpdate } from './failedDriverUpdate';
+export { fleet } from './fleet';
 export { fullBackup } from './fullBackup';
 export { fullSystemRestore } from './fullSystemRestore';
 export { healthCheck } from './healthCheck';

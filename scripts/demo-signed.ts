@@ -39,11 +39,11 @@ export async function addSignedDemo(
   writeStore: (dir: string) => void,
 ): Promise<string[]> {
   if (config.targets[SIGNED_DEMO] !== undefined) return [];
-  const keysDir = path.join(demoDir, 'keys', 'approvers');
+  const keysDir = path.join(demoDir, 'approver-keys');
   for (const name of IDENTITIES) await approverKeys(keysDir, name);
   writeStore(path.join(demoDir, 'signed-store'));
   const identities = (config.identities ??= {}) as Record<string, unknown>;
-  for (const name of IDENTITIES) identities[name] ??= { keys: [`demo/keys/approvers/${name}.pub.asc`] };
+  for (const name of IDENTITIES) identities[name] ??= { keys: [`demo/approver-keys/${name}.pub.asc`] };
   const groups = (config.groups ??= {}) as Record<string, unknown>;
   groups['demo-approvers'] ??= ['dana'];
   config.targets[SIGNED_DEMO] = {

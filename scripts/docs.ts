@@ -250,15 +250,22 @@ export function renderRunbook(meta: RunbookMeta): string {
     `- Objectives: RTO ${objective(meta.objectives?.rtoMinutes)}, RPO ${objective(meta.objectives?.rpoMinutes)}`,
   );
   out.push(
-    `- Config sections the target needs: ${meta.requires.length ? meta.requires.map(markdownCode).join(', ') : 'none'}`,
+    meta.targetless
+      ? '- No single target: the input names the targets; the run is named `fleet:<selector>` or `fleet:<targets>` (its RunbookTarget)'
+      : `- Config sections the target needs: ${meta.requires.length ? meta.requires.map(markdownCode).join(', ') : 'none'}`,
   );
   if (meta.checksInput) {
     out.push(
-      "- The input beyond the target is checked against the worker's config before `lifeboat start` returns",
+      meta.targetless
+        ? "- The input is checked against the control plane's config before `lifeboat start` returns"
+        : "- The input beyond the target is checked against the worker's config before `lifeboat start` returns",
     );
   }
   out.push('', '### Input', '');
-  const fields: [string, FieldSpec][] = [['target', TARGET_FIELD], ...Object.entries(meta.input)];
+  const fields: [string, FieldSpec][] = [
+    ...(meta.targetless ? [] : [['target', TARGET_FIELD] as [string, FieldSpec]]),
+    ...Object.entries(meta.input),
+  ];
   out.push(
     table(
       ['Field', 'Type', 'Required', 'Allowed values', 'Description'],

@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../common/constants';
 import { writeDemo } from './demo-data';
@@ -157,7 +158,10 @@ async function main(): Promise<number> {
     // MALLOC_ARENA_MAX: see README, "Worker memory".
     env: {
       MALLOC_ARENA_MAX: '2',
-      ...process.env,
+      // The dev server started here speaks plaintext: no Temporal profile, TLS setting or API key of
+      // this shell applies to it (an empty config file, and none of the TEMPORAL_* variables).
+      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_'))),
+      TEMPORAL_CONFIG_FILE: os.devNull,
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: namespace,
       LIFEBOAT_CONFIG: configPath,
@@ -197,7 +201,7 @@ async function main(): Promise<number> {
         '  demo/migration/FAIL exists, so the run shows the rollback; remove the file to see one pass),',
         '  fullSystemRestore and proofRestore on demo-runtime (after a fullBackup of it).',
         "Signed approvals: corruptedStoreRecovery on demo-signed opens only with dana's key:",
-        `  LIFEBOAT_KEY_PASSPHRASE=lifeboat-demo npx lifeboat approve <id> --as dana --key ${path.join(dataDir, 'demo', 'keys', 'approvers', 'dana.sec.asc')} --address ${address}`,
+        `  LIFEBOAT_KEY_PASSPHRASE=lifeboat-demo npx lifeboat approve <id> --as dana --key ${path.join(dataDir, 'demo', 'approver-keys', 'dana.sec.asc')} --address ${address}`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),

@@ -1,6 +1,8 @@
 /**
- * The production shape (docker-compose.yml, Dockerfile, deploy/lifeboat.config.json) checked without
- * a Docker engine, which the development machine and CI do not have.
+ * The production shape (docker-compose.yml, Dockerfile, deploy/) checked without a Docker engine,
+ * which the development machine and CI do not have: the control plane and one agent as separate
+ * services with separate volumes, the one-shot that makes the agent's key pair, and the two configs
+ * they read, parsed by the real loaders and checked against the paths the compose file mounts.
  *
  * The compose file is read two ways and the same facts are asserted on each:
  *  - always, from its text: no YAML parser is a dependency of this project (js-yaml only sits in
@@ -16,6 +18,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { SEARCH_ATTRIBUTES } from '../common/constants';
 import { loadConfig } from '../config';
+import { loadAgentConfig } from '../config/agent';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -23,6 +26,11 @@ const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 
 const SETUP_SERVICE = 'temporal-setup';
+const CONTROL_PLANE = 'lifeboat-control-plane';
+const AGENT = 'lifeboat-agent';
+const AGENT_KEY = 'lifeboat-agent-key';
+/** Where each role keeps its state, on its own volume. */
+const STATE = '/var/lib/lifeboat';
 /** What the worker loads, and bin/ for running the CLI inside the container (README.md, "Production shape"). */
 const IMAGE_FOLDERS = ['common', 'config', 'workflows', 'runbooks', 'activities', 'worker', 'client', 'bin'];
 
@@ -35,6 +43,9 @@ interface ServiceFacts {
   ports: string[];
   /** The service's command (and entrypoint), as one text with `$$` already unescaped. */
   script: string;
+  /** The command's words when it is a list of words (`['node', 'worker/agent.ts']`). */
+  command: string[];
+  restart?: string;
   /** `source:target[:ro]` for bind mounts and named volumes. */
   volumes: string[];
 }
@@ -95,6 +106,12 @@ function listItems(block: string | undefined): string[] {
     .map((m) => unquote(m[1]));
 }
 
+/** The words of a flow sequence (`['a', 'b']`); undefined for another kind of value. */
+function flowWords(value: string | undefined): string[] | undefined {
+  const flow = /^\[(.*)\]$/.exec((value ?? '').trim());
+  return flow ? flow[1].split(',').map(unquote) : undefined;
+}
+
 function factsFromText(text: string): ComposeFacts {
   const top = blocks(text);
   const services: Record<string, ServiceFacts> = {};
@@ -116,6 +133,8 @@ function factsFromText(text: string): ComposeFacts {
       dependsOn,
       ports: listItems(keys.ports),
       script: `${keys.entrypoint ?? ''}\n${keys.command ?? ''}`.replace(/\$\$/g, '$'),
+      command: flowWords(keys.command) ?? listItems(keys.command),
+      restart: keys.restart === undefined ? undefined : unquote(keys.restart),
       volumes: listItems(keys.volumes).map((v) => {
         const [source, ...rest] = v.split(':');
         const local = /^[./]/.test(source) ? path.relative(ROOT, path.resolve(ROOT, source)) : source;
@@ -143,6 +162,7 @@ interface ComposeJson {
       ports?: { target: number; published?: string }[];
       entrypoint?: string[] | null;
       command?: string[] | null;
+      restart?: string;
       volumes?: { type: string; source: string; target: string; read_only?: boolean }[];
     }
   >;
@@ -182,6 +202,8 @@ async function factsFromDocker(): Promise<ComposeFacts> {
       ports: (s.ports ?? []).map((p) => `${p.published}:${p.target}`),
       // `config --format json` keeps `$$` escaped, as it would be re-read as a compose file.
       script: [...(s.entrypoint ?? []), ...(s.command ?? [])].join('\n').replace(/\$\$/g, '$'),
+      command: s.command ?? [],
+      restart: s.restart,
       volumes: (s.volumes ?? []).map((v) => {
         const source = v.type === 'bind' ? path.relative(ROOT, v.source) : v.source;
         return `${source}:${v.target}${v.read_only ? ':ro' : ''}`;
@@ -213,11 +235,20 @@ beforeAll(async () => {
   if (await composeAvailable()) readings.push(await factsFromDocker());
 }, 30000);
 
-test('the compose file has the database, the server, its setup, the UI and the worker', () => {
+test('the compose file has the database, the server, its setup, the UI, the control plane and an agent', () => {
   forEachReading(readings, ({ services }) => {
     expect(Object.keys(services).sort()).toEqual(
-      expect.arrayContaining(['lifeboat-worker', 'postgresql', SETUP_SERVICE, 'temporal', 'temporal-ui']),
+      expect.arrayContaining([
+        AGENT,
+        AGENT_KEY,
+        CONTROL_PLANE,
+        'postgresql',
+        SETUP_SERVICE,
+        'temporal',
+        'temporal-ui',
+      ]),
     );
+    expect(Object.keys(services)).not.toContain('lifeboat-worker');
   });
 });
 
@@ -275,34 +306,171 @@ test('the UI points at the server', () => {
   });
 });
 
-test('the worker is built here, reaches the server and reads the mounted config', () => {
+interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+const mounts = (s: ServiceFacts): Mount[] =>
+  s.volumes.map((v) => {
+    const [source, target, mode] = v.split(':');
+    return { source, target, readOnly: mode === 'ro' };
+  });
+
+/** The mount a file in the container is on: the one whose target holds it, the deepest first. */
+function mountOf(s: ServiceFacts, file: string): Mount | undefined {
+  return mounts(s)
+    .filter((m) => file === m.target || file.startsWith(`${m.target}/`))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+}
+
+/** The named volumes a service mounts (bind mounts of this repository's files left out). */
+const namedVolumes = (s: ServiceFacts) => mounts(s).filter((m) => !/^[./]|^deploy\//.test(m.source));
+
+test('the control plane is built here, reaches the server, reads its mounted config and waits for the setup and the key', () => {
   forEachReading(readings, ({ services, volumes }) => {
-    const worker = services['lifeboat-worker'];
-    expect(worker.build).toEqual({ context: ROOT, dockerfile: 'Dockerfile' });
-    expect(worker.environment.TEMPORAL_ADDRESS).toBe('temporal:7233');
-    expect(worker.environment.LIFEBOAT_CONFIG).toBe('/etc/lifeboat/lifeboat.config.json');
-    expect(worker.volumes).toContain('deploy/lifeboat.config.json:/etc/lifeboat/lifeboat.config.json:ro');
-    const data = worker.volumes.find((v) => v.split(':')[1] === '/var/lib/lifeboat');
-    expect(data).toBeDefined();
-    expect(volumes).toContain(data?.split(':')[0]);
-    expect(worker.dependsOn[SETUP_SERVICE]).toBe('service_completed_successfully');
+    const cp = services[CONTROL_PLANE];
+    expect(cp.build).toEqual({ context: ROOT, dockerfile: 'Dockerfile' });
+    // The image's default command: worker/main.ts (the Dockerfile test checks it).
+    expect(cp.command).toEqual([]);
+    expect(cp.environment).toMatchObject({
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      LIFEBOAT_TASK_QUEUE: 'lifeboat',
+      LIFEBOAT_CONFIG: '/etc/lifeboat/lifeboat.config.json',
+    });
+    expect(cp.volumes).toContain('deploy/lifeboat.config.json:/etc/lifeboat/lifeboat.config.json:ro');
+    // The public keys of agents on other hosts (README.md, "Adding a host").
+    expect(cp.volumes).toContain('deploy/agent-keys:/etc/lifeboat/agent-keys:ro');
+    expect(fs.statSync(path.join(ROOT, 'deploy', 'agent-keys')).isDirectory()).toBe(true);
+    const data = mountOf(cp, STATE);
+    expect(data?.target).toBe(STATE);
+    expect(volumes).toContain(data?.source);
+    expect(cp.dependsOn).toEqual({
+      [SETUP_SERVICE]: 'service_completed_successfully',
+      [AGENT_KEY]: 'service_completed_successfully',
+    });
+    expect(cp.restart).toBe('unless-stopped');
   });
 });
 
-test('the sample production config is valid and keeps its state under /var/lib/lifeboat', () => {
-  const config = loadConfig(path.join(ROOT, 'deploy', 'lifeboat.config.json'));
-  expect(config.auditLedger).toBe('/var/lib/lifeboat/audit.sqlite');
-  const targets = Object.values(config.targets);
+test('the agent runs worker/agent.ts after the control plane, on the same server and queue, and restarts', () => {
+  forEachReading(readings, ({ services }) => {
+    const agent = services[AGENT];
+    const cp = services[CONTROL_PLANE];
+    expect(agent.build).toEqual(cp.build);
+    expect(agent.command).toEqual(['node', '--require', 'tsx/cjs', 'worker/agent.ts']);
+    expect(agent.environment).toMatchObject({
+      TEMPORAL_ADDRESS: cp.environment.TEMPORAL_ADDRESS,
+      TEMPORAL_NAMESPACE: cp.environment.TEMPORAL_NAMESPACE,
+      // The control plane's queue: the agent polls `lifeboat-agent-<name>` beside it.
+      LIFEBOAT_TASK_QUEUE: cp.environment.LIFEBOAT_TASK_QUEUE,
+      LIFEBOAT_AGENT_CONFIG: '/etc/lifeboat/lifeboat.agent.json',
+    });
+    expect(agent.environment.LIFEBOAT_CONFIG).toBeUndefined();
+    expect(agent.volumes).toContain('deploy/lifeboat.agent.json:/etc/lifeboat/lifeboat.agent.json:ro');
+    // It announces itself through a workflow the control plane runs; until that answers it exits
+    // after 60 s and the restart policy starts it again.
+    expect(agent.dependsOn).toEqual({
+      [CONTROL_PLANE]: 'service_started',
+      [AGENT_KEY]: 'service_completed_successfully',
+    });
+    expect(agent.restart).toBe('unless-stopped');
+    expect(agent.ports).toEqual([]);
+  });
+});
+
+test("the roles keep their state on separate volumes; only the agent's public keys are shared, read-only", () => {
+  forEachReading(readings, ({ services, volumes }) => {
+    const cp = namedVolumes(services[CONTROL_PLANE]);
+    const agentSide = [...namedVolumes(services[AGENT]), ...namedVolumes(services[AGENT_KEY])];
+    for (const m of [...cp, ...agentSide]) expect(volumes).toContain(m.source);
+    const cpState = mountOf(services[CONTROL_PLANE], STATE)!.source;
+    const agentState = mountOf(services[AGENT], STATE)!.source;
+    expect(agentState).not.toBe(cpState);
+    expect(agentSide.map((m) => m.source)).not.toContain(cpState);
+    expect(cp.map((m) => m.source)).not.toContain(agentState);
+    // The one volume both sides mount: the key one-shot writes it, the control plane only reads it.
+    const shared = cp.filter((m) => agentSide.some((a) => a.source === m.source));
+    expect(shared).toEqual([expect.objectContaining({ readOnly: true })]);
+    expect(namedVolumes(services[AGENT]).map((m) => m.source)).not.toContain(shared[0].source);
+    expect(namedVolumes(services[AGENT_KEY])).toEqual(
+      expect.arrayContaining([
+        { source: agentState, target: STATE, readOnly: false },
+        { source: shared[0].source, target: shared[0].target, readOnly: false },
+      ]),
+    );
+  });
+});
+
+test("the key one-shot makes the agent's pair from the agent's config, once, with no secret in the file", () => {
+  forEachReading(readings, ({ services }) => {
+    const key = services[AGENT_KEY];
+    expect(key.build).toEqual(services[CONTROL_PLANE].build);
+    expect(key.command.slice(0, 4)).toEqual(['node', '--require', 'tsx/cjs', 'scripts/agent-key.ts']);
+    expect(key.command).toHaveLength(5);
+    expect(key.environment).toEqual({
+      LIFEBOAT_AGENT_CONFIG: services[AGENT].environment.LIFEBOAT_AGENT_CONFIG,
+    });
+    expect(key.volumes).toContain('deploy/lifeboat.agent.json:/etc/lifeboat/lifeboat.agent.json:ro');
+    expect(key.dependsOn).toEqual({});
+    expect(key.restart ?? 'no').toBe('no');
+  });
+  const text = fs.readFileSync(COMPOSE_FILE, 'utf8');
+  expect(text).not.toMatch(/BEGIN PGP|PASSPHRASE\s*:/);
+});
+
+test('the deploy configs parse with the real loaders and fit the mounts: the control plane lists the agent, its key and its policies', () => {
+  const cp = loadConfig(path.join(ROOT, 'deploy', 'lifeboat.config.json'));
+  const agent = loadAgentConfig(path.join(ROOT, 'deploy', 'lifeboat.agent.json'));
+  const name = agent.agent.name;
+  expect(cp.auditLedger).toBe(`${STATE}/audit.sqlite`);
+  expect(cp.catalog).toBe(`${STATE}/catalog.sqlite`);
+  // Every target is the agent's: the control plane holds none and keeps only their gate policies.
+  expect(cp.targets).toEqual({});
+  const targets = Object.values(agent.config.targets);
   expect(targets.length).toBeGreaterThan(0);
   for (const target of targets) {
     expect(target.store).toBeDefined();
-    for (const p of Object.values(target.store ?? {})) expect(p).toMatch(/^\/var\/lib\/lifeboat\//);
-    expect(target.gates.restore?.approvers?.length).toBeGreaterThanOrEqual(2);
-    expect(target.gates.restore?.quorum).toBe(1);
+    for (const p of Object.values(target.store ?? {})) expect(p).toMatch(new RegExp(`^${STATE}/`));
+    expect(target.gates).toEqual({});
+    const restore = cp.policies?.[target.name]?.gates.restore;
+    expect(restore?.approvers?.length).toBeGreaterThanOrEqual(2);
+    expect(restore?.quorum).toBe(1);
   }
+  expect(agent.agent.signingKey).toBe(`${STATE}/keys/${name}.sec.asc`);
+  expect(agent.config.catalog).toMatch(new RegExp(`^${STATE}/`));
+  expect(Object.keys(cp.agents ?? {})).toEqual([name]);
+
+  forEachReading(readings, ({ services }) => {
+    const key = services[AGENT_KEY];
+    const publicDir = key.command[4];
+    // The one-shot writes `<folder>/<name>.pub.asc`, the file the control plane's config names, on
+    // the volume the control plane mounts read-only there.
+    expect(cp.agents?.[name].publicKey).toBe(`${publicDir}/${name}.pub.asc`);
+    const cpKeys = mountOf(services[CONTROL_PLANE], cp.agents![name].publicKey);
+    expect(cpKeys).toEqual({ source: mountOf(key, publicDir)?.source, target: publicDir, readOnly: true });
+    // The private key, the catalog and the targets' files are on the agent's volume, which the
+    // one-shot writes the key to.
+    const agentState = mountOf(services[AGENT], STATE)!.source;
+    for (const file of [
+      agent.agent.signingKey!,
+      agent.config.catalog,
+      ...targets.flatMap((t) => Object.values(t.store ?? {})),
+    ]) {
+      expect({ file, volume: mountOf(services[AGENT], file)?.source }).toEqual({ file, volume: agentState });
+      expect(mountOf(services[CONTROL_PLANE], file)?.source).not.toBe(agentState);
+    }
+    expect(mountOf(key, agent.agent.signingKey!)?.source).toBe(agentState);
+    // The ledger and the catalog with the registry are on the control plane's volume.
+    for (const file of [cp.auditLedger, cp.catalog])
+      expect(mountOf(services[CONTROL_PLANE], file)?.source).toBe(
+        mountOf(services[CONTROL_PLANE], STATE)?.source,
+      );
+  });
 });
 
-test('the Dockerfile builds the dependencies apart and runs the worker as a non-root user', () => {
+test('the Dockerfile builds the dependencies apart and runs both roles as a non-root user', () => {
   const text = fs.readFileSync(DOCKERFILE, 'utf8');
   const lines = text.split('\n').map((l) => l.trim());
   const froms = lines.filter((l) => /^FROM\s/i.test(l));
@@ -316,8 +484,19 @@ test('the Dockerfile builds the dependencies apart and runs the worker as a non-
   expect(users[users.length - 1]).not.toMatch(/^USER\s+(root|0)(:|\s|$)/i);
   expect(final).toContain('COPY --from=build /app/node_modules ./node_modules');
   for (const folder of IMAGE_FOLDERS) expect(final).toContain(`COPY ${folder} ./${folder}`);
+  // The control plane by default; the agent and the key one-shot by their compose commands.
   expect(final.find((l) => /^CMD\s/i.test(l))).toMatch(/worker\/main\.ts/);
+  expect(final).toContain('COPY scripts/agent-key.ts ./scripts/agent-key.ts');
+  expect(fs.existsSync(path.join(ROOT, 'worker', 'agent.ts'))).toBe(true);
   expect(final).toContain('VOLUME /var/lib/lifeboat');
+  // A new named volume takes the owner of the folder it is mounted on: every folder a Lifeboat
+  // service mounts a named volume on is the unprivileged user's.
+  const owned = /chown node:node ([^\n&]+)/.exec(text)?.[1].trim().split(/\s+/) ?? [];
+  forEachReading(readings, ({ services }) => {
+    for (const name of [CONTROL_PLANE, AGENT, AGENT_KEY])
+      for (const m of namedVolumes(services[name]))
+        expect({ name, owned }).toEqual({ name, owned: expect.arrayContaining([m.target]) });
+  });
 
   const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n');
   expect(ignored).toEqual(expect.arrayContaining(['node_modules', '.git', '.tools', '.data']));

@@ -39,7 +39,9 @@ test('every registered export is a runbook whose meta carries its name', () => {
 
 test('the worker runs the registered runbooks, the stuck-run sweep and the unknown-runbook default', () => {
   const exported = Object.keys(workflows).filter((k) => k !== '__esModule');
-  expect(exported.sort()).toEqual([...RUNBOOKS.map((r) => r.name), 'default', 'sweepStuckRuns'].sort());
+  expect(exported.sort()).toEqual(
+    [...RUNBOOKS.map((r) => r.name), 'default', 'sweepStuckRuns', 'registerAgent', 'forgetAgent'].sort(),
+  );
 });
 
 test('the list is ordered by source procedure, then name', () => {

@@ -167,7 +167,7 @@ test('up, demo run waits, Ctrl-C, up again: the run still waits and completes on
   const unsignedApproval = await cli('approve', signedId, '--as', 'dana');
   expect(unsignedApproval.code).toBe(2);
   expect(unsignedApproval.stderr).toContain(`lifeboat approve ${signedId} --as <you> --key`);
-  const keyOf = (name: string) => path.join(dataDir, 'demo', 'keys', 'approvers', `${name}.sec.asc`);
+  const keyOf = (name: string) => path.join(dataDir, 'demo', 'approver-keys', `${name}.sec.asc`);
   const byErin = await lifeboat(
     ['approve', signedId, '--as', 'erin', '--key', keyOf('erin'), '--address', address],
     {

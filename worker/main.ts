@@ -1,7 +1,8 @@
 /**
- * The worker entrypoint (`npm run worker`): reads the config (LIFEBOAT_CONFIG), connects to
- * TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and polls the `lifeboat` task queue until Ctrl-C.
- * A config with problems stops it at start with every problem listed.
+ * The worker entrypoint (`npm run worker`): reads the config (LIFEBOAT_CONFIG), connects to Temporal
+ * as the standard client configuration says (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*,
+ * TEMPORAL_API_KEY, TEMPORAL_PROFILE of temporal.toml: config/temporalProfile.ts) and polls the
+ * `lifeboat` task queue until Ctrl-C. A config with problems stops it at start with every problem listed.
  */
 import * as v8 from 'node:v8';
 // Why: backups stream gigabytes through 1 MiB buffers; a small young generation collects them
@@ -11,15 +12,27 @@ v8.setFlagsFromString('--max-semi-space-size=2');
 import type { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { buildInfo, describeBuild, workerIdentity } from '../config/build';
-import { UnreachableError, connectClient, temporalTarget } from '../config/connection';
+import {
+  TemporalConfigError,
+  connectClient,
+  connectionFailure,
+  temporalTarget,
+  type TemporalTarget,
+} from '../config/connection';
 import { ensureStuckRunSweep } from './sweep-schedule';
 import { ConfigError, configPathFromEnv, loadConfig } from '../config';
 import { createLifeboatWorker } from './worker';
+import { loadIdentityKeys } from '../activities/lib/identityKeys';
 
 async function main(): Promise<number> {
   let config;
   try {
     config = loadConfig(configPathFromEnv());
+    // The identities' keys are read now: a worker that could not verify a signed approval does not start.
+    const source = config.source;
+    await loadIdentityKeys(config.identities).catch((e: Error) => {
+      throw new ConfigError(source, [e.message]);
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`lifeboat worker: ${err.message}`);
@@ -27,12 +40,22 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const target = temporalTarget();
+  let target: TemporalTarget;
+  try {
+    target = temporalTarget();
+  } catch (err) {
+    if (err instanceof TemporalConfigError) {
+      console.error(`lifeboat worker: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  // The worker's connection and the client's below take the same options: one TLS, one API key.
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address: target.address });
+    connection = await NativeConnection.connect(target.connection);
   } catch (err) {
-    console.error(`lifeboat worker: ${new UnreachableError(target.address, err).message}`);
+    console.error(`lifeboat worker: ${(await connectionFailure(target, err)).message}`);
     return 2;
   }
   const build = buildInfo();

@@ -11,7 +11,10 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
-    const list = RUNBOOKS.map((r) => ({ ...r, input: { target: TARGET_FIELD, ...r.input } }));
+    const list = RUNBOOKS.map((r) => ({
+      ...r,
+      input: r.targetless ? r.input : { target: TARGET_FIELD, ...r.input },
+    }));
     if (ctx.values.json) {
       ctx.out(JSON.stringify(list, null, 2));
       return 0;

@@ -1,18 +1,23 @@
 import { SERVER_OPTIONS, requireFlag, type Command } from '../command';
-import { awaitAcceptance, badInput, parseInputFlag, startRunbook } from '../runs';
+import { awaitAcceptance, badInput, parseInputFlag, requireRunbook, startRunbook } from '../runs';
 import { SIGN_OPTIONS, signerFrom } from '../signing';
 
 export const command: Command = {
   name: 'start',
-  summary: 'start a runbook against a target; prints the workflow id',
+  summary: 'start a runbook against a target (a fleet: against many); prints the workflow id',
   usage:
     '<runbook> --target <name> [--input <json|@file>] [--id <workflowId>] [--as <you> --key <private key file>]',
   examples: [
     'lifeboat start corruptedStoreRecovery --target demo-store',
     `lifeboat start corruptedStoreRecovery --target demo-store --id incident-42 --input '{}'`,
+    `lifeboat start fleet --input '{"runbook": "healthCheck", "selector": {"role": "db"}, "maxConcurrency": 2, "maxErrors": 1}'`,
   ],
   options: {
-    target: { type: 'string', value: 'name', description: 'a target from the worker config' },
+    target: {
+      type: 'string',
+      value: 'name',
+      description: 'a target from the worker config (none for a fleet: its input names the targets)',
+    },
     input: { type: 'string', value: 'json|@file', description: 'further input fields as a JSON object' },
     id: {
       type: 'string',
@@ -36,10 +41,20 @@ export const command: Command = {
   positionals: ['runbook'],
   server: true,
   async run(ctx) {
-    const target = requireFlag(ctx, 'target', 'name the target to act on (see the worker config)');
     const input = parseInputFlag(ctx.values.input as string | undefined);
-    if (input.target !== undefined && input.target !== target) {
-      throw badInput(`--input names target '${String(input.target)}' but --target is '${target}'; give one`);
+    if (requireRunbook(ctx.positionals[0]).targetless) {
+      if (ctx.values.target !== undefined)
+        throw badInput(
+          `${ctx.positionals[0]} runs over many targets and takes no --target: name them in --input (targets or selector)`,
+        );
+    } else {
+      const target = requireFlag(ctx, 'target', 'name the target to act on (see the worker config)');
+      if (input.target !== undefined && input.target !== target) {
+        throw badInput(
+          `--input names target '${String(input.target)}' but --target is '${target}'; give one`,
+        );
+      }
+      input.target = target;
     }
     const waitRaw = (ctx.values['wait-seconds'] as string | undefined) ?? '15';
     const waitSeconds = Number(waitRaw);
@@ -53,7 +68,7 @@ export const command: Command = {
     const handle = await startRunbook(client, {
       sign,
       runbook: ctx.positionals[0],
-      input: { ...input, target },
+      input,
       workflowId: ctx.values.id as string | undefined,
       taskQueue: ctx.taskQueue,
     });

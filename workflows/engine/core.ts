@@ -29,6 +29,7 @@ import type {
 } from '../../common/types';
 import { ApplicationFailure } from '@temporalio/workflow';
 import { RUNBOOK_BUG, SYSTEM_ACTOR, describeFailure, nowIso } from './failure';
+import { routeOf, routeOptions } from './agents';
 import { Journal } from './journal';
 import { Responder } from './responder';
 import { SignatureRules } from './signatures';
@@ -55,7 +56,9 @@ export class RunCore {
     readonly meta: RunbookMeta,
     rawInput: unknown,
   ) {
-    const target = (rawInput as { target?: unknown } | null)?.target;
+    const record =
+      typeof rawInput === 'object' && rawInput !== null ? (rawInput as Record<string, unknown>) : {};
+    const target = meta.targetless ? meta.targetless(record) : record.target;
     this.flowNodes = new Map(meta.flow.map((node) => [node.id, node]));
     this.status = {
       runbook: meta.name,
@@ -222,12 +225,14 @@ export class RunCore {
   protected async endStopped<R>(): Promise<RunOutcome<R>> {
     const stop = this.responder.stopRequest!;
     this.status.waiting = undefined;
-    const undo = wf.proxyActivities<Activities>({
-      startToCloseTimeout: '5 minutes',
-      retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-    });
     const failed: string[] = [];
     for (const comp of [...this.compensations].reverse()) {
+      // Compensations run where the step did: on the target's agent.
+      const undo = wf.proxyActivities<Activities>({
+        startToCloseTimeout: '5 minutes',
+        retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+        ...routeOptions(routeOf(this.target, comp.activity)),
+      });
       this.record('compensation.started', { name: comp.name }, SYSTEM_ACTOR, comp.name);
       try {
         const call = undo[comp.activity] as unknown as {

@@ -1,5 +1,10 @@
 /** Small pieces the engine's parts share: workflow time, who the system is, and failures in words. */
-import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  TimeoutFailure,
+} from '@temporalio/workflow';
 
 /** The actor of everything the engine does on its own. */
 export const SYSTEM_ACTOR = 'lifeboat';
@@ -32,4 +37,17 @@ export function summaryOf(result: unknown): string | undefined {
   if (typeof warning === 'string') return warning;
   const outcome = fieldOf(result, 'outcome');
   return typeof outcome === 'string' ? `outcome: ${outcome}` : undefined;
+}
+
+/** The child's ending in one line: the innermost cause of a child workflow failure. */
+export function childFailureText(err: unknown): string {
+  let cause: unknown = err;
+  while (cause instanceof ChildWorkflowFailure && cause.cause) cause = cause.cause;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** A timeline summary: one line, short enough to read in a bar. */
+export function oneLine(text: string, max = 110): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

@@ -13,9 +13,8 @@
  * - The `status` Query, the search attributes and the audit ledger follow every transition.
  * - `child()` runs another runbook as a child workflow, listed among the steps like any step.
  *
- * The run's state, flow check and stop are in core.ts, decisions in responder.ts, the audit and
- * notification outboxes in journal.ts.
- *
+ * State, flow check and stop: core.ts; decisions: responder.ts; audit and notifications: journal.ts;
+ * which agent a step runs on: agents.ts.
  * @example
  * export async function myRunbook(input: MyInput) {
  *   return runRunbook(meta, input, async (run) => {
@@ -39,7 +38,17 @@ import { INVALID_INPUT, NON_RETRYABLE_TYPES } from '../../common/errors';
 import { DEFAULT_GATE_POLICY, type RunbookMeta } from '../../common/runbook';
 import { TARGET_FIELD, validateInput } from '../../common/schema';
 import type { Approval, ChildReport, GatePlan, GatePolicy, RunOutcome, StepRecord } from '../../common/types';
-import { RUNBOOK_BUG, SYSTEM_ACTOR, describeFailure, fieldOf, nowIso, summaryOf } from './failure';
+import {
+  RUNBOOK_BUG,
+  SYSTEM_ACTOR,
+  childFailureText,
+  describeFailure,
+  fieldOf,
+  nowIso,
+  oneLine,
+  summaryOf,
+} from './failure';
+import { agentNotPolling, checkAgentHas, routeOf, routeOptions } from './agents';
 import { RunCore, type Compensation } from './core';
 import type { Journal } from './journal';
 
@@ -63,19 +72,6 @@ export interface StepOptions<T = unknown> {
   compensation?: Compensation;
 }
 
-/** A timeline summary: one line, short enough to read in a bar. */
-function oneLine(text: string, max = 110): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-}
-
-/** The child's ending in one line: the innermost cause of a child workflow failure. */
-function childFailureText(err: unknown): string {
-  let cause: unknown = err;
-  while (cause instanceof ChildWorkflowFailure && cause.cause) cause = cause.cause;
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
 export class RunbookRun<I extends { target: string } = { target: string }> extends RunCore {
   /**
    * Runs one activity as a named step. See the module comment for what failures do.
@@ -89,7 +85,9 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
     opts: StepOptions<ActivityResult<K>> = {},
   ): Promise<ActivityResult<K>> {
     this.checkFlow(name, 'step');
+    const route = routeOf(this.target, activity);
     const proxy = wf.proxyActivities<Activities>({
+      ...routeOptions(route),
       startToCloseTimeout: opts.startToCloseTimeout ?? '1 minute',
       heartbeatTimeout: opts.heartbeatTimeout,
       retry: {
@@ -120,6 +118,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
       this.record('step.started', { attempt: record.attempts }, SYSTEM_ACTOR, name);
       const started = Date.now();
       try {
+        checkAgentHas(route, activity);
         const result = await call.executeWithOptions({ summary }, args);
         this.responder.throwIfStopping();
         Object.assign(record, {
@@ -132,7 +131,8 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
         return result;
       } catch (err) {
         if (isCancellation(err)) throw err;
-        const failure = describeFailure(err);
+        // Only a routed step asks (an extra await would reorder the commands of recorded runs).
+        const failure = (route && (await agentNotPolling(route, err))) || describeFailure(err);
         Object.assign(record, {
           endedAt: nowIso(),
           durationMs: Date.now() - started,
@@ -266,15 +266,15 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
    * `name` (which `meta.flow` must list, like any step) with `<name>.started` and `<name>.ended` in
    * the audit and a fact `name` that follows it (plus `fact`, e.g. how to answer the child's gates).
    * How the child ended is returned, never thrown: the parent decides what a stopped child means.
-   * A stop of the parent cancels the child.
+   * A stop of the parent cancels the child. Children at once: distinct names, one `flowNode` (fleet.ts).
    */
   async child(
     name: string,
     runbook: string,
     input: Record<string, unknown>,
-    opts: { workflowId: string; fact?: Record<string, unknown> },
+    opts: { workflowId: string; fact?: Record<string, unknown>; flowNode?: string },
   ): Promise<ChildReport> {
-    this.checkFlow(name, 'step');
+    this.checkFlow(opts.flowNode ?? name, 'step');
     const { workflowId } = opts;
     const record = this.startRecord(name, 'running');
     const fact = { runbook, workflowId, target: input.target, ...opts.fact };
@@ -333,11 +333,13 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
     this.bodyScope = new CancellationScope();
     try {
       const result = await this.bodyScope.run(async () => {
-        this.target = await this.step('resolveTarget', 'resolveTarget', [
-          this.meta.name,
-          input.target,
-          this.meta.requires,
-        ]);
+        this.target = this.meta.targetless
+          ? await this.step('resolveTarget', 'resolveTargetless', [this.status.target])
+          : await this.step('resolveTarget', 'resolveTarget', [
+              this.meta.name,
+              input.target,
+              this.meta.requires,
+            ]);
         await this.establishRequester(input as unknown as Record<string, unknown>);
         if (!this.meta.checksInput) this.acceptInput();
         return body(this, input);
@@ -398,7 +400,7 @@ export async function runRunbook<I extends { target: string }, R>(
     const { requester: _requester, ...runbookInput } = (rawInput ?? {}) as Record<string, unknown>;
     const problems = validateInput(
       meta.name,
-      { target: TARGET_FIELD, ...meta.input },
+      meta.targetless ? meta.input : { target: TARGET_FIELD, ...meta.input },
       typeof rawInput === 'object' && rawInput !== null && !Array.isArray(rawInput) ? runbookInput : rawInput,
     );
     if (problems.length > 0) {

@@ -1,0 +1,167 @@
+/**
+ * The control plane's registry of agents and the targets they hold (SQLite, in the catalog's file):
+ * what `lifeboat agents` and `lifeboat targets` show, what `resolveTarget` routes by. A target is held
+ * by one agent: a second agent claiming it is refused, naming both, until the first is forgotten
+ * (`lifeboat agents forget`), the way a new host takes over a dead host's targets.
+ */
+import type Database from 'better-sqlite3';
+import type { Announcement } from '../../common/agents';
+import { openDatabase } from './sqlite';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS agents (
+  name TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  build TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  task_queue TEXT NOT NULL,
+  timeout_seconds INTEGER NOT NULL,
+  activities TEXT NOT NULL,
+  announced_at TEXT NOT NULL,
+  key TEXT
+);
+CREATE TABLE IF NOT EXISTS agent_targets (
+  target TEXT PRIMARY KEY,
+  agent TEXT NOT NULL,
+  sections TEXT NOT NULL,
+  labels TEXT NOT NULL
+);
+`;
+
+export interface AgentRow {
+  name: string;
+  host: string;
+  build: string;
+  pid: number;
+  taskQueue: string;
+  timeoutSeconds: number;
+  activities: string[];
+  announcedAt: string;
+  /** Fingerprint of the key that signed its announcement. */
+  key: string | null;
+  targets: string[];
+}
+
+export interface TargetRow {
+  target: string;
+  agent: string;
+  sections: string[];
+  labels: Record<string, string>;
+}
+
+export class Registry {
+  private readonly db: Database.Database;
+
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    this.db = openDatabase(file, 'registry', SCHEMA, options);
+  }
+
+  /**
+   * Records an announcement: the agent and exactly the targets it holds now. A target another agent
+   * holds is a conflict (nothing is written); `reserved` names targets no agent may claim (the
+   * control plane's own).
+   */
+  announce(a: Announcement, key: string | null, reserved: Map<string, string>): { conflicts: string[] } {
+    const write = this.db.transaction(() => {
+      const conflicts: string[] = [];
+      for (const t of a.targets) {
+        const own = reserved.get(t.name);
+        if (own) {
+          conflicts.push(`target '${t.name}' is held by ${own}; agent '${a.agent}' claims it too`);
+          continue;
+        }
+        const row = this.db.prepare('SELECT agent FROM agent_targets WHERE target = ?').get(t.name) as
+          { agent: string } | undefined;
+        if (row && row.agent !== a.agent)
+          conflicts.push(
+            `target '${t.name}' is held by agent '${row.agent}'; agent '${a.agent}' claims it too (if '${row.agent}' is gone for good: lifeboat agents forget ${row.agent} --as <you>)`,
+          );
+      }
+      if (conflicts.length) return { conflicts };
+      this.db
+        .prepare(
+          `INSERT INTO agents (name, host, build, pid, task_queue, timeout_seconds, activities, announced_at, key)
+           VALUES (@agent, @host, @build, @pid, @taskQueue, @timeoutSeconds, @activities, @at, @key)
+           ON CONFLICT(name) DO UPDATE SET host = @host, build = @build, pid = @pid, task_queue = @taskQueue,
+             timeout_seconds = @timeoutSeconds, activities = @activities, announced_at = @at, key = @key`,
+        )
+        .run({ ...a, activities: JSON.stringify(a.activities), key });
+      this.db.prepare('DELETE FROM agent_targets WHERE agent = ?').run(a.agent);
+      const insert = this.db.prepare(
+        'INSERT INTO agent_targets (target, agent, sections, labels) VALUES (?, ?, ?, ?)',
+      );
+      for (const t of a.targets)
+        insert.run(t.name, a.agent, JSON.stringify(t.sections), JSON.stringify(t.labels));
+      return { conflicts };
+    });
+    return write.immediate();
+  }
+
+  /** Forgets an agent and releases its targets; false when there was no such agent. */
+  forget(agent: string): { forgotten: boolean; targets: string[] } {
+    const run = this.db.transaction(() => {
+      const targets = (
+        this.db.prepare('SELECT target FROM agent_targets WHERE agent = ? ORDER BY target').all(agent) as {
+          target: string;
+        }[]
+      ).map((r) => r.target);
+      this.db.prepare('DELETE FROM agent_targets WHERE agent = ?').run(agent);
+      const gone = this.db.prepare('DELETE FROM agents WHERE name = ?').run(agent).changes > 0;
+      return { forgotten: gone, targets };
+    });
+    return run.immediate();
+  }
+
+  agents(): AgentRow[] {
+    const rows = this.db.prepare('SELECT * FROM agents ORDER BY name').all() as {
+      name: string;
+      host: string;
+      build: string;
+      pid: number;
+      task_queue: string;
+      timeout_seconds: number;
+      activities: string;
+      announced_at: string;
+      key: string | null;
+    }[];
+    return rows.map((r) => ({
+      name: r.name,
+      host: r.host,
+      build: r.build,
+      pid: r.pid,
+      taskQueue: r.task_queue,
+      timeoutSeconds: r.timeout_seconds,
+      activities: JSON.parse(r.activities) as string[],
+      announcedAt: r.announced_at,
+      key: r.key,
+      targets: this.targets()
+        .filter((t) => t.agent === r.name)
+        .map((t) => t.target),
+    }));
+  }
+
+  targets(): TargetRow[] {
+    const rows = this.db.prepare('SELECT * FROM agent_targets ORDER BY target').all() as {
+      target: string;
+      agent: string;
+      sections: string;
+      labels: string;
+    }[];
+    return rows.map((r) => ({
+      target: r.target,
+      agent: r.agent,
+      sections: JSON.parse(r.sections) as string[],
+      labels: JSON.parse(r.labels) as Record<string, string>,
+    }));
+  }
+
+  target(name: string): (TargetRow & { agentRow?: AgentRow }) | undefined {
+    const t = this.targets().find((r) => r.target === name);
+    if (!t) return undefined;
+    return { ...t, agentRow: this.agents().find((a) => a.name === t.agent) };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The agent's config file (`LIFEBOAT_AGENT_CONFIG`): the agent's name, the key that signs its
+ * announcements, and the targets of its host with every path, command, key and setting, which stay on
+ * that host and never travel. Identities, groups and gate policies are not here: they are the control
+ * plane's (config/index.ts), and nothing an agent announces can widen who may approve.
+ *
+ * The targets use the control plane's target schema (config/targets.ts). The catalog of the agent's
+ * backups is kept on the agent's host (a cache of its repositories, rebuilt by adoptRepository).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { AGENT_NAME, DEFAULT_AGENT_TIMEOUT_SECONDS } from '../common/agents';
+import { ConfigError, parseConfig, type LifeboatConfig } from './index';
+import { envVar, filePath, int, problemsOf, section } from './sections';
+
+const agentSection = (base: string) =>
+  section('must be an object like {"name": "host-a", "signingKey": "keys/host-a.sec.asc"}', {
+    name: z.string({ error: 'must be the agent name (string)' }).regex(AGENT_NAME, {
+      error: 'must be letters, digits, . _ - (at most 63), starting with a letter or digit',
+    }),
+    /** The armored private key that signs announcements; its public key is in the control plane's `agents`. */
+    signingKey: filePath(base).optional(),
+    signingKeyPassphraseEnv: envVar('must name an environment variable').optional(),
+    /** The catalog of this host's backups (default catalog.sqlite beside this file). */
+    catalog: filePath(base).optional(),
+    /** Seconds a step waits for this agent to pick it up before its run waits, naming the agent. */
+    timeoutSeconds: int(5).default(DEFAULT_AGENT_TIMEOUT_SECONDS),
+  });
+
+export type AgentSettings = z.output<ReturnType<typeof agentSection>>;
+
+export interface AgentConfig {
+  agent: AgentSettings;
+  /** The host's targets, as the activities read them (a config without ledger or identities). */
+  config: LifeboatConfig;
+}
+
+/** Validates an agent config object; every problem named by its setting. */
+export function parseAgentConfig(raw: unknown, file: string): AgentConfig {
+  const source = path.resolve(file);
+  const base = path.dirname(source);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(source, ['the file must hold a JSON object with "agent" and "targets"']);
+  const { agent, targets, ...rest } = raw as Record<string, unknown>;
+  const problems = Object.keys(rest).map(
+    (k) => `config.${k} is not a known setting of an agent; known: agent, targets`,
+  );
+  const parsedAgent = agentSection(base).safeParse(agent ?? null);
+  if (!parsedAgent.success)
+    problems.push(
+      ...problemsOf(parsedAgent.error.issues).map((p) => (p.startsWith('agent') ? p : `agent ${p}`)),
+    );
+  let config: LifeboatConfig | undefined;
+  try {
+    const catalog = parsedAgent.success ? parsedAgent.data.catalog : undefined;
+    // The agent keeps no audit ledger (the control plane does): the path is never opened.
+    config = parseConfig(
+      { auditLedger: path.join(base, '.no-ledger-on-agents'), catalog: catalog ?? 'catalog.sqlite', targets },
+      source,
+    );
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length || !config || !parsedAgent.success) throw new ConfigError(source, problems);
+  return { agent: parsedAgent.data, config };
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  const source = path.resolve(file);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(source, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(source, [
+      err instanceof SyntaxError
+        ? `not valid JSON: ${err.message}`
+        : `cannot read the file: ${(err as Error).message}`,
+    ]);
+  }
+  return parseAgentConfig(raw, source);
+}

@@ -1,0 +1,355 @@
+/**
+ * The fleet's two roles as separate processes: a control plane (in this process) and two agents
+ * (`worker/agent.ts`, each with its own config, store, root and repository: two "hosts" on one
+ * machine). Each target's activities run only in its own agent's process (the identity on every
+ * ActivityTaskStarted event names it, with its pid); the control plane's run only on the control
+ * plane. The registry commands; an agent the config does not list, or one claiming another's target,
+ * is refused naming both until the old one is forgotten; an agent killed mid-backup makes the run
+ * wait naming it, and `retry` completes once it is back, with an archive that verifies.
+ */
+import { google } from '@temporalio/proto';
+import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as openpgp from 'openpgp';
+import { AuditLedger } from '../activities/lib/ledger';
+import { Registry } from '../activities/lib/registry';
+import { retryUpdate, stopUpdate } from '../common/messages';
+import type { RunOutcome, RunStatus } from '../common/types';
+import { writeStoreFixture } from '../scripts/demo-data';
+import { treeState, writeStorageRoot } from '../scripts/storage-root';
+import {
+  eventually,
+  lifeboat,
+  spawnTsx,
+  startWorker,
+  statusWhen,
+  storeTargetConfig,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+  type Proc,
+  type TestWorker,
+} from './helpers';
+import { dbRows, expectSameTree } from './tree-helpers';
+
+const PASSPHRASE_ENV = 'LIFEBOAT_TEST_AGENTS_PASSPHRASE';
+let dir: string;
+let tw: TestWorker;
+let cpConfig: string;
+const agents: Record<string, Proc> = {};
+
+async function keyPair(name: string): Promise<{ sec: string; pub: string }> {
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'curve25519Legacy',
+    userIDs: [{ name }],
+    format: 'armored',
+  });
+  const sec = path.join(dir, 'keys', `${name}.sec.asc`);
+  const pub = path.join(dir, 'keys', `${name}.pub.asc`);
+  fs.mkdirSync(path.dirname(sec), { recursive: true });
+  fs.writeFileSync(sec, privateKey);
+  fs.writeFileSync(pub, publicKey);
+  return { sec, pub };
+}
+
+/** Writes a host's folder and its agent config: a store and a storage root with its repository. */
+function writeHost(name: string, targets: string[], key: string, site: string): string {
+  const host = path.join(dir, name);
+  const config: Record<string, unknown> = {};
+  for (const t of targets) {
+    if (t.startsWith('store')) {
+      writeStoreFixture(path.join(host, t), 'corrupt', ['intact']);
+      config[t] = { ...storeTargetConfig(path.join(host, t)), labels: { site, kind: 'store' } };
+    } else {
+      writeStorageRoot(path.join(host, t, 'root'), {
+        seed: targets.indexOf(t) + 3,
+        binaryBytes: 4 * 1024 * 1024,
+      });
+      config[t] = {
+        root: path.join(host, t, 'root'),
+        repository: path.join(host, t, 'repo'),
+        encryption: { passphraseEnv: PASSPHRASE_ENV },
+        labels: { site, kind: 'storage' },
+      };
+    }
+  }
+  const file = path.join(host, 'lifeboat.agent.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ agent: { name, signingKey: key, timeoutSeconds: 5 }, targets: config }),
+  );
+  return file;
+}
+
+async function startAgent(name: string, file: string): Promise<Proc> {
+  const proc = spawnTsx('worker/agent.ts', {
+    LIFEBOAT_AGENT_CONFIG: file,
+    TEMPORAL_ADDRESS: process.env.LIFEBOAT_TEST_ADDRESS!,
+    LIFEBOAT_TASK_QUEUE: tw.taskQueue,
+    [PASSPHRASE_ENV]: 'agents-test-passphrase',
+  });
+  await eventually(async () => {
+    if (proc.child.exitCode !== null) throw new Error(`agent ${name} exited: ${proc.output()}`);
+    return proc.output().includes('polling task queue') ? true : undefined;
+  }, `agent ${name} to announce itself`);
+  agents[name] = proc;
+  return proc;
+}
+
+const hostFiles: Record<string, string> = {};
+
+beforeAll(async () => {
+  process.env[PASSPHRASE_ENV] = 'agents-test-passphrase';
+  dir = tempDir('agents');
+  const keys = {
+    hostA: await keyPair('hostA'),
+    hostB: await keyPair('hostB'),
+    hostC: await keyPair('hostC'),
+  };
+  hostFiles.hostA = writeHost('hostA', ['storeA', 'rootA'], keys.hostA.sec, 'a');
+  hostFiles.hostB = writeHost('hostB', ['storeB', 'rootB'], keys.hostB.sec, 'b');
+  // hostC claims storeA and rootA: the new machine of host A's targets, with host A's repository
+  // (shared storage) and a root of its own that does not exist yet.
+  hostFiles.hostC = writeHost('hostC', ['storeA'], keys.hostC.sec, 'c');
+  const cConfig = JSON.parse(fs.readFileSync(hostFiles.hostC, 'utf8')) as {
+    targets: Record<string, unknown>;
+  };
+  cConfig.targets.rootA = {
+    root: path.join(dir, 'hostC', 'rootA', 'root'),
+    repository: path.join(dir, 'hostA', 'rootA', 'repo'),
+    encryption: { passphraseEnv: PASSPHRASE_ENV },
+    labels: { site: 'c', kind: 'storage' },
+  };
+  fs.writeFileSync(hostFiles.hostC, JSON.stringify(cConfig));
+  hostFiles.stranger = writeHost('stranger', ['storeS'], keys.hostC.sec, 's');
+  const auto = { gates: { restore: { automatic: true } } };
+  const written = writeConfig(dir, {
+    auditLedger: 'audit.sqlite',
+    agents: Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, { publicKey: k.pub }])),
+    policies: { storeA: auto, storeB: auto, rootA: auto },
+    targets: {},
+  });
+  cpConfig = written.file;
+  tw = await startWorker(written.config, uniqueQueue('agents'));
+  await startAgent('hostA', hostFiles.hostA);
+  await startAgent('hostB', hostFiles.hostB);
+}, 120_000);
+
+afterAll(async () => {
+  for (const p of Object.values(agents)) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+  await Promise.all(Object.values(agents).map((p) => p.exited));
+  await tw?.stop();
+});
+
+const run = (runbook: string, target: string) =>
+  tw.client.workflow.start(runbook, {
+    taskQueue: tw.taskQueue,
+    workflowId: `agents-${runbook}-${target}-${Math.random().toString(36).slice(2, 8)}`,
+    args: [{ target }],
+  });
+
+/** activity type → the identities of the workers that started it, from the run's history. */
+async function startedBy(workflowId: string): Promise<Map<string, Set<string>>> {
+  const history = await tw.client.workflow.getHandle(workflowId).fetchHistory();
+  const scheduled = new Map<number, string>();
+  const out = new Map<string, Set<string>>();
+  for (const e of history.events ?? []) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(Number(e.eventId), s.activityType?.name ?? '?');
+    const started = e.activityTaskStartedEventAttributes;
+    if (started) {
+      const type = scheduled.get(Number(started.scheduledEventId)) ?? '?';
+      out.set(type, new Set([...(out.get(type) ?? []), started.identity ?? '?']));
+    }
+  }
+  return out;
+}
+
+const agentIdentity = (name: string, p: ChildProcess) => `lifeboat-agent ${name} pid ${p.pid} `;
+
+test("each target's activities run in its own agent's process; the ledger and audit on the control plane", async () => {
+  const runs = await Promise.all([
+    run('corruptedStoreRecovery', 'storeA'),
+    run('corruptedStoreRecovery', 'storeB'),
+    run('fullBackup', 'rootA'),
+    run('fullBackup', 'rootB'),
+  ]);
+  const owners = ['hostA', 'hostB', 'hostA', 'hostB'];
+  for (const [i, handle] of runs.entries()) {
+    const outcome = (await handle.result()) as RunOutcome;
+    expect(outcome.state).toBe('completed');
+    const by = await startedBy(handle.workflowId);
+    const own = agentIdentity(owners[i], agents[owners[i]].child);
+    for (const [activity, identities] of by) {
+      for (const identity of identities) {
+        if (['resolveTarget', 'appendAudit', 'notify'].includes(activity))
+          expect(identity).not.toContain('lifeboat-agent');
+        else expect(`${activity}: ${identity}`).toContain(`${activity}: ${own}`);
+      }
+    }
+    expect(
+      [...by.keys()].filter((a) => !['resolveTarget', 'appendAudit', 'notify'].includes(a)).length,
+    ).toBeGreaterThan(1);
+  }
+  // Host A's files were touched, host B's by its own agent: the backups are in each host's repository.
+  expect(fs.readdirSync(path.join(dir, 'hostA', 'rootA', 'repo')).some((f) => f.endsWith('.json'))).toBe(
+    true,
+  );
+  expect(fs.readdirSync(path.join(dir, 'hostB', 'rootB', 'repo')).some((f) => f.endsWith('.json'))).toBe(
+    true,
+  );
+}, 120_000);
+
+test('the registry: lifeboat agents and lifeboat targets, with labels', async () => {
+  const env = { LIFEBOAT_TASK_QUEUE: tw.taskQueue };
+  const listed = await lifeboat(['agents', 'list', '--config', cpConfig], env);
+  expect(listed.code).toBe(0);
+  expect(listed.stdout).toMatch(
+    new RegExp(`hostA .*pid ${agents.hostA.child.pid} .*last seen \\d{4}-.*targets: rootA, storeA`),
+  );
+  expect(listed.stdout).toMatch(/hostB .*targets: rootB, storeB/);
+  const storage = await lifeboat(['targets', '--label', 'kind=storage', '--json', '--config', cpConfig], env);
+  expect(
+    (JSON.parse(storage.stdout) as { target: string; agent: string }[]).map((t) => [t.target, t.agent]),
+  ).toEqual([
+    ['rootA', 'hostA'],
+    ['rootB', 'hostB'],
+  ]);
+  const unknown = await lifeboat(['start', 'fullBackup', '--target', 'rootZ'], env);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toMatch(/unknown target 'rootZ'.*agents hold: rootA, rootB, storeA, storeB/);
+});
+
+test('an agent killed mid-backup: the run waits naming it, and retry completes once it is back', async () => {
+  const handle = await run('fullBackup', 'rootB');
+  // Killed once the archive is being written (or, on a fast machine, just after: then the next step
+  // is the one its agent never picks up).
+  await statusWhen(
+    tw.client,
+    handle.workflowId,
+    (s) => s.steps.some((st) => st.name === 'writeBackup'),
+    'the backup to be written',
+    60_000,
+  );
+  agents.hostB.child.kill('SIGKILL');
+  await agents.hostB.exited;
+  // The attempt the dead agent had started times out now rather than after its heartbeat timeout.
+  const request = { namespace: 'default', execution: { workflowId: handle.workflowId } };
+  await tw.client.workflowService.updateActivityOptions({
+    ...request,
+    matchAll: true,
+    activityOptions: { heartbeatTimeout: google.protobuf.Duration.fromObject({ seconds: 1 }) },
+    updateMask: { paths: ['heartbeat_timeout'] },
+  });
+  const waiting: RunStatus = await statusWhen(
+    tw.client,
+    handle.workflowId,
+    (s) => s.waiting?.kind === 'failure',
+    'the run to wait for its agent',
+    60_000,
+  );
+  expect(waiting.waiting!.errorType).toBe('AgentNotPolling');
+  expect(waiting.waiting!.reason).toMatch(
+    /agent 'hostB' is not polling its task queue .* \(last seen \d{4}-/,
+  );
+  await startAgent('hostB', hostFiles.hostB);
+  await tw.client.workflow
+    .getHandle(handle.workflowId)
+    .executeUpdate(retryUpdate, { args: [{ actor: 'ops' }] });
+  const outcome = (await handle.result()) as RunOutcome<{ verified?: boolean }>;
+  expect(outcome.state).toBe('completed');
+  expect(outcome.result!.verified).toBe(true);
+}, 120_000);
+
+test('an agent the config does not list, or one claiming a target another holds, is refused naming both', async () => {
+  const stranger = spawnTsx('worker/agent.ts', {
+    LIFEBOAT_AGENT_CONFIG: hostFiles.stranger,
+    TEMPORAL_ADDRESS: process.env.LIFEBOAT_TEST_ADDRESS!,
+    LIFEBOAT_TASK_QUEUE: tw.taskQueue,
+  });
+  expect(await stranger.exited).toBe(2);
+  expect(stranger.output()).toMatch(
+    /agent 'stranger' is not listed in the control plane's config: add agents\.stranger/,
+  );
+
+  const claim = () =>
+    spawnTsx('worker/agent.ts', {
+      LIFEBOAT_AGENT_CONFIG: hostFiles.hostC,
+      TEMPORAL_ADDRESS: process.env.LIFEBOAT_TEST_ADDRESS!,
+      LIFEBOAT_TASK_QUEUE: tw.taskQueue,
+    });
+  const refused = claim();
+  expect(await refused.exited).toBe(2);
+  expect(refused.output()).toMatch(/target 'storeA' is held by agent 'hostA'; agent 'hostC' claims it too/);
+
+  const env = { LIFEBOAT_TASK_QUEUE: tw.taskQueue };
+  // A backup of host A's root before host A is gone: what its new host restores.
+  expect(((await (await run('fullBackup', 'rootA')).result()) as RunOutcome).state).toBe('completed');
+  const forgot = await lifeboat(['agents', 'forget', 'hostA', '--as', 'ops'], env);
+  expect(forgot.stdout).toMatch(/forgot agent hostA; released rootA, storeA/);
+  const unknown = await lifeboat(['agents', 'forget', 'hostZ', '--as', 'ops'], env);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toMatch(/no agent 'hostZ' in the registry; known agents: hostB/);
+  await startAgent('hostC', hostFiles.hostC);
+  // Host A's backup, restored by host C from the shared repository: its catalog adopts it first.
+  const restored = await run('restore', 'rootA');
+  const outcome = (await restored.result()) as RunOutcome;
+  expect(outcome.state).toBe('completed');
+  const original = path.join(dir, 'hostA', 'rootA', 'root');
+  expectSameTree(path.join(dir, 'hostC', 'rootA', 'root'), treeState(original), dbRows(original));
+  const by = await startedBy(restored.workflowId);
+  expect([...(by.get('adoptRepository') ?? [])]).toEqual([
+    expect.stringContaining(agentIdentity('hostC', agents.hostC.child)),
+  ]);
+  const ledger = new AuditLedger(path.join(dir, 'audit.sqlite'), { readonly: true });
+  try {
+    expect(ledger.rowsOf('agent.forgotten').map((r) => [r.actor, JSON.parse(r.details)])).toEqual([
+      ['ops', { targets: ['rootA', 'storeA'] }],
+    ]);
+    expect(ledger.rowsOf('agent.announced').map((r) => r.actor)).toEqual(
+      expect.arrayContaining(['hostA', 'hostB', 'hostC']),
+    );
+  } finally {
+    ledger.close();
+  }
+}, 120_000);
+
+test('an agent of an older build that lacks an activity: the run waits naming the agent, its build and the activity', async () => {
+  // As an older agent would have registered itself: without the activities of this version.
+  const registry = new Registry(path.join(dir, 'catalog.sqlite'));
+  try {
+    registry.announce(
+      {
+        kind: 'lifeboat.agent',
+        version: 1,
+        agent: 'oldAgent',
+        host: 'old-host',
+        build: 'lifeboat 0.9.0 (old)',
+        pid: 1,
+        taskQueue: `${tw.taskQueue}-agent-oldAgent`,
+        timeoutSeconds: 5,
+        activities: ['checkTargetHealth'],
+        targets: [{ name: 'rootOld', sections: ['encryption', 'repository', 'root'], labels: {} }],
+        at: new Date().toISOString(),
+      },
+      null,
+      new Map(),
+    );
+  } finally {
+    registry.close();
+  }
+  const handle = await run('fullBackup', 'rootOld');
+  const waiting = await statusWhen(
+    tw.client,
+    handle.workflowId,
+    (s) => s.waiting?.kind === 'failure',
+    'the run to wait',
+  );
+  expect(waiting.waiting!.errorType).toBe('AgentLacksActivity');
+  expect(waiting.waiting!.reason).toMatch(
+    /agent 'oldAgent' \(lifeboat 0\.9\.0 \(old\)\) has no activity '\w+', which this step needs: upgrade the agent/,
+  );
+  await handle.executeUpdate(stopUpdate, { args: [{ actor: 'ops', reason: 'agent too old' }] });
+});
