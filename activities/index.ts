@@ -87,7 +87,13 @@ export function createActivities(deps: ActivityDeps) {
     ...createNotifyActivities(deps.config),
     ...createStuckActivities(deps.config, deps.ledger, deps.client),
     ...createHistoryActivities(deps.client),
-    ...createFleetActivities(deps.config, deps.client),
+    ...createFleetActivities(deps.config, deps.client, {
+      // The agents' targets, as they announced them.
+      extraTargets: () =>
+        openRegistry()
+          .targets()
+          .map((t) => ({ name: t.target, labels: t.labels, sections: t.sections })),
+    }),
     ...createAgentActivities(deps.config, deps.ledger, openRegistry, deps.client),
   };
 }

@@ -60,7 +60,9 @@ function writeHost(name: string, targets: string[], key: string, site: string): 
   const config: Record<string, unknown> = {};
   for (const t of targets) {
     if (t.startsWith('store')) {
-      writeStoreFixture(path.join(host, t), 'corrupt', ['intact']);
+      // store0B has no backup that verifies: its recovery waits at a failure.
+      if (t === 'store0B') writeStoreFixture(path.join(host, t), 'unparsable', ['corrupt']);
+      else writeStoreFixture(path.join(host, t), 'corrupt', ['intact']);
       config[t] = { ...storeTargetConfig(path.join(host, t)), labels: { site, kind: 'store' } };
     } else {
       writeStorageRoot(path.join(host, t, 'root'), {
@@ -108,8 +110,8 @@ beforeAll(async () => {
     hostB: await keyPair('hostB'),
     hostC: await keyPair('hostC'),
   };
-  hostFiles.hostA = writeHost('hostA', ['storeA', 'rootA'], keys.hostA.sec, 'a');
-  hostFiles.hostB = writeHost('hostB', ['storeB', 'rootB'], keys.hostB.sec, 'b');
+  hostFiles.hostA = writeHost('hostA', ['storeA', 'storeA2', 'rootA'], keys.hostA.sec, 'a');
+  hostFiles.hostB = writeHost('hostB', ['storeB', 'store0B', 'rootB'], keys.hostB.sec, 'b');
   // hostC claims storeA and rootA: the new machine of host A's targets, with host A's repository
   // (shared storage) and a root of its own that does not exist yet.
   hostFiles.hostC = writeHost('hostC', ['storeA'], keys.hostC.sec, 'c');
@@ -128,7 +130,7 @@ beforeAll(async () => {
   const written = writeConfig(dir, {
     auditLedger: 'audit.sqlite',
     agents: Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, { publicKey: k.pub }])),
-    policies: { storeA: auto, storeB: auto, rootA: auto },
+    policies: { storeA: auto, storeA2: auto, storeB: auto, store0B: auto, rootA: auto },
     targets: {},
   });
   cpConfig = written.file;
@@ -207,9 +209,9 @@ test('the registry: lifeboat agents and lifeboat targets, with labels', async ()
   const listed = await lifeboat(['agents', 'list', '--config', cpConfig], env);
   expect(listed.code).toBe(0);
   expect(listed.stdout).toMatch(
-    new RegExp(`hostA .*pid ${agents.hostA.child.pid} .*last seen \\d{4}-.*targets: rootA, storeA`),
+    new RegExp(`hostA .*pid ${agents.hostA.child.pid} .*last seen \\d{4}-.*targets: rootA, storeA, storeA2`),
   );
-  expect(listed.stdout).toMatch(/hostB .*targets: rootB, storeB/);
+  expect(listed.stdout).toMatch(/hostB .*targets: rootB, store0B, storeB/);
   const storage = await lifeboat(['targets', '--label', 'kind=storage', '--json', '--config', cpConfig], env);
   expect(
     (JSON.parse(storage.stdout) as { target: string; agent: string }[]).map((t) => [t.target, t.agent]),
@@ -219,8 +221,58 @@ test('the registry: lifeboat agents and lifeboat targets, with labels', async ()
   ]);
   const unknown = await lifeboat(['start', 'fullBackup', '--target', 'rootZ'], env);
   expect(unknown.code).toBe(2);
-  expect(unknown.stderr).toMatch(/unknown target 'rootZ'.*agents hold: rootA, rootB, storeA, storeB/);
+  expect(unknown.stderr).toMatch(
+    /unknown target 'rootZ'.*agents hold: rootA, rootB, store0B, storeA, storeA2, storeB/,
+  );
 });
+
+test('a fleet run over four targets on two agents, one failing, maxErrors 1: it halts naming it', async () => {
+  const fleet = await tw.client.workflow.start('fleet', {
+    taskQueue: tw.taskQueue,
+    workflowId: `agents-fleet-${Math.random().toString(36).slice(2, 8)}`,
+    args: [
+      { runbook: 'corruptedStoreRecovery', selector: { kind: 'store' }, maxConcurrency: 2, maxErrors: 1 },
+    ],
+  });
+  // The first wave is store0B (host B, no valid backup: it waits at a failure) and storeA (host A).
+  const halted = await statusWhen(
+    tw.client,
+    fleet.workflowId,
+    (s) => s.facts.halted !== undefined,
+    'the fleet to halt',
+    60_000,
+  );
+  expect(halted.target).toBe('fleet:kind=store');
+  await tw.client.workflow
+    .getHandle(`${fleet.workflowId}-store0B`)
+    .executeUpdate(stopUpdate, { args: [{ actor: 'ops', reason: 'no backup to restore from' }] });
+  const outcome = (await fleet.result()) as RunOutcome<{
+    outcome: string;
+    failed: string[];
+    notStarted: string[];
+    targets: { target: string; state: string }[];
+  }>;
+  expect(outcome.result).toMatchObject({
+    outcome: 'halted',
+    failed: ['store0B'],
+    notStarted: ['storeA2', 'storeB'],
+  });
+  expect(outcome.result!.targets.map((r) => [r.target, r.state])).toEqual([
+    ['store0B', 'stopped'],
+    ['storeA', 'completed'],
+    ['storeA2', 'not started'],
+    ['storeB', 'not started'],
+  ]);
+  // Each child ran on its own target's agent.
+  const storeA = await startedBy(`${fleet.workflowId}-storeA`);
+  expect([...(storeA.get('verifyPrimary') ?? [])]).toEqual([
+    expect.stringContaining(agentIdentity('hostA', agents.hostA.child)),
+  ]);
+  const store0B = await startedBy(`${fleet.workflowId}-store0B`);
+  expect([...(store0B.get('verifyPrimary') ?? [])]).toEqual([
+    expect.stringContaining(agentIdentity('hostB', agents.hostB.child)),
+  ]);
+}, 120_000);
 
 test('an agent killed mid-backup: the run waits naming it, and retry completes once it is back', async () => {
   const handle = await run('fullBackup', 'rootB');
@@ -288,7 +340,7 @@ test('an agent the config does not list, or one claiming a target another holds,
   // A backup of host A's root before host A is gone: what its new host restores.
   expect(((await (await run('fullBackup', 'rootA')).result()) as RunOutcome).state).toBe('completed');
   const forgot = await lifeboat(['agents', 'forget', 'hostA', '--as', 'ops'], env);
-  expect(forgot.stdout).toMatch(/forgot agent hostA; released rootA, storeA/);
+  expect(forgot.stdout).toMatch(/forgot agent hostA; released rootA, storeA, storeA2/);
   const unknown = await lifeboat(['agents', 'forget', 'hostZ', '--as', 'ops'], env);
   expect(unknown.code).toBe(2);
   expect(unknown.stderr).toMatch(/no agent 'hostZ' in the registry; known agents: hostB/);
@@ -306,7 +358,7 @@ test('an agent the config does not list, or one claiming a target another holds,
   const ledger = new AuditLedger(path.join(dir, 'audit.sqlite'), { readonly: true });
   try {
     expect(ledger.rowsOf('agent.forgotten').map((r) => [r.actor, JSON.parse(r.details)])).toEqual([
-      ['ops', { targets: ['rootA', 'storeA'] }],
+      ['ops', { targets: ['rootA', 'storeA', 'storeA2'] }],
     ]);
     expect(ledger.rowsOf('agent.announced').map((r) => r.actor)).toEqual(
       expect.arrayContaining(['hostA', 'hostB', 'hostC']),

@@ -24,6 +24,17 @@ export function quietRuntime(): void {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
 }
 
+/**
+ * The environment of a process a test starts: this one's, without the developer's own Temporal
+ * settings (TEMPORAL_* and their temporal.toml), so that a TLS default profile on a laptop cannot
+ * send a test's CLI elsewhere. A test that wants a profile sets TEMPORAL_CONFIG_FILE itself.
+ */
+export function hermetic(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TEMPORAL_')) env[k] = v;
+  return { ...env, TEMPORAL_CONFIG_FILE: os.devNull };
+}
+
 export function serverAddress(): string {
   const address = process.env.LIFEBOAT_TEST_ADDRESS;
   if (!address)
@@ -102,7 +113,7 @@ export function lifeboat(args: string[], env: Record<string, string> = {}): Prom
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'lifeboat.js'), ...args], {
       cwd: ROOT,
-      env: { ...process.env, TEMPORAL_ADDRESS: serverAddress(), ...env },
+      env: { ...hermetic(), TEMPORAL_ADDRESS: serverAddress(), ...env },
     });
     let stdout = '';
     let stderr = '';
@@ -171,7 +182,7 @@ export function spawnTsx(script: string, env: Record<string, string>): Proc {
   // and without the ESM loader thread that `--import tsx` adds (about 20 MB).
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, script)], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...hermetic(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

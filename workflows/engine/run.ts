@@ -6,13 +6,11 @@
  *   the run at once; any other failure that retries could not fix (a STOP class, or retries
  *   exhausted) puts the run into `waiting` until a responder sends `retry`, `skip` (where the step
  *   allows it) or `stop`.
- * - `gate()` waits for approvals by distinct allowed approvers, up to the quorum, with an optional
- *   timeout whose outcome the policy names.
+ * - `gate()` waits for approvals by distinct allowed approvers (a quorum; a timeout if the policy says).
  * - `stop` may arrive at any moment: the running step is cancelled (and awaited), compensations
  *   registered by earlier steps run in reverse order, and the run ends as `stopped`.
  * - The `status` Query, the search attributes and the audit ledger follow every transition.
  * - `child()` runs another runbook as a child workflow, listed among the steps like any step.
- *
  * State, flow check and stop: core.ts; decisions: responder.ts; audit and notifications: journal.ts;
  * which agent a step runs on: agents.ts.
  * @example
