@@ -219,6 +219,32 @@ test('the registry: lifeboat agents and lifeboat targets, with labels', async ()
     ['rootA', 'hostA'],
     ['rootB', 'hostB'],
   ]);
+  // Schedules: of a target an agent holds, and of a fleet (no --target: its selector is in --input).
+  const scheduled = await lifeboat(
+    ['schedule', 'create', 'fullBackup', '--target', 'rootB', '--every', '24h', '--config', cpConfig],
+    env,
+  );
+  expect(scheduled.code).toBe(0);
+  const fleetInput = { runbook: 'healthCheck', selector: { kind: 'store' }, maxConcurrency: 2, maxErrors: 1 };
+  const fleetSchedule = await lifeboat(
+    [
+      'schedule',
+      'create',
+      'fleet',
+      '--input',
+      JSON.stringify(fleetInput),
+      '--cron',
+      '0 3 1 */3 *',
+      '--config',
+      cpConfig,
+    ],
+    env,
+  );
+  expect(fleetSchedule.stderr).toContain('scheduled fleet on fleet:kind=store');
+  const described = await tw.client.schedule.getHandle(fleetSchedule.stdout.trim()).describe();
+  expect(described.action).toMatchObject({ workflowType: 'fleet', args: [fleetInput] });
+  for (const id of [scheduled.stdout.trim(), fleetSchedule.stdout.trim()])
+    await tw.client.schedule.getHandle(id).delete();
   const unknown = await lifeboat(['start', 'fullBackup', '--target', 'rootZ'], env);
   expect(unknown.code).toBe(2);
   expect(unknown.stderr).toMatch(

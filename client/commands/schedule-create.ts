@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readRegistry } from '../agents';
 import { SERVER_OPTIONS, requireFlag, type Command } from '../command';
 import { CONFIG_OPTION, localConfig } from '../local-config';
 import { badInput, parseInputFlag, requireRunbook } from '../runs';
@@ -53,7 +54,9 @@ export const command: Command = {
   server: true,
   async run(ctx) {
     const meta = requireRunbook(ctx.positionals[0]);
-    const target = requireFlag(ctx, 'target', 'name the target the schedule acts on');
+    const target = meta.targetless
+      ? (ctx.values.target as string | undefined)
+      : requireFlag(ctx, 'target', 'name the target the schedule acts on');
     const cron = ctx.values.cron as string | undefined;
     const every = ctx.values.every as string | undefined;
     if ((cron === undefined) === (every === undefined))
@@ -65,11 +68,19 @@ export const command: Command = {
     const input = parseInputFlag(ctx.values.input as string | undefined);
     const timezone = ctx.values.timezone as string | undefined;
     // Everything is checked before the server is asked: runbook, input, spec, target.
-    scheduledInput(meta, target, input);
+    const full = scheduledInput(meta, target, input);
     scheduleSpec(when, timezone);
     const config = configIfPresent(ctx.values as { config?: string });
-    if (config) {
-      const missing = missingSections(requireTarget(config, target), meta.requires);
+    if (target === undefined) {
+      // A fleet's targets are chosen when it runs (selectFleetTargets), from the registry of that day.
+    } else if (config) {
+      // A target an agent holds: the sections it announced.
+      const held = config.targets[target]
+        ? undefined
+        : readRegistry(config).targets.find((t) => t.target === target && t.agent !== 'control-plane');
+      const missing = held
+        ? meta.requires.filter((s) => !held.sections.includes(s))
+        : missingSections(requireTarget(config, target), meta.requires);
       if (missing.length > 0)
         throw badInput(
           `target '${target}' has no ${missing.map((s) => `'${s}'`).join(', ')} section in the worker config; ${meta.name} needs ${missing.length > 1 ? 'them' : 'it'}`,
@@ -93,7 +104,7 @@ export const command: Command = {
     ctx.out(handle.scheduleId);
     const next = description.info.nextActionTimes[0];
     ctx.err(
-      `lifeboat: scheduled ${meta.name} on ${target}${next ? `; next run ${next.toISOString()}` : ''} (task queue '${ctx.taskQueue}')`,
+      `lifeboat: scheduled ${meta.name} on ${target ?? meta.targetless!(full)}${next ? `; next run ${next.toISOString()}` : ''} (task queue '${ctx.taskQueue}')`,
     );
     return 0;
   },

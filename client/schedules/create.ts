@@ -27,9 +27,18 @@ import { scheduleSpec, type ScheduleWhen } from './spec';
  */
 export function scheduledInput(
   meta: RunbookMeta,
-  target: string,
+  target: string | undefined,
   input: Record<string, unknown>,
 ): Record<string, unknown> {
+  if (meta.targetless) {
+    // A fleet run names its targets in its input (targets or selector): no --target.
+    if (target !== undefined)
+      throw badInput(`${meta.name} takes no --target: it names its targets in --input`);
+    const problems = validateInput(meta.name, meta.input, input);
+    if (problems.length > 0) throw badInput(problems.join('\n'));
+    return input;
+  }
+  if (target === undefined) throw badInput(`--target is required: name the target ${meta.name} acts on`);
   if (input.target !== undefined && input.target !== target)
     throw badInput(`--input names target '${String(input.target)}' but --target is '${target}'; give one`);
   const full: Record<string, unknown> = { ...input, target };
@@ -71,7 +80,8 @@ export class ScheduleExistsError extends CliError {
 export interface CreateScheduleOptions {
   scheduleId?: string;
   runbook: string;
-  target: string;
+  /** Absent for a targetless runbook (a fleet run): its label names what it acts on. */
+  target?: string;
   input?: Record<string, unknown>;
   when: ScheduleWhen;
   timezone?: string;
@@ -79,7 +89,8 @@ export interface CreateScheduleOptions {
   note?: string;
 }
 
-export const scheduleWorkflowIdPrefix = (runbook: string, target: string) => `${runbook}-${target}`;
+export const scheduleWorkflowIdPrefix = (runbook: string, target: string) =>
+  `${runbook}-${target.replace(/^fleet:/, '').replace(/[^A-Za-z0-9._-]+/g, '_')}`;
 
 /** Validates everything locally, then creates the schedule. Bad input of any kind: CliError exit 2. */
 export async function createSchedule(
@@ -88,9 +99,10 @@ export async function createSchedule(
 ): Promise<ScheduleHandle> {
   const meta = requireRunbook(options.runbook);
   const input = scheduledInput(meta, options.target, options.input ?? {});
+  const target = options.target ?? meta.targetless!(input);
   const { spec, text } = scheduleSpec(options.when, options.timezone);
-  const scheduleId = options.scheduleId ?? scheduleWorkflowIdPrefix(meta.name, options.target);
-  const memo: ScheduleMemo = { runbook: meta.name, target: options.target, spec: text };
+  const scheduleId = options.scheduleId ?? scheduleWorkflowIdPrefix(meta.name, target);
+  const memo: ScheduleMemo = { runbook: meta.name, target, spec: text };
   try {
     return await client.schedule.create({
       scheduleId,
@@ -98,14 +110,14 @@ export async function createSchedule(
       action: {
         type: 'startWorkflow',
         workflowType: meta.name,
-        workflowId: scheduleWorkflowIdPrefix(meta.name, options.target),
+        workflowId: scheduleWorkflowIdPrefix(meta.name, target),
         taskQueue: options.taskQueue,
         args: [input],
-        staticSummary: `${staticSummaryOf(meta, options.target)} (schedule ${scheduleId})`,
+        staticSummary: `${staticSummaryOf(meta, target)} (schedule ${scheduleId})`,
         staticDetails: staticDetailsOf(meta),
         typedSearchAttributes: [
           { key: SA_RUNBOOK_NAME, value: meta.name },
-          { key: SA_RUNBOOK_TARGET, value: options.target },
+          { key: SA_RUNBOOK_TARGET, value: target },
           { key: SA_RUNBOOK_STATE, value: 'running' },
           { key: SA_AWAITING_HUMAN, value: false },
         ],
@@ -115,9 +127,9 @@ export async function createSchedule(
       memo: { lifeboat: memo },
       typedSearchAttributes: [
         { key: SA_RUNBOOK_NAME, value: meta.name },
-        { key: SA_RUNBOOK_TARGET, value: options.target },
+        { key: SA_RUNBOOK_TARGET, value: target },
       ],
-      state: { note: options.note ?? `created by lifeboat: ${meta.name} on ${options.target}, ${text}` },
+      state: { note: options.note ?? `created by lifeboat: ${meta.name} on ${target}, ${text}` },
     });
   } catch (err) {
     if (err instanceof ScheduleAlreadyRunning) throw new ScheduleExistsError(scheduleId);
