@@ -8,7 +8,6 @@
  * byte and mtime. A set that lacks a package fails the drill (signed, not passed); targets that
  * cannot drill it are refused, naming the setting.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DrillProofFile } from '../activities/drillProof';
@@ -30,6 +29,7 @@ import {
   writeDriversDemo,
 } from '../scripts/demo-drivers';
 import { startWorker, statusWhen, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+import { snapshot } from './tree-helpers';
 
 let dir: string;
 let prod: string;
@@ -38,22 +38,6 @@ let tw: TestWorker;
 let before: Record<string, string>;
 type DriverDemo = { driverStore: { store: string; devices: string; backups: string } };
 const demos: Record<string, DriverDemo> = {};
-
-/** Every file and folder under `top`: bytes, mtime and mode, in one line each. */
-function snapshot(top: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, entry.name);
-      const st = fs.lstatSync(p);
-      const sha = entry.isFile() ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : '';
-      out[path.relative(top, p)] = `${sha} ${st.mtimeMs} ${st.mode}`;
-      if (entry.isDirectory()) walk(p);
-    }
-  };
-  walk(top);
-  return out;
-}
 
 /** The files of a folder by relative path, with their SHA-256 (folders have none). */
 function files(top: string): Record<string, string> {

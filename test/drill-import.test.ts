@@ -6,7 +6,6 @@
  * destination) keeps every byte and mtime. An export damaged before the import fails the drill
  * (signed, not passed); a target without an export destination is refused.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DrillProofFile } from '../activities/drillProof';
@@ -25,7 +24,7 @@ import {
   writeConfig,
   type TestWorker,
 } from './helpers';
-import { dbRows, expectSameTree } from './tree-helpers';
+import { dbRows, expectSameTree, snapshot } from './tree-helpers';
 
 const PASSPHRASE_ENV = 'LIFEBOAT_TEST_DRILL_IMPORT_PASSPHRASE';
 const OBJECTIVES = { rtoMinutes: 60, rpoMinutes: 60 };
@@ -41,22 +40,6 @@ let before: Record<string, string>;
 /** The project the drill loses, as it was (read before the snapshot: opening a database adds its -shm). */
 let want: ReturnType<typeof treeState>;
 let wantRows: ReturnType<typeof dbRows>;
-
-/** Every file and folder under `dir`: bytes, mtime and mode, in one line each. */
-function snapshot(top: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, entry.name);
-      const st = fs.lstatSync(p);
-      const sha = entry.isFile() ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : '';
-      out[path.relative(top, p)] = `${sha} ${st.mtimeMs} ${st.mode}`;
-      if (entry.isDirectory()) walk(p);
-    }
-  };
-  walk(top);
-  return out;
-}
 
 const cli = (args: string[]) =>
   lifeboat(args, { LIFEBOAT_TASK_QUEUE: tw.taskQueue, LIFEBOAT_CONFIG: configFile });

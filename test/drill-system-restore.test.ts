@@ -9,7 +9,6 @@
  * (signed, not passed); targets without the settings it needs are refused, naming them.
  */
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +22,7 @@ import type { DrDrillResult } from '../runbooks/drDrill';
 import { drillSection, writeDrillKeys } from '../scripts/demo-drill';
 import { runtimeDrillCommands, writeRuntimeDemo } from '../scripts/demo-panic';
 import { startWorker, statusWhen, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
+import { snapshot } from './tree-helpers';
 
 const PASSPHRASE_ENV = 'LIFEBOAT_TEST_DRILL_RUNTIME_PASSPHRASE';
 let dir: string;
@@ -33,22 +33,6 @@ let server: http.Server;
 let healthy = true;
 let backup: BackupResult;
 let before: Record<string, string>;
-
-/** Every file and folder under `top`: bytes, mtime and mode, in one line each. */
-function snapshot(top: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, entry.name);
-      const st = fs.lstatSync(p);
-      const sha = entry.isFile() ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : '';
-      out[path.relative(top, p)] = `${sha} ${st.mtimeMs} ${st.mode}`;
-      if (entry.isDirectory()) walk(p);
-    }
-  };
-  walk(top);
-  return out;
-}
 
 async function start(target: string) {
   return tw.client.workflow.start('drDrill', {

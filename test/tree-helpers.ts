@@ -3,6 +3,8 @@
  * modes and mtimes, SQLite databases (by their header-bearing names `.db`/`.index`) by their rows.
  */
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { treeState } from '../scripts/storage-root';
 
@@ -56,4 +58,20 @@ export function dbRows(root: string): Record<string, unknown[]> {
       .filter((p) => p.endsWith('.db') || p.endsWith('.index'))
       .map((p) => [p, rows(path.join(root, p))]),
   );
+}
+
+/** Every file and folder under `top`: bytes, mtime and mode, in one line each ("nothing changed"). */
+export function snapshot(top: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      const st = fs.lstatSync(p);
+      const sha = entry.isFile() ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : '';
+      out[path.relative(top, p)] = `${sha} ${st.mtimeMs} ${st.mode}`;
+      if (entry.isDirectory()) walk(p);
+    }
+  };
+  walk(top);
+  return out;
 }
