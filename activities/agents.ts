@@ -104,7 +104,7 @@ export function createAgentActivities(
 
     /** Forgets an agent: its targets may be claimed by another (a new host). */
     async forgetAgent(agent: string, actor: string): Promise<{ targets: string[] }> {
-      const { forgotten, targets } = open().forget(agent);
+      const { forgotten, targets } = open().forget(agent, actor, new Date().toISOString());
       if (!forgotten) {
         const known = open()
           .agents()

@@ -26,6 +26,8 @@ const agentSection = (base: string) =>
     catalog: filePath(base).optional(),
     /** Seconds a step waits for this agent to pick it up before its run waits, naming the agent. */
     timeoutSeconds: int(5).default(DEFAULT_AGENT_TIMEOUT_SECONDS),
+    /** Seconds between announcements after the first (the registry's announced-at stays fresh). */
+    announceEverySeconds: int(10).default(300),
   });
 
 export type AgentSettings = z.output<ReturnType<typeof agentSection>>;

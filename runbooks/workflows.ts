@@ -8,7 +8,7 @@ import { RUNBOOKS } from './registry';
 
 export * from './index';
 export { sweepStuckRuns } from '../workflows/sweep';
-export { forgetAgent, registerAgent } from '../workflows/agents';
+export { agentSession, forgetAgent } from '../workflows/agents';
 
 /**
  * The dynamic workflow: any workflow type that is not a runbook (a typo in the Temporal UI's start

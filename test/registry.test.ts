@@ -40,7 +40,7 @@ test('every registered export is a runbook whose meta carries its name', () => {
 test('the worker runs the registered runbooks, the stuck-run sweep and the unknown-runbook default', () => {
   const exported = Object.keys(workflows).filter((k) => k !== '__esModule');
   expect(exported.sort()).toEqual(
-    [...RUNBOOKS.map((r) => r.name), 'default', 'sweepStuckRuns', 'registerAgent', 'forgetAgent'].sort(),
+    [...RUNBOOKS.map((r) => r.name), 'default', 'sweepStuckRuns', 'agentSession', 'forgetAgent'].sort(),
   );
 });
 

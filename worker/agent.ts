@@ -11,7 +11,7 @@ import * as v8 from 'node:v8';
 // generation keeps the agent's resident set flat.
 v8.setFlagsFromString('--max-semi-space-size=2');
 
-import type { Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +25,7 @@ import { canonicalJson } from '../common/statements';
 import { ConfigError } from '../config';
 import { loadAgentConfig, type AgentConfig } from '../config/agent';
 import { buildInfo, describeBuild } from '../config/build';
+import { agentSession, announceUpdate } from '../workflows/agents';
 import {
   TemporalConfigError,
   connectClient,
@@ -68,10 +69,16 @@ async function announce(
     ? await readSigningKey(agent.agent.signingKey, agent.agent.signingKeyPassphraseEnv, 'agent')
     : undefined;
   const signature = key ? await signDetached(new TextEncoder().encode(text), key) : undefined;
-  const handle = await client.workflow.start('registerAgent', {
-    taskQueue: target.taskQueue,
-    workflowId: `lifeboat-agent-${a.agent}-announce-${Date.now()}`,
+  // One session workflow per agent takes every announcement as an Update (started by the first).
+  const update = client.workflow.executeUpdateWithStart(announceUpdate, {
     args: [{ announcement: text, ...(signature ? { signature } : {}) }],
+    startWorkflowOperation: new WithStartWorkflowOperation(agentSession, {
+      workflowId: `lifeboat-agent-${a.agent}`,
+      taskQueue: target.taskQueue,
+      args: [{ agent: a.agent }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      staticSummary: `agent ${a.agent}: its announcements`,
+    }),
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -86,7 +93,7 @@ async function announce(
     );
   });
   try {
-    return (await Promise.race([handle.result(), timeout])) as RegisterResult;
+    return await Promise.race([update, timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -143,8 +150,28 @@ async function main(): Promise<number> {
     console.log(
       `lifeboat agent ${agent.agent.name}: polling task queue '${queue}' on ${target.address}; targets: ${verdict.targets.join(', ') || 'none'}`,
     );
-    await running;
-    return 0;
+    // Announced again periodically: a refusal now (forgotten, its target claimed by another) stops it.
+    let refused: string | undefined;
+    const timer = setInterval(() => {
+      announce(client, agent, target, announcementOf(agent, queue, Object.keys(activities))).then(
+        (again) => {
+          if (again.ok || refused) return;
+          refused = again.refusal;
+          console.error(`lifeboat agent ${agent.agent.name}: the control plane refused it: ${again.refusal}`);
+          worker.shutdown();
+        },
+        (err: unknown) =>
+          console.warn(
+            `lifeboat agent ${agent.agent.name}: announcing again failed: ${(err as Error).message}`,
+          ),
+      );
+    }, agent.agent.announceEverySeconds * 1000);
+    try {
+      await running;
+    } finally {
+      clearInterval(timer);
+    }
+    return refused ? 2 : 0;
   } finally {
     catalog.close();
     await connection.close();

@@ -1,19 +1,46 @@
 /**
- * The control plane's workflows for agents (not runbooks: no target, never waiting for a person):
- * `registerAgent`, which an agent runs when it starts, so that its signed announcement is checked and
- * recorded by the control plane; and `forgetAgent`, which `lifeboat agents forget` runs.
+ * The control plane's workflows for agents (not runbooks: no target, never waiting for a person).
+ * `agentSession` (workflow id `lifeboat-agent-<name>`, one per agent) takes the agent's signed
+ * announcements as `announce` Updates — when it starts and periodically after — and has the control
+ * plane check and record each; the agent starts it with update-with-start. `forgetAgent` is what
+ * `lifeboat agents forget` runs.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { SignedAnnouncement } from '../activities/agents';
+import type { RegisterResult, SignedAnnouncement } from '../activities/agents';
 
 const { registerAgent: register, forgetAgent: forget } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput'] },
 });
 
-export async function registerAgent(input: SignedAnnouncement) {
-  return register(input);
+export const announceUpdate = defineUpdate<RegisterResult, [SignedAnnouncement]>('announce');
+
+/** Announcements before the session starts anew (its history stays short). */
+const PER_RUN = 500;
+
+export async function agentSession(input: { agent: string }): Promise<void> {
+  let announcements = 0;
+  setHandler(
+    announceUpdate,
+    async (a) => {
+      announcements += 1;
+      return register(a);
+    },
+    {
+      description: `The announcement of agent ${input.agent}: checked against its key, then recorded in the registry.`,
+    },
+  );
+  await condition(() => announcements >= PER_RUN);
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof agentSession>(input);
 }
 
 export async function forgetAgent(input: { agent: string; actor: string }) {

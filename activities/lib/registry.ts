@@ -20,6 +20,13 @@ CREATE TABLE IF NOT EXISTS agents (
   announced_at TEXT NOT NULL,
   key TEXT
 );
+CREATE TABLE IF NOT EXISTS forgotten_agents (
+  name TEXT NOT NULL,
+  key TEXT NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  PRIMARY KEY (name, key)
+);
 CREATE TABLE IF NOT EXISTS agent_targets (
   target TEXT PRIMARY KEY,
   agent TEXT NOT NULL,
@@ -64,6 +71,16 @@ export class Registry {
   announce(a: Announcement, key: string | null, reserved: Map<string, string>): { conflicts: string[] } {
     const write = this.db.transaction(() => {
       const conflicts: string[] = [];
+      // A forgotten agent stays forgotten with the key it had: a host gone for good does not come back.
+      const gone = this.db
+        .prepare('SELECT at, actor FROM forgotten_agents WHERE name = ? AND key = ?')
+        .get(a.agent, key ?? '') as { at: string; actor: string } | undefined;
+      if (gone)
+        return {
+          conflicts: [
+            `agent '${a.agent}' was forgotten at ${gone.at} by ${gone.actor}, and this is the key it had: to let it back, give it a new key (agents.${a.agent}.publicKey)`,
+          ],
+        };
       for (const t of a.targets) {
         const own = reserved.get(t.name);
         if (own) {
@@ -98,8 +115,14 @@ export class Registry {
   }
 
   /** Forgets an agent and releases its targets; false when there was no such agent. */
-  forget(agent: string): { forgotten: boolean; targets: string[] } {
+  forget(agent: string, actor: string, at: string): { forgotten: boolean; targets: string[] } {
     const run = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT key FROM agents WHERE name = ?').get(agent) as
+        { key: string | null } | undefined;
+      if (row)
+        this.db
+          .prepare('INSERT OR REPLACE INTO forgotten_agents (name, key, at, actor) VALUES (?, ?, ?, ?)')
+          .run(agent, row.key ?? '', at, actor);
       const targets = (
         this.db.prepare('SELECT target FROM agent_targets WHERE agent = ? ORDER BY target').all(agent) as {
           target: string;
