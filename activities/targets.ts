@@ -113,7 +113,7 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
       agent: {
         name: a.name,
         taskQueue: a.taskQueue,
-        timeoutSeconds: a.timeoutSeconds,
+        timeoutSeconds: policy?.agentTimeoutSeconds ?? a.timeoutSeconds,
         build: a.build,
         activities: a.activities,
       },

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { AGENT_NAME } from '../common/agents';
-import { entries, filePath, section } from './sections';
+import { entries, filePath, int, section } from './sections';
 import { gate } from './targets';
 
 export const agents = (base: string) =>
@@ -32,6 +32,8 @@ export const policies = entries(
   section('must be an object like {"gates": {"restore": {"approvers": ["alice"]}}}', {
     gates: entries(gate, 'must be an object of gate name to policy').default({}),
     signedStop: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Seconds a step of this target waits for its agent to pick it up (default: the agent's own). */
+    agentTimeoutSeconds: int(5).optional(),
   }),
   'must be an object of target name to {"gates": {...}}',
 );

@@ -81,7 +81,7 @@ function writeHost(name: string, targets: string[], key: string, site: string): 
   fs.writeFileSync(
     file,
     JSON.stringify({
-      agent: { name, signingKey: key, timeoutSeconds: 5, announceEverySeconds: 10 },
+      agent: { name, signingKey: key, timeoutSeconds: name === 'hostB' ? 600 : 5, announceEverySeconds: 10 },
       targets: config,
     }),
   );
@@ -133,7 +133,15 @@ beforeAll(async () => {
   const written = writeConfig(dir, {
     auditLedger: 'audit.sqlite',
     agents: Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, { publicKey: k.pub }])),
-    policies: { storeA: auto, storeA2: auto, storeB: auto, store0B: auto, rootA: auto },
+    // rootB's steps wait 5 s for host B (whose own default here is 10 minutes): the per-target setting.
+    policies: {
+      storeA: auto,
+      storeA2: auto,
+      storeB: auto,
+      store0B: auto,
+      rootA: auto,
+      rootB: { agentTimeoutSeconds: 5 },
+    },
     targets: {},
   });
   cpConfig = written.file;
