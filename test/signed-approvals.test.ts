@@ -73,6 +73,7 @@ beforeAll(async () => {
   const apart = { restore: { approvers: ['group:dr'], quorum: 1, signed: true, notRequester: true } };
   store('requester', apart);
   store('scheduled', apart);
+  store('fleetChild', apart);
   store('failing', { restore: SIGNED }, 'unparsable');
   store('stopSigned', { restore: SIGNED });
   (targets.stopSigned as Record<string, unknown>).signedStop = true;
@@ -447,4 +448,42 @@ test('a run a schedule started has the schedule as its requester, which approves
   } finally {
     await schedule.delete();
   }
+});
+
+test('a fleet started signed passes its requester to its children: notRequester holds there too', async () => {
+  const fleetInput = {
+    runbook: 'corruptedStoreRecovery',
+    targets: ['fleetChild'],
+    maxConcurrency: 1,
+    maxErrors: 1,
+  };
+  const started = await cli(
+    ['start', 'fleet', '--input', JSON.stringify(fleetInput), '--as', 'alice', '--key', keys.alice.sec],
+    PASS,
+  );
+  expect(started.code).toBe(0);
+  const fleetId = started.stdout.trim();
+  const childId = `${fleetId}-fleetChild`;
+  const child = await atGate({ workflowId: childId });
+  expect(child.requester).toBe('alice');
+  const own = await cli(['approve', childId, '--as', 'alice', '--key', keys.alice.sec], PASS);
+  expect(own.stderr).toMatch(
+    /'alice' requested this run and gate 'restore' needs an approver other than the requester/,
+  );
+  const byBob = await cli(['approve', childId, '--as', 'bob', '--key', keys.bob.sec]);
+  expect(byBob.stdout).toMatch(/opened/);
+  expect(
+    ((await tw.client.workflow.getHandle(fleetId).result()) as RunOutcome<{ outcome: string }>).result!
+      .outcome,
+  ).toBe('completed');
+
+  // A run started on its own cannot name a requester as if a parent had.
+  const forged = await tw.client.workflow.start('corruptedStoreRecovery', {
+    taskQueue: tw.taskQueue,
+    workflowId: `signed-forged-${Math.random().toString(36).slice(2, 8)}`,
+    args: [{ target: 'fleetChild', parentRequester: 'bob' }],
+  });
+  await expect(forged.result()).rejects.toThrow();
+  const status = await lifeboat(['status', forged.workflowId]);
+  expect(status.stdout).toMatch(/input\.parentRequester is set by a parent run for its children/);
 });

@@ -40,6 +40,16 @@ export interface Compensation {
   args: unknown[];
 }
 
+/**
+ * The input a runbook's schema checks: without `requester` (a signed start) and `parentRequester`
+ * (from a parent run), which are the engine's (establishRequester checks them).
+ */
+export function runbookInputOf(rawInput: unknown): unknown {
+  if (typeof rawInput !== 'object' || rawInput === null || Array.isArray(rawInput)) return rawInput;
+  const { requester: _r, parentRequester: _p, ...runbookInput } = rawInput as Record<string, unknown>;
+  return runbookInput;
+}
+
 export class RunCore {
   readonly status: RunStatus;
   /** The target as the worker's config describes it (resolved by the first step). */
@@ -269,9 +279,18 @@ export class RunCore {
    */
   protected async establishRequester(input: Record<string, unknown>): Promise<void> {
     const scheduledBy = this.info.typedSearchAttributes.get(SA_SCHEDULED_BY);
-    const { requester: signed, ...rest } = input;
+    const { requester: signed, parentRequester, ...rest } = input;
     if (scheduledBy) this.status.requester = `schedule:${scheduledBy}`;
-    else if (signed !== undefined) {
+    else if (parentRequester !== undefined) {
+      // Only a parent run (a fleet, a drill) names the requester of its child: one started on its own
+      // has no parent, and cannot claim one.
+      if (!this.info.parent || typeof parentRequester !== 'string')
+        throw ApplicationFailure.nonRetryable(
+          'input.parentRequester is set by a parent run for its children; a run started on its own proves its requester by a signed start',
+          INVALID_INPUT,
+        );
+      this.status.requester = parentRequester;
+    } else if (signed !== undefined) {
       const statement = (signed as { statement?: unknown } | null)?.statement;
       const identity =
         typeof statement === 'string' ? /"identity":"([^"]*)"/.exec(statement)?.[1] : undefined;
@@ -299,6 +318,11 @@ export class RunCore {
         `gate ${guarded.map((g) => `'${g}'`).join(', ')} of ${this.meta.name} on target '${this.status.target}' needs an approver other than whoever started the run (notRequester), so the start must be signed: lifeboat start ${this.meta.name} ${this.status.target} --as <you> --key <your private key file>`,
         INVALID_INPUT,
       );
+  }
+
+  /** A child's input: the parent's requester goes with it, so that notRequester holds in the child too. */
+  protected forChild(input: Record<string, unknown>): Record<string, unknown> {
+    return this.status.requester ? { ...input, parentRequester: this.status.requester } : input;
   }
 
   upsertIdentity(): void {

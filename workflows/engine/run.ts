@@ -47,7 +47,7 @@ import {
   summaryOf,
 } from './failure';
 import { agentNotPolling, checkAgentHas, routeOf, routeOptions } from './agents';
-import { RunCore, type Compensation } from './core';
+import { RunCore, runbookInputOf, type Compensation } from './core';
 import type { Journal } from './journal';
 
 export type { Compensation };
@@ -282,7 +282,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
     try {
       const outcome = await wf.executeChild<(i: unknown) => Promise<RunOutcome>>(runbook, {
         workflowId,
-        args: [input],
+        args: [this.forChild(input)],
         staticSummary: oneLine(
           `${runbook} → ${String(input.target)}: ${name} of ${this.meta.name} ${this.info.workflowId}`,
         ),
@@ -394,12 +394,10 @@ export async function runRunbook<I extends { target: string }, R>(
   const audit = CancellationScope.nonCancellable(() => journal.auditLoop());
   const notifications = CancellationScope.nonCancellable(() => journal.notifyLoop());
   try {
-    // `requester` (a signed start) is the engine's, not the runbook's: checked by establishRequester.
-    const { requester: _requester, ...runbookInput } = (rawInput ?? {}) as Record<string, unknown>;
     const problems = validateInput(
       meta.name,
       meta.targetless ? meta.input : { target: TARGET_FIELD, ...meta.input },
-      typeof rawInput === 'object' && rawInput !== null && !Array.isArray(rawInput) ? runbookInput : rawInput,
+      runbookInputOf(rawInput),
     );
     if (problems.length > 0) {
       run.upsertIdentity();
