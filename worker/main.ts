@@ -21,18 +21,14 @@ import {
 } from '../config/connection';
 import { ensureStuckRunSweep } from './sweep-schedule';
 import { ConfigError, configPathFromEnv, loadConfig } from '../config';
-import { createLifeboatWorker } from './worker';
-import { loadIdentityKeys } from '../activities/lib/identityKeys';
+import { checkIdentityKeys, createLifeboatWorker } from './worker';
 
 async function main(): Promise<number> {
   let config;
   try {
     config = loadConfig(configPathFromEnv());
-    // The identities' keys are read now: a worker that could not verify a signed approval does not start.
-    const source = config.source;
-    await loadIdentityKeys(config.identities).catch((e: Error) => {
-      throw new ConfigError(source, [e.message]);
-    });
+    // Before connecting: a worker that could not verify a signed approval does not start.
+    await checkIdentityKeys(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`lifeboat worker: ${err.message}`);

@@ -21,15 +21,22 @@ export interface LifeboatWorkerOptions {
   client?: () => Client;
 }
 
+/**
+ * Reads every identity's keys: a config whose signed approvals could not be verified stops the
+ * worker at start, with a ConfigError naming the setting.
+ */
+export async function checkIdentityKeys(config: LifeboatConfig): Promise<void> {
+  try {
+    await loadIdentityKeys(config.identities);
+  } catch (err) {
+    throw new ConfigError(config.source, [(err as Error).message]);
+  }
+}
+
 export async function createLifeboatWorker(
   options: LifeboatWorkerOptions,
 ): Promise<{ worker: Worker; ledger: AuditLedger; catalog: Catalog; close: () => void }> {
-  // Every identity's keys are read now: a config the run could not verify against stops the worker.
-  try {
-    await loadIdentityKeys(options.config.identities);
-  } catch (err) {
-    throw new ConfigError(options.config.source, [(err as Error).message]);
-  }
+  await checkIdentityKeys(options.config);
   const ledger = new AuditLedger(options.config.auditLedger);
   const catalog = new Catalog(options.config.catalog);
   const worker = await Worker.create({
