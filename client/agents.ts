@@ -25,12 +25,17 @@ export function readRegistry(config: LifeboatConfig): { agents: AgentRow[]; targ
     sections: [],
   }));
   if (!fs.existsSync(config.catalog)) return { agents: [], targets: own };
-  const registry = new Registry(config.catalog);
+  // Read-only: the CLI never writes the control plane's stores.
+  const registry = new Registry(config.catalog, { readonly: true });
   try {
     const targets = [...own, ...registry.targets().map((t) => ({ ...t }))].sort((a, b) =>
       a.target.localeCompare(b.target),
     );
     return { agents: registry.agents(), targets };
+  } catch (err) {
+    // A catalog from before agents existed has no registry tables: no agent has announced itself.
+    if (/no such table/.test((err as Error).message)) return { agents: [], targets: own };
+    throw err;
   } finally {
     registry.close();
   }

@@ -13,7 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as openpgp from 'openpgp';
 import { AuditLedger } from '../activities/lib/ledger';
+import { Catalog } from '../activities/lib/catalog';
 import { Registry } from '../activities/lib/registry';
+import { readRegistry } from '../client/agents';
 import { retryUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome, RunStatus } from '../common/types';
 import { writeStoreFixture } from '../scripts/demo-data';
@@ -452,4 +454,17 @@ test('an agent of an older build that lacks an activity: the run waits naming th
     /agent 'oldAgent' \(lifeboat 0\.9\.0 \(old\)\) has no activity '\w+', which this step needs: upgrade the agent/,
   );
   await handle.executeUpdate(stopUpdate, { args: [{ actor: 'ops', reason: 'agent too old' }] });
+});
+
+test('the CLI reads the registry read-only, and a catalog from before agents lists no agent', () => {
+  const old = tempDir('agents-old-catalog');
+  const { config } = writeConfig(old, {
+    auditLedger: 'audit.sqlite',
+    targets: { own: storeTargetConfig(path.join(old, 'own')) },
+  });
+  new Catalog(config.catalog).close(); // a catalog with its own tables only
+  expect(readRegistry(config)).toEqual({
+    agents: [],
+    targets: [{ target: 'own', agent: 'control-plane', labels: {}, sections: [] }],
+  });
 });
