@@ -2,13 +2,16 @@
  * The control plane's activities for agents: register an agent's signed announcement in the registry
  * (refusing an agent the config does not list, a bad signature, or a target another agent or the
  * control plane holds, naming both), forget an agent (its targets are released; recorded in the audit
- * ledger with who did it), and say when an agent was last seen polling.
+ * ledger with who did it), say when an agent was last seen polling, and record in the control plane's
+ * catalog what an agent reports of its own catalog (its targets' backups and drills, signed).
  */
 import { activityInfo } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { AGENT_NAME, type Announcement } from '../common/agents';
+import type { DrillRecord } from '../common/drill';
 import type { LifeboatConfig } from '../config';
 import { invalidInput } from './errors';
+import type { Catalog, CatalogEntry } from './lib/catalog';
 import type { AuditLedger } from './lib/ledger';
 import { lastSeen, queuePollers } from './lib/pollers';
 import type { Registry } from './lib/registry';
@@ -20,6 +23,28 @@ export interface SignedAnnouncement {
   announcement: string;
   signature?: string;
 }
+
+/**
+ * What an agent reports of its catalog: the backups and drills of its targets that changed (all of
+ * them when it starts). Sent as the canonical JSON of this, signed like its announcements.
+ */
+export interface CatalogReport {
+  kind: 'lifeboat.catalog';
+  version: 1;
+  agent: string;
+  at: string;
+  backups: CatalogEntry[];
+  drills: DrillRecord[];
+}
+
+export interface SignedReport {
+  report: string;
+  signature?: string;
+}
+
+/** Rows recorded, and those refused (a target this agent does not hold), by id with the reason. */
+export type MirrorResult =
+  { ok: true; backups: number; drills: number; refused: string[] } | { ok: false; refusal: string };
 
 export type RegisterResult = { ok: true; agent: string; targets: string[] } | { ok: false; refusal: string };
 
@@ -42,6 +67,7 @@ export function createAgentActivities(
   config: LifeboatConfig,
   ledger: AuditLedger,
   open: () => Registry,
+  catalog: () => Catalog,
   client?: () => Client,
 ) {
   const record = (event: string, actor: string, target: string, details: Record<string, unknown>) => {
@@ -61,34 +87,43 @@ export function createAgentActivities(
       },
     ]);
   };
+  /** The fingerprint of the agent's configured key that signed `text`, or why not. */
+  const checkSigned = async (
+    agent: string,
+    what: string,
+    text: string,
+    signature?: string,
+  ): Promise<{ fingerprint: string } | { refusal: string }> => {
+    const refuse = (refusal: string) => ({ refusal });
+    const listed = config.agents?.[agent];
+    if (!listed)
+      return refuse(
+        `agent '${agent}' is not listed in the control plane's config: add agents.${agent} with its publicKey`,
+      );
+    if (!signature) return refuse(`the ${what} of agent '${agent}' is not signed (agent.signingKey)`);
+    const keys = await readTrustedKeys([listed.publicKey], `public key of agent ${agent} (agents.${agent})`);
+    let check;
+    try {
+      check = await verifyDetached(new TextEncoder().encode(text), signature, keys);
+    } catch (err) {
+      if (err instanceof SignatureFormatError) return refuse(`the ${what}'s signature ${err.message}`);
+      throw err;
+    }
+    if (check.verdict !== 'good')
+      return refuse(
+        `the ${what} of agent '${agent}' is not signed by the key in agents.${agent}.publicKey: no other process can claim its targets`,
+      );
+    return { fingerprint: check.key.fingerprint };
+  };
   return {
     /** Registers an agent's announcement; a refusal is returned (the agent says it and exits). */
     async registerAgent(input: SignedAnnouncement): Promise<RegisterResult> {
       const refuse = (refusal: string): RegisterResult => ({ ok: false, refusal });
       const a = parse(input.announcement);
       if (typeof a === 'string') return refuse(a);
-      const listed = config.agents?.[a.agent];
-      if (!listed)
-        return refuse(
-          `agent '${a.agent}' is not listed in the control plane's config: add agents.${a.agent} with its publicKey`,
-        );
-      if (!input.signature)
-        return refuse(`the announcement of agent '${a.agent}' is not signed (agent.signingKey)`);
-      const keys = await readTrustedKeys(
-        [listed.publicKey],
-        `public key of agent ${a.agent} (agents.${a.agent})`,
-      );
-      let check;
-      try {
-        check = await verifyDetached(new TextEncoder().encode(input.announcement), input.signature, keys);
-      } catch (err) {
-        if (err instanceof SignatureFormatError) return refuse(`the announcement's signature ${err.message}`);
-        throw err;
-      }
-      if (check.verdict !== 'good')
-        return refuse(
-          `the announcement of agent '${a.agent}' is not signed by the key in agents.${a.agent}.publicKey: no other process can claim its targets`,
-        );
+      const signed = await checkSigned(a.agent, 'announcement', input.announcement, input.signature);
+      if ('refusal' in signed) return refuse(signed.refusal);
+      const check = { key: signed };
       const reserved = new Map(Object.keys(config.targets).map((t) => [t, "the control plane's own config"]));
       const { conflicts } = open().announce(a, check.key.fingerprint, reserved);
       if (conflicts.length) return refuse(conflicts.join('; '));
@@ -100,6 +135,53 @@ export function createAgentActivities(
         key: check.key.fingerprint,
       });
       return { ok: true, agent: a.agent, targets: a.targets.map((t) => t.name) };
+    },
+
+    /**
+     * Records an agent's report of its catalog in the control plane's catalog (the catalog of record:
+     * `lifeboat backups list`, `drills list`). Only rows of targets the agent holds now are taken.
+     */
+    async mirrorCatalog(input: SignedReport): Promise<MirrorResult> {
+      let r: CatalogReport;
+      try {
+        r = JSON.parse(input.report) as CatalogReport;
+      } catch {
+        return { ok: false, refusal: 'the catalog report is not JSON' };
+      }
+      if (r?.kind !== 'lifeboat.catalog' || r.version !== 1 || typeof r.agent !== 'string')
+        return { ok: false, refusal: 'not a lifeboat.catalog report of version 1' };
+      if (!Array.isArray(r.backups) || !Array.isArray(r.drills))
+        return { ok: false, refusal: 'backups and drills must be arrays' };
+      const signed = await checkSigned(r.agent, 'catalog report', input.report, input.signature);
+      if ('refusal' in signed) return { ok: false, refusal: signed.refusal };
+      const registry = open();
+      const known = registry.agents().find((a) => a.name === r.agent);
+      if (!known || known.key !== signed.fingerprint)
+        return {
+          ok: false,
+          refusal: `agent '${r.agent}' is not registered with this key (forgotten, or not announced yet): its catalog report is refused`,
+        };
+      const held = new Set(known.targets);
+      const refused: string[] = [];
+      const take = (id: string, target: string) => {
+        if (held.has(target)) return true;
+        refused.push(`${id}: target '${target}' is not held by agent '${r.agent}'`);
+        return false;
+      };
+      const into = catalog();
+      let backups = 0;
+      let drills = 0;
+      for (const b of r.backups)
+        if (take(b.backupId, b.target)) {
+          into.mirror(b, r.agent);
+          backups += 1;
+        }
+      for (const d of r.drills)
+        if (take(d.drillId, d.target)) {
+          into.recordDrill(d);
+          drills += 1;
+        }
+      return { ok: true, backups, drills, refused };
     },
 
     /** Forgets an agent: its targets may be claimed by another (a new host). */

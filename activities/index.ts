@@ -94,7 +94,7 @@ export function createActivities(deps: ActivityDeps) {
           .targets()
           .map((t) => ({ name: t.target, labels: t.labels, sections: t.sections })),
     }),
-    ...createAgentActivities(deps.config, deps.ledger, openRegistry, deps.client),
+    ...createAgentActivities(deps.config, deps.ledger, openRegistry, () => deps.catalog, deps.client),
   };
 }
 

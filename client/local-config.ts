@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Catalog } from '../activities/lib/catalog';
 import { loadConfig, type LifeboatConfig } from '../config';
+import { readRegistry } from './agents';
 import { CliError, badInput } from './runs';
 
 export function localConfig(flags: { config?: string }, env = process.env): LifeboatConfig {
@@ -45,7 +46,7 @@ export const LEDGER_OPTIONS = {
 
 /**
  * The worker config's catalog, opened read-only, for the list commands; `target` (if given) must be
- * a target of the config. `none` says what a missing catalog means, e.g. "no backup has been made yet?".
+ * a target of the config or of an agent. `none` says what a missing catalog means, e.g. "no backup has been made yet?".
  */
 export function openCatalog(
   flags: { config?: string; target?: string },
@@ -54,9 +55,9 @@ export function openCatalog(
   const config = localConfig(flags);
   const target = flags.target;
   if (target !== undefined && !config.targets[target]) {
-    throw badInput(
-      `unknown target '${target}'; the config has: ${Object.keys(config.targets).sort().join(', ')}`,
-    );
+    const known = readRegistry(config).targets.map((t) => t.target);
+    if (!known.includes(target))
+      throw badInput(`unknown target '${target}'; the config and its agents have: ${known.join(', ')}`);
   }
   try {
     return { catalog: new Catalog(config.catalog, { readonly: true }), target };

@@ -44,6 +44,7 @@ export const CONTROL_PLANE_ACTIVITIES: ReadonlySet<string> = new Set([
   'sweepStuckRuns',
   'cancelRequester',
   'registerAgent',
+  'mirrorCatalog',
   'forgetAgent',
   'agentLastSeen',
   'selectFleetTargets',

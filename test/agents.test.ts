@@ -16,7 +16,10 @@ import { AuditLedger } from '../activities/lib/ledger';
 import { Catalog } from '../activities/lib/catalog';
 import { Registry } from '../activities/lib/registry';
 import { readRegistry } from '../client/agents';
+import { readSigningKey, signDetached } from '../activities/lib/signing';
 import { retryUpdate, stopUpdate } from '../common/messages';
+import { canonicalJson } from '../common/statements';
+import { catalogUpdate } from '../workflows/agents';
 import type { RunOutcome, RunStatus } from '../common/types';
 import { writeStoreFixture } from '../scripts/demo-data';
 import { treeState, writeStorageRoot } from '../scripts/storage-root';
@@ -265,6 +268,112 @@ test('the registry: lifeboat agents and lifeboat targets, with labels', async ()
   );
 });
 
+test("the control plane's catalog holds every agent's backups and drills, reported signed", async () => {
+  const backup = await run('fullBackup', 'rootB');
+  const outcome = (await backup.result()) as RunOutcome<{ backupId: string }>;
+  expect(outcome.state).toBe('completed');
+  const id = outcome.result!.backupId;
+  const controlPlane = () => new Catalog(path.join(dir, 'catalog.sqlite'), { readonly: true });
+  let catalog = controlPlane();
+  try {
+    // Reported before the activity that verified it returned: the run's result and the row agree.
+    expect(catalog.get(id)).toMatchObject({ target: 'rootB', heldBy: 'hostB', verifyOk: 1, kind: 'full' });
+    expect(catalog.manifest(id)).toBeUndefined(); // the manifest stays on host B
+  } finally {
+    catalog.close();
+  }
+  const own = new Catalog(path.join(dir, 'hostB', 'catalog.sqlite'), { readonly: true });
+  try {
+    expect(own.manifest(id)?.files.length).toBeGreaterThan(0);
+  } finally {
+    own.close();
+  }
+  const env = { LIFEBOAT_TASK_QUEUE: tw.taskQueue };
+  const listed = await lifeboat(['backups', 'list', '--target', 'rootB', '--config', cpConfig], env);
+  expect(listed.code).toBe(0);
+  expect(listed.stdout).toContain(id);
+  expect(listed.stdout).toContain('held by agent hostB');
+
+  // Written while the control plane could not hear of it (host B stopped): reported when it starts.
+  agents.hostB.child.kill('SIGTERM');
+  await agents.hostB.exited;
+  const drill = {
+    drillId: `missed-${Math.random().toString(36).slice(2, 8)}`,
+    workflowId: 'drill-while-away',
+    target: 'rootB',
+    scenario: 'fullRestore' as const,
+    passed: true,
+    startedAt: new Date().toISOString(),
+    finishedAt: new Date().toISOString(),
+    rtoSeconds: 1,
+    proofPath: path.join(dir, 'hostB', 'proof.json'),
+  };
+  const hostCatalog = new Catalog(path.join(dir, 'hostB', 'catalog.sqlite'));
+  hostCatalog.recordDrill(drill);
+  hostCatalog.close();
+  await startAgent('hostB', hostFiles.hostB);
+  catalog = controlPlane();
+  try {
+    expect(catalog.listDrills('rootB')).toContainEqual(drill);
+  } finally {
+    catalog.close();
+  }
+
+  // Reports the control plane does not take: signed by another agent's key; a target not its own.
+  const session = tw.client.workflow.getHandle(`lifeboat-agent-hostB`);
+  const entry = { ...(await readEntry(id)), target: 'storeA', backupId: 'storeA-forged' };
+  const report = (agent: string) =>
+    canonicalJson({
+      kind: 'lifeboat.catalog',
+      version: 1,
+      agent,
+      at: new Date().toISOString(),
+      backups: [entry],
+      drills: [],
+    });
+  const sign = async (text: string, keyName: string) =>
+    signDetached(
+      new TextEncoder().encode(text),
+      await readSigningKey(path.join(dir, 'keys', `${keyName}.sec.asc`), undefined, 'agent'),
+    );
+  const forged = report('hostB');
+  expect(
+    await session.executeUpdate(catalogUpdate, {
+      args: [{ report: forged, signature: await sign(forged, 'hostC') }],
+    }),
+  ).toEqual({
+    ok: false,
+    refusal: expect.stringMatching(
+      /catalog report of agent 'hostB' is not signed by the key in agents\.hostB\.publicKey/,
+    ),
+  });
+  expect(
+    await session.executeUpdate(catalogUpdate, {
+      args: [{ report: forged, signature: await sign(forged, 'hostB') }],
+    }),
+  ).toEqual({
+    ok: true,
+    backups: 0,
+    drills: 0,
+    refused: ["storeA-forged: target 'storeA' is not held by agent 'hostB'"],
+  });
+  catalog = controlPlane();
+  try {
+    expect(catalog.get('storeA-forged')).toBeUndefined();
+  } finally {
+    catalog.close();
+  }
+}, 120_000);
+
+async function readEntry(id: string) {
+  const c = new Catalog(path.join(dir, 'hostB', 'catalog.sqlite'), { readonly: true });
+  try {
+    return c.get(id)!;
+  } finally {
+    c.close();
+  }
+}
+
 test('a fleet run over four targets on two agents, one failing, maxErrors 1: it halts naming it', async () => {
   const fleet = await tw.client.workflow.start('fleet', {
     taskQueue: tw.taskQueue,
@@ -396,6 +505,14 @@ test('an agent the config does not list, or one claiming a target another holds,
   expect(outcome.state).toBe('completed');
   const original = path.join(dir, 'hostA', 'rootA', 'root');
   expectSameTree(path.join(dir, 'hostC', 'rootA', 'root'), treeState(original), dbRows(original));
+  // The control plane's catalog: host A's backups of rootA, now held by host C, which adopted them.
+  const cp = new Catalog(path.join(dir, 'catalog.sqlite'), { readonly: true });
+  try {
+    expect(cp.list('rootA').length).toBeGreaterThan(0);
+    expect(new Set(cp.list('rootA').map((e) => e.heldBy))).toEqual(new Set(['hostC']));
+  } finally {
+    cp.close();
+  }
   const by = await startedBy(restored.workflowId);
   expect([...(by.get('adoptRepository') ?? [])]).toEqual([
     expect.stringContaining(agentIdentity('hostC', agents.hostC.child)),

@@ -495,7 +495,9 @@ test('recorded drills are listed newest first, by target, as text and JSON', asy
     { ...older, rtoMet: false, rpoMet: false },
   ]);
   expect(unknown.code).toBe(2);
-  expect(unknown.stderr).toContain("unknown target 'atlantis'; the config has: alpha, bravo, no-drill");
+  expect(unknown.stderr).toContain(
+    "unknown target 'atlantis'; the config and its agents have: alpha, bravo, no-drill",
+  );
   expect(catalog.listDrills('bravo')).toEqual([bravo]);
 });
 

@@ -2,7 +2,8 @@
  * The agent entrypoint (`npm run agent`): runs on each host, reads that host's targets from
  * LIFEBOAT_AGENT_CONFIG, polls its own task queue `<control queue>-agent-<name>` (`lifeboat-agent-<name>`)
  * with the activities that touch them, and announces itself to the control plane, signed with its key,
- * through the `registerAgent` workflow. A refused announcement (not listed, wrong key, a target another
+ * through its session workflow (workflows/agents.ts), and reports its catalog's changes the same way
+ * (worker/catalogMirror.ts). A refused announcement (not listed, wrong key, a target another
  * agent holds) stops it with the reason, exit 2. Connection settings as for the worker (TEMPORAL_*,
  * profiles). Until Ctrl-C.
  */
@@ -11,12 +12,12 @@ import * as v8 from 'node:v8';
 // generation keeps the agent's resident set flat.
 v8.setFlagsFromString('--max-semi-space-size=2');
 
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client, type UpdateDefinition } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHostActivities } from '../activities';
-import type { RegisterResult } from '../activities/agents';
+import type { CatalogReport, RegisterResult } from '../activities/agents';
 import { Catalog } from '../activities/lib/catalog';
 import { readSigningKey, signDetached } from '../activities/lib/signing';
 import { targetSections } from '../activities/targets';
@@ -25,7 +26,8 @@ import { canonicalJson } from '../common/statements';
 import { ConfigError } from '../config';
 import { loadAgentConfig, type AgentConfig } from '../config/agent';
 import { buildInfo, describeBuild } from '../config/build';
-import { agentSession, announceUpdate } from '../workflows/agents';
+import { agentSession, announceUpdate, catalogUpdate } from '../workflows/agents';
+import { CatalogMirror, reportingCatalog } from './catalogMirror';
 import {
   TemporalConfigError,
   connectClient,
@@ -57,27 +59,35 @@ export function announcementOf(agent: AgentConfig, taskQueue: string, activities
   };
 }
 
-/** Signs and sends the announcement; resolves to the control plane's verdict. */
-async function announce(
+/** Signs `body` (canonical JSON) with the agent's key, once read. */
+function signer(agent: AgentConfig): (text: string) => Promise<string | undefined> {
+  let key: ReturnType<typeof readSigningKey> | undefined;
+  return async (text) => {
+    if (!agent.agent.signingKey) return undefined;
+    key ??= readSigningKey(agent.agent.signingKey, agent.agent.signingKeyPassphraseEnv, 'agent');
+    return signDetached(new TextEncoder().encode(text), await key);
+  };
+}
+
+type Sign = ReturnType<typeof signer>;
+
+/** Sends one Update to the agent's session workflow (started by the first); resolves to its answer. */
+async function toSession<R, A>(
   client: Client,
-  agent: AgentConfig,
   target: TemporalTarget,
-  a: Announcement,
-): Promise<RegisterResult> {
-  const text = canonicalJson(a);
-  const key = agent.agent.signingKey
-    ? await readSigningKey(agent.agent.signingKey, agent.agent.signingKeyPassphraseEnv, 'agent')
-    : undefined;
-  const signature = key ? await signDetached(new TextEncoder().encode(text), key) : undefined;
-  // One session workflow per agent takes every announcement as an Update (started by the first).
-  const update = client.workflow.executeUpdateWithStart(announceUpdate, {
-    args: [{ announcement: text, ...(signature ? { signature } : {}) }],
+  agentName: string,
+  update: UpdateDefinition<R, [A]>,
+  arg: A,
+  what: string,
+): Promise<R> {
+  const sent = client.workflow.executeUpdateWithStart(update, {
+    args: [arg],
     startWorkflowOperation: new WithStartWorkflowOperation(agentSession, {
-      workflowId: `lifeboat-agent-${a.agent}`,
+      workflowId: `lifeboat-agent-${agentName}`,
       taskQueue: target.taskQueue,
-      args: [{ agent: a.agent }],
+      args: [{ agent: agentName }],
       workflowIdConflictPolicy: 'USE_EXISTING',
-      staticSummary: `agent ${a.agent}: its announcements`,
+      staticSummary: `agent ${agentName}: its announcements`,
     }),
   });
   let timer: NodeJS.Timeout | undefined;
@@ -86,17 +96,45 @@ async function announce(
       () =>
         reject(
           new Error(
-            `the control plane did not answer the announcement within ${ANNOUNCE_TIMEOUT_MS / 1000} s: is a control-plane worker (npm run worker) polling task queue '${target.taskQueue}'?`,
+            `the control plane did not answer the ${what} within ${ANNOUNCE_TIMEOUT_MS / 1000} s: is a control-plane worker (npm run worker) polling task queue '${target.taskQueue}'?`,
           ),
         ),
       ANNOUNCE_TIMEOUT_MS,
     );
   });
   try {
-    return await Promise.race([update, timeout]);
+    return await Promise.race([sent, timeout]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Signs and sends the announcement; resolves to the control plane's verdict. */
+async function announce(client: Client, sign: Sign, target: TemporalTarget, a: Announcement) {
+  const text = canonicalJson(a);
+  const signature = await sign(text);
+  return toSession(
+    client,
+    target,
+    a.agent,
+    announceUpdate,
+    { announcement: text, ...(signature ? { signature } : {}) },
+    'announcement',
+  );
+}
+
+/** Signs and sends a report of the catalog. */
+async function report(client: Client, sign: Sign, target: TemporalTarget, r: CatalogReport) {
+  const text = canonicalJson(r);
+  const signature = await sign(text);
+  return toSession(
+    client,
+    target,
+    r.agent,
+    catalogUpdate,
+    { report: text, ...(signature ? { signature } : {}) },
+    'catalog report',
+  );
 }
 
 async function main(): Promise<number> {
@@ -121,10 +159,19 @@ async function main(): Promise<number> {
     return 2;
   }
   const { client, connection: clientConnection } = await connectClient(target);
-  const catalog = new Catalog(agent.config.catalog);
-  const queue = agentQueue(target.taskQueue, agent.agent.name);
+  const name = agent.agent.name;
+  const sign = signer(agent);
+  const warn = (message: string) => console.warn(`lifeboat agent ${name}: ${message}`);
+  const mirror = new CatalogMirror(
+    () => catalog,
+    name,
+    (r) => report(client, sign, target, r),
+    warn,
+  );
+  const catalog = new Catalog(agent.config.catalog, { onChange: (c) => mirror.mark(c) });
+  const queue = agentQueue(target.taskQueue, name);
   try {
-    const activities = createHostActivities(agent.config, catalog);
+    const activities = reportingCatalog(createHostActivities(agent.config, catalog), mirror);
     const worker = await Worker.create({
       connection,
       namespace: target.namespace,
@@ -137,7 +184,7 @@ async function main(): Promise<number> {
     const running = worker.run();
     let verdict: RegisterResult;
     try {
-      verdict = await announce(client, agent, target, announcementOf(agent, queue, Object.keys(activities)));
+      verdict = await announce(client, sign, target, announcementOf(agent, queue, Object.keys(activities)));
     } catch (err) {
       verdict = { ok: false, refusal: (err as Error).message };
     }
@@ -147,14 +194,19 @@ async function main(): Promise<number> {
       await running;
       return 2;
     }
+    // Every row at start: what the control plane missed while this agent was away.
+    mirror.markAll();
+    await mirror.flush().catch(() => undefined);
     console.log(
       `lifeboat agent ${agent.agent.name}: polling task queue '${queue}' on ${target.address}; targets: ${verdict.targets.join(', ') || 'none'}`,
     );
     // Announced again periodically: a refusal now (forgotten, its target claimed by another) stops it.
     let refused: string | undefined;
     const timer = setInterval(() => {
-      announce(client, agent, target, announcementOf(agent, queue, Object.keys(activities))).then(
+      announce(client, sign, target, announcementOf(agent, queue, Object.keys(activities))).then(
         (again) => {
+          // What could not be reported before goes with the announcement.
+          if (again.ok) void mirror.flush().catch(() => undefined);
           if (again.ok || refused) return;
           refused = again.refusal;
           console.error(`lifeboat agent ${agent.agent.name}: the control plane refused it: ${again.refusal}`);

@@ -31,6 +31,11 @@ export interface CatalogEntry {
   signedBy: string | null;
   /** SHA-256 of the manifest entry's bytes in the archive (as in the sidecar); null on older rows. */
   manifestSha256: string | null;
+  /**
+   * The agent whose host holds the archive, on the control plane's catalog (a row its agent reported:
+   * no manifest here, the agent keeps it); null for the control plane's own targets and on agents.
+   */
+  heldBy: string | null;
 }
 
 /** What a backup is recorded with (the rest is filled in by later events). */
@@ -44,6 +49,7 @@ export type NewCatalogEntry = Omit<
   | 'origin'
   | 'signedBy'
   | 'manifestSha256'
+  | 'heldBy'
 > &
   Partial<Pick<CatalogEntry, 'origin' | 'signedBy' | 'manifestSha256'>>;
 
@@ -128,7 +134,11 @@ const ADDED_COLUMNS: [column: string, alias: string][] = [
   ['origin', 'origin'],
   ['signed_by', 'signedBy'],
   ['manifest_sha256', 'manifestSha256'],
+  ['held_by', 'heldBy'],
 ];
+
+/** A write to the catalog: what an agent reports to the control plane's catalog (worker/catalogMirror.ts). */
+export type CatalogChange = { backup: string } | { drill: string };
 
 /**
  * A backup's manifest SHA-256 as its sidecar names it (the manifest entry's bytes). Rows recorded
@@ -144,11 +154,13 @@ export function manifestDigest(
 export class Catalog {
   private readonly db: Database.Database;
   private readonly columns: string;
+  private readonly changed: (change: CatalogChange) => void;
 
   constructor(
     readonly file: string,
-    options: { readonly?: boolean } = {},
+    options: { readonly?: boolean; onChange?: (change: CatalogChange) => void } = {},
   ) {
+    this.changed = options.onChange ?? (() => undefined);
     this.db = openDatabase(file, 'backup catalog', SCHEMA, options);
     const have = new Set(
       (this.db.prepare('PRAGMA table_info(backups)').all() as { name: string }[]).map((c) => c.name),
@@ -187,27 +199,53 @@ export class Catalog {
         manifestSha256: entry.manifestSha256 ?? null,
         manifest: JSON.stringify(manifest),
       });
+    this.changed({ backup: entry.backupId });
   }
 
   recordVerification(backupId: string, ok: boolean, report: unknown): void {
     this.db
       .prepare('UPDATE backups SET verified_at = ?, verify_ok = ?, verify_report = ? WHERE backup_id = ?')
       .run(new Date().toISOString(), ok ? 1 : 0, JSON.stringify(report), backupId);
+    this.changed({ backup: backupId });
   }
 
   recordOffsite(backupId: string, copy: string): void {
     this.db.prepare('UPDATE backups SET offsite_copy = ? WHERE backup_id = ?').run(copy, backupId);
+    this.changed({ backup: backupId });
   }
 
   /** Reads the backup from another copy from now on (its offsite copy, when the primary is lost or damaged). */
   useArchive(backupId: string, archive: string): void {
     this.db.prepare('UPDATE backups SET archive = ? WHERE backup_id = ?').run(archive, backupId);
+    this.changed({ backup: backupId });
   }
 
   markRemoved(backupId: string): void {
     this.db
       .prepare('UPDATE backups SET removed_at = ? WHERE backup_id = ?')
       .run(new Date().toISOString(), backupId);
+    this.changed({ backup: backupId });
+  }
+
+  /**
+   * Records a backup as the agent holding it reported it (the control plane's catalog): every field
+   * as the agent's catalog has it, without the manifest, which stays on the agent's host.
+   */
+  mirror(entry: CatalogEntry, agent: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO backups (backup_id, target, kind, parent, created_at, archive, archive_size, archive_sha256, files, bytes, manifest,
+           verified_at, verify_ok, verify_report, offsite_copy, removed_at, origin, signed_by, manifest_sha256, held_by)
+         VALUES (@backupId, @target, @kind, @parent, @createdAt, @archive, @archiveSize, @archiveSha256, @files, @bytes, 'null',
+           @verifiedAt, @verifyOk, @verifyReport, @offsiteCopy, @removedAt, @origin, @signedBy, @manifestSha256, @agent)
+         ON CONFLICT (backup_id) DO UPDATE SET target = excluded.target, kind = excluded.kind, parent = excluded.parent,
+           created_at = excluded.created_at, archive = excluded.archive, archive_size = excluded.archive_size,
+           archive_sha256 = excluded.archive_sha256, files = excluded.files, bytes = excluded.bytes, manifest = 'null',
+           verified_at = excluded.verified_at, verify_ok = excluded.verify_ok, verify_report = excluded.verify_report,
+           offsite_copy = excluded.offsite_copy, removed_at = excluded.removed_at, origin = excluded.origin,
+           signed_by = excluded.signed_by, manifest_sha256 = excluded.manifest_sha256, held_by = excluded.held_by`,
+      )
+      .run({ ...entry, agent });
   }
 
   get(backupId: string): CatalogEntry | undefined {
@@ -218,7 +256,15 @@ export class Catalog {
   manifest(backupId: string): Manifest | undefined {
     const row = this.db.prepare('SELECT manifest FROM backups WHERE backup_id = ?').get(backupId) as
       { manifest: string } | undefined;
-    return row ? (JSON.parse(row.manifest) as Manifest) : undefined;
+    // A row an agent reported has no manifest here ('null'): its host keeps it.
+    return row ? ((JSON.parse(row.manifest) as Manifest | null) ?? undefined) : undefined;
+  }
+
+  /** Every backup's id, removed ones too. */
+  backupIds(): string[] {
+    return (
+      this.db.prepare('SELECT backup_id FROM backups ORDER BY created_at').all() as { backup_id: string }[]
+    ).map((r) => r.backup_id);
   }
 
   /** Backups present (not removed), newest first; all targets when `target` is undefined. */
@@ -258,6 +304,13 @@ export class Catalog {
         rpoObjectiveMinutes: record.rpoObjectiveMinutes ?? null,
         proofPath: record.proofPath,
       });
+    this.changed({ drill: record.drillId });
+  }
+
+  drill(drillId: string): DrillRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM drills WHERE drill_id = ?').get(drillId) as
+      DrillRow | undefined;
+    return row ? drillFromRow(row) : undefined;
   }
 
   /** Drills, newest first; all targets when `target` is undefined. */

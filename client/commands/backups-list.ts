@@ -52,6 +52,7 @@ export const command: Command = {
         if (e.offsiteCopy) ctx.out(`    offsite ${e.offsiteCopy}`);
         if (e.origin === 'adopted') ctx.out(`    adopted from ${e.archive}`);
         if (e.signedBy) ctx.out(`    signed by ${e.signedBy}`);
+        if (e.heldBy) ctx.out(`    held by agent ${e.heldBy}`);
       }
       return 0;
     } finally {
