@@ -26,6 +26,7 @@ import { exists } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockResult } from './lib/lock';
 import {
   cloneIntoSandbox,
+  deriveTarget,
   drillTargetName,
   isDrillId,
   readSandboxRecord,
@@ -34,7 +35,7 @@ import {
   type DrillApprovals,
   type SandboxRecord,
 } from './lib/sandbox';
-import { findTarget } from './targets';
+import { findTarget, targetSections } from './targets';
 
 export type { DisasterReport } from './drillDisaster';
 export type { DrillOutcome, RecoveryReport } from './drillChecks';
@@ -67,6 +68,8 @@ export interface SandboxSummary {
   skippedTotal: number;
   /** Restore scenarios: the backup the recovery restores (pinned when the sandbox was made). */
   backup?: SandboxRecord['backup'];
+  /** The derived target's sections (what the control plane routes a drill of an agent's target by). */
+  sections?: string[];
 }
 
 function describeRequirement(target: string, section: string): string {
@@ -233,6 +236,7 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
         skipped: record.skipped.slice(0, 20),
         skippedTotal: record.skipped.length,
         backup: record.backup,
+        sections: targetSections(deriveTarget(target, record, sandbox)),
       });
       if (await exists(path.join(sandbox, 'sandbox.json'))) {
         const record = readSandboxRecord(sandbox);

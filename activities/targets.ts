@@ -119,7 +119,63 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
       },
     };
   };
+  /** A drill's derived target of an agent's target: routed to the agent whose sandbox it is. */
+  const agentDrillTarget = (runbook: string, name: string, requires: string[]): TargetView | undefined => {
+    const row = registry?.().drillTarget(name);
+    if (!row) return undefined;
+    const agent = registry?.().target(row.base)?.agentRow;
+    if (!agent || agent.name !== row.agent)
+      throw invalidInput(
+        `the sandbox of '${name}' is on agent '${row.agent}', which no longer holds target '${row.base}'`,
+      );
+    const missing = requires.filter((s) => !row.sections.includes(s));
+    if (missing.length)
+      throw missingProblem(name, runbook, missing, `the drill sandbox on agent '${row.agent}'`);
+    const policy = config.policies?.[row.base];
+    const gates =
+      row.approvals === 'people'
+        ? expandGates(config, policy?.gates ?? {})
+        : Object.fromEntries(
+            [...new Set([...row.gates, ...Object.keys(policy?.gates ?? {})])].map((g) => [
+              g,
+              { automatic: true },
+            ]),
+          );
+    return {
+      name,
+      description: `drill of target '${row.base}' on agent '${row.agent}'`,
+      gates,
+      sections: row.sections.filter((s) => SECTIONS.includes(s)),
+      notify: (config.notify?.webhooks.length ?? 0) > 0,
+      agent: {
+        name: agent.name,
+        taskQueue: agent.taskQueue,
+        timeoutSeconds: policy?.agentTimeoutSeconds ?? agent.timeoutSeconds,
+        build: agent.build,
+        activities: agent.activities,
+      },
+    };
+  };
   return {
+    /**
+     * Records, for a drill of a target an agent holds, where its derived target's sandbox is (on that
+     * agent), with the sections the agent made it with and the gates the drill's approvals open.
+     */
+    async registerDrillTarget(input: {
+      name: string;
+      base: string;
+      approvals: 'automatic' | 'people';
+      gates: string[];
+      sections: string[];
+    }): Promise<{ agent: string }> {
+      const drill = parseDrillTargetName(input.name);
+      if (!drill || drill.base !== input.base)
+        throw invalidInput(`'${input.name}' is not the name of a drill of target '${input.base}'`);
+      const holder = registry?.().target(input.base);
+      if (!holder) throw invalidInput(`target '${input.base}' is not held by an agent`);
+      registry!().recordDrillTarget({ ...input, agent: holder.agent, at: new Date().toISOString() });
+      return { agent: holder.agent };
+    },
     /** What a run over many targets (a fleet run, named `label`) may know: no config of one target. */
     async resolveTargetless(label: string): Promise<TargetView> {
       return { name: label, gates: {}, sections: [], notify: (config.notify?.webhooks.length ?? 0) > 0 };
@@ -129,7 +185,12 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
      * workflow may know of it: its name, description, gate policies and which sections it has.
      */
     async resolveTarget(runbook: string, name: string, requires: string[]): Promise<TargetView> {
-      if (!config.targets[name] && !parseDrillTargetName(name)) {
+      const drill = parseDrillTargetName(name);
+      if (drill && !config.targets[drill.base]) {
+        const held = agentDrillTarget(runbook, name, requires);
+        if (held) return held;
+      }
+      if (!config.targets[name] && !drill) {
         const held = agentTarget(runbook, name, requires);
         if (held) return held;
         const agents =

@@ -38,6 +38,7 @@ export const DEFAULT_AGENT_TIMEOUT_SECONDS = 180;
 export const CONTROL_PLANE_ACTIVITIES: ReadonlySet<string> = new Set([
   'resolveTarget',
   'resolveTargetless',
+  'registerDrillTarget',
   'appendAudit',
   'verifyDecision',
   'notify',

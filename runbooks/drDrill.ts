@@ -103,6 +103,15 @@ export const meta: RunbookMeta = {
     {
       id: 'prepareSandbox',
       label: 'copy every production path into <drill directory>/<drill id>/fs (production is only read)',
+      next: [
+        { to: 'registerSandbox', when: 'an agent holds the target' },
+        { to: 'simulateDisaster', when: "the target is the control plane's own" },
+      ],
+    },
+    {
+      id: 'registerSandbox',
+      label:
+        "tell the control plane where the sandbox is: the derived target's steps go to the target's agent",
       next: ['simulateDisaster'],
     },
     { id: 'simulateDisaster', label: "simulate the scenario's disaster in the sandbox", next: ['recovery'] },
@@ -215,6 +224,17 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
       ],
       LONG,
     );
+    // Only for an agent's target (the control plane's own resolves the derived target from its config).
+    if (run.target.agent)
+      await run.step('registerSandbox', 'registerDrillTarget', [
+        {
+          name: sandbox.derivedTarget,
+          base: target,
+          approvals,
+          gates: Object.keys(recoveryMeta.gates),
+          sections: sandbox.sections ?? [],
+        },
+      ]);
     run.fact('sandbox', {
       folder: sandbox.sandbox,
       target: sandbox.derivedTarget,

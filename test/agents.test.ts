@@ -22,6 +22,7 @@ import { canonicalJson } from '../common/statements';
 import { catalogUpdate } from '../workflows/agents';
 import type { RunOutcome, RunStatus } from '../common/types';
 import { writeStoreFixture } from '../scripts/demo-data';
+import { drillSection, writeDrillKeys } from '../scripts/demo-drill';
 import { treeState, writeStorageRoot } from '../scripts/storage-root';
 import {
   eventually,
@@ -120,6 +121,15 @@ beforeAll(async () => {
   };
   hostFiles.hostA = writeHost('hostA', ['storeA', 'storeA2', 'rootA'], keys.hostA.sec, 'a');
   hostFiles.hostB = writeHost('hostB', ['storeB', 'store0B', 'rootB'], keys.hostB.sec, 'b');
+  // storeB can be drilled: its sandbox and drill key are host B's.
+  const bConfig = JSON.parse(fs.readFileSync(hostFiles.hostB, 'utf8')) as {
+    targets: Record<string, Record<string, unknown>>;
+  };
+  bConfig.targets.storeB.drill = drillSection(
+    path.join(dir, 'hostB', 'drills'),
+    await writeDrillKeys(path.join(dir, 'hostB', 'drill-keys')),
+  );
+  fs.writeFileSync(hostFiles.hostB, JSON.stringify(bConfig));
   // hostC claims storeA and rootA: the new machine of host A's targets, with host A's repository
   // (shared storage) and a root of its own that does not exist yet.
   hostFiles.hostC = writeHost('hostC', ['storeA'], keys.hostC.sec, 'c');
@@ -373,6 +383,36 @@ async function readEntry(id: string) {
     c.close();
   }
 }
+
+test("a drill of an agent's target: sandbox, disaster and recovery on its agent; the drill in the control plane's catalog", async () => {
+  const drill = await tw.client.workflow.start('drDrill', {
+    taskQueue: tw.taskQueue,
+    workflowId: `agents-drill-${Math.random().toString(36).slice(2, 8)}`,
+    args: [{ target: 'storeB', scenario: 'corruptStore' }],
+  });
+  const outcome = (await drill.result()) as RunOutcome<{ passed: boolean; drillId: string; sandbox: string }>;
+  expect(outcome.state).toBe('completed');
+  expect(outcome.result).toMatchObject({ passed: true });
+  expect(outcome.result!.sandbox.startsWith(path.join(dir, 'hostB', 'drills'))).toBe(true);
+  const own = agentIdentity('hostB', agents.hostB.child);
+  for (const workflowId of [drill.workflowId, `${drill.workflowId}-corruptedStoreRecovery`]) {
+    const by = await startedBy(workflowId);
+    for (const [activity, identities] of by)
+      for (const identity of identities)
+        if (['resolveTarget', 'appendAudit', 'notify', 'registerDrillTarget'].includes(activity))
+          expect(identity).not.toContain('lifeboat-agent');
+        else expect(`${activity}: ${identity}`).toContain(`${activity}: ${own}`);
+  }
+  const catalog = new Catalog(path.join(dir, 'catalog.sqlite'), { readonly: true });
+  try {
+    expect(catalog.listDrills('storeB').map((d) => [d.drillId, d.passed])).toContainEqual([
+      outcome.result!.drillId,
+      true,
+    ]);
+  } finally {
+    catalog.close();
+  }
+}, 120_000);
 
 test('a fleet run over four targets on two agents, one failing, maxErrors 1: it halts naming it', async () => {
   const fleet = await tw.client.workflow.start('fleet', {

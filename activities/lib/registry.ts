@@ -27,6 +27,15 @@ CREATE TABLE IF NOT EXISTS forgotten_agents (
   actor TEXT NOT NULL,
   PRIMARY KEY (name, key)
 );
+CREATE TABLE IF NOT EXISTS drill_targets (
+  name TEXT PRIMARY KEY,
+  base TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  approvals TEXT NOT NULL,
+  gates TEXT NOT NULL,
+  sections TEXT NOT NULL,
+  at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS agent_targets (
   target TEXT PRIMARY KEY,
   agent TEXT NOT NULL,
@@ -54,6 +63,19 @@ export interface TargetRow {
   agent: string;
   sections: string[];
   labels: Record<string, string>;
+}
+
+/** A drill's derived target (`<target>@drill-<id>`) of a target an agent holds: its sandbox is on that agent. */
+export interface DrillTargetRow {
+  name: string;
+  base: string;
+  agent: string;
+  approvals: 'automatic' | 'people';
+  /** The recovery runbook's gates (all opened at once when approvals are automatic). */
+  gates: string[];
+  /** The derived target's sections, as its agent made them. */
+  sections: string[];
+  at: string;
 }
 
 export class Registry {
@@ -182,6 +204,26 @@ export class Registry {
     const t = this.targets().find((r) => r.target === name);
     if (!t) return undefined;
     return { ...t, agentRow: this.agents().find((a) => a.name === t.agent) };
+  }
+
+  recordDrillTarget(row: DrillTargetRow): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO drill_targets (name, base, agent, approvals, gates, sections, at)
+         VALUES (@name, @base, @agent, @approvals, @gates, @sections, @at)`,
+      )
+      .run({ ...row, gates: JSON.stringify(row.gates), sections: JSON.stringify(row.sections) });
+  }
+
+  drillTarget(name: string): DrillTargetRow | undefined {
+    const row = this.db.prepare('SELECT * FROM drill_targets WHERE name = ?').get(name) as
+      (Omit<DrillTargetRow, 'gates' | 'sections'> & { gates: string; sections: string }) | undefined;
+    if (!row) return undefined;
+    return {
+      ...row,
+      gates: JSON.parse(row.gates) as string[],
+      sections: JSON.parse(row.sections) as string[],
+    };
   }
 
   close(): void {
