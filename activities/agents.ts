@@ -9,6 +9,7 @@ import { activityInfo } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { AGENT_NAME, type Announcement } from '../common/agents';
 import type { DrillRecord } from '../common/drill';
+import type { TargetView } from '../common/types';
 import type { LifeboatConfig } from '../config';
 import { invalidInput } from './errors';
 import type { Catalog, CatalogEntry } from './lib/catalog';
@@ -45,6 +46,8 @@ export interface SignedReport {
 /** Rows recorded, and those refused (a target this agent does not hold), by id with the reason. */
 export type MirrorResult =
   { ok: true; backups: number; drills: number; refused: string[] } | { ok: false; refusal: string };
+
+type AgentRoute = NonNullable<TargetView['agent']>;
 
 export type RegisterResult = { ok: true; agent: string; targets: string[] } | { ok: false; refusal: string };
 
@@ -176,12 +179,72 @@ export function createAgentActivities(
           into.mirror(b, r.agent);
           backups += 1;
         }
+      // A host-loss drill of a target it stands by for runs its sandbox here: its record is this agent's.
       for (const d of r.drills)
-        if (take(d.drillId, d.target)) {
+        if (registry.standsBy(r.agent, d.target) || take(d.drillId, d.target)) {
           into.recordDrill(d);
           drills += 1;
         }
       return { ok: true, backups, drills, refused };
+    },
+
+    /**
+     * Where a host-loss drill of `target` runs its sandbox when asked to run it on agent `agent`: that
+     * agent's queue (it must stand by for the target: config `standby`), and the backup it restores,
+     * chosen here from the catalog of record: the newest whose whole chain was copied offsite.
+     */
+    async standbyForDrill(
+      target: string,
+      agent: string,
+      scenario: string,
+    ): Promise<{
+      route: AgentRoute;
+      backup: { id: string; createdAt: string; manifestSha256: string; chain: string[] };
+    }> {
+      if (scenario !== 'hostLoss')
+        throw invalidInput(
+          `input.sandboxAgent is for the hostLoss scenario only (it restores from the offsite copy alone, so no production file moves between hosts); scenario '${scenario}' copies production into its sandbox`,
+        );
+      const registry = open();
+      const row = registry.agents().find((a) => a.name === agent);
+      if (!row || !registry.standsBy(agent, target)) {
+        const standing = registry
+          .agents()
+          .filter((a) => registry.standsBy(a.name, target))
+          .map((a) => a.name);
+        throw invalidInput(
+          `input.sandboxAgent: agent '${agent}' does not stand by for target '${target}' (its config's 'standby' section); agents that do: ${standing.join(', ') || 'none'}`,
+        );
+      }
+      const into = catalog();
+      const offsite = (id: string | null): boolean => {
+        if (!id) return true;
+        const e = into.get(id);
+        return !!e?.offsiteCopy && offsite(e.parent);
+      };
+      const newest = into.list(target).find((e) => offsite(e.backupId));
+      if (!newest?.manifestSha256)
+        throw invalidInput(
+          `target '${target}' has no backup copied offsite, with its chain, in the control plane's catalog: run fullBackup with an offsite repository first`,
+        );
+      const chain: string[] = [];
+      for (let id: string | null = newest.backupId; id; id = into.get(id)?.parent ?? null) chain.unshift(id);
+      const policy = config.policies?.[target];
+      return {
+        route: {
+          name: row.name,
+          taskQueue: row.taskQueue,
+          timeoutSeconds: policy?.agentTimeoutSeconds ?? row.timeoutSeconds,
+          build: row.build,
+          activities: row.activities,
+        },
+        backup: {
+          id: newest.backupId,
+          createdAt: newest.createdAt,
+          manifestSha256: newest.manifestSha256,
+          chain,
+        },
+      };
     },
 
     /** Forgets an agent: its targets may be claimed by another (a new host). */

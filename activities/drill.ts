@@ -162,6 +162,8 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
       targetName: string,
       scenario: DrillScenario,
       requires: Record<string, string[]>,
+      /** The backup to restore, chosen by the control plane (a sandbox on a standby host, whose catalog lacks it). */
+      pinned?: SandboxRecord['backup'],
     ): Promise<DrillPlan> {
       const target = findTarget(config, targetName);
       if (!target.drill)
@@ -183,7 +185,12 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
             `an export destination (targets.${targetName}.exports; a projectImport drill exports a project of the sandbox there, then imports it back)`,
           );
         if (s === 'corruptedDriverStore' && lacks.length === 0) lacks.push(...driverLacks);
-        if (RESTORE_SCENARIOS.includes(s) && lacks.length === 0 && !newestBackup(target, s))
+        if (
+          RESTORE_SCENARIOS.includes(s) &&
+          lacks.length === 0 &&
+          !(pinned && s === scenario) &&
+          !newestBackup(target, s)
+        )
           lacks.push(
             s === 'hostLoss'
               ? 'a backup copied offsite, with its chain (run fullBackup with an offsite repository first)'
@@ -215,6 +222,8 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
         runbook: string;
         gates: string[];
         createdBy: string;
+        /** As checkDrillScenario's `pinned`. */
+        backup?: SandboxRecord['backup'];
       },
     ): Promise<SandboxSummary> {
       const target = findTarget(config, targetName);
@@ -247,8 +256,8 @@ export function createDrillActivities(config: LifeboatConfig, catalog?: Catalog)
           );
         return summary(record);
       }
-      let backup: SandboxRecord['backup'];
-      if (RESTORE_SCENARIOS.includes(options.scenario)) {
+      let backup: SandboxRecord['backup'] = options.backup;
+      if (RESTORE_SCENARIOS.includes(options.scenario) && !backup) {
         const newest = newestBackup(target, options.scenario);
         if (!newest)
           throw invalidInput(

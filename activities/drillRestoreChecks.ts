@@ -41,6 +41,17 @@ export function adoptedCheck(target: TargetConfig, backupId: string | undefined)
   }
 }
 
+/** A backup's manifest in the sandbox's own catalog (a host-loss drill on a standby host: only it has it). */
+function ownManifest(target: TargetConfig, id: string) {
+  if (!target.ownCatalog || !fs.existsSync(target.ownCatalog)) return undefined;
+  const own = new Catalog(target.ownCatalog, { readonly: true });
+  try {
+    return own.manifest(id);
+  } finally {
+    own.close();
+  }
+}
+
 /** The files of the backup the recovery restored, checked in the sandbox's root (see the module comment). */
 export async function restoreChecks(
   backups: () => Catalog,
@@ -54,7 +65,7 @@ export async function restoreChecks(
   const record = readSandboxRecord(sandbox);
   const pinned = record.backup;
   const id = backupId ?? pinned?.id;
-  const manifest = id ? backups().manifest(id) : undefined;
+  const manifest = id ? (backups().manifest(id) ?? ownManifest(target, id)) : undefined;
   if (!id || !manifest) {
     return {
       checks: [check('filesRestored', false, `backup ${id ?? '(none)'} is not in the catalog`)],

@@ -123,10 +123,18 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
   const agentDrillTarget = (runbook: string, name: string, requires: string[]): TargetView | undefined => {
     const row = registry?.().drillTarget(name);
     if (!row) return undefined;
-    const agent = registry?.().target(row.base)?.agentRow;
-    if (!agent || agent.name !== row.agent)
+    const holder = registry?.().target(row.base)?.agentRow;
+    const agent =
+      holder?.name === row.agent
+        ? holder
+        : registry?.().standsBy(row.agent, row.base)
+          ? registry?.()
+              .agents()
+              .find((a) => a.name === row.agent)
+          : undefined;
+    if (!agent)
       throw invalidInput(
-        `the sandbox of '${name}' is on agent '${row.agent}', which no longer holds target '${row.base}'`,
+        `the sandbox of '${name}' is on agent '${row.agent}', which no longer holds or stands by for target '${row.base}'`,
       );
     const missing = requires.filter((s) => !row.sections.includes(s));
     if (missing.length)
@@ -167,14 +175,19 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
       approvals: 'automatic' | 'people';
       gates: string[];
       sections: string[];
+      /** The agent the sandbox is on when not the holder: one standing by for the target. */
+      agent?: string;
     }): Promise<{ agent: string }> {
       const drill = parseDrillTargetName(input.name);
       if (!drill || drill.base !== input.base)
         throw invalidInput(`'${input.name}' is not the name of a drill of target '${input.base}'`);
       const holder = registry?.().target(input.base);
-      if (!holder) throw invalidInput(`target '${input.base}' is not held by an agent`);
-      registry!().recordDrillTarget({ ...input, agent: holder.agent, at: new Date().toISOString() });
-      return { agent: holder.agent };
+      if (input.agent && !registry?.().standsBy(input.agent, input.base))
+        throw invalidInput(`agent '${input.agent}' does not stand by for target '${input.base}'`);
+      const agent = input.agent ?? holder?.agent;
+      if (!agent) throw invalidInput(`target '${input.base}' is not held by an agent`);
+      registry!().recordDrillTarget({ ...input, agent, at: new Date().toISOString() });
+      return { agent };
     },
     /** What a run over many targets (a fleet run, named `label`) may know: no config of one target. */
     async resolveTargetless(label: string): Promise<TargetView> {

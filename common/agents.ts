@@ -21,6 +21,8 @@ export interface Announcement {
   /** Its activities: a runbook needing one it lacks waits, naming it, instead of failing obscurely. */
   activities: string[];
   targets: { name: string; sections: string[]; labels: Record<string, string> }[];
+  /** Targets other agents hold that a host-loss drill may run its sandbox here for (config `standby`). */
+  standby?: string[];
   at: string;
 }
 
@@ -45,6 +47,7 @@ export const CONTROL_PLANE_ACTIVITIES: ReadonlySet<string> = new Set([
   'sweepStuckRuns',
   'cancelRequester',
   'registerAgent',
+  'standbyForDrill',
   'mirrorCatalog',
   'forgetAgent',
   'agentLastSeen',

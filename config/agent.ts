@@ -6,6 +6,11 @@
  *
  * The targets use the control plane's target schema (config/targets.ts). The catalog of the agent's
  * backups is kept on the agent's host (a cache of its repositories, rebuilt by adoptRepository).
+ *
+ * `standby` names targets another agent holds that this host can take over after a host loss: the
+ * same schema, with this host's paths, the target's offsite copy as this host sees it, and a `drill`
+ * section. They are not claimed; a host-loss drill of one may run its sandbox here (drDrill's
+ * `sandboxAgent`), restoring from the offsite copy alone.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,8 +39,10 @@ export type AgentSettings = z.output<ReturnType<typeof agentSection>>;
 
 export interface AgentConfig {
   agent: AgentSettings;
-  /** The host's targets, as the activities read them (a config without ledger or identities). */
+  /** The host's targets and standby targets, as the activities read them (no ledger, no identities). */
   config: LifeboatConfig;
+  /** The names of its standby targets (in `config.targets` too, never announced as held). */
+  standby: string[];
 }
 
 /** Validates an agent config object; every problem named by its setting. */
@@ -44,10 +51,24 @@ export function parseAgentConfig(raw: unknown, file: string): AgentConfig {
   const base = path.dirname(source);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError(source, ['the file must hold a JSON object with "agent" and "targets"']);
-  const { agent, targets, ...rest } = raw as Record<string, unknown>;
+  const { agent, targets, standby, ...rest } = raw as Record<string, unknown>;
   const problems = Object.keys(rest).map(
-    (k) => `config.${k} is not a known setting of an agent; known: agent, targets`,
+    (k) => `config.${k} is not a known setting of an agent; known: agent, targets, standby`,
   );
+  const standbys = (standby ?? {}) as Record<string, Record<string, unknown>>;
+  if (typeof standbys !== 'object' || Array.isArray(standbys))
+    problems.push('config.standby must be an object of targets by name');
+  const held = (targets ?? {}) as Record<string, unknown>;
+  for (const [name, t] of Object.entries(standbys)) {
+    if (Object.hasOwn(held, name))
+      problems.push(
+        `config.standby.${name}: '${name}' is also in targets; a host holds a target or stands by for it`,
+      );
+    if (!t || typeof t !== 'object' || !t.offsite || !t.drill)
+      problems.push(
+        `config.standby.${name} needs 'offsite' and 'drill': a host-loss drill of '${name}' here restores from the offsite copy alone`,
+      );
+  }
   const parsedAgent = agentSection(base).safeParse(agent ?? null);
   if (!parsedAgent.success)
     problems.push(
@@ -58,7 +79,11 @@ export function parseAgentConfig(raw: unknown, file: string): AgentConfig {
     const catalog = parsedAgent.success ? parsedAgent.data.catalog : undefined;
     // The agent keeps no audit ledger (the control plane does): the path is never opened.
     config = parseConfig(
-      { auditLedger: path.join(base, '.no-ledger-on-agents'), catalog: catalog ?? 'catalog.sqlite', targets },
+      {
+        auditLedger: path.join(base, '.no-ledger-on-agents'),
+        catalog: catalog ?? 'catalog.sqlite',
+        targets: { ...held, ...standbys },
+      },
       source,
     );
   } catch (err) {
@@ -66,7 +91,7 @@ export function parseAgentConfig(raw: unknown, file: string): AgentConfig {
     problems.push(...err.problems);
   }
   if (problems.length || !config || !parsedAgent.success) throw new ConfigError(source, problems);
-  return { agent: parsedAgent.data, config };
+  return { agent: parsedAgent.data, config, standby: Object.keys(standbys).sort() };
 }
 
 export function loadAgentConfig(file: string): AgentConfig {

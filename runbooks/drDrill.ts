@@ -64,6 +64,11 @@ export const meta: RunbookMeta = {
       description:
         "who opens the recovery's gates: 'automatic' (default: every gate at once) or 'people' (the target's gate policies; approve the child run, named in the drill's status)",
     },
+    sandboxAgent: {
+      type: 'string',
+      description:
+        "hostLoss only: run the sandbox and the recovery on this agent, one that stands by for the target (its config's 'standby' section): the new host restores from the offsite copy alone, as after a real host loss; production files never move between hosts",
+    },
     onBusy: {
       type: 'string',
       enum: ['stop', 'skip'],
@@ -86,7 +91,20 @@ export const meta: RunbookMeta = {
     'the recovery runbook (the child run) STOPs: it waits for a responder like any run; stopping it makes the drill fail',
   ],
   flow: [
-    { id: 'resolveTarget', label: 'find the target in the worker config', next: ['checkScenario'] },
+    {
+      id: 'resolveTarget',
+      label: 'find the target in the worker config',
+      next: [
+        { to: 'chooseSandboxHost', when: 'input.sandboxAgent is set' },
+        { to: 'checkScenario', when: 'the sandbox is on the host that holds the target' },
+      ],
+    },
+    {
+      id: 'chooseSandboxHost',
+      label:
+        'check that the agent stands by for the target; pick the newest backup copied offsite from the catalog of record',
+      next: ['checkScenario'],
+    },
     {
       id: 'checkScenario',
       label: "check that the scenario's recovery runbook fits the target and its drill commands",
@@ -150,6 +168,7 @@ export interface DrDrillInput {
   scenario: DrillScenario;
   approvals?: 'automatic' | 'people';
   onBusy?: 'stop' | 'skip';
+  sandboxAgent?: string;
 }
 
 /** What a drill that found another drill of its target running returns (onBusy 'skip'). */
@@ -196,12 +215,23 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
     run.fact('drillId', drillId);
     run.fact('scenario', scenario);
 
+    // A host-loss drill on a standby host: every step that touches files runs there (`on`).
+    const standby = input.sandboxAgent
+      ? await run.step('chooseSandboxHost', 'standbyForDrill', [target, input.sandboxAgent, scenario])
+      : undefined;
+    const on = standby?.route;
     const requires = Object.fromEntries(Object.values(RECOVERY).map((m) => [m.name, m.requires]));
-    const plan = await run.step('checkScenario', 'checkDrillScenario', [target, scenario, requires]);
+    const plan = await run.step(
+      'checkScenario',
+      'checkDrillScenario',
+      standby ? [target, scenario, requires, standby.backup] : [target, scenario, requires],
+      { on },
+    );
     run.acceptInput();
 
     const lock = await run.step('takeDrillLock', 'acquireDrillLock', [target, input.onBusy ?? 'stop'], {
-      compensation: { name: 'releaseDrillLock', activity: 'releaseDrillLock', args: [target] },
+      compensation: { name: 'releaseDrillLock', activity: 'releaseDrillLock', args: [target], on },
+      on,
     });
     if (!lock.acquired) {
       run.dropCompensation('releaseDrillLock');
@@ -220,12 +250,13 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
           runbook,
           gates: Object.keys(recoveryMeta.gates),
           createdBy: info.workflowId,
+          ...(standby ? { backup: standby.backup } : {}),
         },
       ],
-      LONG,
+      { ...LONG, on },
     );
     // Only for an agent's target (the control plane's own resolves the derived target from its config).
-    if (run.target.agent)
+    if (run.target.agent || on)
       await run.step('registerSandbox', 'registerDrillTarget', [
         {
           name: sandbox.derivedTarget,
@@ -233,6 +264,7 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
           approvals,
           gates: Object.keys(recoveryMeta.gates),
           sections: sandbox.sections ?? [],
+          ...(on ? { agent: on.name } : {}),
         },
       ]);
     run.fact('sandbox', {
@@ -247,7 +279,7 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
       'simulateDisaster',
       'simulateDisaster',
       [sandbox.derivedTarget, scenario],
-      { startToCloseTimeout: '1 hour' },
+      { startToCloseTimeout: '1 hour', on },
     );
     run.fact('disaster', { at: disaster.disasterAt, actions: disaster.actions });
 
@@ -275,7 +307,7 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
       'verifyOutcome',
       'verifyDrillOutcome',
       [sandbox.derivedTarget, { disaster, recovery, backupId: sandbox.backup?.id }],
-      LONG,
+      { ...LONG, on },
     );
     const passed = outcome.checks.every((c) => c.ok);
     run.fact('checks', outcome.checks);
@@ -329,26 +361,31 @@ export async function drDrill(input: DrDrillInput): Promise<RunOutcome<DrDrillRe
       rpo,
       ...(outcome.backup ? { backup: outcome.backup } : {}),
     };
-    const signed = await run.step('signProof', 'signDrillProof', [target, proof]);
+    const signed = await run.step('signProof', 'signDrillProof', [target, proof], { on });
     run.fact('proof', signed);
-    await run.step('recordDrill', 'recordDrill', [
-      {
-        drillId,
-        workflowId: info.workflowId,
-        target,
-        scenario,
-        passed,
-        startedAt: run.status.startedAt,
-        finishedAt,
-        rtoSeconds,
-        rtoObjectiveMinutes: rtoObjective,
-        rpoSeconds,
-        rpoObjectiveMinutes: rpoObjective,
-        proofPath: signed.path,
-      },
-    ]);
+    await run.step(
+      'recordDrill',
+      'recordDrill',
+      [
+        {
+          drillId,
+          workflowId: info.workflowId,
+          target,
+          scenario,
+          passed,
+          startedAt: run.status.startedAt,
+          finishedAt,
+          rtoSeconds,
+          rtoObjectiveMinutes: rtoObjective,
+          rpoSeconds,
+          rpoObjectiveMinutes: rpoObjective,
+          proofPath: signed.path,
+        },
+      ],
+      { on },
+    );
 
-    await run.step('releaseDrillLock', 'releaseDrillLock', [target]);
+    await run.step('releaseDrillLock', 'releaseDrillLock', [target], { on });
     run.dropCompensation('releaseDrillLock');
 
     const failed = outcome.checks.filter((c) => !c.ok);

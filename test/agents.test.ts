@@ -129,7 +129,30 @@ beforeAll(async () => {
     path.join(dir, 'hostB', 'drills'),
     await writeDrillKeys(path.join(dir, 'hostB', 'drill-keys')),
   );
+  // Host B stands by for host A's rootA: its paths, and host A's offsite copy as host B sees it.
+  (bConfig as Record<string, unknown>).standby = {
+    rootA: {
+      root: path.join(dir, 'hostB', 'standby-rootA', 'root'),
+      repository: path.join(dir, 'hostB', 'standby-rootA', 'repo'),
+      offsite: path.join(dir, 'offsite', 'rootA'),
+      encryption: { passphraseEnv: PASSPHRASE_ENV },
+      drill: drillSection(
+        path.join(dir, 'hostB', 'standby-drills'),
+        await writeDrillKeys(path.join(dir, 'hostB', 'standby-drill-keys')),
+      ),
+    },
+  };
   fs.writeFileSync(hostFiles.hostB, JSON.stringify(bConfig));
+  const aConfig = JSON.parse(fs.readFileSync(hostFiles.hostA, 'utf8')) as {
+    targets: Record<string, Record<string, unknown>>;
+  };
+  aConfig.targets.rootA.offsite = path.join(dir, 'offsite', 'rootA');
+  // A drill belongs to its target: the target's own host lists its drill section too.
+  aConfig.targets.rootA.drill = drillSection(
+    path.join(dir, 'hostA', 'drills'),
+    await writeDrillKeys(path.join(dir, 'hostA', 'drill-keys')),
+  );
+  fs.writeFileSync(hostFiles.hostA, JSON.stringify(aConfig));
   // hostC claims storeA and rootA: the new machine of host A's targets, with host A's repository
   // (shared storage) and a root of its own that does not exist yet.
   hostFiles.hostC = writeHost('hostC', ['storeA'], keys.hostC.sec, 'c');
@@ -413,6 +436,59 @@ test("a drill of an agent's target: sandbox, disaster and recovery on its agent;
     catalog.close();
   }
 }, 120_000);
+
+test('a host-loss drill with its sandbox on another agent: host B, standing by for rootA, restores it from the offsite copy alone', async () => {
+  expect(((await (await run('fullBackup', 'rootA')).result()) as RunOutcome).state).toBe('completed');
+  const production = path.join(dir, 'hostA', 'rootA', 'root');
+  const before = treeState(production);
+  const start = (input: Record<string, unknown>) =>
+    tw.client.workflow.start('drDrill', {
+      taskQueue: tw.taskQueue,
+      workflowId: `agents-standby-drill-${Math.random().toString(36).slice(2, 8)}`,
+      args: [{ target: 'rootA', scenario: 'hostLoss', ...input }],
+    });
+  const drill = await start({ sandboxAgent: 'hostB' });
+  const outcome = (await drill.result()) as RunOutcome<{
+    passed: boolean;
+    drillId: string;
+    sandbox: string;
+    checks: { name: string; ok: boolean }[];
+  }>;
+  expect(outcome.state).toBe('completed');
+  expect(outcome.result!.checks.filter((c) => !c.ok)).toEqual([]);
+  expect(outcome.result!.passed).toBe(true);
+  expect(outcome.result!.sandbox.startsWith(path.join(dir, 'hostB', 'standby-drills'))).toBe(true);
+  const onB = agentIdentity('hostB', agents.hostB.child);
+  const controlPlane = ['resolveTarget', 'appendAudit', 'notify', 'registerDrillTarget', 'standbyForDrill'];
+  for (const workflowId of [drill.workflowId, `${drill.workflowId}-restore`]) {
+    const by = await startedBy(workflowId);
+    expect(by.has('adoptRepository') || by.has('prepareSandbox')).toBe(true);
+    for (const [activity, identities] of by)
+      for (const identity of identities)
+        if (controlPlane.includes(activity)) expect(identity).not.toContain('lifeboat-agent');
+        else expect(`${activity}: ${identity}`).toContain(`${activity}: ${onB}`);
+  }
+  // Production (host A's root) was not even read by host B: unchanged, and the drill is on record.
+  expect(treeState(production)).toEqual(before);
+  const catalog = new Catalog(path.join(dir, 'catalog.sqlite'), { readonly: true });
+  try {
+    expect(catalog.listDrills('rootA').map((d) => [d.drillId, d.passed])).toContainEqual([
+      outcome.result!.drillId,
+      true,
+    ]);
+  } finally {
+    catalog.close();
+  }
+  // Not for an agent that does not stand by for the target, nor for a scenario that copies production.
+  for (const [input, message] of [
+    [{ sandboxAgent: 'hostA' }, /agent 'hostA' does not stand by for target 'rootA'.*agents that do: hostB/],
+    [{ sandboxAgent: 'hostB', scenario: 'fullRestore' }, /sandboxAgent is for the hostLoss scenario only/],
+  ] as const) {
+    await expect((await start(input)).result()).rejects.toMatchObject({
+      cause: expect.objectContaining({ type: 'InvalidInput', message: expect.stringMatching(message) }),
+    });
+  }
+}, 180_000);
 
 test('a fleet run over four targets on two agents, one failing, maxErrors 1: it halts naming it', async () => {
   const fleet = await tw.client.workflow.start('fleet', {

@@ -50,11 +50,10 @@ export function announcementOf(agent: AgentConfig, taskQueue: string, activities
     taskQueue,
     timeoutSeconds: agent.agent.timeoutSeconds,
     activities: [...activities].sort(),
-    targets: Object.values(agent.config.targets).map((t) => ({
-      name: t.name,
-      sections: targetSections(t),
-      labels: t.labels ?? {},
-    })),
+    targets: Object.values(agent.config.targets)
+      .filter((t) => !agent.standby.includes(t.name))
+      .map((t) => ({ name: t.name, sections: targetSections(t), labels: t.labels ?? {} })),
+    standby: agent.standby,
     at: new Date().toISOString(),
   };
 }

@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS forgotten_agents (
   actor TEXT NOT NULL,
   PRIMARY KEY (name, key)
 );
+CREATE TABLE IF NOT EXISTS agent_standby (
+  target TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  PRIMARY KEY (target, agent)
+);
 CREATE TABLE IF NOT EXISTS drill_targets (
   name TEXT PRIMARY KEY,
   base TEXT NOT NULL,
@@ -131,6 +136,9 @@ export class Registry {
       );
       for (const t of a.targets)
         insert.run(t.name, a.agent, JSON.stringify(t.sections), JSON.stringify(t.labels));
+      this.db.prepare('DELETE FROM agent_standby WHERE agent = ?').run(a.agent);
+      const standby = this.db.prepare('INSERT INTO agent_standby (target, agent) VALUES (?, ?)');
+      for (const t of a.standby ?? []) standby.run(t, a.agent);
       return { conflicts };
     });
     return write.immediate();
@@ -151,6 +159,7 @@ export class Registry {
         }[]
       ).map((r) => r.target);
       this.db.prepare('DELETE FROM agent_targets WHERE agent = ?').run(agent);
+      this.db.prepare('DELETE FROM agent_standby WHERE agent = ?').run(agent);
       const gone = this.db.prepare('DELETE FROM agents WHERE name = ?').run(agent).changes > 0;
       return { forgotten: gone, targets };
     });
@@ -204,6 +213,11 @@ export class Registry {
     const t = this.targets().find((r) => r.target === name);
     if (!t) return undefined;
     return { ...t, agentRow: this.agents().find((a) => a.name === t.agent) };
+  }
+
+  /** Whether `agent` announced that it stands by for `target` (config `standby`). */
+  standsBy(agent: string, target: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM agent_standby WHERE target = ? AND agent = ?').get(target, agent);
   }
 
   recordDrillTarget(row: DrillTargetRow): void {

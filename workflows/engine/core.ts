@@ -29,7 +29,7 @@ import type {
 } from '../../common/types';
 import { ApplicationFailure } from '@temporalio/workflow';
 import { RUNBOOK_BUG, SYSTEM_ACTOR, describeFailure, nowIso } from './failure';
-import { routeOf, routeOptions } from './agents';
+import { routeOf, routeOptions, type Route } from './agents';
 import { Journal } from './journal';
 import { Responder } from './responder';
 import { SignatureRules } from './signatures';
@@ -38,6 +38,8 @@ export interface Compensation {
   name: string;
   activity: keyof Activities;
   args: unknown[];
+  /** The agent its step ran on, when not the target's (StepOptions.on). */
+  on?: Route;
 }
 
 /**
@@ -241,7 +243,7 @@ export class RunCore {
       const undo = wf.proxyActivities<Activities>({
         startToCloseTimeout: '5 minutes',
         retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
-        ...routeOptions(routeOf(this.target, comp.activity)),
+        ...routeOptions(comp.on ?? routeOf(this.target, comp.activity)),
       });
       this.record('compensation.started', { name: comp.name }, SYSTEM_ACTOR, comp.name);
       try {

@@ -46,7 +46,7 @@ import {
   oneLine,
   summaryOf,
 } from './failure';
-import { agentNotPolling, checkAgentHas, routeOf, routeOptions } from './agents';
+import { agentNotPolling, checkAgentHas, routeOf, routeOptions, type Route } from './agents';
 import { RunCore, runbookInputOf, type Compensation } from './core';
 import type { Journal } from './journal';
 
@@ -68,6 +68,8 @@ export interface StepOptions<T = unknown> {
    * Must be idempotent and harmless when the step did nothing.
    */
   compensation?: Compensation;
+  /** Runs on this agent instead of the target's (a drill's sandbox on another host). */
+  on?: Route;
 }
 
 export class RunbookRun<I extends { target: string } = { target: string }> extends RunCore {
@@ -83,7 +85,7 @@ export class RunbookRun<I extends { target: string } = { target: string }> exten
     opts: StepOptions<ActivityResult<K>> = {},
   ): Promise<ActivityResult<K>> {
     this.checkFlow(name, 'step');
-    const route = routeOf(this.target, activity);
+    const route = opts.on ?? routeOf(this.target, activity);
     const proxy = wf.proxyActivities<Activities>({
       ...routeOptions(route),
       startToCloseTimeout: opts.startToCloseTimeout ?? '1 minute',
