@@ -256,11 +256,24 @@ test('an operator starts a recovery from the UI, finds it waiting for approval, 
     );
     return texts.join('\n');
   };
-  /** Waits until the run page's panels show `pattern`, reloading as the UI's "R for freshness" does. */
-  const panelsShow = async (pattern: RegExp, what: string): Promise<string> => {
-    const deadline = Date.now() + 45000;
+  /** The panels once they have rendered (a loaded machine renders the frames slowly: up to 15 s). */
+  const renderedPanels = async () => {
+    const until = Date.now() + 15000;
     for (;;) {
       const text = await panels();
+      if (text.trim() !== '' || Date.now() > until) return text;
+      await page.waitForTimeout(250);
+    }
+  };
+  /**
+   * Waits until the run page's panels show `pattern`, reloading as the UI's "R for freshness" does;
+   * each reload waits for the panels to render before it reads them, so a slow render is not taken
+   * for an empty page.
+   */
+  const panelsShow = async (pattern: RegExp, what: string): Promise<string> => {
+    const deadline = Date.now() + 60000;
+    for (;;) {
+      const text = await renderedPanels();
       if (pattern.test(text)) return text;
       if (Date.now() > deadline) throw new Error(`the run page did not show ${what}; it showed:\n${text}`);
       await page.waitForTimeout(1000);
