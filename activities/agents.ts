@@ -12,10 +12,9 @@ import type { DrillRecord } from '../common/drill';
 import type { TargetView } from '../common/types';
 import type { LifeboatConfig } from '../config';
 import { invalidInput } from './errors';
-import type { Catalog, CatalogEntry } from './lib/catalog';
-import type { AuditLedger } from './lib/ledger';
+import type { CatalogEntry } from './lib/catalog';
 import { lastSeen, queuePollers } from './lib/pollers';
-import type { Registry } from './lib/registry';
+import type { LedgerStore, RecordStore } from './lib/stores';
 import { readTrustedKeys } from './lib/sidecar';
 import { SignatureFormatError, verifyDetached } from './lib/signing';
 
@@ -68,15 +67,14 @@ function parse(text: string): Announcement | string {
 
 export function createAgentActivities(
   config: LifeboatConfig,
-  ledger: AuditLedger,
-  open: () => Registry,
-  catalog: () => Catalog,
+  ledger: LedgerStore,
+  records: RecordStore,
   client?: () => Client,
 ) {
-  const record = (event: string, actor: string, target: string, details: Record<string, unknown>) => {
+  const record = async (event: string, actor: string, target: string, details: Record<string, unknown>) => {
     const info = activityInfo();
     const run = info.workflowExecution;
-    ledger.append([
+    await ledger.append([
       {
         eventKey: `${run?.workflowId ?? ''}/${run?.runId ?? ''}/${info.activityId}/${event}`,
         at: new Date().toISOString(),
@@ -128,9 +126,9 @@ export function createAgentActivities(
       if ('refusal' in signed) return refuse(signed.refusal);
       const check = { key: signed };
       const reserved = new Map(Object.keys(config.targets).map((t) => [t, "the control plane's own config"]));
-      const { conflicts } = open().announce(a, check.key.fingerprint, reserved);
+      const { conflicts } = await records.announce(a, check.key.fingerprint, reserved);
       if (conflicts.length) return refuse(conflicts.join('; '));
-      record('agent.announced', a.agent, `agent:${a.agent}`, {
+      await record('agent.announced', a.agent, `agent:${a.agent}`, {
         host: a.host,
         build: a.build,
         pid: a.pid,
@@ -157,8 +155,7 @@ export function createAgentActivities(
         return { ok: false, refusal: 'backups and drills must be arrays' };
       const signed = await checkSigned(r.agent, 'catalog report', input.report, input.signature);
       if ('refusal' in signed) return { ok: false, refusal: signed.refusal };
-      const registry = open();
-      const known = registry.agents().find((a) => a.name === r.agent);
+      const known = (await records.agents()).find((a) => a.name === r.agent);
       if (!known || known.key !== signed.fingerprint)
         return {
           ok: false,
@@ -171,18 +168,17 @@ export function createAgentActivities(
         refused.push(`${id}: target '${target}' is not held by agent '${r.agent}'`);
         return false;
       };
-      const into = catalog();
       let backups = 0;
       let drills = 0;
       for (const b of r.backups)
         if (take(b.backupId, b.target)) {
-          into.mirror(b, r.agent);
+          await records.putBackup(b, r.agent);
           backups += 1;
         }
       // A host-loss drill of a target it stands by for runs its sandbox here: its record is this agent's.
       for (const d of r.drills)
-        if (registry.standsBy(r.agent, d.target) || take(d.drillId, d.target)) {
-          into.recordDrill(d);
+        if ((await records.standsBy(r.agent, d.target)) || take(d.drillId, d.target)) {
+          await records.putDrill(d);
           drills += 1;
         }
       return { ok: true, backups, drills, refused };
@@ -205,30 +201,29 @@ export function createAgentActivities(
         throw invalidInput(
           `input.sandboxAgent is for the hostLoss scenario only (it restores from the offsite copy alone, so no production file moves between hosts); scenario '${scenario}' copies production into its sandbox`,
         );
-      const registry = open();
-      const row = registry.agents().find((a) => a.name === agent);
-      if (!row || !registry.standsBy(agent, target)) {
-        const standing = registry
-          .agents()
-          .filter((a) => registry.standsBy(a.name, target))
-          .map((a) => a.name);
+      const all = await records.agents();
+      const row = all.find((a) => a.name === agent);
+      if (!row || !(await records.standsBy(agent, target))) {
+        const standing: string[] = [];
+        for (const a of all) if (await records.standsBy(a.name, target)) standing.push(a.name);
         throw invalidInput(
           `input.sandboxAgent: agent '${agent}' does not stand by for target '${target}' (its config's 'standby' section); agents that do: ${standing.join(', ') || 'none'}`,
         );
       }
-      const into = catalog();
+      const entries = await records.listBackups(target);
+      const byId = new Map(entries.map((e) => [e.backupId, e]));
       const offsite = (id: string | null): boolean => {
         if (!id) return true;
-        const e = into.get(id);
+        const e = byId.get(id);
         return !!e?.offsiteCopy && offsite(e.parent);
       };
-      const newest = into.list(target).find((e) => offsite(e.backupId));
+      const newest = entries.find((e) => offsite(e.backupId));
       if (!newest?.manifestSha256)
         throw invalidInput(
           `target '${target}' has no backup copied offsite, with its chain, in the control plane's catalog: run fullBackup with an offsite repository first`,
         );
       const chain: string[] = [];
-      for (let id: string | null = newest.backupId; id; id = into.get(id)?.parent ?? null) chain.unshift(id);
+      for (let id: string | null = newest.backupId; id; id = byId.get(id)?.parent ?? null) chain.unshift(id);
       const policy = config.policies?.[target];
       return {
         route: {
@@ -249,16 +244,14 @@ export function createAgentActivities(
 
     /** Forgets an agent: its targets may be claimed by another (a new host). */
     async forgetAgent(agent: string, actor: string): Promise<{ targets: string[] }> {
-      const { forgotten, targets } = open().forget(agent, actor, new Date().toISOString());
+      const { forgotten, targets } = await records.forget(agent, actor, new Date().toISOString());
       if (!forgotten) {
-        const known = open()
-          .agents()
-          .map((r) => r.name);
+        const known = (await records.agents()).map((r) => r.name);
         throw invalidInput(
           `no agent '${agent}' in the registry; known agents: ${known.join(', ') || 'none'}`,
         );
       }
-      record('agent.forgotten', actor, `agent:${agent}`, { targets });
+      await record('agent.forgotten', actor, `agent:${agent}`, { targets });
       return { targets };
     },
 
@@ -267,12 +260,7 @@ export function createAgentActivities(
       const polled = client
         ? lastSeen(await queuePollers(client(), taskQueue, 'activity', activityInfo().workflowNamespace))
         : undefined;
-      return (
-        polled ??
-        open()
-          .agents()
-          .find((r) => r.name === agent)?.announcedAt
-      );
+      return polled ?? (await records.agents()).find((r) => r.name === agent)?.announcedAt;
     },
   };
 }

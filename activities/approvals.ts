@@ -16,7 +16,7 @@ import {
 } from '../common/statements';
 import type { LifeboatConfig } from '../config';
 import { loadIdentityKeys, type IdentityKeys } from './lib/identityKeys';
-import type { AuditLedger } from './lib/ledger';
+import type { LedgerStore } from './lib/stores';
 import { SignatureFormatError, verifyDetached } from './lib/signing';
 
 export interface VerifyDecisionInput {
@@ -35,7 +35,11 @@ export type DecisionVerdict =
 export async function verifySignedDecision(
   input: VerifyDecisionInput,
   identities: IdentityKeys[],
-  claim: { nowMs: number; claimNonce: (nonce: string) => boolean; keep: (k: KeptKey) => void },
+  claim: {
+    nowMs: number;
+    claimNonce: (nonce: string) => boolean | Promise<boolean>;
+    keep: (k: KeptKey) => void | Promise<void>;
+  },
 ): Promise<DecisionVerdict> {
   const refuse = (refusal: string): DecisionVerdict => ({ ok: false, refusal });
   const parsed = parseStatement(input.signed?.statement);
@@ -77,11 +81,11 @@ export async function verifySignedDecision(
     return refuse(`the statement claims '${s.identity}' but is signed by key ${fp} of '${owner?.identity}'`);
   if (!who.active.some((k) => k.fingerprint === fp))
     return refuse(`key ${fp} of '${s.identity}' is retired: sign with a current key`);
-  if (!claim.claimNonce(s.nonce))
+  if (!(await claim.claimNonce(s.nonce)))
     return refuse(
       `this statement was already used (nonce ${s.nonce}): each signature counts once; sign again`,
     );
-  claim.keep({ fingerprint: fp, identity: s.identity, armored: check.key.key.armor() });
+  await claim.keep({ fingerprint: fp, identity: s.identity, armored: check.key.key.armor() });
   return { ok: true, identity: s.identity, key: fp, nonce: s.nonce };
 }
 
@@ -91,7 +95,7 @@ export interface KeptKey {
   armored: string;
 }
 
-export function createApprovalActivities(config: LifeboatConfig, ledger: AuditLedger) {
+export function createApprovalActivities(config: LifeboatConfig, ledger: LedgerStore) {
   let keys: Promise<IdentityKeys[]> | undefined;
   return {
     /** Verifies a signed decision for the run (see the head comment); never throws on a bad statement. */

@@ -40,7 +40,7 @@ export interface FleetChildState {
 
 export interface FleetOptions {
   /** Targets held elsewhere than in the control plane's config (the agents' registry); none by default. */
-  extraTargets?: () => FleetTarget[];
+  extraTargets?: () => Promise<FleetTarget[]>;
   /** How often the watch asks the children (default 2 s). */
   pollMs?: number;
   /** How long one watch lasts at most before it answers anyway (default 10 minutes). */
@@ -147,7 +147,7 @@ export function createFleetActivities(
   return {
     /** The names of the targets a fleet acts on, in the order they run; see `selectTargets`. */
     async selectFleetTargets(request: FleetSelectionRequest): Promise<string[]> {
-      const all = [...configTargets(config, request.requires), ...(options.extraTargets?.() ?? [])];
+      const all = [...configTargets(config, request.requires), ...((await options.extraTargets?.()) ?? [])];
       return selectTargets(all, request).map((t) => t.name);
     },
 

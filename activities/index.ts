@@ -22,8 +22,7 @@ import { createHealthActivities } from './health';
 import { createHistoryActivities } from './history';
 import { createImportActivities } from './imports';
 import type { Catalog } from './lib/catalog';
-import type { AuditLedger } from './lib/ledger';
-import { Registry } from './lib/registry';
+import type { LedgerStore, RecordStore } from './lib/stores';
 import { createMigrationActivities } from './migration';
 import { createNotifyActivities } from './notify';
 import { createPanicActivities } from './panic';
@@ -36,10 +35,15 @@ import { createTargetActivities } from './targets';
 
 export interface ActivityDeps {
   config: LifeboatConfig;
-  ledger: AuditLedger;
+  ledger: LedgerStore;
+  /** The catalog of record and the registry of agents (the control plane's). */
+  records: RecordStore;
+  /** The catalog of the control plane's own targets' backups, with their manifests (a SQLite file). */
   catalog: Catalog;
   /** A Temporal client, for the activities that look at runs (the stuck-run sweep). */
   client?: () => Client;
+  /** Wraps the host activities (with PostgreSQL: each reports its catalog writes to the records). */
+  wrapHost?: <T extends object>(activities: T) => T;
 }
 
 /** Backups, restores and adoption of a config's targets, listed in `catalog` (tests and the bench use them alone). */
@@ -77,24 +81,24 @@ export function createHostActivities(config: LifeboatConfig, catalog: Catalog) {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  let registry: Registry | undefined;
-  const openRegistry = () => (registry ??= new Registry(deps.config.catalog));
   return {
-    ...createTargetActivities(deps.config, openRegistry),
+    ...createTargetActivities(deps.config, deps.records),
     ...createAuditActivities(deps.ledger),
     ...createApprovalActivities(deps.config, deps.ledger),
-    ...createHostActivities(deps.config, deps.catalog),
+    ...(deps.wrapHost ?? ((a) => a))(createHostActivities(deps.config, deps.catalog)),
     ...createNotifyActivities(deps.config),
     ...createStuckActivities(deps.config, deps.ledger, deps.client),
     ...createHistoryActivities(deps.client),
     ...createFleetActivities(deps.config, deps.client, {
       // The agents' targets, as they announced them.
-      extraTargets: () =>
-        openRegistry()
-          .targets()
-          .map((t) => ({ name: t.target, labels: t.labels, sections: t.sections })),
+      extraTargets: async () =>
+        (await deps.records.targets()).map((t) => ({
+          name: t.target,
+          labels: t.labels,
+          sections: t.sections,
+        })),
     }),
-    ...createAgentActivities(deps.config, deps.ledger, openRegistry, () => deps.catalog, deps.client),
+    ...createAgentActivities(deps.config, deps.ledger, deps.records, deps.client),
   };
 }
 

@@ -10,7 +10,7 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { SA_RUNBOOK_NAME, SA_RUNBOOK_TARGET } from '../common/constants';
 import type { LifeboatConfig } from '../config';
-import type { AuditLedger } from './lib/ledger';
+import type { LedgerStore } from './lib/stores';
 import { runHealth, stuckAdvice } from './lib/runHealth';
 import { createNotifyActivities } from './notify';
 
@@ -27,7 +27,7 @@ export interface SweepReport {
   problems: string[];
 }
 
-export function createStuckActivities(config: LifeboatConfig, ledger: AuditLedger, client?: () => Client) {
+export function createStuckActivities(config: LifeboatConfig, ledger: LedgerStore, client?: () => Client) {
   const { notify } = createNotifyActivities(config);
   return {
     /** Finds the running Lifeboat runs of this worker's task queue that are stuck and tells the webhooks, once. */
@@ -60,7 +60,7 @@ export function createStuckActivities(config: LifeboatConfig, ledger: AuditLedge
           failure: stuck.failure,
         };
         const eventKey = `run.stuck/${run.workflowId}/${run.runId}/${stuck.since ?? 'unknown'}`;
-        if (ledger.has(eventKey)) {
+        if (await ledger.has(eventKey)) {
           report.stuck.push({ ...entry, noticed: 'before' });
           continue;
         }
@@ -88,7 +88,7 @@ export function createStuckActivities(config: LifeboatConfig, ledger: AuditLedge
           report.problems.push(`${run.workflowId}: ${problem}`);
           log.warn(`stuck run ${run.workflowId}: ${problem}`);
         }
-        ledger.append([
+        await ledger.append([
           {
             eventKey,
             at: new Date().toISOString(),

@@ -8,7 +8,7 @@ import { expandApprovers } from '../config/identities';
 import type { TargetView } from '../common/types';
 import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../config';
 import { invalidInput } from './errors';
-import type { Registry } from './lib/registry';
+import type { RecordStore } from './lib/stores';
 import { deriveTarget, parseDrillTargetName, readSandboxRecord, sandboxDir } from './lib/sandbox';
 
 function knownTargets(config: LifeboatConfig): string {
@@ -95,10 +95,14 @@ const missingProblem = (name: string, runbook: string, missing: string[], where:
     `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} ${missing.length > 1 ? 'sections' : 'section'} in ${where}; ${runbook} needs ${missing.length > 1 ? 'them' : 'it'}`,
   );
 
-export function createTargetActivities(config: LifeboatConfig, registry?: () => Registry) {
+export function createTargetActivities(config: LifeboatConfig, records?: RecordStore) {
   /** A target an agent holds: its sections and labels as announced, its gates from the control plane. */
-  const agentTarget = (runbook: string, name: string, requires: string[]): TargetView | undefined => {
-    const row = registry?.().target(name);
+  const agentTarget = async (
+    runbook: string,
+    name: string,
+    requires: string[],
+  ): Promise<TargetView | undefined> => {
+    const row = await records?.target(name);
     if (!row?.agentRow) return undefined;
     const missing = requires.filter((s) => !row.sections.includes(s));
     if (missing.length) throw missingProblem(name, runbook, missing, `the config of agent '${row.agent}'`);
@@ -120,17 +124,19 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
     };
   };
   /** A drill's derived target of an agent's target: routed to the agent whose sandbox it is. */
-  const agentDrillTarget = (runbook: string, name: string, requires: string[]): TargetView | undefined => {
-    const row = registry?.().drillTarget(name);
+  const agentDrillTarget = async (
+    runbook: string,
+    name: string,
+    requires: string[],
+  ): Promise<TargetView | undefined> => {
+    const row = await records?.drillTarget(name);
     if (!row) return undefined;
-    const holder = registry?.().target(row.base)?.agentRow;
+    const holder = (await records?.target(row.base))?.agentRow;
     const agent =
       holder?.name === row.agent
         ? holder
-        : registry?.().standsBy(row.agent, row.base)
-          ? registry?.()
-              .agents()
-              .find((a) => a.name === row.agent)
+        : (await records?.standsBy(row.agent, row.base))
+          ? (await records?.agents())?.find((a) => a.name === row.agent)
           : undefined;
     if (!agent)
       throw invalidInput(
@@ -181,12 +187,12 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
       const drill = parseDrillTargetName(input.name);
       if (!drill || drill.base !== input.base)
         throw invalidInput(`'${input.name}' is not the name of a drill of target '${input.base}'`);
-      const holder = registry?.().target(input.base);
-      if (input.agent && !registry?.().standsBy(input.agent, input.base))
+      const holder = await records?.target(input.base);
+      if (input.agent && !(await records?.standsBy(input.agent, input.base)))
         throw invalidInput(`agent '${input.agent}' does not stand by for target '${input.base}'`);
       const agent = input.agent ?? holder?.agent;
       if (!agent) throw invalidInput(`target '${input.base}' is not held by an agent`);
-      registry!().recordDrillTarget({ ...input, agent, at: new Date().toISOString() });
+      await records!.recordDrillTarget({ ...input, agent, at: new Date().toISOString() });
       return { agent };
     },
     /** What a run over many targets (a fleet run, named `label`) may know: no config of one target. */
@@ -200,16 +206,13 @@ export function createTargetActivities(config: LifeboatConfig, registry?: () => 
     async resolveTarget(runbook: string, name: string, requires: string[]): Promise<TargetView> {
       const drill = parseDrillTargetName(name);
       if (drill && !config.targets[drill.base]) {
-        const held = agentDrillTarget(runbook, name, requires);
+        const held = await agentDrillTarget(runbook, name, requires);
         if (held) return held;
       }
       if (!config.targets[name] && !drill) {
-        const held = agentTarget(runbook, name, requires);
+        const held = await agentTarget(runbook, name, requires);
         if (held) return held;
-        const agents =
-          registry?.()
-            .targets()
-            .map((t) => t.target) ?? [];
+        const agents = (await records?.targets())?.map((t) => t.target) ?? [];
         if (agents.length)
           throw invalidInput(
             `unknown target '${name}'; the control plane's config has: ${knownTargets(config) || 'none'}; agents hold: ${agents.join(', ')}`,

@@ -6,7 +6,8 @@
 import type { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import { lastSeen, queuePollers } from '../activities/lib/pollers';
-import { Registry, type AgentRow } from '../activities/lib/registry';
+import type { AgentRow } from '../activities/lib/registry';
+import { openRecordStore } from '../activities/lib/stores';
 import type { LifeboatConfig } from '../config';
 
 export interface TargetListing {
@@ -17,27 +18,29 @@ export interface TargetListing {
   sections: string[];
 }
 
-export function readRegistry(config: LifeboatConfig): { agents: AgentRow[]; targets: TargetListing[] } {
+export async function readRegistry(
+  config: LifeboatConfig,
+): Promise<{ agents: AgentRow[]; targets: TargetListing[] }> {
   const own: TargetListing[] = Object.values(config.targets).map((t) => ({
     target: t.name,
     agent: 'control-plane',
     labels: t.labels ?? {},
     sections: [],
   }));
-  if (!fs.existsSync(config.catalog)) return { agents: [], targets: own };
+  if (!config.database && !fs.existsSync(config.catalog)) return { agents: [], targets: own };
   // Read-only: the CLI never writes the control plane's stores.
-  const registry = new Registry(config.catalog, { readonly: true });
+  const { records, close } = await openRecordStore(config, { readonly: true });
   try {
-    const targets = [...own, ...registry.targets().map((t) => ({ ...t }))].sort((a, b) =>
+    const targets = [...own, ...(await records.targets()).map((t) => ({ ...t }))].sort((a, b) =>
       a.target.localeCompare(b.target),
     );
-    return { agents: registry.agents(), targets };
+    return { agents: await records.agents(), targets };
   } catch (err) {
     // A catalog from before agents existed has no registry tables: no agent has announced itself.
     if (/no such table/.test((err as Error).message)) return { agents: [], targets: own };
     throw err;
   } finally {
-    registry.close();
+    await close();
   }
 }
 

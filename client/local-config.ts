@@ -5,7 +5,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Catalog } from '../activities/lib/catalog';
+import {
+  openLedgerStore,
+  openRecordStore,
+  type LedgerStore,
+  type RecordStore,
+} from '../activities/lib/stores';
+import { SqliteLedgerStore } from '../activities/lib/stores/sqlite';
 import { loadConfig, type LifeboatConfig } from '../config';
 import { readRegistry } from './agents';
 import { CliError, badInput } from './runs';
@@ -25,10 +31,24 @@ export function localConfig(flags: { config?: string }, env = process.env): Life
   }
 }
 
-/** The audit ledger: --ledger, else the config's `auditLedger`. */
-export function ledgerPath(flags: { ledger?: string; config?: string }, env = process.env): string {
-  if (flags.ledger) return path.resolve(flags.ledger);
-  return localConfig(flags, env).auditLedger;
+/**
+ * The audit ledger, read-only: --ledger <file>, else the config's (in its `database`, or the
+ * `auditLedger` file). A store that cannot be opened is exit 1 with what to fix.
+ */
+export async function openLedger(
+  flags: { ledger?: string; config?: string },
+  env = process.env,
+): Promise<{ ledger: LedgerStore; close(): Promise<void> }> {
+  try {
+    if (flags.ledger) {
+      const ledger = new SqliteLedgerStore(path.resolve(flags.ledger), { readonly: true });
+      return { ledger, close: () => ledger.close() };
+    }
+    return await openLedgerStore(localConfig(flags, env), { readonly: true });
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError((err as Error).message, 1);
+  }
 }
 
 export const CONFIG_OPTION = {
@@ -45,23 +65,24 @@ export const LEDGER_OPTIONS = {
 };
 
 /**
- * The worker config's catalog, opened read-only, for the list commands; `target` (if given) must be
- * a target of the config or of an agent. `none` says what a missing catalog means, e.g. "no backup has been made yet?".
+ * The worker config's catalog of record (in its `database`, or the catalog file), opened read-only,
+ * for the list commands; `target` (if given) must be a target of the config or of an agent. `none`
+ * says what a missing catalog means, e.g. "no backup has been made yet?".
  */
-export function openCatalog(
+export async function openRecords(
   flags: { config?: string; target?: string },
   none: string,
-): { catalog: Catalog; target?: string } {
+): Promise<{ records: RecordStore; target?: string; close(): Promise<void> }> {
   const config = localConfig(flags);
   const target = flags.target;
   if (target !== undefined && !config.targets[target]) {
-    const known = readRegistry(config).targets.map((t) => t.target);
+    const known = (await readRegistry(config).catch(() => ({ targets: [] }))).targets.map((t) => t.target);
     if (!known.includes(target))
       throw badInput(`unknown target '${target}'; the config and its agents have: ${known.join(', ')}`);
   }
   try {
-    return { catalog: new Catalog(config.catalog, { readonly: true }), target };
+    return { ...(await openRecordStore(config, { readonly: true })), target };
   } catch (err) {
-    throw new CliError(`${(err as Error).message} (${none})`, 1);
+    throw new CliError(`${(err as Error).message}${config.database ? '' : ` (${none})`}`, 1);
   }
 }

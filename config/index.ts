@@ -14,11 +14,13 @@ import { SELF_TARGET } from '../common/constants';
 import { checkSelfBackupApart, selfBackup, selfTarget } from './backup';
 import { checkIdentityRefs, groups, identities } from './identities';
 import { agents, policies } from './agents';
+import { database } from './database';
 import { notify } from './notify';
 import { crossCheck, filePath, isObject, problemsOf, section } from './sections';
 import { targets, type TargetConfig } from './targets';
 
 export type { CommandSettings, EncryptionSettings, SigningSettings } from './backup';
+export type { DatabaseSettings } from './database';
 export type { DrillSettings } from './drill';
 export { productionPaths } from './drill';
 export type { IdentitySettings } from './identities';
@@ -56,6 +58,8 @@ function configSchema(source: string) {
     agents: agents(base).optional(),
     /** Gate policies of targets held by agents (their configs are on their hosts; policies are here). */
     policies: policies.optional(),
+    /** The ledger and the catalog of record in PostgreSQL (config/database.ts); SQLite files without it. */
+    database: database.optional(),
   })
     .check(
       crossCheck<{ auditLedger: string; catalog?: string; selfBackup?: object }>((c, at) => {

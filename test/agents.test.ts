@@ -689,14 +689,14 @@ test('an agent of an older build that lacks an activity: the run waits naming th
   await handle.executeUpdate(stopUpdate, { args: [{ actor: 'ops', reason: 'agent too old' }] });
 });
 
-test('the CLI reads the registry read-only, and a catalog from before agents lists no agent', () => {
+test('the CLI reads the registry read-only, and a catalog from before agents lists no agent', async () => {
   const old = tempDir('agents-old-catalog');
   const { config } = writeConfig(old, {
     auditLedger: 'audit.sqlite',
     targets: { own: storeTargetConfig(path.join(old, 'own')) },
   });
   new Catalog(config.catalog).close(); // a catalog with its own tables only
-  expect(readRegistry(config)).toEqual({
+  expect(await readRegistry(config)).toEqual({
     agents: [],
     targets: [{ target: 'own', agent: 'control-plane', labels: {}, sections: [] }],
   });

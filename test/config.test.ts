@@ -54,7 +54,7 @@ test('every problem is listed at once, each naming the setting and what is allow
   });
   expect(problems).toEqual(
     expect.arrayContaining([
-      'config.extra is not a known setting; known: auditLedger, catalog, targets, notify, selfBackup, identities, groups, agents, policies',
+      'config.extra is not a known setting; known: auditLedger, catalog, targets, notify, selfBackup, identities, groups, agents, policies, database',
       'auditLedger must be the path of the audit ledger database (string)',
       "targets.bad name!: a target name may hold letters, digits, '.', '_' and '-' (at most 64)",
       expect.stringMatching(

@@ -12,7 +12,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { AuditLedger } from '../activities/lib/ledger';
+import { SqliteLedgerStore } from '../activities/lib/stores/sqlite';
 import { createStuckActivities, type SweepReport } from '../activities/stuck';
 import { approveSignal, approveUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
@@ -206,7 +206,7 @@ test('without patched(), the waiting run gets stuck on the new worker: status, l
     expect(approve.stderr).toContain('temporal workflow reset');
 
     // The control plane's sweep: one notice per stuck run, remembered in the audit ledger.
-    const ledger = new AuditLedger(config.auditLedger);
+    const ledger = new SqliteLedgerStore(config.auditLedger);
     try {
       const { sweepStuckRuns } = createStuckActivities(config, ledger, () => worker.client);
       const env = new MockActivityEnvironment({ taskQueue });
@@ -218,9 +218,9 @@ test('without patched(), the waiting run gets stuck on the new worker: status, l
       const notices = received.filter((b) => b.workflowId === workflowId && b.event === 'stuck');
       expect(notices).toHaveLength(1);
       expect(String(notices[0].text)).toContain('stuck (its workflow task keeps failing)');
-      expect(ledger.forWorkflow(workflowId).filter((r) => r.event === 'run.stuck')).toHaveLength(1);
+      expect((await ledger.forWorkflow(workflowId)).filter((r) => r.event === 'run.stuck')).toHaveLength(1);
     } finally {
-      ledger.close();
+      await ledger.close();
     }
   } finally {
     await worker.client.workflow.getHandle(workflowId).terminate('test over: the stuck run is not needed');

@@ -95,7 +95,7 @@ export async function startWorker(
       await recordQueue(client, taskQueue);
       worker.shutdown();
       await running;
-      close();
+      await close();
       await nativeConnection.close();
       await connection.close();
     },

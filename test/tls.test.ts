@@ -145,7 +145,7 @@ beforeAll(async () => {
   stopWorker = async () => {
     worker.shutdown();
     await running;
-    close();
+    await close();
   };
 });
 

@@ -89,7 +89,7 @@ async function main(): Promise<number> {
     try {
       await worker.run();
     } finally {
-      close();
+      await close();
     }
   } finally {
     await connection.close();

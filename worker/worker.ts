@@ -4,8 +4,9 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
 import { loadIdentityKeys } from '../activities/lib/identityKeys';
-import { AuditLedger } from '../activities/lib/ledger';
+import { openStores, type LedgerStore, type RecordStore } from '../activities/lib/stores';
 import { bundleInChildProcess } from './bundle';
+import { CatalogMirror, reportingCatalog } from './catalogMirror';
 import { ConfigError, type LifeboatConfig } from '../config';
 
 export interface LifeboatWorkerOptions {
@@ -33,17 +34,46 @@ export async function checkIdentityKeys(config: LifeboatConfig): Promise<void> {
   }
 }
 
-export async function createLifeboatWorker(
-  options: LifeboatWorkerOptions,
-): Promise<{ worker: Worker; ledger: AuditLedger; catalog: Catalog; close: () => void }> {
+export async function createLifeboatWorker(options: LifeboatWorkerOptions): Promise<{
+  worker: Worker;
+  ledger: LedgerStore;
+  records: RecordStore;
+  catalog: Catalog;
+  close: () => Promise<void>;
+}> {
   await checkIdentityKeys(options.config);
-  const ledger = new AuditLedger(options.config.auditLedger);
-  const catalog = new Catalog(options.config.catalog);
+  const stores = await openStores(options.config);
+  const { ledger, records } = stores;
+  // With SQLite the catalog of record is this very file; with PostgreSQL the control plane's own
+  // targets' catalog stays a file (with manifests) and reports its writes, as an agent does.
+  let mirror: CatalogMirror | undefined;
+  const catalog = new Catalog(options.config.catalog, { onChange: (c) => mirror?.mark(c) });
+  if (stores.engine === 'postgres') {
+    mirror = new CatalogMirror(
+      () => catalog,
+      'control-plane',
+      async (report) => {
+        for (const b of report.backups) await records.putBackup(b, null);
+        for (const d of report.drills) await records.putDrill(d);
+        return { ok: true, backups: report.backups.length, drills: report.drills.length, refused: [] };
+      },
+      (message) => console.warn(`lifeboat worker: ${message}`),
+    );
+    mirror.markAll();
+    await mirror.flush().catch(() => undefined);
+  }
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    activities: createActivities({ config: options.config, ledger, catalog, client: options.client }),
+    activities: createActivities({
+      config: options.config,
+      ledger,
+      records,
+      catalog,
+      client: options.client,
+      ...(mirror ? { wrapHost: <T extends object>(a: T) => reportingCatalog(a, mirror) } : {}),
+    }),
     // Given only when set: the SDK refuses an identity that is present but undefined.
     ...(options.identity ? { identity: options.identity } : {}),
     // Why: operators follow long backups and restores live (`lifeboat watch`), so progress reaches
@@ -55,9 +85,10 @@ export async function createLifeboatWorker(
   return {
     worker,
     ledger,
+    records,
     catalog,
-    close: () => {
-      ledger.close();
+    close: async () => {
+      await stores.close();
       catalog.close();
     },
   };

@@ -161,7 +161,7 @@ export class Catalog {
     options: { readonly?: boolean; onChange?: (change: CatalogChange) => void } = {},
   ) {
     this.changed = options.onChange ?? (() => undefined);
-    this.db = openDatabase(file, 'backup catalog', SCHEMA, options);
+    this.db = openDatabase(file, 'backup catalog', SCHEMA, options, { store: 'catalog', current: 1 });
     const have = new Set(
       (this.db.prepare('PRAGMA table_info(backups)').all() as { name: string }[]).map((c) => c.name),
     );
@@ -229,9 +229,10 @@ export class Catalog {
 
   /**
    * Records a backup as the agent holding it reported it (the control plane's catalog): every field
-   * as the agent's catalog has it, without the manifest, which stays on the agent's host.
+   * as the agent's catalog has it, without the manifest, which stays on the agent's host. `agent`
+   * null: a row of the control plane's own target (`store migrate`); a manifest already here stays.
    */
-  mirror(entry: CatalogEntry, agent: string): void {
+  mirror(entry: CatalogEntry, agent: string | null): void {
     this.db
       .prepare(
         `INSERT INTO backups (backup_id, target, kind, parent, created_at, archive, archive_size, archive_sha256, files, bytes, manifest,
@@ -240,7 +241,8 @@ export class Catalog {
            @verifiedAt, @verifyOk, @verifyReport, @offsiteCopy, @removedAt, @origin, @signedBy, @manifestSha256, @agent)
          ON CONFLICT (backup_id) DO UPDATE SET target = excluded.target, kind = excluded.kind, parent = excluded.parent,
            created_at = excluded.created_at, archive = excluded.archive, archive_size = excluded.archive_size,
-           archive_sha256 = excluded.archive_sha256, files = excluded.files, bytes = excluded.bytes, manifest = 'null',
+           archive_sha256 = excluded.archive_sha256, files = excluded.files, bytes = excluded.bytes,
+           manifest = CASE WHEN excluded.held_by IS NULL THEN manifest ELSE 'null' END,
            verified_at = excluded.verified_at, verify_ok = excluded.verify_ok, verify_report = excluded.verify_report,
            offsite_copy = excluded.offsite_copy, removed_at = excluded.removed_at, origin = excluded.origin,
            signed_by = excluded.signed_by, manifest_sha256 = excluded.manifest_sha256, held_by = excluded.held_by`,

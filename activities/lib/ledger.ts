@@ -86,7 +86,7 @@ export class AuditLedger {
     readonly file: string,
     options: { readonly?: boolean } = {},
   ) {
-    this.db = openDatabase(file, 'audit ledger', SCHEMA, options);
+    this.db = openDatabase(file, 'audit ledger', SCHEMA, options, { store: 'ledger', current: 1 });
   }
 
   /** Appends events in order; an event whose key is already present is not written again. */
@@ -201,44 +201,66 @@ export class AuditLedger {
     const rows = this.db
       .prepare(`SELECT ${COLUMNS} FROM audit_events ORDER BY seq`)
       .iterate() as IterableIterator<AuditRow>;
-    let prevHash = GENESIS_HASH;
-    let expectedSeq = 1;
-    let count = 0;
+    const chain = new ChainCheck();
     for (const row of rows) {
-      count += 1;
-      if (row.seq !== expectedSeq) {
-        return {
-          ok: false,
-          rows: count,
-          brokenSeq: row.seq,
-          problem: `row ${expectedSeq} is missing (next row is ${row.seq})`,
-        };
-      }
-      if (row.prevHash !== prevHash) {
-        return {
-          ok: false,
-          rows: count,
-          brokenSeq: row.seq,
-          problem: `prev_hash does not match the hash of row ${row.seq - 1}`,
-        };
-      }
-      const { hash, ...rest } = row;
-      const computed = rowHash(rest);
-      if (computed !== hash) {
-        return {
-          ok: false,
-          rows: count,
-          brokenSeq: row.seq,
-          problem: `its content does not match its hash (stored ${hash.slice(0, 12)}…, computed ${computed.slice(0, 12)}…)`,
-        };
-      }
-      prevHash = hash;
-      expectedSeq += 1;
+      const broken = chain.next(row);
+      if (broken) return broken;
     }
-    return { ok: true, rows: count };
+    return chain.result();
+  }
+
+  /** Rows after `afterSeq`, in order, at most `limit`. */
+  page(afterSeq: number, limit: number): AuditRow[] {
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`)
+      .all(afterSeq, limit) as AuditRow[];
+  }
+
+  /** Copies rows exactly (`lifeboat store migrate`, into an empty ledger only: the caller checks). */
+  importRows(rows: AuditRow[]): void {
+    const insert = this.db.prepare(
+      `INSERT INTO audit_events (seq, event_key, at, workflow_id, run_id, runbook, target, step, event, actor, details, prev_hash, hash)
+       VALUES (@seq, @eventKey, @at, @workflowId, @runId, @runbook, @target, @step, @event, @actor, @details, @prevHash, @hash)`,
+    );
+    this.db.transaction(() => rows.forEach((r) => insert.run(r))).immediate();
   }
 
   close(): void {
     this.db.close();
+  }
+}
+
+/** The chain check row by row (both engines): the first row that does not fit, with why. */
+export class ChainCheck {
+  private prevHash = GENESIS_HASH;
+  private expectedSeq = 1;
+  private count = 0;
+
+  /** Undefined while the chain holds; else the verdict naming the row. */
+  next(row: AuditRow): VerifyResult | undefined {
+    this.count += 1;
+    const fail = (problem: string): VerifyResult => ({
+      ok: false,
+      rows: this.count,
+      brokenSeq: row.seq,
+      problem,
+    });
+    if (row.seq !== this.expectedSeq)
+      return fail(`row ${this.expectedSeq} is missing (next row is ${row.seq})`);
+    if (row.prevHash !== this.prevHash)
+      return fail(`prev_hash does not match the hash of row ${row.seq - 1}`);
+    const { hash, ...rest } = row;
+    const computed = rowHash(rest);
+    if (computed !== hash)
+      return fail(
+        `its content does not match its hash (stored ${hash.slice(0, 12)}…, computed ${computed.slice(0, 12)}…)`,
+      );
+    this.prevHash = hash;
+    this.expectedSeq += 1;
+    return undefined;
+  }
+
+  result(): VerifyResult {
+    return { ok: true, rows: this.count };
   }
 }

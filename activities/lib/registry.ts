@@ -87,7 +87,7 @@ export class Registry {
   private readonly db: Database.Database;
 
   constructor(file: string, options: { readonly?: boolean } = {}) {
-    this.db = openDatabase(file, 'registry', SCHEMA, options);
+    this.db = openDatabase(file, 'registry', SCHEMA, options, { store: 'registry', current: 1 });
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import * as openpgp from 'openpgp';
 import type { SignedDecision } from '../../common/statements';
-import type { AuditLedger } from './ledger';
+import type { LedgerStore } from './stores';
 import { verifyDetached } from './signing';
 
 export interface SignedRowsReport {
@@ -42,14 +42,14 @@ export async function recheckStored(
   }
 }
 
-export async function recheckSignedRows(ledger: AuditLedger): Promise<SignedRowsReport> {
+export async function recheckSignedRows(ledger: LedgerStore): Promise<SignedRowsReport> {
   const report: SignedRowsReport = { checked: 0, lines: [], problems: [] };
-  for (const row of ledger.signedRows()) {
+  for (const row of await ledger.signedRows()) {
     const signed = (JSON.parse(row.details) as { signed?: StoredSigned }).signed;
     if (!signed || signed.verdict !== 'valid') continue; // refused statements are kept as evidence only
     report.checked += 1;
     const where = `row ${row.seq} (${row.event} by ${row.actor})`;
-    const kept = ledger.signerKey(signed.key);
+    const kept = await ledger.signerKey(signed.key);
     let problem: string | undefined = kept
       ? await recheckStored(signed, kept.armored, signed.key)
       : `the signer's key ${signed.key} is not kept in the ledger`;

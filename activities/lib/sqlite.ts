@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { SchemaTooNew } from './stores/types';
 
 /** The first 16 bytes of every SQLite 3 database file. */
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0');
@@ -37,15 +38,34 @@ export function isSqliteSync(file: string): boolean {
   }
 }
 
+/** The version of each of Lifeboat's schemas a file holds (several stores may share one file). */
+const SCHEMA_TABLE =
+  'CREATE TABLE IF NOT EXISTS lifeboat_schema (store TEXT PRIMARY KEY, version INTEGER NOT NULL, at TEXT NOT NULL)';
+
+/** The version of `store` the file records (none: a file from before versions, or a new one). */
+function recordedVersion(db: Database.Database, store: string): number | undefined {
+  const table = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lifeboat_schema'")
+    .get();
+  if (!table) return undefined;
+  const row = db.prepare('SELECT version FROM lifeboat_schema WHERE store = ?').get(store) as
+    { version: number } | undefined;
+  return row?.version;
+}
+
 /**
  * Opens `file`: read-only (it must exist; `what` names it in the error), or for writing (created
- * with `schema`, in WAL mode). Several workers may write at once: they wait for the lock.
+ * with `schema`, in WAL mode, and its version recorded). A file whose schema `version.store` is newer
+ * than `version.current` is refused (SchemaTooNew). Several workers may write at once: they wait for
+ * the lock.
  */
 export function openDatabase(
   file: string,
   what: string,
   schema: string,
   options: { readonly?: boolean },
+  /** Lifeboat's own stores: their schema's name and version (none for a target's database). */
+  version?: { store: string; current: number },
 ): Database.Database {
   let db: Database.Database;
   if (options.readonly) {
@@ -54,9 +74,21 @@ export function openDatabase(
   } else {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec(schema);
   }
   db.pragma('busy_timeout = 10000');
+  const found = version && recordedVersion(db, version.store);
+  if (version && found !== undefined && found > version.current) {
+    db.close();
+    throw new SchemaTooNew(what, file, found, version.current);
+  }
+  if (!options.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.exec(schema);
+    if (version) db.exec(SCHEMA_TABLE);
+    if (version && found !== version.current)
+      db.prepare(
+        'INSERT INTO lifeboat_schema (store, version, at) VALUES (?, ?, ?) ON CONFLICT (store) DO UPDATE SET version = excluded.version, at = excluded.at',
+      ).run(version.store, version.current, new Date().toISOString());
+  }
   return db;
 }

@@ -12,7 +12,7 @@ export const command: Command = {
   positionals: [],
   server: true,
   async run(ctx) {
-    const { agents } = readRegistry(localConfig(ctx.values as { config?: string }));
+    const { agents } = await readRegistry(localConfig(ctx.values as { config?: string }));
     const client = await ctx.connect().catch(() => undefined);
     const seen = await lastSeenOf(client, agents);
     const rows = agents.map((a) => ({ ...a, lastSeen: seen.get(a.name) ?? null }));

@@ -1,7 +1,5 @@
-import { AuditLedger } from '../../activities/lib/ledger';
 import { JSON_OPTION, type Command } from '../command';
-import { LEDGER_OPTIONS, ledgerPath } from '../local-config';
-import { CliError } from '../runs';
+import { LEDGER_OPTIONS, openLedger } from '../local-config';
 
 export const command: Command = {
   name: 'audit show',
@@ -12,15 +10,10 @@ export const command: Command = {
   positionals: ['workflowId'],
   server: false,
   async run(ctx) {
-    const file = ledgerPath(ctx.values as { ledger?: string; config?: string });
-    let ledger: AuditLedger;
+    const { ledger, close } = await openLedger(ctx.values as { ledger?: string; config?: string });
+    const file = ledger.where;
     try {
-      ledger = new AuditLedger(file, { readonly: true });
-    } catch (err) {
-      throw new CliError((err as Error).message, 1);
-    }
-    try {
-      const rows = ledger.forWorkflow(ctx.positionals[0]);
+      const rows = await ledger.forWorkflow(ctx.positionals[0]);
       if (ctx.values.json) {
         ctx.out(
           JSON.stringify(
@@ -41,7 +34,7 @@ export const command: Command = {
       }
       return 0;
     } finally {
-      ledger.close();
+      await close();
     }
   },
 };

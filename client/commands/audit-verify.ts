@@ -1,9 +1,7 @@
-import { AuditLedger } from '../../activities/lib/ledger';
 import { LEDGER_RECOVERED } from '../../activities/lib/selfRestore';
 import { recheckSignedRows } from '../../activities/lib/signedRows';
 import type { Command } from '../command';
-import { LEDGER_OPTIONS, ledgerPath } from '../local-config';
-import { CliError } from '../runs';
+import { LEDGER_OPTIONS, openLedger } from '../local-config';
 
 export const command: Command = {
   name: 'audit verify',
@@ -15,19 +13,14 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
-    const file = ledgerPath(ctx.values as { ledger?: string; config?: string });
-    let ledger: AuditLedger;
+    const { ledger, close } = await openLedger(ctx.values as { ledger?: string; config?: string });
+    const file = ledger.where;
     try {
-      ledger = new AuditLedger(file, { readonly: true });
-    } catch (err) {
-      throw new CliError((err as Error).message, 1);
-    }
-    try {
-      const result = ledger.verify();
+      const result = await ledger.verify();
       if (result.ok) {
         ctx.out(`audit ledger ${file}: chain intact (${result.rows} rows)`);
         // Where history was recovered after a host loss: the chain goes on, the rows in between are gone.
-        for (const row of ledger.rowsOf(LEDGER_RECOVERED)) {
+        for (const row of await ledger.rowsOf(LEDGER_RECOVERED)) {
           const d = JSON.parse(row.details) as { recoveredUpTo?: string; backupId?: string };
           ctx.out(
             `  seam at row ${row.seq}: history recovered up to ${d.recoveredUpTo ?? '?'} from backup ${d.backupId ?? '?'} (restored ${row.at} by ${row.actor}); rows written after that on the old host were lost`,
@@ -49,7 +42,7 @@ export const command: Command = {
       ctx.err(`audit ledger ${file}: chain BROKEN at row ${result.brokenSeq}: ${result.problem}`);
       return 1;
     } finally {
-      ledger.close();
+      await close();
     }
   },
 };

@@ -1,6 +1,6 @@
 import { JSON_OPTION, type Command } from '../command';
 import { humanBytes as size } from '../format';
-import { CONFIG_OPTION, openCatalog } from '../local-config';
+import { CONFIG_OPTION, openRecords } from '../local-config';
 
 export const command: Command = {
   name: 'backups list',
@@ -15,12 +15,12 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
-    const { catalog, target } = openCatalog(
+    const { records, target, close } = await openRecords(
       ctx.values as { config?: string; target?: string },
       'no backup has been made yet?',
     );
     try {
-      const entries = catalog.list(target);
+      const entries = await records.listBackups(target);
       if (ctx.values.json) {
         ctx.out(
           JSON.stringify(
@@ -56,7 +56,7 @@ export const command: Command = {
       }
       return 0;
     } finally {
-      catalog.close();
+      await close();
     }
   },
 };

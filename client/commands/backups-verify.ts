@@ -1,8 +1,7 @@
-import { Catalog } from '../../activities/lib/catalog';
 import { SERVER_OPTIONS, type Command } from '../command';
 import { describeWaiting } from '../format';
-import { CONFIG_OPTION, localConfig } from '../local-config';
-import { CliError, badInput, queryStatus, startRunbook } from '../runs';
+import { CONFIG_OPTION, openRecords } from '../local-config';
+import { badInput, queryStatus, startRunbook } from '../runs';
 
 export const command: Command = {
   name: 'backups verify',
@@ -28,19 +27,16 @@ export const command: Command = {
     let target = ctx.values.target as string | undefined;
     if (all && !target) throw badInput('--all needs --target <name>');
     if (!all) {
-      const config = localConfig(ctx.values as { config?: string });
-      let catalog: Catalog;
+      const { records, close } = await openRecords(
+        { config: ctx.values.config as string | undefined },
+        'no backup has been made yet?',
+      );
       try {
-        catalog = new Catalog(config.catalog, { readonly: true });
-      } catch (err) {
-        throw new CliError((err as Error).message, 1);
-      }
-      try {
-        const entry = catalog.get(backupId);
-        if (!entry) throw badInput(`no backup '${backupId}' in the catalog ${config.catalog}`);
+        const entry = await records.getBackup(backupId);
+        if (!entry) throw badInput(`no backup '${backupId}' in the catalog ${records.where}`);
         target = entry.target;
       } finally {
-        catalog.close();
+        await close();
       }
     }
     const client = await ctx.connect();

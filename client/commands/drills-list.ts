@@ -1,6 +1,6 @@
 import type { DrillRecord } from '../../common/drill';
 import { JSON_OPTION, type Command } from '../command';
-import { CONFIG_OPTION, openCatalog } from '../local-config';
+import { CONFIG_OPTION, openRecords } from '../local-config';
 
 /** A duration for people: `42s`, `3m 05s`, `2h 07m`, `3d 04h`. */
 export function formatSeconds(seconds: number): string {
@@ -48,12 +48,12 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
-    const { catalog, target } = openCatalog(
+    const { records, target, close } = await openRecords(
       ctx.values as { config?: string; target?: string },
       'no drill or backup has run yet?',
     );
     try {
-      const drills = catalog.listDrills(target);
+      const drills = await records.listDrills(target);
       if (ctx.values.json) {
         ctx.out(JSON.stringify(drills.map(asJson), null, 2));
         return 0;
@@ -72,7 +72,7 @@ export const command: Command = {
       }
       return 0;
     } finally {
-      catalog.close();
+      await close();
     }
   },
 };

@@ -77,7 +77,9 @@ export const command: Command = {
       // A target an agent holds: the sections it announced.
       const held = config.targets[target]
         ? undefined
-        : readRegistry(config).targets.find((t) => t.target === target && t.agent !== 'control-plane');
+        : (await readRegistry(config)).targets.find(
+            (t) => t.target === target && t.agent !== 'control-plane',
+          );
       const missing = held
         ? meta.requires.filter((s) => !held.sections.includes(s))
         : missingSections(requireTarget(config, target), meta.requires);

@@ -23,7 +23,7 @@ export const command: Command = {
   async run(ctx) {
     const selector = parseLabels((ctx.values.label as unknown as string[] | undefined) ?? []);
     if (typeof selector === 'string') throw badInput(selector);
-    const { targets } = readRegistry(localConfig(ctx.values as { config?: string }));
+    const { targets } = await readRegistry(localConfig(ctx.values as { config?: string }));
     const matching = targets.filter((t) => Object.entries(selector).every(([k, v]) => t.labels[k] === v));
     if (ctx.values.json) {
       ctx.out(JSON.stringify(matching, null, 2));

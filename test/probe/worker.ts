@@ -5,8 +5,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { Catalog } from '../../activities/lib/catalog';
-import { AuditLedger } from '../../activities/lib/ledger';
+import type { AuditLedger } from '../../activities/lib/ledger';
+import { SqliteLedgerStore, SqliteRecordStore } from '../../activities/lib/stores/sqlite';
 import { quietRuntime, serverAddress, tempDir, uniqueQueue, writeConfig } from '../helpers';
 import { createProbeActivities } from './activities';
 
@@ -39,7 +39,8 @@ export async function startProbeWorker(
   const bundle = await bundleWorkflowCode({ workflowsPath, logger: QUIET });
   const dir = tempDir(name);
   const { config } = writeConfig(dir, { auditLedger: 'audit.sqlite', targets: { probe: probeTarget } });
-  const ledger = new AuditLedger(config.auditLedger);
+  const store = new SqliteLedgerStore(config.auditLedger);
+  const records = new SqliteRecordStore(config.catalog);
   const nativeConnection = await NativeConnection.connect({ address: serverAddress() });
   const taskQueue = uniqueQueue(name);
   const worker = await Worker.create({
@@ -47,7 +48,7 @@ export async function startProbeWorker(
     taskQueue,
     workflowBundle: bundle,
     activities: {
-      ...createActivities({ config, ledger, catalog: new Catalog(config.catalog) }),
+      ...createActivities({ config, ledger: store, records, catalog: records.catalog }),
       ...createProbeActivities(),
     },
   });
@@ -57,11 +58,12 @@ export async function startProbeWorker(
     client: new Client({ connection }),
     taskQueue,
     dir,
-    ledger,
+    ledger: store.ledger,
     stop: async () => {
       worker.shutdown();
       await running;
-      ledger.close();
+      await store.close();
+      await records.close();
       await nativeConnection.close();
       await connection.close();
     },

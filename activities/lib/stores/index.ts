@@ -1,0 +1,116 @@
+/**
+ * Opens the control plane's stores from its config: SQLite files (`auditLedger`, `catalog`), or
+ * PostgreSQL when the config names `database` (activities/lib/stores/postgres.ts). A store that
+ * cannot be reached, refuses the password or holds a newer schema fails here, at start, with a
+ * message naming what to fix.
+ */
+import type { Pool } from 'pg';
+import type { DatabaseSettings, LifeboatConfig } from '../../../config';
+import { SqliteLedgerStore, SqliteRecordStore } from './sqlite';
+import type { LedgerStore, RecordStore } from './types';
+
+export type { LedgerStore, RecordStore } from './types';
+export { SchemaTooNew } from './types';
+
+export interface Stores {
+  engine: 'sqlite' | 'postgres';
+  ledger: LedgerStore;
+  records: RecordStore;
+  close(): Promise<void>;
+}
+
+type Options = { readonly?: boolean };
+
+/** A pool that has answered once. Loaded only when used: the embedded default never loads the driver. */
+async function connect(settings: DatabaseSettings): Promise<Pool> {
+  const { StoreUnavailable, openPool, pgProblem } = await import('./postgres');
+  const pool = openPool(settings);
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new StoreUnavailable(pgProblem(settings, err));
+  }
+  return pool;
+}
+
+async function pgLedger(pool: Pool, settings: DatabaseSettings, options: Options) {
+  const { PgLedgerStore } = await import('./pgLedger');
+  return PgLedgerStore.open(pool, settings, options);
+}
+
+async function pgRecords(pool: Pool, settings: DatabaseSettings, options: Options) {
+  const { PgRecordStore } = await import('./pgRecords');
+  return PgRecordStore.open(pool, settings, options);
+}
+
+/** Runs `open` on the pool, ending the pool when it fails. */
+async function onPool<T>(pool: Pool, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Opens both stores (the control plane); `readonly` never creates a file or a schema, nor writes one. */
+export async function openStores(config: LifeboatConfig, options: Options = {}): Promise<Stores> {
+  const settings = config.database;
+  if (!settings) {
+    const ledger = new SqliteLedgerStore(config.auditLedger, options);
+    let records: SqliteRecordStore;
+    try {
+      records = new SqliteRecordStore(config.catalog, options);
+    } catch (err) {
+      await ledger.close();
+      throw err;
+    }
+    const close = async () => {
+      await ledger.close();
+      await records.close();
+    };
+    return { engine: 'sqlite', ledger, records, close };
+  }
+  const pool = await connect(settings);
+  return onPool(pool, async () => ({
+    engine: 'postgres' as const,
+    ledger: await pgLedger(pool, settings, options),
+    records: await pgRecords(pool, settings, options),
+    close: () => pool.end(),
+  }));
+}
+
+/** The ledger alone (`lifeboat audit …`). */
+export async function openLedgerStore(
+  config: LifeboatConfig,
+  options: Options = {},
+): Promise<{ ledger: LedgerStore; close(): Promise<void> }> {
+  const settings = config.database;
+  if (!settings) {
+    const ledger = new SqliteLedgerStore(config.auditLedger, options);
+    return { ledger, close: () => ledger.close() };
+  }
+  const pool = await connect(settings);
+  return onPool(pool, async () => ({
+    ledger: await pgLedger(pool, settings, options),
+    close: () => pool.end(),
+  }));
+}
+
+/** The records alone (`lifeboat backups list`, `agents list`, …). */
+export async function openRecordStore(
+  config: LifeboatConfig,
+  options: Options = {},
+): Promise<{ records: RecordStore; close(): Promise<void> }> {
+  const settings = config.database;
+  if (!settings) {
+    const records = new SqliteRecordStore(config.catalog, options);
+    return { records, close: () => records.close() };
+  }
+  const pool = await connect(settings);
+  return onPool(pool, async () => ({
+    records: await pgRecords(pool, settings, options),
+    close: () => pool.end(),
+  }));
+}
