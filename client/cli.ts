@@ -33,6 +33,7 @@ import { command as scheduleTrigger } from './commands/schedule-trigger';
 import { command as start } from './commands/start';
 import { command as status } from './commands/status';
 import { command as stop } from './commands/stop';
+import { command as storeMigrate } from './commands/store-migrate';
 import { command as targets } from './commands/targets';
 import { command as version } from './commands/version';
 import { command as watch } from './commands/watch';
@@ -74,6 +75,7 @@ export const COMMANDS: Command[] = [
   agents,
   agentsForget,
   targets,
+  storeMigrate,
   version,
 ];
 

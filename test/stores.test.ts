@@ -13,7 +13,7 @@ import type { LifeboatConfig } from '../config';
 import { openStores, type Stores } from '../activities/lib/stores';
 import type { CatalogEntry } from '../activities/lib/catalog';
 import { startPostgres, type TestPostgres } from './postgres';
-import { storeTargetConfig, tempDir, writeConfig } from './helpers';
+import { lifeboat, storeTargetConfig, tempDir, writeConfig } from './helpers';
 
 const PASSWORD_ENV = 'LIFEBOAT_TEST_STORES_PASSWORD';
 let pg: TestPostgres;
@@ -315,4 +315,86 @@ describe('PostgreSQL faults, in words that name what to fix', () => {
       /database\.url must not hold a password: put it in the environment variable that database\.passwordEnv names/,
     );
   });
+});
+
+describe('lifeboat store migrate: SQLite into an empty PostgreSQL', () => {
+  test('the chain arrives whole (hashes unchanged), the catalog with it; a second copy is refused; a superuser edit is caught by audit verify', async () => {
+    const sqlite = await configOn('sqlite');
+    const source = await openStores(sqlite);
+    await source.ledger.append(Array.from({ length: 1203 }, (_, n) => event(`m/${n}`, n % 60)));
+    await source.records.putBackup(entry('m-b1', 'storage', '2026-11-01T00:00:00.000Z'), 'host-a');
+    await source.records.putDrill({
+      drillId: 'm-d1',
+      workflowId: 'drill',
+      target: 'storage',
+      scenario: 'hostLoss',
+      passed: false,
+      startedAt: 'a',
+      finishedAt: 'b',
+      rtoSeconds: 3,
+      proofPath: '/p',
+    });
+    await source.records.putForgotten({ name: 'host-z', key: 'FPZ', at: 'then', actor: 'ops' });
+    const head = (await source.ledger.head())!.hash;
+    await source.close();
+
+    await pg.createDatabase('migrated');
+    const args = [
+      'store',
+      'migrate',
+      '--ledger',
+      sqlite.auditLedger,
+      '--catalog',
+      sqlite.catalog,
+      '--to',
+      pg.url('migrated'),
+      '--password-env',
+      PASSWORD_ENV,
+    ];
+    const env = { [PASSWORD_ENV]: pg.password };
+    const copied = await lifeboat(args, env);
+    expect(copied.stderr).not.toContain(pg.password);
+    expect(copied.code).toBe(0);
+    expect(copied.stderr).toContain('ledger: 1203 of 1203 rows copied');
+    expect(copied.stdout).toContain(
+      `audit ledger: 1203 rows copied to postgres://lifeboat@127.0.0.1:${pg.port}/migrated`,
+    );
+    expect(copied.stdout).toContain(`head ${head.slice(0, 16)}`);
+    expect(copied.stdout).toContain('catalog: 1 backups, 1 drills, 1 forgotten agents copied');
+
+    const { config: pgConfig, file } = writeConfig(tempDir('stores-migrated'), {
+      auditLedger: 'audit.sqlite',
+      targets: { own: storeTargetConfig('/tmp/none') },
+      database: { url: pg.url('migrated'), passwordEnv: PASSWORD_ENV },
+    });
+    const target = await openStores(pgConfig);
+    try {
+      expect(await target.ledger.verify()).toEqual({ ok: true, rows: 1203 });
+      expect((await target.ledger.head())!.hash).toBe(head);
+      expect(await target.records.getBackup('m-b1')).toMatchObject({ heldBy: 'host-a' });
+      expect((await target.records.listDrills()).map((d) => d.drillId)).toEqual(['m-d1']);
+      expect(await target.records.forgottenAgents()).toEqual([
+        { name: 'host-z', key: 'FPZ', at: 'then', actor: 'ops' },
+      ]);
+    } finally {
+      await target.close();
+    }
+
+    const again = await lifeboat(args, env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(
+      /already holds 1203 audit ledger rows: store migrate copies only into an empty store/,
+    );
+
+    expect((await lifeboat(['audit', 'verify', '--config', file], env)).stdout).toMatch(
+      /chain intact \(1203 rows\)/,
+    );
+    await pg.superuser(
+      'ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change; UPDATE audit_events SET details = \'{"n":99}\' WHERE seq = 700',
+      'migrated',
+    );
+    const verified = await lifeboat(['audit', 'verify', '--config', file], env);
+    expect(verified.code).toBe(1);
+    expect(verified.stderr).toMatch(/chain BROKEN at row 700: its content does not match its hash/);
+  }, 120_000);
 });

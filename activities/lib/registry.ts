@@ -215,6 +215,23 @@ export class Registry {
     return { ...t, agentRow: this.agents().find((a) => a.name === t.agent) };
   }
 
+  forgottenAgents(): { name: string; key: string; at: string; actor: string }[] {
+    return this.db.prepare('SELECT name, key, at, actor FROM forgotten_agents ORDER BY at, name').all() as {
+      name: string;
+      key: string;
+      at: string;
+      actor: string;
+    }[];
+  }
+
+  putForgotten(row: { name: string; key: string; at: string; actor: string }): void {
+    this.db
+      .prepare(
+        'INSERT OR REPLACE INTO forgotten_agents (name, key, at, actor) VALUES (@name, @key, @at, @actor)',
+      )
+      .run(row);
+  }
+
   /** Whether `agent` announced that it stands by for `target` (config `standby`). */
   standsBy(agent: string, target: string): boolean {
     return !!this.db.prepare('SELECT 1 FROM agent_standby WHERE target = ? AND agent = ?').get(target, agent);

@@ -21,9 +21,18 @@ export interface Stores {
 
 type Options = { readonly?: boolean };
 
+// Why require: the driver is loaded only when PostgreSQL is configured (the embedded default and
+// most CLI commands never load it); a dynamic import() would go through the ESM loader, which the
+// TypeScript hook of the CLI does not serve.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const postgres = (): typeof import('./postgres') => require('./postgres');
+const pgLedgerModule = (): typeof import('./pgLedger') => require('./pgLedger');
+const pgRecordsModule = (): typeof import('./pgRecords') => require('./pgRecords');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
 /** A pool that has answered once. Loaded only when used: the embedded default never loads the driver. */
 async function connect(settings: DatabaseSettings): Promise<Pool> {
-  const { StoreUnavailable, openPool, pgProblem } = await import('./postgres');
+  const { StoreUnavailable, openPool, pgProblem } = postgres();
   const pool = openPool(settings);
   try {
     await pool.query('SELECT 1');
@@ -35,12 +44,12 @@ async function connect(settings: DatabaseSettings): Promise<Pool> {
 }
 
 async function pgLedger(pool: Pool, settings: DatabaseSettings, options: Options) {
-  const { PgLedgerStore } = await import('./pgLedger');
+  const { PgLedgerStore } = pgLedgerModule();
   return PgLedgerStore.open(pool, settings, options);
 }
 
 async function pgRecords(pool: Pool, settings: DatabaseSettings, options: Options) {
-  const { PgRecordStore } = await import('./pgRecords');
+  const { PgRecordStore } = pgRecordsModule();
   return PgRecordStore.open(pool, settings, options);
 }
 
@@ -72,6 +81,11 @@ export async function openStores(config: LifeboatConfig, options: Options = {}):
     };
     return { engine: 'sqlite', ledger, records, close };
   }
+  return openDatabaseStores(settings, options);
+}
+
+/** Both stores in the PostgreSQL database `settings` names (`lifeboat store migrate`'s target). */
+export async function openDatabaseStores(settings: DatabaseSettings, options: Options = {}): Promise<Stores> {
   const pool = await connect(settings);
   return onPool(pool, async () => ({
     engine: 'postgres' as const,

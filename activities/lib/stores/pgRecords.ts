@@ -12,7 +12,7 @@ import type { DatabaseSettings } from '../../../config';
 import type { CatalogEntry } from '../catalog';
 import type { AgentRow, DrillTargetRow, TargetRow } from '../registry';
 import { LOCKS, describeUrl, inTransaction, migrate, query } from './postgres';
-import type { RecordStore } from './types';
+import type { ForgottenAgent, RecordStore } from './types';
 
 export const RECORD_MIGRATIONS = [
   `CREATE TABLE backups (
@@ -341,6 +341,15 @@ export class PgRecordStore implements RecordStore {
       gates: JSON.parse(row.gates) as string[],
       sections: JSON.parse(row.sections) as string[],
     };
+  }
+  async forgottenAgents() {
+    return this.q<ForgottenAgent>('SELECT name, key, at, actor FROM forgotten_agents ORDER BY at, name');
+  }
+  async putForgotten(row: ForgottenAgent) {
+    await this.q(
+      'INSERT INTO forgotten_agents (name, key, at, actor) VALUES ($1, $2, $3, $4) ON CONFLICT (name, key) DO UPDATE SET at = $3, actor = $4',
+      [row.name, row.key, row.at, row.actor],
+    );
   }
   async isEmpty() {
     const [{ n }] = await this.q<{ n: number }>(

@@ -10,7 +10,7 @@ import type { AuditEventInput } from '../../../common/types';
 import { Catalog, type CatalogEntry } from '../catalog';
 import { AuditLedger, type AuditRow } from '../ledger';
 import { Registry, type DrillTargetRow } from '../registry';
-import type { LedgerStore, RecordStore } from './types';
+import type { ForgottenAgent, LedgerStore, RecordStore } from './types';
 
 export class SqliteLedgerStore implements LedgerStore {
   readonly ledger: AuditLedger;
@@ -128,6 +128,12 @@ export class SqliteRecordStore implements RecordStore {
   }
   async drillTarget(name: string) {
     return this.registry.drillTarget(name);
+  }
+  async forgottenAgents() {
+    return this.registry.forgottenAgents();
+  }
+  async putForgotten(row: ForgottenAgent) {
+    this.registry.putForgotten(row);
   }
   async isEmpty() {
     return (

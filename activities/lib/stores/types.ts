@@ -11,6 +11,13 @@ import type { CatalogEntry } from '../catalog';
 import type { AuditRow, VerifyResult } from '../ledger';
 import type { AgentRow, DrillTargetRow, TargetRow } from '../registry';
 
+export interface ForgottenAgent {
+  name: string;
+  key: string;
+  at: string;
+  actor: string;
+}
+
 export interface LedgerStore {
   /** Where it is, for messages: a file, or `postgres://user@host:port/db`. */
   readonly where: string;
@@ -57,6 +64,9 @@ export interface RecordStore {
   standsBy(agent: string, target: string): Promise<boolean>;
   recordDrillTarget(row: DrillTargetRow): Promise<void>;
   drillTarget(name: string): Promise<DrillTargetRow | undefined>;
+  /** Agents forgotten with the key they had (never let back with it): what `store migrate` carries over. */
+  forgottenAgents(): Promise<ForgottenAgent[]>;
+  putForgotten(row: ForgottenAgent): Promise<void>;
   /** Whether it holds any row (`store migrate` copies only into an empty store). */
   isEmpty(): Promise<boolean>;
   close(): Promise<void>;
