@@ -21,6 +21,7 @@ import {
 } from '../config/connection';
 import { ensureStuckRunSweep } from './sweep-schedule';
 import { ConfigError, configPathFromEnv, loadConfig } from '../config';
+import { SchemaTooNew, StoreUnavailable } from '../activities/lib/stores';
 import { checkIdentityKeys, createLifeboatWorker } from './worker';
 
 async function main(): Promise<number> {
@@ -66,14 +67,25 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
-    const { worker, close } = await createLifeboatWorker({
-      connection,
-      config,
-      namespace: target.namespace,
-      taskQueue: target.taskQueue,
-      identity: workerIdentity(build),
-      client: () => client,
-    });
+    let created;
+    try {
+      created = await createLifeboatWorker({
+        connection,
+        config,
+        namespace: target.namespace,
+        taskQueue: target.taskQueue,
+        identity: workerIdentity(build),
+        client: () => client,
+      });
+    } catch (err) {
+      // Its stores: unreachable, a refused password (the variable named), a newer schema.
+      if (err instanceof StoreUnavailable || err instanceof SchemaTooNew) {
+        console.error(`lifeboat worker: ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+    const { worker, close } = created;
     // The sweep is a safety net: a server that refuses the Schedule never keeps the worker from starting.
     const sweep = await ensureStuckRunSweep(client, target.taskQueue).catch((err: unknown) => {
       console.warn(

@@ -10,7 +10,7 @@ import { SqliteLedgerStore, SqliteRecordStore } from './sqlite';
 import type { LedgerStore, RecordStore } from './types';
 
 export type { LedgerStore, RecordStore } from './types';
-export { SchemaTooNew } from './types';
+export { SchemaTooNew, StoreUnavailable } from './types';
 
 export interface Stores {
   engine: 'sqlite' | 'postgres';

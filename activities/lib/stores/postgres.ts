@@ -7,7 +7,9 @@
  */
 import { Pool, types, type PoolClient } from 'pg';
 import type { DatabaseSettings } from '../../../config';
-import { SchemaTooNew } from './types';
+import { SchemaTooNew, StoreUnavailable } from './types';
+
+export { StoreUnavailable };
 
 /** Advisory lock keys (one 64-bit space per database): migrations, and the ledger's appends. */
 export const LOCKS = { migrate: 0x4c6966650001, ledger: 0x4c6966650002, registry: 0x4c6966650003 } as const;
@@ -49,14 +51,6 @@ export function isConnectionError(err: unknown): boolean {
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(
     e.message ?? '',
   );
-}
-
-/** A connection problem (the message says what; never a password). */
-export class StoreUnavailable extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreUnavailable';
-  }
 }
 
 // Sizes and counts are BIGINT columns: numbers here (exact below 2^53 bytes), not strings.

@@ -81,3 +81,11 @@ export class SchemaTooNew extends Error {
     this.name = 'SchemaTooNew';
   }
 }
+
+/** A store that cannot be reached or refuses the connection (the message says what; never a password). */
+export class StoreUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailable';
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Control-plane workers on PostgreSQL (a real PostgreSQL 15 started by the test): a worker whose
+ * database is unreachable, or refuses the password, exits naming host and port or the variable; two
+ * workers on one database run recoveries at once and the ledger stays one chain; the database going
+ * down mid-run is waited out (the ledger activity retries) and nothing is lost.
+ */
+import * as path from 'node:path';
+import { openStores } from '../activities/lib/stores';
+import type { RunOutcome } from '../common/types';
+import { writeStoreFixture } from '../scripts/demo-data';
+import {
+  eventually,
+  lifeboat,
+  spawnTsx,
+  startWorker,
+  storeTargetConfig,
+  tempDir,
+  uniqueQueue,
+  writeConfig,
+  type TestWorker,
+} from './helpers';
+import { serverAddress } from './helpers';
+import { startPostgres, type TestPostgres } from './postgres';
+
+const PASSWORD_ENV = 'LIFEBOAT_TEST_PG_WORKER_PASSWORD';
+let pg: TestPostgres;
+
+beforeAll(async () => {
+  pg = await startPostgres('worker');
+  process.env[PASSWORD_ENV] = pg.password;
+}, 60_000);
+
+afterAll(() => pg?.stop());
+
+function configWith(database: Record<string, unknown>, stores = 0) {
+  const dir = tempDir('pg-worker');
+  const targets: Record<string, unknown> = {};
+  for (let i = 0; i < Math.max(1, stores); i += 1) {
+    writeStoreFixture(path.join(dir, `s${i}`), 'corrupt', ['intact']);
+    targets[`s${i}`] = storeTargetConfig(path.join(dir, `s${i}`), { restore: { automatic: true } });
+  }
+  return writeConfig(dir, { auditLedger: 'audit.sqlite', targets, database });
+}
+
+test('a worker whose database is unreachable, or refuses the password, exits naming what to fix', async () => {
+  const start = (file: string, env: Record<string, string> = {}) =>
+    spawnTsx('worker/main.ts', {
+      LIFEBOAT_CONFIG: file,
+      TEMPORAL_ADDRESS: serverAddress(),
+      LIFEBOAT_TASK_QUEUE: uniqueQueue('pg-down'),
+      ...env,
+    });
+  const down = start(
+    configWith({ url: `postgres://lifeboat@127.0.0.1:${pg.port + 1}/lifeboat`, passwordEnv: PASSWORD_ENV })
+      .file,
+    { [PASSWORD_ENV]: pg.password },
+  );
+  expect(await down.exited).toBe(1);
+  expect(down.output()).toMatch(
+    new RegExp(`lifeboat worker: PostgreSQL at 127\\.0\\.0\\.1:${pg.port + 1} is unreachable`),
+  );
+  const refused = start(configWith({ url: pg.url(), passwordEnv: 'LIFEBOAT_TEST_BAD_PW' }).file, {
+    LIFEBOAT_TEST_BAD_PW: 'wrong-secret-value',
+  });
+  expect(await refused.exited).toBe(1);
+  expect(refused.output()).toMatch(
+    /refused user 'lifeboat' \(wrong password\): check the password in the variable LIFEBOAT_TEST_BAD_PW/,
+  );
+  expect(refused.output()).not.toContain('wrong-secret-value');
+}, 60_000);
+
+describe('two control-plane workers on one PostgreSQL', () => {
+  let workers: TestWorker[] = [];
+  let config: ReturnType<typeof configWith>;
+
+  beforeAll(async () => {
+    await pg.createDatabase('two_workers');
+    config = configWith({ url: pg.url('two_workers'), passwordEnv: PASSWORD_ENV }, 5);
+    const queue = uniqueQueue('pg-workers');
+    workers = [await startWorker(config.config, queue), await startWorker(config.config, queue)];
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const w of workers) await w.stop();
+  });
+
+  const recover = (target: string) =>
+    workers[0].client.workflow.start('corruptedStoreRecovery', {
+      taskQueue: workers[0].taskQueue,
+      workflowId: `pg-${target}-${Math.random().toString(36).slice(2, 8)}`,
+      args: [{ target }],
+    });
+
+  test('runs at once on both workers: one chain, which audit verify accepts', async () => {
+    const runs = await Promise.all(['s0', 's1', 's2', 's3'].map(recover));
+    for (const run of runs) expect(((await run.result()) as RunOutcome).state).toBe('completed');
+    const env = { [PASSWORD_ENV]: pg.password };
+    const verified = await lifeboat(['audit', 'verify', '--config', config.file], env);
+    expect(verified.stdout).toMatch(/chain intact \(\d+ rows\)/);
+    expect(verified.code).toBe(0);
+  }, 120_000);
+
+  test('the database down mid-run: the ledger activity retries, the run completes once it is back, nothing lost', async () => {
+    pg.stop();
+    const run = await recover('s4');
+    // The run goes on; its audit events wait in its outbox for the ledger.
+    await new Promise((r) => setTimeout(r, 4000));
+    pg.start();
+    expect(((await run.result()) as RunOutcome).state).toBe('completed');
+    const stores = await openStores(config.config, { readonly: true });
+    try {
+      await eventually(async () => {
+        const rows = await stores.ledger.forWorkflow(run.workflowId);
+        return rows.some((r) => r.event === 'run.completed') ? true : undefined;
+      }, 'the run to be in the ledger');
+      const rows = await stores.ledger.forWorkflow(run.workflowId);
+      expect(rows[0].event).toBe('run.started');
+      expect(await stores.ledger.verify()).toMatchObject({ ok: true });
+    } finally {
+      await stores.close();
+    }
+  }, 120_000);
+});
