@@ -119,6 +119,10 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
       const target = findTarget(config, targetName);
       const command = target.commands[name];
       if (!command) return { skipped: true, name };
+      // lifeboat-self's dump command writes the file its backup captures: its folder is made first.
+      if (name === 'quiesce' && target.sources)
+        for (const file of Object.values(target.sources))
+          await fsp.mkdir(path.dirname(file), { recursive: true });
       return runCheckedCommand(`command '${name}'`, command);
     },
 

@@ -182,11 +182,26 @@ export function checkFolders(f: Folders, at: CrossCheck): void {
  * database and the targets' repositories are not part of it. `lifeboat self restore` brings it back
  * on a new host.
  */
+/**
+ * Stores in PostgreSQL (`database`) are not files to snapshot: `dump` runs a dump command (pg_dump)
+ * that writes `file` before each backup of `lifeboat-self` (as its quiesce command), and the backup
+ * captures that file. `{file}` in argv is replaced by the path.
+ */
+const dump = (base: string) =>
+  section(
+    'must be {"argv": ["pg_dump", "--format=custom", "--file={file}", "..."], "file": "/var/lib/lifeboat/dump/lifeboat.pgdump"}',
+    {
+      argv: strings('must be a non-empty array of strings (run without a shell; {file} is the dump file)'),
+      file: filePath(base, 'must be the path the command writes the dump to'),
+      timeoutSeconds: positive('must be a positive number').default(600),
+    },
+  );
+
 export function selfBackup(base: string) {
   const { repository, offsite, encryption, retention } = backupSettings(base);
   return section(
     'must be an object like {"repository": "/srv/lifeboat-self", "offsite": "/mnt/offsite/lifeboat-self", "encryption": {...}}',
-    { repository, offsite, encryption, retention },
+    { repository, offsite, encryption, retention, dump: dump(base).optional() },
   ).check(
     crossCheck<Folders & { encryption?: unknown }>((self, at) => {
       checkFolders(self, at);
@@ -210,15 +225,28 @@ export function checkSelfBackupApart(self: Folders, sources: Record<string, stri
 }
 
 export function selfTarget(self: SelfBackupSettings, sources: Record<string, string>): TargetConfig {
-  return {
+  const { dump: dumped, ...settings } = self;
+  const base = {
     name: SELF_TARGET,
-    description: "Lifeboat's own stores: the audit ledger and the backup catalog",
     gates: {},
-    commands: {},
     restoreInto: {},
     healthCheck: healthCheck.parse({}),
     objectives: {},
-    sources,
-    ...self,
+    ...settings,
+  };
+  if (!dumped)
+    return {
+      ...base,
+      description: "Lifeboat's own stores: the audit ledger and the backup catalog",
+      commands: {},
+      sources,
+    };
+  // The stores in PostgreSQL: the dump command runs first (the quiesce step), its file is the backup.
+  const argv = dumped.argv.map((a) => a.split('{file}').join(dumped.file));
+  return {
+    ...base,
+    description: "Lifeboat's own stores, dumped by selfBackup.dump (the ledger and catalog in PostgreSQL)",
+    commands: { quiesce: { argv, timeoutSeconds: dumped.timeoutSeconds } },
+    sources: { [path.basename(dumped.file)]: dumped.file },
   };
 }

@@ -69,6 +69,16 @@ function configSchema(source: string) {
     )
     .check(crossCheck(checkIdentityRefs))
     .check(
+      // Stores in PostgreSQL are not files: their backup is a dump.
+      crossCheck<{ database?: object; selfBackup?: { dump?: object } }>((c, at) => {
+        if (c.database && isObject(c.selfBackup) && !c.selfBackup.dump)
+          at.report(
+            ['selfBackup', 'dump'],
+            'is required when the stores are in PostgreSQL (database): a dump command such as pg_dump, whose file the backup captures',
+          );
+      }),
+    )
+    .check(
       // A control plane whose targets are all held by agents has none of its own.
       crossCheck<{ targets?: object; agents?: object }>((c, at) => {
         if (at.parsed('targets') && Object.keys(c.targets ?? {}).length === 0 && !c.agents)

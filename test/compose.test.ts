@@ -48,6 +48,8 @@ interface ServiceFacts {
   restart?: string;
   /** `source:target[:ro]` for bind mounts and named volumes. */
   volumes: string[];
+  /** deploy.replicas, when set. */
+  replicas?: number;
 }
 
 interface ComposeFacts {
@@ -140,6 +142,7 @@ function factsFromText(text: string): ComposeFacts {
         const local = /^[./]/.test(source) ? path.relative(ROOT, path.resolve(ROOT, source)) : source;
         return [local, ...rest].join(':');
       }),
+      replicas: keys.deploy === undefined ? undefined : Number(mapping(keys.deploy).replicas),
     };
   }
   return {
@@ -164,6 +167,7 @@ interface ComposeJson {
       command?: string[] | null;
       restart?: string;
       volumes?: { type: string; source: string; target: string; read_only?: boolean }[];
+      deploy?: { replicas?: number };
     }
   >;
   volumes?: Record<string, unknown>;
@@ -208,6 +212,7 @@ async function factsFromDocker(): Promise<ComposeFacts> {
         const source = v.type === 'bind' ? path.relative(ROOT, v.source) : v.source;
         return `${source}:${v.target}${v.read_only ? ':ro' : ''}`;
       }),
+      replicas: s.deploy?.replicas,
     };
   }
   return { source: '`docker compose config`', services, volumes: Object.keys(json.volumes ?? {}) };
@@ -242,6 +247,7 @@ test('the compose file has the database, the server, its setup, the UI, the cont
         AGENT,
         AGENT_KEY,
         CONTROL_PLANE,
+        'lifeboat-database',
         'postgresql',
         SETUP_SERVICE,
         'temporal',
@@ -339,6 +345,9 @@ test('the control plane is built here, reaches the server, reads its mounted con
       LIFEBOAT_TASK_QUEUE: 'lifeboat',
       LIFEBOAT_CONFIG: '/etc/lifeboat/lifeboat.config.json',
     });
+    // Its stores are in PostgreSQL, shared by its replicas; the password comes from the environment.
+    expect(cp.environment.LIFEBOAT_DB_PASSWORD).toBeTruthy();
+    expect(cp.replicas).toBe(2);
     expect(cp.volumes).toContain('deploy/lifeboat.config.json:/etc/lifeboat/lifeboat.config.json:ro');
     // The public keys of agents on other hosts (README.md, "Adding a host").
     expect(cp.volumes).toContain('deploy/agent-keys:/etc/lifeboat/agent-keys:ro');
@@ -349,7 +358,14 @@ test('the control plane is built here, reaches the server, reads its mounted con
     expect(cp.dependsOn).toEqual({
       [SETUP_SERVICE]: 'service_completed_successfully',
       [AGENT_KEY]: 'service_completed_successfully',
+      'lifeboat-database': 'service_completed_successfully',
     });
+    // Lifeboat's own role and database, in the same PostgreSQL as Temporal's, once it is healthy.
+    const db = services['lifeboat-database'];
+    expect(db.dependsOn).toEqual({ postgresql: 'service_healthy' });
+    expect(db.environment.PGHOST).toBe('postgresql');
+    expect(db.script).toMatch(/CREATE ROLE lifeboat LOGIN PASSWORD/);
+    expect(db.script).toMatch(/CREATE DATABASE lifeboat OWNER lifeboat/);
     expect(cp.restart).toBe('unless-stopped');
   });
 });
@@ -426,6 +442,11 @@ test('the deploy configs parse with the real loaders and fit the mounts: the con
   const name = agent.agent.name;
   expect(cp.auditLedger).toBe(`${STATE}/audit.sqlite`);
   expect(cp.catalog).toBe(`${STATE}/catalog.sqlite`);
+  // The ledger and the catalog of record in PostgreSQL, the password from the variable compose sets.
+  expect(cp.database).toEqual({
+    url: 'postgres://lifeboat@postgresql:5432/lifeboat',
+    passwordEnv: 'LIFEBOAT_DB_PASSWORD',
+  });
   // Every target is the agent's: the control plane holds none and keeps only their gate policies.
   expect(cp.targets).toEqual({});
   const targets = Object.values(agent.config.targets);

@@ -13,6 +13,7 @@ import {
   lifeboat,
   spawnTsx,
   startWorker,
+  statusWhen,
   storeTargetConfig,
   tempDir,
   uniqueQueue,
@@ -20,7 +21,8 @@ import {
   type TestWorker,
 } from './helpers';
 import { serverAddress } from './helpers';
-import { startPostgres, type TestPostgres } from './postgres';
+import { pgProgram, startPostgres, type TestPostgres } from './postgres';
+import * as fs from 'node:fs';
 
 const PASSWORD_ENV = 'LIFEBOAT_TEST_PG_WORKER_PASSWORD';
 let pg: TestPostgres;
@@ -39,7 +41,23 @@ function configWith(database: Record<string, unknown>, stores = 0) {
     writeStoreFixture(path.join(dir, `s${i}`), 'corrupt', ['intact']);
     targets[`s${i}`] = storeTargetConfig(path.join(dir, `s${i}`), { restore: { automatic: true } });
   }
-  return writeConfig(dir, { auditLedger: 'audit.sqlite', targets, database });
+  const db = new URL(String(database.url));
+  // Lifeboat's own state, in PostgreSQL: backed up as a pg_dump (the password from the same variable).
+  const selfBackup = {
+    repository: path.join(dir, 'self-repo'),
+    encryption: { passphraseEnv: PASSWORD_ENV },
+    dump: {
+      argv: [
+        'sh',
+        '-c',
+        `PGPASSWORD="$${PASSWORD_ENV}" exec "${pgProgram('pg_dump')}" --format=custom --file="$1" --host=${db.hostname} --port=${db.port} --username=lifeboat ${db.pathname.slice(1)}`,
+        'sh',
+        '{file}',
+      ],
+      file: path.join(dir, 'dump', 'lifeboat.pgdump'),
+    },
+  };
+  return writeConfig(dir, { auditLedger: 'audit.sqlite', targets, database, selfBackup });
 }
 
 test('a worker whose database is unreachable, or refuses the password, exits naming what to fix', async () => {
@@ -98,6 +116,28 @@ describe('two control-plane workers on one PostgreSQL', () => {
     const verified = await lifeboat(['audit', 'verify', '--config', config.file], env);
     expect(verified.stdout).toMatch(/chain intact \(\d+ rows\)/);
     expect(verified.code).toBe(0);
+  }, 120_000);
+
+  test("Lifeboat's own state is backed up as a dump of its database (selfBackup.dump)", async () => {
+    const run = await workers[0].client.workflow.start('fullBackup', {
+      taskQueue: workers[0].taskQueue,
+      workflowId: `pg-self-${Math.random().toString(36).slice(2, 8)}`,
+      args: [{ target: 'lifeboat-self' }],
+    });
+    // A step that waits at a failure fails the test with its reason rather than a timeout.
+    const settled = await statusWhen(
+      workers[0].client,
+      run.workflowId,
+      (s) => s.state !== 'running',
+      'the backup to end',
+      90_000,
+    );
+    expect(settled.waiting?.reason).toBeUndefined();
+    const outcome = (await run.result()) as RunOutcome<{ files: number; verified: boolean }>;
+    expect(outcome.state).toBe('completed');
+    expect(outcome.result).toMatchObject({ files: 1, verified: true });
+    const dumped = fs.readFileSync(path.join(path.dirname(config.file), 'dump', 'lifeboat.pgdump'));
+    expect(dumped.subarray(0, 5).toString()).toBe('PGDMP');
   }, 120_000);
 
   test('the database down mid-run: the ledger activity retries, the run completes once it is back, nothing lost', async () => {

@@ -25,6 +25,10 @@ export interface TestPostgres {
 }
 
 /** Where Debian keeps the server's programs (setup puts them on PATH too). */
+export function pgProgram(program: string): string {
+  return pgBin(program);
+}
+
 function pgBin(program: string): string {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (fs.existsSync(path.join(dir, program))) return path.join(dir, program);

@@ -304,6 +304,17 @@ describe('PostgreSQL faults, in words that name what to fix', () => {
     expect(err.message).not.toContain('not-the-password-xyz');
   });
 
+  test('stores in PostgreSQL are backed up by a dump: selfBackup without one is refused, naming it', () => {
+    expect(() =>
+      writeConfig(tempDir('stores-self'), {
+        auditLedger: 'audit.sqlite',
+        targets: { own: storeTargetConfig('/tmp/none') },
+        database: { url: pg.url() },
+        selfBackup: { repository: '/srv/self', encryption: { passphraseEnv: 'X' } },
+      }),
+    ).toThrow(/selfBackup\.dump is required when the stores are in PostgreSQL \(database\)/);
+  });
+
   test('the config refuses a password in the URL, naming the setting', () => {
     expect(() =>
       writeConfig(tempDir('stores-url'), {
