@@ -16,6 +16,8 @@ export interface TestPostgres {
   /** postgres://lifeboat@127.0.0.1:<port>/<db> (no password: it is in `password`). */
   url: (db?: string) => string;
   password: string;
+  /** The superuser's (`postgres`) password. */
+  superPassword: string;
   /** Runs SQL as the superuser (`postgres`) in `db`. */
   superuser: (sql: string, db?: string) => Promise<void>;
   /** Makes another database owned by `lifeboat`. */
@@ -94,6 +96,7 @@ export async function startPostgres(name: string): Promise<TestPostgres> {
   return {
     port,
     password,
+    superPassword,
     url: (db = 'lifeboat') => `postgres://lifeboat@127.0.0.1:${port}/${db}`,
     superuser,
     createDatabase: (db) => superuser(`CREATE DATABASE ${db} OWNER lifeboat`),
