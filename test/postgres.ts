@@ -44,7 +44,8 @@ function pgBin(program: string): string {
   throw new Error(`${program} (PostgreSQL) not found: run the setup (npm run setup), which installs it`);
 }
 
-export async function startPostgres(name: string): Promise<TestPostgres> {
+/** `fsync`: on for measurements (the default off makes tests fast; durability is not what they test). */
+export async function startPostgres(name: string, settings: { fsync?: boolean } = {}): Promise<TestPostgres> {
   const dir = tempDir(`pg-${name}`);
   const data = path.join(dir, 'data');
   const superPassword = `super-${Math.random().toString(36).slice(2)}`;
@@ -72,7 +73,7 @@ export async function startPostgres(name: string): Promise<TestPostgres> {
     'UTF8',
   ]);
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${settings.fsync ? 'on' : 'off'}`;
   const start = () => run('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', 'start']);
   const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
   start();
