@@ -405,7 +405,7 @@ test('selfBackup makes the built-in target lifeboat-self of the ledger and the c
   ).toEqual(
     expect.arrayContaining([
       'targets.lifeboat-self: the name is reserved for Lifeboat\'s own stores; configure their backups in the top-level "selfBackup" section',
-      'selfBackup.root is not a known setting; known: repository, offsite, encryption, retention',
+      'selfBackup.root is not a known setting; known: repository, offsite, encryption, retention, dump',
       'selfBackup.encryption is required (as for any target)',
       'selfBackup: /var/lib/lifeboat must not hold the store it backs up (audit.sqlite: /var/lib/lifeboat/audit.sqlite)',
     ]),
