@@ -1,7 +1,8 @@
 /**
  * One writer of the ledger benchmark (bench/ledger.ts), a process of its own as a control-plane
  * worker is: opens the stores the config names and appends `count` events one append at a time (as
- * the appendAudit activity does), printing each append's latency and its CPU time as JSON.
+ * the appendAudit activity does), printing each append's latency, when its appends began and ended,
+ * and its CPU time as JSON.
  */
 import { openStores } from '../activities/lib/stores';
 import { loadConfig } from '../config';
@@ -11,6 +12,7 @@ async function main(): Promise<void> {
   const stores = await openStores(loadConfig(configFile));
   const latencies: number[] = [];
   const cpuBefore = process.cpuUsage();
+  const startedAt = Date.now();
   try {
     for (let i = 0; i < Number(countText); i += 1) {
       const started = process.hrtime.bigint();
@@ -33,8 +35,11 @@ async function main(): Promise<void> {
   } finally {
     await stores.close();
   }
+  const endedAt = Date.now();
   const cpu = process.cpuUsage(cpuBefore);
-  process.stdout.write(JSON.stringify({ latencies, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
+  process.stdout.write(
+    JSON.stringify({ latencies, cpuSeconds: (cpu.user + cpu.system) / 1e6, startedAt, endedAt }),
+  );
 }
 
 main().catch((err: unknown) => {
