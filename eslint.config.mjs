@@ -45,6 +45,7 @@ export default tseslint.config(
       'test-output/**',
       '.scratch/**',
       '.test-variants/**',
+      'dist/**',
       'eslint.config.mjs',
     ],
   },

@@ -4,10 +4,14 @@
  * in its Temporal identity, so `lifeboat version` can name the build of every worker that polls.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const ROOT = path.resolve(__dirname, '..');
+// The repository (or installed package) root: above config/, or above dist/config/ when compiled.
+const ROOT = [path.resolve(__dirname, '..'), path.resolve(__dirname, '..', '..')].find((dir) =>
+  fs.existsSync(path.join(dir, 'package.json')),
+)!;
 
 export interface BuildInfo {
   version: string;

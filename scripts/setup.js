@@ -289,6 +289,12 @@ module.exports = {
 if (require.main === module) {
   try {
     ensureNodeModules();
+    // The CLI runs the compiled JavaScript (bin/lifeboat.js): built when missing or older than the sources.
+    const { isStale, build } = require('./build.js');
+    if (isStale()) {
+      log('compiling the TypeScript to dist/ (npm run build)');
+      build();
+    }
     const cli = findTemporalCli();
     log(`Temporal CLI: ${cli} (${cliVersion(cli)})`);
     // Only the tests use the browser, PostgreSQL and the Temporal Server: `npm run up` and

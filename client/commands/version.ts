@@ -38,13 +38,22 @@ export const command: Command = {
       if (!(err instanceof UnreachableError)) throw err;
       unreachable = err.message;
     }
+    // bin/lifeboat.js says which it loaded: the compiled JavaScript (dist/) or the TypeScript sources.
+    const runs = process.env.LIFEBOAT_CLI_RUNS ?? 'sources';
     if (ctx.values.json) {
       ctx.out(
-        JSON.stringify({ cli, taskQueue: ctx.taskQueue, workers: pollers ?? null, unreachable }, null, 2),
+        JSON.stringify(
+          { cli, runs, taskQueue: ctx.taskQueue, workers: pollers ?? null, unreachable },
+          null,
+          2,
+        ),
       );
       return 0;
     }
     ctx.out(`lifeboat ${describeBuild(cli)}`);
+    ctx.out(
+      `cli: ${runs === 'compiled' ? 'compiled JavaScript (dist/)' : 'TypeScript sources (through tsx)'}`,
+    );
     if (unreachable) ctx.out(`workers: unknown (${unreachable})`);
     else if (!pollers?.length) ctx.out(`workers: none polls task queue '${ctx.taskQueue}'`);
     else

@@ -1,0 +1,65 @@
+/**
+ * The compiled CLI and runtime (`npm run build`): TypeScript compiled to CommonJS in dist/ with
+ * tsconfig.build.json, so that `lifeboat` runs JavaScript without compiling TypeScript at every call
+ * (bin/lifeboat.js). dist/.built marks a finished build; the build is stale when a source file under
+ * the compiled folders, or a tsconfig, is newer. Run by the setup of both README commands.
+ */
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const FOLDERS = ['common', 'config', 'workflows', 'runbooks', 'activities', 'worker', 'client'];
+const STAMP = path.join(ROOT, 'dist', '.built');
+
+/** The newest modification time of the compiled sources (a dev checkout; 0 in an installed package). */
+function newestSource(root = ROOT) {
+  let newest = 0;
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  for (const f of FOLDERS) walk(path.join(root, f));
+  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'package.json'])
+    if (fs.existsSync(path.join(root, f))) newest = Math.max(newest, fs.statSync(path.join(root, f)).mtimeMs);
+  return newest;
+}
+
+/** Whether dist/ is missing or older than the sources it was compiled from. */
+function isStale(root = ROOT) {
+  const stamp = path.join(root, 'dist', '.built');
+  if (!fs.existsSync(stamp)) return true;
+  return newestSource(root) > fs.statSync(stamp).mtimeMs;
+}
+
+function build() {
+  fs.rmSync(STAMP, { force: true });
+  const tsc = require.resolve('typescript/bin/tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (result.status !== 0) throw new Error(`the TypeScript build failed (exit ${result.status})`);
+  fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
+}
+
+module.exports = { isStale, build, newestSource };
+
+if (require.main === module) {
+  try {
+    build();
+  } catch (err) {
+    console.error(`build failed: ${err.message}`);
+    process.exit(1);
+  }
+}
