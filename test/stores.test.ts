@@ -396,7 +396,21 @@ describe('lifeboat store migrate: SQLite into an empty PostgreSQL', () => {
       await target.close();
     }
 
-    const again = await lifeboat(args, env);
+    // Again, from the SQLite control plane's config (its ledger and catalog): refused, the target is not empty.
+    const sqliteConfig = path.join(path.dirname(sqlite.auditLedger), 'lifeboat.config.json');
+    const again = await lifeboat(
+      [
+        'store',
+        'migrate',
+        '--from',
+        sqliteConfig,
+        '--to',
+        pg.url('migrated'),
+        '--password-env',
+        PASSWORD_ENV,
+      ],
+      env,
+    );
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(
       /already holds 1203 audit ledger rows: store migrate copies only into an empty store/,

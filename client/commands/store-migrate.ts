@@ -1,5 +1,6 @@
 import { database } from '../../config/database';
 import type { Command } from '../command';
+import { localConfig } from '../local-config';
 import { badInput } from '../runs';
 import { migrateStores } from '../storeMigrate';
 
@@ -7,11 +8,18 @@ export const command: Command = {
   name: 'store migrate',
   summary:
     "copy a control plane's SQLite stores (audit ledger, catalog) into an empty PostgreSQL database; the chain is verified before and after, hashes unchanged",
-  usage: '[--ledger <file>] [--catalog <file>] --to <postgres url> [--password-env <VAR>]',
+  usage:
+    '(--from <config> | [--ledger <file>] [--catalog <file>]) --to <postgres url> [--password-env <VAR>]',
   examples: [
+    'lifeboat store migrate --from .data/lifeboat.config.json --to postgres://lifeboat@db:5432/lifeboat --password-env LIFEBOAT_DB_PASSWORD',
     'lifeboat store migrate --ledger .data/audit.sqlite --catalog .data/catalog.sqlite --to postgres://lifeboat@db:5432/lifeboat --password-env LIFEBOAT_DB_PASSWORD',
   ],
   options: {
+    from: {
+      type: 'string',
+      value: 'config',
+      description: "a control plane's config on SQLite: its auditLedger and catalog are copied",
+    },
     ledger: { type: 'string', value: 'file', description: 'the SQLite audit ledger to copy' },
     catalog: { type: 'string', value: 'file', description: 'the SQLite catalog to copy' },
     to: {
@@ -40,11 +48,21 @@ export const command: Command = {
           .map((i) => `${i.path[0] === 'passwordEnv' ? '--password-env' : '--to'} ${i.message}`)
           .join('; '),
       );
-    const report = await migrateStores(
-      { ledger: ctx.values.ledger as string | undefined, catalog: ctx.values.catalog as string | undefined },
-      parsed.data,
-      (line) => ctx.err(line),
-    );
+    let from = {
+      ledger: ctx.values.ledger as string | undefined,
+      catalog: ctx.values.catalog as string | undefined,
+    };
+    if (ctx.values.from) {
+      if (from.ledger || from.catalog)
+        throw badInput('give --from <config>, or --ledger and --catalog, not both');
+      const config = localConfig({ config: ctx.values.from as string });
+      if (config.database)
+        throw badInput(
+          `--from: ${config.source} names a database already; store migrate copies SQLite stores`,
+        );
+      from = { ledger: config.auditLedger, catalog: config.catalog };
+    }
+    const report = await migrateStores(from, parsed.data, (line) => ctx.err(line));
     if (report.ledger)
       ctx.out(
         `audit ledger: ${report.ledger.rows} rows copied to ${report.to}; the chain verifies there, head ${report.ledger.head?.slice(0, 16) ?? '(empty)'}`,
