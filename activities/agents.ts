@@ -12,6 +12,7 @@ import type { DrillRecord } from '../common/drill';
 import type { TargetView } from '../common/types';
 import type { LifeboatConfig } from '../config';
 import { invalidInput } from './errors';
+import { agentRoute } from './targets';
 import type { CatalogEntry } from './lib/catalog';
 import { lastSeen, queuePollers } from './lib/pollers';
 import type { LedgerStore, RecordStore } from './lib/stores';
@@ -224,15 +225,8 @@ export function createAgentActivities(
         );
       const chain: string[] = [];
       for (let id: string | null = newest.backupId; id; id = byId.get(id)?.parent ?? null) chain.unshift(id);
-      const policy = config.policies?.[target];
       return {
-        route: {
-          name: row.name,
-          taskQueue: row.taskQueue,
-          timeoutSeconds: policy?.agentTimeoutSeconds ?? row.timeoutSeconds,
-          build: row.build,
-          activities: row.activities,
-        },
+        route: agentRoute(row, config.policies?.[target]),
         backup: {
           id: newest.backupId,
           createdAt: newest.createdAt,

@@ -8,6 +8,7 @@ import { expandApprovers } from '../config/identities';
 import type { TargetView } from '../common/types';
 import { targetHasSection, type LifeboatConfig, type TargetConfig } from '../config';
 import { invalidInput } from './errors';
+import type { AgentRow } from './lib/registry';
 import type { RecordStore } from './lib/stores';
 import { deriveTarget, parseDrillTargetName, readSandboxRecord, sandboxDir } from './lib/sandbox';
 
@@ -95,6 +96,20 @@ const missingProblem = (name: string, runbook: string, missing: string[], where:
     `target '${name}' has no ${missing.map((s) => `'${s}'`).join(', ')} ${missing.length > 1 ? 'sections' : 'section'} in ${where}; ${runbook} needs ${missing.length > 1 ? 'them' : 'it'}`,
   );
 
+/** Where an agent's steps go: its queue, its build's activities, the wait for it (per target in `policies`). */
+export function agentRoute(
+  agent: AgentRow,
+  policy?: { agentTimeoutSeconds?: number },
+): NonNullable<TargetView['agent']> {
+  return {
+    name: agent.name,
+    taskQueue: agent.taskQueue,
+    timeoutSeconds: policy?.agentTimeoutSeconds ?? agent.timeoutSeconds,
+    build: agent.build,
+    activities: agent.activities,
+  };
+}
+
 export function createTargetActivities(config: LifeboatConfig, records?: RecordStore) {
   /** A target an agent holds: its sections and labels as announced, its gates from the control plane. */
   const agentTarget = async (
@@ -107,20 +122,13 @@ export function createTargetActivities(config: LifeboatConfig, records?: RecordS
     const missing = requires.filter((s) => !row.sections.includes(s));
     if (missing.length) throw missingProblem(name, runbook, missing, `the config of agent '${row.agent}'`);
     const policy = config.policies?.[name];
-    const a = row.agentRow;
     return {
       name,
       gates: expandGates(config, policy?.gates ?? {}),
       ...(policy?.signedStop ? { signedStop: true } : {}),
       sections: row.sections.filter((s) => SECTIONS.includes(s)),
       notify: (config.notify?.webhooks.length ?? 0) > 0,
-      agent: {
-        name: a.name,
-        taskQueue: a.taskQueue,
-        timeoutSeconds: policy?.agentTimeoutSeconds ?? a.timeoutSeconds,
-        build: a.build,
-        activities: a.activities,
-      },
+      agent: agentRoute(row.agentRow, policy),
     };
   };
   /** A drill's derived target of an agent's target: routed to the agent whose sandbox it is. */
@@ -161,13 +169,7 @@ export function createTargetActivities(config: LifeboatConfig, records?: RecordS
       gates,
       sections: row.sections.filter((s) => SECTIONS.includes(s)),
       notify: (config.notify?.webhooks.length ?? 0) > 0,
-      agent: {
-        name: agent.name,
-        taskQueue: agent.taskQueue,
-        timeoutSeconds: policy?.agentTimeoutSeconds ?? agent.timeoutSeconds,
-        build: agent.build,
-        activities: agent.activities,
-      },
+      agent: agentRoute(agent, policy),
     };
   };
   return {

@@ -127,25 +127,25 @@ function findTemporalCli({ install = true } = {}) {
 /** The browser test/ui.test.ts drives (through playwright-core); never a downloaded browser. */
 const CHROMIUM = '/usr/bin/chromium';
 
-/** Debian's `chromium` package, installed with apt-get when /usr/bin/chromium is missing. */
-function ensureChromium() {
-  if (fs.existsSync(CHROMIUM)) return CHROMIUM;
-  const by = `install Debian's package: apt-get install -y --no-install-recommends chromium`;
+/**
+ * Installs Debian's package `pkg` with apt-get (as root; `what` names what is missing and `why` who
+ * needs it). Package lists are fetched only when apt does not know the package yet, or once more
+ * when the install fails on stale lists.
+ */
+function aptInstall(pkg, what, why) {
+  const by = `install Debian's package: apt-get install -y --no-install-recommends ${pkg}`;
   if (!onPath('apt-get'))
     throw new Error(
-      `${CHROMIUM} is missing and there is no apt-get on this machine; ${by} (or your system's equivalent)`,
+      `${what} is missing and there is no apt-get on this machine; ${by} (or your system's equivalent)`,
     );
   if (typeof process.getuid === 'function' && process.getuid() !== 0)
-    throw new Error(`${CHROMIUM} is missing; as root, ${by}`);
-  log(
-    `${CHROMIUM} is missing (the Temporal UI test needs it): installing Debian's chromium package with apt-get`,
-  );
-  // Package lists are fetched only when apt does not know the package yet, or the install fails on stale lists.
-  const policy = spawnSync('apt-cache', ['policy', 'chromium'], { encoding: 'utf8' });
+    throw new Error(`${what} is missing; as root, ${by}`);
+  log(`${what} is missing (${why}): installing Debian's ${pkg} package with apt-get`);
+  const policy = spawnSync('apt-cache', ['policy', pkg], { encoding: 'utf8' });
   const known = /Candidate: (?!\(none\))\S+/.test(policy.stdout ?? '');
   if (!known) run('apt-get', ['update']);
   const install = () =>
-    run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+    run('apt-get', ['install', '-y', '--no-install-recommends', pkg], {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
   try {
@@ -156,6 +156,12 @@ function ensureChromium() {
     run('apt-get', ['update']);
     install();
   }
+}
+
+/** Debian's `chromium` package, installed with apt-get when /usr/bin/chromium is missing. */
+function ensureChromium() {
+  if (fs.existsSync(CHROMIUM)) return CHROMIUM;
+  aptInstall('chromium', CHROMIUM, 'the Temporal UI test needs it');
   if (!fs.existsSync(CHROMIUM))
     throw new Error(`apt-get installed chromium but ${CHROMIUM} is still missing`);
   return CHROMIUM;
@@ -187,31 +193,7 @@ function findPostgresBin() {
 function ensurePostgres() {
   const found = findPostgresBin();
   if (found) return found;
-  const by = `install Debian's package: apt-get install -y --no-install-recommends postgresql`;
-  if (!onPath('apt-get'))
-    throw new Error(
-      `PostgreSQL (initdb, pg_ctl) is missing and there is no apt-get on this machine; ${by} (or your system's equivalent)`,
-    );
-  if (typeof process.getuid === 'function' && process.getuid() !== 0)
-    throw new Error(`PostgreSQL (initdb, pg_ctl) is missing; as root, ${by}`);
-  log(
-    "PostgreSQL is missing (the tests on PostgreSQL need it): installing Debian's postgresql package with apt-get",
-  );
-  const policy = spawnSync('apt-cache', ['policy', 'postgresql'], { encoding: 'utf8' });
-  const known = /Candidate: (?!\(none\))\S+/.test(policy.stdout ?? '');
-  if (!known) run('apt-get', ['update']);
-  const install = () =>
-    run('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-  try {
-    install();
-  } catch (err) {
-    if (!known) throw err;
-    log(`apt-get install failed (${err.message}); refreshing the package lists once and trying again`);
-    run('apt-get', ['update']);
-    install();
-  }
+  aptInstall('postgresql', 'PostgreSQL (initdb, pg_ctl)', 'the tests on PostgreSQL need it');
   const bin = findPostgresBin();
   if (!bin) throw new Error('apt-get installed postgresql but initdb and pg_ctl are still missing');
   return bin;

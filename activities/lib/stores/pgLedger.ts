@@ -9,7 +9,7 @@ import type { Pool } from 'pg';
 import type { AuditEventInput } from '../../../common/types';
 import type { DatabaseSettings } from '../../../config';
 import { ChainCheck, GENESIS_HASH, rowHash, type AuditRow } from '../ledger';
-import { LOCKS, describeUrl, inTransaction, migrate, query } from './postgres';
+import { LOCKS, PgStore, inTransaction, migrate } from './postgres';
 import type { LedgerStore } from './types';
 
 /** Version 1 (index i is the step to version i + 1). */
@@ -61,16 +61,7 @@ const valuesOf = (r: AuditRow) => [
   r.hash,
 ];
 
-export class PgLedgerStore implements LedgerStore {
-  readonly where: string;
-
-  private constructor(
-    private readonly pool: Pool,
-    private readonly settings: DatabaseSettings,
-  ) {
-    this.where = describeUrl(settings);
-  }
-
+export class PgLedgerStore extends PgStore implements LedgerStore {
   /** Connects and brings the schema up to date (refusing a newer one). */
   static async open(
     pool: Pool,
@@ -79,10 +70,6 @@ export class PgLedgerStore implements LedgerStore {
   ): Promise<PgLedgerStore> {
     await migrate(pool, settings, 'ledger', 'audit ledger', LEDGER_MIGRATIONS, options);
     return new PgLedgerStore(pool, settings);
-  }
-
-  private q<R extends object>(text: string, values: unknown[] = []) {
-    return query<R>(this.pool, this.settings, text, values);
   }
 
   async append(events: AuditEventInput[]) {

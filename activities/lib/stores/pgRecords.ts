@@ -11,7 +11,7 @@ import type { DrillRecord } from '../../../common/drill';
 import type { DatabaseSettings } from '../../../config';
 import type { CatalogEntry } from '../catalog';
 import type { AgentRow, DrillTargetRow, TargetRow } from '../registry';
-import { LOCKS, describeUrl, inTransaction, migrate, query } from './postgres';
+import { LOCKS, PgStore, inTransaction, migrate } from './postgres';
 import type { ForgottenAgent, RecordStore } from './types';
 
 export const RECORD_MIGRATIONS = [
@@ -73,16 +73,7 @@ const drillOf = (r: DrillRow): DrillRecord => ({
   proofPath: r.proof_path,
 });
 
-export class PgRecordStore implements RecordStore {
-  readonly where: string;
-
-  private constructor(
-    private readonly pool: Pool,
-    private readonly settings: DatabaseSettings,
-  ) {
-    this.where = describeUrl(settings);
-  }
-
+export class PgRecordStore extends PgStore implements RecordStore {
   static async open(
     pool: Pool,
     settings: DatabaseSettings,
@@ -90,10 +81,6 @@ export class PgRecordStore implements RecordStore {
   ): Promise<PgRecordStore> {
     await migrate(pool, settings, 'records', 'catalog and registry', RECORD_MIGRATIONS, options);
     return new PgRecordStore(pool, settings);
-  }
-
-  private q<R extends object>(text: string, values: unknown[] = []) {
-    return query<R>(this.pool, this.settings, text, values);
   }
 
   async putBackup(e: CatalogEntry, agent: string | null) {

@@ -182,3 +182,19 @@ export async function migrate(
       );
   });
 }
+
+/** What both PostgreSQL stores share: the pool, where it is (no password), and a query in words. */
+export abstract class PgStore {
+  readonly where: string;
+
+  protected constructor(
+    protected readonly pool: Pool,
+    protected readonly settings: DatabaseSettings,
+  ) {
+    this.where = describeUrl(settings);
+  }
+
+  protected q<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
+    return query<R>(this.pool, this.settings, text, values);
+  }
+}
