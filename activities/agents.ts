@@ -126,6 +126,13 @@ export function createAgentActivities(
       const signed = await checkSigned(a.agent, 'announcement', input.announcement, input.signature);
       if ('refusal' in signed) return refuse(signed.refusal);
       const check = { key: signed };
+      // Standing by for a target (its drills, its drill records) is the control plane's to allow.
+      const allowed = new Set(config.agents?.[a.agent]?.standby ?? []);
+      const standby = (a.standby ?? []).filter((t) => !allowed.has(t));
+      if (standby.length)
+        return refuse(
+          `agent '${a.agent}' stands by for ${standby.map((t) => `'${t}'`).join(', ')}, which the control plane's config does not allow: add ${standby.length > 1 ? 'them' : 'it'} to agents.${a.agent}.standby`,
+        );
       const reserved = new Map(Object.keys(config.targets).map((t) => [t, "the control plane's own config"]));
       const { conflicts } = await records.announce(a, check.key.fingerprint, reserved);
       if (conflicts.length) return refuse(conflicts.join('; '));

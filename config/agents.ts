@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { AGENT_NAME } from '../common/agents';
-import { entries, filePath, int, section } from './sections';
+import { entries, filePath, int, section, strings } from './sections';
 import { gate } from './targets';
 
 export const agents = (base: string) =>
@@ -14,6 +14,11 @@ export const agents = (base: string) =>
     section('must be an object like {"publicKey": "keys/host-a.pub.asc"}', {
       /** The armored public key of the agent's announcement signing key. */
       publicKey: filePath(base),
+      /**
+       * Targets of other agents this one may stand by for (its config's `standby`): where a host-loss
+       * drill may run its sandbox, and whose drill records it may report. None unless listed here.
+       */
+      standby: strings('must be an array of target names', { nonEmpty: false }).optional(),
     }),
     'must be an object of agent name to {"publicKey": "<file>"}',
   ).check(

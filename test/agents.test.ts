@@ -170,7 +170,12 @@ beforeAll(async () => {
   const auto = { gates: { restore: { automatic: true } } };
   const written = writeConfig(dir, {
     auditLedger: 'audit.sqlite',
-    agents: Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, { publicKey: k.pub }])),
+    agents: Object.fromEntries(
+      Object.entries(keys).map(([n, k]) => [
+        n,
+        { publicKey: k.pub, ...(n === 'hostB' ? { standby: ['rootA'] } : {}) },
+      ]),
+    ),
     // rootB's steps wait 5 s for host B (whose own default here is 10 minutes): the per-target setting.
     policies: {
       storeA: auto,
@@ -602,6 +607,32 @@ test('an agent the config does not list, or one claiming a target another holds,
       TEMPORAL_ADDRESS: process.env.LIFEBOAT_TEST_ADDRESS!,
       LIFEBOAT_TASK_QUEUE: tw.taskQueue,
     });
+  // Standing by for a target is the control plane's to allow (agents.<name>.standby).
+  const withStandby = path.join(dir, 'hostC', 'lifeboat.standby.agent.json');
+  const cConfig = JSON.parse(fs.readFileSync(hostFiles.hostC, 'utf8')) as Record<string, unknown>;
+  cConfig.standby = {
+    rootB: {
+      root: path.join(dir, 'hostC', 'standby-rootB'),
+      repository: path.join(dir, 'hostC', 'standby-rootB-repo'),
+      offsite: path.join(dir, 'offsite', 'rootB'),
+      encryption: { passphraseEnv: PASSPHRASE_ENV },
+      drill: drillSection(
+        path.join(dir, 'hostC', 'standby-drills'),
+        await writeDrillKeys(path.join(dir, 'hostC', 'standby-drill-keys')),
+      ),
+    },
+  };
+  fs.writeFileSync(withStandby, JSON.stringify(cConfig));
+  const standing = spawnTsx('worker/agent.ts', {
+    LIFEBOAT_AGENT_CONFIG: withStandby,
+    TEMPORAL_ADDRESS: process.env.LIFEBOAT_TEST_ADDRESS!,
+    LIFEBOAT_TASK_QUEUE: tw.taskQueue,
+  });
+  expect(await standing.exited).toBe(2);
+  expect(standing.output()).toMatch(
+    /agent 'hostC' stands by for 'rootB', which the control plane's config does not allow: add it to agents\.hostC\.standby/,
+  );
+
   const refused = claim();
   expect(await refused.exited).toBe(2);
   expect(refused.output()).toMatch(/target 'storeA' is held by agent 'hostA'; agent 'hostC' claims it too/);
