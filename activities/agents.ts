@@ -178,14 +178,30 @@ export function createAgentActivities(
       };
       let backups = 0;
       let drills = 0;
+      // A row already recorded for another target is not the agent's to rewrite, whatever it reports.
+      const sameTarget = async (id: string, target: string, existing: { target: string } | undefined) => {
+        if (!existing || existing.target === target) return true;
+        refused.push(`${id}: recorded for target '${existing.target}', not '${target}'`);
+        return false;
+      };
       for (const b of r.backups)
-        if (take(b.backupId, b.target)) {
+        if (
+          take(b.backupId, b.target) &&
+          (await sameTarget(b.backupId, b.target, await records.getBackup(b.backupId)))
+        ) {
           await records.putBackup(b, r.agent);
           backups += 1;
         }
       // A host-loss drill of a target it stands by for runs its sandbox here: its record is this agent's.
       for (const d of r.drills)
-        if ((await records.standsBy(r.agent, d.target)) || take(d.drillId, d.target)) {
+        if (
+          ((await records.standsBy(r.agent, d.target)) || take(d.drillId, d.target)) &&
+          (await sameTarget(
+            d.drillId,
+            d.target,
+            (await records.listDrills()).find((x) => x.drillId === d.drillId),
+          ))
+        ) {
           await records.putDrill(d);
           drills += 1;
         }

@@ -11,7 +11,7 @@ import type { DatabaseSettings } from '../config';
 import { CliError, badInput } from './runs';
 
 export interface MigrateReport {
-  ledger?: { rows: number; head?: string };
+  ledger?: { rows: number; head?: string; keys: number; nonces: number };
   catalog?: { backups: number; drills: number; forgotten: number };
   to: string;
 }
@@ -81,7 +81,18 @@ export async function migrateStores(
           `the copied ledger does not verify as the source did (${arrived.ok ? `${arrived.rows} rows, head ${copiedHead?.hash.slice(0, 12)}` : `broken at row ${arrived.brokenSeq}: ${arrived.problem}`}); the database holds a partial copy: drop its tables before trying again`,
           1,
         );
-      report.ledger = { rows: arrived.rows, head: copiedHead?.hash };
+      // The signers' kept keys (audit verify re-checks signatures with them) and the claimed nonces
+      // (a signed statement already used stays used).
+      const kept = await ledger.keptKeysAndNonces();
+      for (const k of kept.keys)
+        await target.ledger.keepSignerKey(k.fingerprint, k.identity, k.armored, k.firstSeen);
+      for (const n of kept.nonces) await target.ledger.claimNonce(n.nonce, n.holder, n.at);
+      report.ledger = {
+        rows: arrived.rows,
+        head: copiedHead?.hash,
+        keys: kept.keys.length,
+        nonces: kept.nonces.length,
+      };
     }
     if (catalog) {
       const backups = await catalog.allBackups();

@@ -247,6 +247,8 @@ export function selfTarget(self: SelfBackupSettings, sources: Record<string, str
     ...base,
     description: "Lifeboat's own stores, dumped by selfBackup.dump (the ledger and catalog in PostgreSQL)",
     commands: { quiesce: { argv, timeoutSeconds: dumped.timeoutSeconds } },
-    sources: { [path.basename(dumped.file)]: dumped.file },
+    // With the dump, the control plane's own catalog file (its own targets' manifests, and the
+    // self-backups' rows).
+    sources: { [path.basename(dumped.file)]: dumped.file, 'catalog.sqlite': sources['catalog.sqlite'] },
   };
 }

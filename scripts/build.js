@@ -43,6 +43,8 @@ function isStale(root = ROOT) {
 }
 
 function build() {
+  // The stamp carries the build's start time: a source saved while tsc runs is newer than it.
+  const started = new Date();
   fs.rmSync(STAMP, { force: true });
   const tsc = require.resolve('typescript/bin/tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], {
@@ -50,7 +52,8 @@ function build() {
     stdio: 'inherit',
   });
   if (result.status !== 0) throw new Error(`the TypeScript build failed (exit ${result.status})`);
-  fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
+  fs.writeFileSync(STAMP, `${started.toISOString()}\n`);
+  fs.utimesSync(STAMP, started, started);
 }
 
 module.exports = { isStale, build, newestSource };

@@ -395,9 +395,29 @@ test("the control plane's catalog holds every agent's backups and drills, report
     drills: 0,
     refused: ["storeA-forged: target 'storeA' is not held by agent 'hostB'"],
   });
+  // A row recorded for one of its targets cannot be rewritten as another's (nor another agent's row).
+  const moved = canonicalJson({
+    kind: 'lifeboat.catalog',
+    version: 1,
+    agent: 'hostB',
+    at: new Date().toISOString(),
+    backups: [{ ...(await readEntry(id)), target: 'storeB' }],
+    drills: [],
+  });
+  expect(
+    await session.executeUpdate(catalogUpdate, {
+      args: [{ report: moved, signature: await sign(moved, 'hostB') }],
+    }),
+  ).toEqual({
+    ok: true,
+    backups: 0,
+    drills: 0,
+    refused: [`${id}: recorded for target 'rootB', not 'storeB'`],
+  });
   catalog = controlPlane();
   try {
     expect(catalog.get('storeA-forged')).toBeUndefined();
+    expect(catalog.get(id)).toMatchObject({ target: 'rootB', heldBy: 'hostB' });
   } finally {
     catalog.close();
   }

@@ -135,7 +135,7 @@ describe('two control-plane workers on one PostgreSQL', () => {
     expect(settled.waiting?.reason).toBeUndefined();
     const outcome = (await run.result()) as RunOutcome<{ files: number; verified: boolean }>;
     expect(outcome.state).toBe('completed');
-    expect(outcome.result).toMatchObject({ files: 1, verified: true });
+    expect(outcome.result).toMatchObject({ files: 2, verified: true });
     const dumped = fs.readFileSync(path.join(path.dirname(config.file), 'dump', 'lifeboat.pgdump'));
     expect(dumped.subarray(0, 5).toString()).toBe('PGDMP');
   }, 120_000);

@@ -351,6 +351,8 @@ describe('lifeboat store migrate: SQLite into an empty PostgreSQL', () => {
       proofPath: '/p',
     });
     await source.records.putForgotten({ name: 'host-z', key: 'FPZ', at: 'then', actor: 'ops' });
+    await source.ledger.keepSignerKey('FP-ALICE', 'alice', 'armored-alice', 'then');
+    await source.ledger.claimNonce('nonce-used', 'wf/run/7', 'then');
     const head = (await source.ledger.head())!.hash;
     await source.close();
 
@@ -389,6 +391,12 @@ describe('lifeboat store migrate: SQLite into an empty PostgreSQL', () => {
       expect((await target.ledger.head())!.hash).toBe(head);
       expect(await target.records.getBackup('m-b1')).toMatchObject({ heldBy: 'host-a' });
       expect((await target.records.listDrills()).map((d) => d.drillId)).toEqual(['m-d1']);
+      // Signed decisions still verify there, and a used statement stays used.
+      expect(await target.ledger.signerKey('FP-ALICE')).toEqual({
+        identity: 'alice',
+        armored: 'armored-alice',
+      });
+      expect(await target.ledger.claimNonce('nonce-used', 'someone/else/1', 'now')).toBe(false);
       expect(await target.records.forgottenAgents()).toEqual([
         { name: 'host-z', key: 'FPZ', at: 'then', actor: 'ops' },
       ]);

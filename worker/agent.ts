@@ -185,7 +185,13 @@ async function main(): Promise<number> {
     try {
       verdict = await announce(client, sign, target, announcementOf(agent, queue, Object.keys(activities)));
     } catch (err) {
-      verdict = { ok: false, refusal: (err as Error).message };
+      // Not a refusal: the control plane did not answer (not running, or its stores are down).
+      console.error(
+        `lifeboat agent ${agent.agent.name}: could not announce itself to the control plane: ${(err as Error).message}`,
+      );
+      worker.shutdown();
+      await running;
+      return 1;
     }
     if (!verdict.ok) {
       console.error(`lifeboat agent ${agent.agent.name}: the control plane refused it: ${verdict.refusal}`);

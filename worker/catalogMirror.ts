@@ -7,6 +7,7 @@
  * report that could not be sent stays pending until the next. The agent's own catalog keeps what
  * only its host needs: each backup's manifest (an incremental's parent, a restore's plan).
  */
+import { Context } from '@temporalio/activity';
 import type { CatalogReport, MirrorResult } from '../activities/agents';
 import type { Catalog, CatalogChange, CatalogEntry } from '../activities/lib/catalog';
 import type { DrillRecord } from '../common/drill';
@@ -50,9 +51,13 @@ export class CatalogMirror {
     return next;
   }
 
-  /** As flush, waiting at most FLUSH_WAIT_MS and never failing (what runs after each activity). */
-  async settle(): Promise<void> {
+  /**
+   * As flush, waiting at most FLUSH_WAIT_MS and never failing (what runs after each activity, which
+   * keeps heartbeating meanwhile: a long step's heartbeat timeout must not fire on the report).
+   */
+  async settle(beat: () => void = () => undefined): Promise<void> {
     if (this.pending === 0) return;
+    const beating = setInterval(beat, 5000);
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
@@ -64,6 +69,7 @@ export class CatalogMirror {
       await Promise.race([this.flush().catch(() => undefined), waited]);
     } finally {
       clearTimeout(timer);
+      clearInterval(beating);
     }
   }
 
@@ -140,7 +146,13 @@ export function reportingCatalog<T extends object>(activities: T, mirror: Catalo
       try {
         return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
       } finally {
-        await mirror.settle();
+        await mirror.settle(() => {
+          try {
+            Context.current().heartbeat({ phase: 'reporting the catalog to the control plane' });
+          } catch {
+            // Not in an activity (a test calling it directly): nothing to heartbeat.
+          }
+        });
       }
     };
   }

@@ -53,7 +53,9 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
       () => catalog,
       'control-plane',
       async (report) => {
-        for (const b of report.backups) await records.putBackup(b, null);
+        // Only the control plane's own rows: an agent's (held_by set, e.g. copied by store migrate)
+        // are its agent's to report, and an old copy here must not overwrite what it reported since.
+        for (const b of report.backups) if (!b.heldBy) await records.putBackup(b, null);
         for (const d of report.drills) await records.putDrill(d);
         return { ok: true, backups: report.backups.length, drills: report.drills.length, refused: [] };
       },

@@ -189,6 +189,24 @@ export class AuditLedger {
     }
   }
 
+  /** Every kept signer key and claimed nonce (what `store migrate` copies; none in older ledgers). */
+  keptKeysAndNonces(): {
+    keys: { fingerprint: string; identity: string; armored: string; firstSeen: string }[];
+    nonces: { nonce: string; holder: string; at: string }[];
+  } {
+    const all = <T>(sql: string): T[] => {
+      try {
+        return this.db.prepare(sql).all() as T[];
+      } catch {
+        return [];
+      }
+    };
+    return {
+      keys: all('SELECT fingerprint, identity, armored, first_seen AS firstSeen FROM signer_keys'),
+      nonces: all('SELECT nonce, holder, at FROM decision_nonces'),
+    };
+  }
+
   /** Rows whose details carry a signed decision, in order. */
   signedRows(): AuditRow[] {
     return this.db

@@ -65,7 +65,7 @@ export const command: Command = {
     const report = await migrateStores(from, parsed.data, (line) => ctx.err(line));
     if (report.ledger)
       ctx.out(
-        `audit ledger: ${report.ledger.rows} rows copied to ${report.to}; the chain verifies there, head ${report.ledger.head?.slice(0, 16) ?? '(empty)'}`,
+        `audit ledger: ${report.ledger.rows} rows copied to ${report.to} (with ${report.ledger.keys} signer keys and ${report.ledger.nonces} used nonces); the chain verifies there, head ${report.ledger.head?.slice(0, 16) ?? '(empty)'}`,
       );
     if (report.catalog)
       ctx.out(

@@ -7,7 +7,7 @@
 import type { Pool } from 'pg';
 import type { DatabaseSettings, LifeboatConfig } from '../../../config';
 import { SqliteLedgerStore, SqliteRecordStore } from './sqlite';
-import type { LedgerStore, RecordStore } from './types';
+import { SchemaTooNew, StoreUnavailable, type LedgerStore, type RecordStore } from './types';
 
 export type { LedgerStore, RecordStore } from './types';
 export { SchemaTooNew, StoreUnavailable } from './types';
@@ -53,13 +53,17 @@ async function pgRecords(pool: Pool, settings: DatabaseSettings, options: Option
   return PgRecordStore.open(pool, settings, options);
 }
 
-/** Runs `open` on the pool, ending the pool when it fails. */
-async function onPool<T>(pool: Pool, open: () => Promise<T>): Promise<T> {
+/**
+ * Runs `open` on the pool, ending the pool when it fails; whatever PostgreSQL answered (a refused
+ * permission, say) comes back in words, never as a bare driver error.
+ */
+async function onPool<T>(pool: Pool, settings: DatabaseSettings, open: () => Promise<T>): Promise<T> {
   try {
     return await open();
   } catch (err) {
     await pool.end().catch(() => undefined);
-    throw err;
+    if (err instanceof SchemaTooNew || err instanceof StoreUnavailable) throw err;
+    throw new StoreUnavailable(postgres().pgProblem(settings, err));
   }
 }
 
@@ -87,7 +91,7 @@ export async function openStores(config: LifeboatConfig, options: Options = {}):
 /** Both stores in the PostgreSQL database `settings` names (`lifeboat store migrate`'s target). */
 export async function openDatabaseStores(settings: DatabaseSettings, options: Options = {}): Promise<Stores> {
   const pool = await connect(settings);
-  return onPool(pool, async () => ({
+  return onPool(pool, settings, async () => ({
     engine: 'postgres' as const,
     ledger: await pgLedger(pool, settings, options),
     records: await pgRecords(pool, settings, options),
@@ -106,7 +110,7 @@ export async function openLedgerStore(
     return { ledger, close: () => ledger.close() };
   }
   const pool = await connect(settings);
-  return onPool(pool, async () => ({
+  return onPool(pool, settings, async () => ({
     ledger: await pgLedger(pool, settings, options),
     close: () => pool.end(),
   }));
@@ -123,7 +127,7 @@ export async function openRecordStore(
     return { records, close: () => records.close() };
   }
   const pool = await connect(settings);
-  return onPool(pool, async () => ({
+  return onPool(pool, settings, async () => ({
     records: await pgRecords(pool, settings, options),
     close: () => pool.end(),
   }));

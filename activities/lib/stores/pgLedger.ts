@@ -165,6 +165,16 @@ export class PgLedgerStore extends PgStore implements LedgerStore {
       `SELECT ${COLUMNS} FROM audit_events WHERE details LIKE '%"signature":%' ORDER BY seq`,
     );
   }
+  async keptKeysAndNonces() {
+    return {
+      keys: await this.q<{ fingerprint: string; identity: string; armored: string; firstSeen: string }>(
+        'SELECT fingerprint, identity, armored, first_seen AS "firstSeen" FROM signer_keys',
+      ),
+      nonces: await this.q<{ nonce: string; holder: string; at: string }>(
+        'SELECT nonce, holder, at FROM decision_nonces',
+      ),
+    };
+  }
   /** The chain recomputed page by page (memory does not grow with the ledger). */
   async verify() {
     const chain = new ChainCheck();

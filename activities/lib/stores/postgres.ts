@@ -35,6 +35,8 @@ export function pgProblem(settings: DatabaseSettings, err: unknown): string {
     case '28P01':
     case '28000':
       return `PostgreSQL at ${at} refused user '${url.username}' (${e.code === '28P01' ? 'wrong password' : 'not allowed'}): check the password in ${settings.passwordEnv ? `the variable ${settings.passwordEnv}` : 'database.passwordEnv (none is set)'}`;
+    case '42501':
+      return `PostgreSQL at ${at} refused user '${url.username}' a permission (${e.message}): make it the owner of database '${url.pathname.slice(1)}' (CREATE DATABASE … OWNER ${url.username}), or GRANT it CREATE on schema public`;
     case '3D000':
       return `PostgreSQL at ${at} has no database '${url.pathname.slice(1)}': create it (createdb) or fix database.url`;
     default:

@@ -58,6 +58,9 @@ export class SqliteLedgerStore implements LedgerStore {
   async signedRows() {
     return this.ledger.signedRows();
   }
+  async keptKeysAndNonces() {
+    return this.ledger.keptKeysAndNonces();
+  }
   async verify() {
     return this.ledger.verify();
   }

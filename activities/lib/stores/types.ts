@@ -36,6 +36,11 @@ export interface LedgerStore {
   keepSignerKey(fingerprint: string, identity: string, armored: string, at: string): Promise<void>;
   signerKey(fingerprint: string): Promise<{ identity: string; armored: string } | undefined>;
   signedRows(): Promise<AuditRow[]>;
+  /** The kept signer keys and claimed nonces, as they are (what `store migrate` copies with the rows). */
+  keptKeysAndNonces(): Promise<{
+    keys: { fingerprint: string; identity: string; armored: string; firstSeen: string }[];
+    nonces: { nonce: string; holder: string; at: string }[];
+  }>;
   verify(): Promise<VerifyResult>;
   close(): Promise<void>;
 }
