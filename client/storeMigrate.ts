@@ -60,6 +60,8 @@ export async function migrateStores(
       throw badInput(
         `the database ${target.records.where} already holds catalog or registry rows: store migrate copies only into an empty store`,
       );
+    // Until the last row is in, every worker refuses this database (a shorter history would verify).
+    await target.markCopy?.(true);
     if (ledger) {
       const before = await ledger.verify();
       if (!before.ok)
@@ -104,6 +106,7 @@ export async function migrateStores(
       for (const f of forgotten) await target.records.putForgotten(f);
       report.catalog = { backups: backups.length, drills: drills.length, forgotten: forgotten.length };
     }
+    await target.markCopy?.(false);
     return report;
   } finally {
     await ledger?.close();

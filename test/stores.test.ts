@@ -320,6 +320,23 @@ describe('PostgreSQL faults, in words that name what to fix', () => {
     ).toThrow(/selfBackup\.dump is required when the stores are in PostgreSQL \(database\)/);
   });
 
+  test('a database a store migrate did not finish copying into is refused by every worker', async () => {
+    await pg.createDatabase('half_copied');
+    const { config } = writeConfig(tempDir('stores-half'), {
+      auditLedger: 'audit.sqlite',
+      targets: { own: storeTargetConfig('/tmp/none') },
+      database: { url: pg.url('half_copied'), passwordEnv: PASSWORD_ENV },
+    });
+    const copying = await openStores(config);
+    await copying.markCopy!(true);
+    await copying.ledger.append([event('half/1')]);
+    await copying.close();
+    for (const options of [{}, { readonly: true }])
+      await expect(openStores(config, options)).rejects.toThrow(
+        /lifeboat store migrate into postgres:\/\/lifeboat@127\.0\.0\.1:\d+\/half_copied did not finish \(started .*\): it holds part of a history/,
+      );
+  });
+
   test('the config refuses a password in the URL, naming the setting', () => {
     expect(() =>
       writeConfig(tempDir('stores-url'), {

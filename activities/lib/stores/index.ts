@@ -16,6 +16,8 @@ export interface Stores {
   engine: 'sqlite' | 'postgres';
   ledger: LedgerStore;
   records: RecordStore;
+  /** PostgreSQL: marks a `store migrate` copy begun (true) or finished (false); see postgres.ts. */
+  markCopy?: (unfinished: boolean) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,6 +97,7 @@ export async function openDatabaseStores(settings: DatabaseSettings, options: Op
     engine: 'postgres' as const,
     ledger: await pgLedger(pool, settings, options),
     records: await pgRecords(pool, settings, options),
+    markCopy: (unfinished: boolean) => postgres().markCopy(pool, settings, unfinished),
     close: () => pool.end(),
   }));
 }

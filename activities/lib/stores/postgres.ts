@@ -158,6 +158,7 @@ export async function migrate(
     });
     const found = rows[0]?.version ?? 0;
     if (found > steps.length) throw new SchemaTooNew(what, describeUrl(settings), found, steps.length);
+    await refuseUnfinishedCopy(pool, settings);
     if (found < steps.length)
       throw new StoreUnavailable(
         `the ${what} at ${describeUrl(settings)} has schema version ${found}, older than this Lifeboat's (${steps.length}): start a control-plane worker of this version first (it upgrades the schema)`,
@@ -166,6 +167,7 @@ export async function migrate(
   }
   await inTransaction(pool, settings, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.migrate]);
+    await refuseUnfinishedCopy(client, settings);
     await client.query(
       'CREATE TABLE IF NOT EXISTS lifeboat_schema (store TEXT PRIMARY KEY, version INTEGER NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())',
     );
@@ -199,4 +201,39 @@ export abstract class PgStore {
   protected q<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
     return query<R>(this.pool, this.settings, text, values);
   }
+}
+
+/** The marker `lifeboat store migrate` keeps while it copies (lifeboat_schema, store `copy-unfinished`). */
+const COPY_MARKER = 'copy-unfinished';
+
+/**
+ * A database into which `store migrate` did not finish copying holds a shorter history that would
+ * verify: every worker (and the CLI) refuses it, saying what to do.
+ */
+async function refuseUnfinishedCopy(db: Pool | PoolClient, settings: DatabaseSettings): Promise<void> {
+  // Asked without an error when the table is not there yet (an error would abort a transaction).
+  const table = await db.query<{ present: boolean }>(
+    "SELECT to_regclass('lifeboat_schema') IS NOT NULL AS present",
+  );
+  if (!table.rows[0]?.present) return;
+  const found = await db.query<{ at: string }>(
+    'SELECT at::text AS at FROM lifeboat_schema WHERE store = $1',
+    [COPY_MARKER],
+  );
+  if (found.rows[0])
+    throw new StoreUnavailable(
+      `lifeboat store migrate into ${describeUrl(settings)} did not finish (started ${found.rows[0].at}): it holds part of a history. Drop its tables (or the database) and run store migrate again; the SQLite stores it copies from are unchanged`,
+    );
+}
+
+/** Marks the copy begun (`store migrate`, before its first row) or finished (after its last). */
+export async function markCopy(pool: Pool, settings: DatabaseSettings, unfinished: boolean): Promise<void> {
+  await query(
+    pool,
+    settings,
+    unfinished
+      ? 'INSERT INTO lifeboat_schema (store, version) VALUES ($1, 0) ON CONFLICT (store) DO NOTHING'
+      : 'DELETE FROM lifeboat_schema WHERE store = $1',
+    [COPY_MARKER],
+  );
 }
