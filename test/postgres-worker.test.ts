@@ -5,6 +5,8 @@
  * down mid-run is waited out (the ledger activity retries) and nothing is lost.
  */
 import * as path from 'node:path';
+import { Catalog, type CatalogEntry } from '../activities/lib/catalog';
+import type { Manifest } from '../activities/lib/manifest';
 import { openStores } from '../activities/lib/stores';
 import type { RunOutcome } from '../common/types';
 import { writeStoreFixture } from '../scripts/demo-data';
@@ -86,6 +88,50 @@ test('a worker whose database is unreachable, or refuses the password, exits nam
   );
   expect(refused.output()).not.toContain('wrong-secret-value');
 }, 60_000);
+
+test("a worker starting on PostgreSQL reports its own catalog rows, never an old copy of an agent's", async () => {
+  await pg.createDatabase('start_report');
+  const { config } = configWith({ url: pg.url('start_report'), passwordEnv: PASSWORD_ENV });
+  const row = (over: Partial<CatalogEntry>): CatalogEntry => ({
+    backupId: 'x',
+    target: 't',
+    kind: 'full',
+    parent: null,
+    createdAt: '2026-11-01T00:00:00.000Z',
+    archive: '/a.lbk',
+    archiveSize: 1,
+    archiveSha256: 'a'.repeat(64),
+    files: 1,
+    bytes: 1,
+    verifiedAt: null,
+    verifyOk: null,
+    verifyReport: null,
+    offsiteCopy: null,
+    removedAt: null,
+    origin: 'made',
+    signedBy: null,
+    manifestSha256: null,
+    heldBy: null,
+    ...over,
+  });
+  // The agent has since reported its backup removed; the file still holds the copy store migrate made.
+  const stores = await openStores(config);
+  await stores.records.putBackup(row({ backupId: 'agents', target: 'far', removedAt: 'since' }), 'host-far');
+  await stores.close();
+  const file = new Catalog(config.catalog);
+  file.mirror(row({ backupId: 'agents', target: 'far' }), 'host-far');
+  file.record(row({ backupId: 'own', target: 's0' }), { files: [] } as unknown as Manifest);
+  file.close();
+  const worker = await startWorker(config, uniqueQueue('pg-start'));
+  await worker.stop();
+  const after = await openStores(config, { readonly: true });
+  try {
+    expect(await after.records.getBackup('agents')).toMatchObject({ removedAt: 'since', heldBy: 'host-far' });
+    expect(await after.records.getBackup('own')).toMatchObject({ target: 's0', heldBy: null });
+  } finally {
+    await after.close();
+  }
+}, 120_000);
 
 describe('two control-plane workers on one PostgreSQL', () => {
   let workers: TestWorker[] = [];
