@@ -83,6 +83,52 @@ export interface DrillTargetRow {
   at: string;
 }
 
+/** The registry's rows as both engines store them (JSON text in TEXT columns), and as read. */
+export interface AgentColumns {
+  name: string;
+  host: string;
+  build: string;
+  pid: number;
+  task_queue: string;
+  timeout_seconds: number;
+  activities: string;
+  announced_at: string;
+  key: string | null;
+}
+export type TargetColumns = { target: string; agent: string; sections: string; labels: string };
+export type DrillTargetColumns = Omit<DrillTargetRow, 'gates' | 'sections'> & {
+  gates: string;
+  sections: string;
+};
+
+export function agentOf(r: AgentColumns, targets: TargetRow[]): AgentRow {
+  return {
+    name: r.name,
+    host: r.host,
+    build: r.build,
+    pid: r.pid,
+    taskQueue: r.task_queue,
+    timeoutSeconds: r.timeout_seconds,
+    activities: JSON.parse(r.activities) as string[],
+    announcedAt: r.announced_at,
+    key: r.key,
+    targets: targets.filter((t) => t.agent === r.name).map((t) => t.target),
+  };
+}
+
+export function targetOf(r: TargetColumns): TargetRow {
+  return {
+    target: r.target,
+    agent: r.agent,
+    sections: JSON.parse(r.sections) as string[],
+    labels: JSON.parse(r.labels) as Record<string, string>,
+  };
+}
+
+export function drillTargetOf(r: DrillTargetColumns): DrillTargetRow {
+  return { ...r, gates: JSON.parse(r.gates) as string[], sections: JSON.parse(r.sections) as string[] };
+}
+
 export class Registry {
   private readonly db: Database.Database;
 
@@ -167,46 +213,16 @@ export class Registry {
   }
 
   agents(): AgentRow[] {
-    const rows = this.db.prepare('SELECT * FROM agents ORDER BY name').all() as {
-      name: string;
-      host: string;
-      build: string;
-      pid: number;
-      task_queue: string;
-      timeout_seconds: number;
-      activities: string;
-      announced_at: string;
-      key: string | null;
-    }[];
-    return rows.map((r) => ({
-      name: r.name,
-      host: r.host,
-      build: r.build,
-      pid: r.pid,
-      taskQueue: r.task_queue,
-      timeoutSeconds: r.timeout_seconds,
-      activities: JSON.parse(r.activities) as string[],
-      announcedAt: r.announced_at,
-      key: r.key,
-      targets: this.targets()
-        .filter((t) => t.agent === r.name)
-        .map((t) => t.target),
-    }));
+    const targets = this.targets();
+    return (this.db.prepare('SELECT * FROM agents ORDER BY name').all() as AgentColumns[]).map((r) =>
+      agentOf(r, targets),
+    );
   }
 
   targets(): TargetRow[] {
-    const rows = this.db.prepare('SELECT * FROM agent_targets ORDER BY target').all() as {
-      target: string;
-      agent: string;
-      sections: string;
-      labels: string;
-    }[];
-    return rows.map((r) => ({
-      target: r.target,
-      agent: r.agent,
-      sections: JSON.parse(r.sections) as string[],
-      labels: JSON.parse(r.labels) as Record<string, string>,
-    }));
+    return (this.db.prepare('SELECT * FROM agent_targets ORDER BY target').all() as TargetColumns[]).map(
+      targetOf,
+    );
   }
 
   target(name: string): (TargetRow & { agentRow?: AgentRow }) | undefined {
@@ -248,13 +264,8 @@ export class Registry {
 
   drillTarget(name: string): DrillTargetRow | undefined {
     const row = this.db.prepare('SELECT * FROM drill_targets WHERE name = ?').get(name) as
-      (Omit<DrillTargetRow, 'gates' | 'sections'> & { gates: string; sections: string }) | undefined;
-    if (!row) return undefined;
-    return {
-      ...row,
-      gates: JSON.parse(row.gates) as string[],
-      sections: JSON.parse(row.sections) as string[],
-    };
+      DrillTargetColumns | undefined;
+    return row && drillTargetOf(row);
   }
 
   close(): void {

@@ -10,7 +10,17 @@ import type { Announcement } from '../../../common/agents';
 import type { DrillRecord } from '../../../common/drill';
 import type { DatabaseSettings } from '../../../config';
 import type { CatalogEntry } from '../catalog';
-import type { AgentRow, DrillTargetRow, TargetRow } from '../registry';
+import {
+  agentOf,
+  drillTargetOf,
+  targetOf,
+  type AgentColumns,
+  type AgentRow,
+  type DrillTargetColumns,
+  type DrillTargetRow,
+  type TargetColumns,
+  type TargetRow,
+} from '../registry';
 import { LOCKS, PgStore, inTransaction, migrate } from './postgres';
 import type { ForgottenAgent, RecordStore } from './types';
 
@@ -253,41 +263,11 @@ export class PgRecordStore extends PgStore implements RecordStore {
     });
   }
   async agents(): Promise<AgentRow[]> {
-    const rows = await this.q<{
-      name: string;
-      host: string;
-      build: string;
-      pid: number;
-      task_queue: string;
-      timeout_seconds: number;
-      activities: string;
-      announced_at: string;
-      key: string | null;
-    }>('SELECT * FROM agents ORDER BY name');
     const targets = await this.targets();
-    return rows.map((r) => ({
-      name: r.name,
-      host: r.host,
-      build: r.build,
-      pid: r.pid,
-      taskQueue: r.task_queue,
-      timeoutSeconds: r.timeout_seconds,
-      activities: JSON.parse(r.activities) as string[],
-      announcedAt: r.announced_at,
-      key: r.key,
-      targets: targets.filter((t) => t.agent === r.name).map((t) => t.target),
-    }));
+    return (await this.q<AgentColumns>('SELECT * FROM agents ORDER BY name')).map((r) => agentOf(r, targets));
   }
   async targets(): Promise<TargetRow[]> {
-    const rows = await this.q<{ target: string; agent: string; sections: string; labels: string }>(
-      'SELECT * FROM agent_targets ORDER BY target',
-    );
-    return rows.map((r) => ({
-      target: r.target,
-      agent: r.agent,
-      sections: JSON.parse(r.sections) as string[],
-      labels: JSON.parse(r.labels) as Record<string, string>,
-    }));
+    return (await this.q<TargetColumns>('SELECT * FROM agent_targets ORDER BY target')).map(targetOf);
   }
   async target(name: string) {
     const t = (await this.targets()).find((r) => r.target === name);
@@ -316,18 +296,8 @@ export class PgRecordStore extends PgStore implements RecordStore {
     );
   }
   async drillTarget(name: string) {
-    const row = (
-      await this.q<Omit<DrillTargetRow, 'gates' | 'sections'> & { gates: string; sections: string }>(
-        'SELECT * FROM drill_targets WHERE name = $1',
-        [name],
-      )
-    )[0];
-    if (!row) return undefined;
-    return {
-      ...row,
-      gates: JSON.parse(row.gates) as string[],
-      sections: JSON.parse(row.sections) as string[],
-    };
+    const row = (await this.q<DrillTargetColumns>('SELECT * FROM drill_targets WHERE name = $1', [name]))[0];
+    return row && drillTargetOf(row);
   }
   async forgottenAgents() {
     return this.q<ForgottenAgent>('SELECT name, key, at, actor FROM forgotten_agents ORDER BY at, name');
