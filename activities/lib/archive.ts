@@ -14,10 +14,8 @@
  * size.
  */
 import { createHash } from 'node:crypto';
-import * as fsp from 'node:fs/promises';
-import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
 import { pathProblem } from '../../common/paths';
+import { readAhead } from './archiveAhead';
 import {
   CHUNK_SIZE,
   END,
@@ -25,7 +23,6 @@ import {
   frameHeader,
   frameTrailer,
   MAGIC,
-  type Codec,
   type EntryDigest,
   type SourceEntry,
   u32,
@@ -54,50 +51,35 @@ export {
 } from './archiveFormat';
 export { readArchive, type EntrySink, type ReadResult } from './archiveReader';
 
-const deflateRaw = promisify(zlib.deflateRaw);
+/** Small pieces (headers, lengths, small files) go out gathered into one buffer of about this size. */
+const BATCH = 256 * 1024;
 
-const SMALL = 64 * 1024;
+/** Gathers small pieces into batches and passes large ones through (after what was gathered). */
+class Batcher {
+  private parts: Buffer[] = [];
+  private length = 0;
 
-/** Compresses one chunk: small ones on this thread (a threadpool round trip costs more than the work). */
-async function compress(chunk: Buffer): Promise<Buffer> {
-  return chunk.length <= SMALL ? zlib.deflateRawSync(chunk, { level: 1 }) : deflateRaw(chunk, { level: 1 });
-}
+  /** What to yield now for `piece`. */
+  add(piece: Buffer): Buffer[] {
+    if (piece.length >= BATCH / 4) return [...this.flush(), piece];
+    this.parts.push(piece);
+    this.length += piece.length;
+    return this.length >= BATCH ? this.flush() : [];
+  }
 
-/**
- * Whether deflate pays for a file, judged on its first chunk, so that incompressible files cost no
- * compression time. When the probe covered the whole chunk, its output is the chunk's data.
- */
-function deflateDecision(first: Buffer): { codec: Codec; firstPacked?: Buffer } {
-  if (first.length < 512) return { codec: 'store' };
-  const probe = first.subarray(0, SMALL);
-  const packed = zlib.deflateRawSync(probe, { level: 1 });
-  if (packed.length >= probe.length * 0.9) return { codec: 'store' };
-  return { codec: 'deflate', firstPacked: probe.length === first.length ? packed : undefined };
-}
-
-/** Reads exactly `size` bytes of an open file in chunks sized to what is left. */
-async function* readExactly(handle: fsp.FileHandle, size: number, name: string): AsyncGenerator<Buffer> {
-  for (let position = 0; position < size;) {
-    const want = Math.min(CHUNK_SIZE, size - position);
-    const buf = Buffer.allocUnsafe(want);
-    let got = 0;
-    while (got < want) {
-      const { bytesRead } = await handle.read(buf, got, want - got, position + got);
-      if (bytesRead === 0) {
-        throw new Error(
-          `${name} shrank while it was being backed up; run the backup again (a quiesce command prevents this)`,
-        );
-      }
-      got += bytesRead;
-    }
-    position += want;
-    yield buf;
+  flush(): Buffer[] {
+    if (this.length === 0) return [];
+    const out = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
+    this.parts = [];
+    this.length = 0;
+    return [out];
   }
 }
 
 /**
  * Yields the archive's bytes for `entries`, then the manifest that `manifestFor` builds from the
- * digests of what was written.
+ * digests of what was written. The files are read and compressed ahead (archiveAhead.ts); they are
+ * hashed and framed here, in order.
  */
 export async function* writeArchive(
   entries: Iterable<SourceEntry> | AsyncIterable<SourceEntry>,
@@ -105,63 +87,41 @@ export async function* writeArchive(
   progress?: (p: WriteProgress) => void,
   written?: (manifest: { sha256: string; size: number }) => void,
 ): AsyncGenerator<Buffer> {
-  yield MAGIC;
+  const out = new Batcher();
+  yield* out.add(MAGIC);
   const digests: EntryDigest[] = [];
   let bytes = 0;
-  for await (const entry of entries) {
-    const handle = await fsp.open(entry.source, 'r');
-    try {
-      // The header promises this size; a file that grows meanwhile is archived as it was at open.
-      const { size: expected } = await handle.stat();
-      const chunks = readExactly(handle, expected, entry.path);
-      const first = await chunks.next();
-      const firstChunk = first.done ? undefined : first.value;
-      const decision = firstChunk ? deflateDecision(firstChunk) : { codec: 'store' as Codec };
-      yield frameHeader({
+  for await (const file of readAhead(entries)) {
+    const { entry } = file;
+    yield* out.add(
+      frameHeader({
         path: entry.path,
         kind: entry.kind,
         mode: entry.mode,
         mtimeMs: entry.mtimeMs,
-        size: expected,
-        codec: decision.codec,
-      });
-      const hash = createHash('sha256');
-      let size = 0;
-      const account = (chunk: Buffer) => {
-        hash.update(chunk);
-        size += chunk.length;
-        bytes += chunk.length;
-        progress?.({ files: digests.length, bytes, current: entry.path });
-      };
-      // The length prefix and the data go out as two pieces: no copy of the chunk.
-      if (firstChunk) {
-        account(firstChunk);
-        const data =
-          decision.codec === 'store' ? firstChunk : (decision.firstPacked ?? (await compress(firstChunk)));
-        yield u32(data.length);
-        yield data;
-      }
-      for await (const chunk of chunks) {
-        account(chunk);
-        const data = decision.codec === 'deflate' ? await compress(chunk) : chunk;
-        yield u32(data.length);
-        yield data;
-      }
-      const sha256 = hash.digest('hex');
-      yield frameTrailer(sha256, size);
-      digests.push({
-        path: entry.path,
-        kind: entry.kind,
-        size,
-        sha256,
-        mode: entry.mode,
-        mtimeMs: entry.mtimeMs,
-      });
+        size: file.size,
+        codec: file.codec,
+      }),
+    );
+    for await (const chunk of file.read()) {
+      bytes += chunk.raw;
       progress?.({ files: digests.length, bytes, current: entry.path });
-    } finally {
-      await handle.close();
+      yield* out.add(u32(chunk.stored.length));
+      yield* out.add(chunk.stored);
     }
+    const { sha256, size } = file.digest!;
+    yield* out.add(frameTrailer(sha256, size));
+    digests.push({
+      path: entry.path,
+      kind: entry.kind,
+      size,
+      sha256,
+      mode: entry.mode,
+      mtimeMs: entry.mtimeMs,
+    });
+    progress?.({ files: digests.length, bytes, current: entry.path });
   }
+  yield* out.flush();
   const manifest = Buffer.from(JSON.stringify(manifestFor(digests), null, 1));
   yield frameHeader({
     path: 'manifest.json',

@@ -1,0 +1,234 @@
+/**
+ * Reading, hashing and compressing an archive's files ahead of its writer (archive.ts), in worker
+ * threads, so that the cores work at once: the workers read, hash (SHA-256 of the original bytes)
+ * and raw-deflate chunk by chunk while the main thread frames, encrypts and writes.
+ *
+ * Each file goes to one worker (in turn); a worker handles its files one after another, and sends
+ * a file's chunks to the main thread as transferred buffers. A worker may be at most `WINDOW`
+ * chunks ahead of the writer (credits in shared memory, waited on with Atomics.wait), so memory stays
+ * under workers × WINDOW × CHUNK_SIZE whatever the sizes, and the writer, which takes files in
+ * order, never waits for a worker that waits for it.
+ *
+ * The worker's code is a string run with `eval: true`: it then runs the same under jest, tsx and
+ * the compiled dist/, none of which would otherwise agree on a worker file's path and language.
+ */
+import * as os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { CHUNK_SIZE, type Codec, type SourceEntry } from './archiveFormat';
+
+/** Chunks a worker may send before the writer has taken them. */
+const WINDOW = 8;
+
+/** The workers' count: the cores, at least 1, at most 4 (the main thread has its own work). */
+export function aheadWorkers(): number {
+  return Math.max(1, Math.min(4, os.availableParallelism()));
+}
+
+// Runs in the worker. `credits[0]`: chunks it may still send; `credits[1]`: 1 when told to stop.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const zlib = require('node:zlib');
+const { chunkSize, credits: sab, window: win } = workerData;
+const credits = new Int32Array(sab);
+function stopped() { return Atomics.load(credits, 1) === 1; }
+function take() {
+  for (;;) {
+    if (stopped()) return false;
+    const now = Atomics.load(credits, 0);
+    if (now > 0) { if (Atomics.compareExchange(credits, 0, now, now - 1) === now) return true; continue; }
+    Atomics.wait(credits, 0, now, 1000);
+  }
+}
+function readFile(id, source, path) {
+  const fd = fs.openSync(source, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const hash = createHash('sha256');
+    let codec = 'store';
+    for (let position = 0; position < size; ) {
+      if (!take()) return;
+      const want = Math.min(chunkSize, size - position);
+      const raw = Buffer.allocUnsafeSlow(want);
+      for (let got = 0; got < want; ) {
+        const n = fs.readSync(fd, raw, got, want - got, position + got);
+        if (n === 0) throw new Error(path + ' shrank while it was being backed up; run the backup again (a quiesce command prevents this)');
+        got += n;
+      }
+      hash.update(raw);
+      let stored = raw;
+      if (position === 0) {
+        const packed = want < 512 ? undefined : zlib.deflateRawSync(raw, { level: 1 });
+        if (packed && packed.length < want * 0.9) { codec = 'deflate'; stored = packed; }
+        parentPort.postMessage({ id, type: 'open', size, codec });
+      } else if (codec === 'deflate') stored = zlib.deflateRawSync(raw, { level: 1 });
+      position += want;
+      let copy = stored;
+      if (stored.byteOffset !== 0 || stored.byteLength !== stored.buffer.byteLength) {
+        copy = Buffer.allocUnsafeSlow(stored.length); // never a view of a shared pool: it is transferred
+        stored.copy(copy);
+      }
+      parentPort.postMessage({ id, type: 'chunk', raw: want, data: copy.buffer }, [copy.buffer]);
+    }
+    if (size === 0) parentPort.postMessage({ id, type: 'open', size, codec });
+    parentPort.postMessage({ id, type: 'end', sha256: hash.digest('hex'), size });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+parentPort.on('message', ({ id, source, path }) => {
+  try { readFile(id, source, path); }
+  catch (err) { parentPort.postMessage({ id, type: 'error', message: err.message, code: err.code }); }
+});
+`;
+
+type FromWorker =
+  | { id: number; type: 'open'; size: number; codec: Codec }
+  | { id: number; type: 'chunk'; raw: number; data: ArrayBuffer }
+  | { id: number; type: 'end'; sha256: string; size: number }
+  | { id: number; type: 'error'; message: string; code?: string };
+
+export interface ReadChunk {
+  /** The chunk's length before compression. */
+  raw: number;
+  /** The bytes the archive stores for it. */
+  stored: Buffer;
+}
+
+/** One file read by a worker: its size and codec once opened, its chunks, and its digest at the end. */
+export class FileAhead {
+  size!: number;
+  codec!: Codec;
+  digest: { sha256: string; size: number } | undefined;
+  private readonly messages: FromWorker[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor(
+    readonly entry: SourceEntry,
+    private readonly credit: () => void,
+  ) {}
+
+  deliver(message: FromWorker): void {
+    this.messages.push(message);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async next(): Promise<FromWorker> {
+    while (this.messages.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    return this.messages.shift()!;
+  }
+
+  private failed(message: Extract<FromWorker, { type: 'error' }>): Error {
+    return Object.assign(new Error(message.message), message.code ? { code: message.code } : {});
+  }
+
+  /** Waits until the worker has opened the file and judged its first chunk. */
+  async open(): Promise<void> {
+    const first = await this.next();
+    if (first.type === 'error') throw this.failed(first);
+    if (first.type !== 'open') throw new Error(`archive reader: unexpected ${first.type} before open`);
+    this.size = first.size;
+    this.codec = first.codec;
+  }
+
+  /** The file's chunks in order; a read that failed throws here; `digest` is set at the end. */
+  async *read(): AsyncGenerator<ReadChunk> {
+    for (;;) {
+      const message = await this.next();
+      if (message.type === 'chunk') {
+        this.credit();
+        yield { raw: message.raw, stored: Buffer.from(message.data) };
+      } else if (message.type === 'end') {
+        this.digest = { sha256: message.sha256, size: message.size };
+        return;
+      } else if (message.type === 'error') throw this.failed(message);
+      else throw new Error(`archive reader: unexpected ${message.type}`);
+    }
+  }
+}
+
+class AheadWorker {
+  private readonly credits = new Int32Array(new SharedArrayBuffer(8));
+  private readonly worker: Worker;
+  private readonly files = new Map<number, FileAhead>();
+  private crashed: Error | undefined;
+
+  constructor() {
+    Atomics.store(this.credits, 0, WINDOW);
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { chunkSize: CHUNK_SIZE, credits: this.credits.buffer, window: WINDOW },
+    });
+    this.worker.on('message', (message: FromWorker) => this.files.get(message.id)?.deliver(message));
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => this.fail(new Error(`archive reader thread exited (${code})`)));
+  }
+
+  private fail(err: Error): void {
+    this.crashed ??= err;
+    for (const [id, file] of this.files) file.deliver({ id, type: 'error', message: err.message });
+  }
+
+  read(id: number, entry: SourceEntry): FileAhead {
+    const file = new FileAhead(entry, () => {
+      Atomics.add(this.credits, 0, 1);
+      Atomics.notify(this.credits, 0);
+    });
+    this.files.set(id, file);
+    if (this.crashed) file.deliver({ id, type: 'error', message: this.crashed.message });
+    else this.worker.postMessage({ id, source: entry.source, path: entry.path });
+    return file;
+  }
+
+  done(id: number): void {
+    this.files.delete(id);
+  }
+
+  async stop(): Promise<void> {
+    Atomics.store(this.credits, 1, 1);
+    Atomics.notify(this.credits, 0);
+    this.crashed ??= new Error('stopped');
+    await this.worker.terminate();
+  }
+}
+
+/**
+ * The files of `entries`, read ahead by worker threads, in order. The workers end with the
+ * generator (also when its consumer stops early).
+ */
+export async function* readAhead(
+  entries: Iterable<SourceEntry> | AsyncIterable<SourceEntry>,
+  workers = aheadWorkers(),
+): AsyncGenerator<FileAhead> {
+  const pool = Array.from({ length: workers }, () => new AheadWorker());
+  // Each worker is given two files ahead, so it starts the next as soon as one is read.
+  const queued: { file: FileAhead; worker: AheadWorker; id: number }[] = [];
+  const source = (async function* () {
+    yield* entries;
+  })();
+  let id = 0;
+  let exhausted = false;
+  try {
+    for (;;) {
+      while (!exhausted && queued.length < workers * 2) {
+        const next = await source.next();
+        if (next.done) exhausted = true;
+        else {
+          const worker = pool[id % workers];
+          queued.push({ file: worker.read(id, next.value), worker, id });
+          id += 1;
+        }
+      }
+      const head = queued.shift();
+      if (!head) return;
+      await head.file.open();
+      yield head.file;
+      head.worker.done(head.id);
+    }
+  } finally {
+    await Promise.all(pool.map((w) => w.stop()));
+  }
+}
