@@ -13,11 +13,13 @@
  * the compiled dist/, none of which would otherwise agree on a worker file's path and language.
  */
 import * as os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { CHUNK_SIZE, type Codec, type SourceEntry } from './archiveFormat';
 
 /** Chunks a worker may send before the writer has taken them. */
 const WINDOW = 8;
+/** A slot holds a chunk, raw or deflated (deflate adds a few bytes to what does not compress). */
+const SLOT = CHUNK_SIZE + 4096;
 
 /** The workers' count: the cores, at least 1, at most 4 (the main thread has its own work). */
 export function aheadWorkers(): number {
@@ -25,13 +27,16 @@ export function aheadWorkers(): number {
 }
 
 // Runs in the worker. `credits[0]`: chunks it may still send; `credits[1]`: 1 when told to stop.
+// Chunks travel in slots: buffers of SLOT bytes transferred to the main thread and back (on
+// `slots`), so the worker allocates a few and no memory is freed by a thread that did not allocate it.
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
-const { chunkSize, credits: sab, window: win } = workerData;
+const { chunkSize, slotSize, credits: sab, slots } = workerData;
 const credits = new Int32Array(sab);
+const spare = [];
 function stopped() { return Atomics.load(credits, 1) === 1; }
 function take() {
   for (;;) {
@@ -40,6 +45,10 @@ function take() {
     if (now > 0) { if (Atomics.compareExchange(credits, 0, now, now - 1) === now) return true; continue; }
     Atomics.wait(credits, 0, now, 1000);
   }
+}
+function slot() {
+  for (let m; (m = receiveMessageOnPort(slots)); ) spare.push(m.message);
+  return Buffer.from(spare.pop() || new ArrayBuffer(slotSize));
 }
 function readFile(id, source, path) {
   const fd = fs.openSync(source, 'r');
@@ -50,26 +59,29 @@ function readFile(id, source, path) {
     for (let position = 0; position < size; ) {
       if (!take()) return;
       const want = Math.min(chunkSize, size - position);
-      const raw = Buffer.allocUnsafeSlow(want);
+      const buf = slot();
+      const raw = buf.subarray(0, want);
       for (let got = 0; got < want; ) {
         const n = fs.readSync(fd, raw, got, want - got, position + got);
         if (n === 0) throw new Error(path + ' shrank while it was being backed up; run the backup again (a quiesce command prevents this)');
         got += n;
       }
       hash.update(raw);
-      let stored = raw;
+      let packed;
       if (position === 0) {
-        const packed = want < 512 ? undefined : zlib.deflateRawSync(raw, { level: 1 });
-        if (packed && packed.length < want * 0.9) { codec = 'deflate'; stored = packed; }
+        packed = want < 512 ? undefined : zlib.deflateRawSync(raw, { level: 1 });
+        if (packed && packed.length < want * 0.9) codec = 'deflate';
         parentPort.postMessage({ id, type: 'open', size, codec });
-      } else if (codec === 'deflate') stored = zlib.deflateRawSync(raw, { level: 1 });
+      } else if (codec === 'deflate') packed = zlib.deflateRawSync(raw, { level: 1 });
       position += want;
-      let copy = stored;
-      if (stored.byteOffset !== 0 || stored.byteLength !== stored.buffer.byteLength) {
-        copy = Buffer.allocUnsafeSlow(stored.length); // never a view of a shared pool: it is transferred
-        stored.copy(copy);
+      let length = want;
+      let data = buf.buffer;
+      if (codec === 'deflate') {
+        length = packed.length;
+        if (length <= slotSize) packed.copy(buf);
+        else data = new Uint8Array(packed).buffer;
       }
-      parentPort.postMessage({ id, type: 'chunk', raw: want, data: copy.buffer }, [copy.buffer]);
+      parentPort.postMessage({ id, type: 'chunk', raw: want, data, length }, [data]);
     }
     if (size === 0) parentPort.postMessage({ id, type: 'open', size, codec });
     parentPort.postMessage({ id, type: 'end', sha256: hash.digest('hex'), size });
@@ -85,7 +97,7 @@ parentPort.on('message', ({ id, source, path }) => {
 
 type FromWorker =
   | { id: number; type: 'open'; size: number; codec: Codec }
-  | { id: number; type: 'chunk'; raw: number; data: ArrayBuffer }
+  | { id: number; type: 'chunk'; raw: number; data: ArrayBuffer; length: number }
   | { id: number; type: 'end'; sha256: string; size: number }
   | { id: number; type: 'error'; message: string; code?: string };
 
@@ -106,7 +118,7 @@ export class FileAhead {
 
   constructor(
     readonly entry: SourceEntry,
-    private readonly credit: () => void,
+    private readonly credit: (slot: ArrayBuffer) => void,
   ) {}
 
   deliver(message: FromWorker): void {
@@ -139,8 +151,10 @@ export class FileAhead {
     for (;;) {
       const message = await this.next();
       if (message.type === 'chunk') {
-        this.credit();
-        yield { raw: message.raw, stored: Buffer.from(message.data) };
+        const stored = Buffer.allocUnsafe(message.length);
+        stored.set(new Uint8Array(message.data, 0, message.length));
+        this.credit(message.data);
+        yield { raw: message.raw, stored };
       } else if (message.type === 'end') {
         this.digest = { sha256: message.sha256, size: message.size };
         return;
@@ -152,6 +166,7 @@ export class FileAhead {
 
 class AheadWorker {
   private readonly credits = new Int32Array(new SharedArrayBuffer(8));
+  private readonly slots = new MessageChannel();
   private readonly worker: Worker;
   private readonly files = new Map<number, FileAhead>();
   private crashed: Error | undefined;
@@ -160,7 +175,13 @@ class AheadWorker {
     Atomics.store(this.credits, 0, WINDOW);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { chunkSize: CHUNK_SIZE, credits: this.credits.buffer, window: WINDOW },
+      workerData: {
+        chunkSize: CHUNK_SIZE,
+        slotSize: SLOT,
+        credits: this.credits.buffer,
+        slots: this.slots.port2,
+      },
+      transferList: [this.slots.port2],
     });
     this.worker.on('message', (message: FromWorker) => this.files.get(message.id)?.deliver(message));
     this.worker.on('error', (err) => this.fail(err));
@@ -173,7 +194,9 @@ class AheadWorker {
   }
 
   read(id: number, entry: SourceEntry): FileAhead {
-    const file = new FileAhead(entry, () => {
+    const file = new FileAhead(entry, (slot) => {
+      // The slot goes back before the credit, so the worker finds it when it takes the credit.
+      if (slot.byteLength === SLOT) this.slots.port1.postMessage(slot, [slot]);
       Atomics.add(this.credits, 0, 1);
       Atomics.notify(this.credits, 0);
     });
@@ -191,6 +214,7 @@ class AheadWorker {
     Atomics.store(this.credits, 1, 1);
     Atomics.notify(this.credits, 0);
     this.crashed ??= new Error('stopped');
+    this.slots.port1.close();
     await this.worker.terminate();
   }
 }
