@@ -1,15 +1,13 @@
 /**
  * The benchmark's data set: SQLite databases, many small JSON/text files and a few large
  * incompressible binaries, generated from a seed so that every run (and every machine) gets the
- * same bytes. Also the 1% change made before the incremental backup, and the fingerprint used to
- * check a restored tree against the source.
+ * same bytes. Also the 1% change made before the incremental backups, and putting the changed files
+ * back (from copies taken before the change) for the next repetition. fingerprint.ts checks trees.
  */
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isSqliteSync } from '../activities/lib/sqlite';
-import { pseudoRandom, writeDatabase, listFiles } from '../scripts/storage-root';
+import { pseudoRandom, writeDatabase } from '../scripts/storage-root';
 
 export const GIB = 1024 * 1024 * 1024;
 /** Files in the 1 GiB data set; the count scales linearly with the size. */
@@ -17,6 +15,12 @@ const FILES_PER_GIB = 10_000;
 /** Shares of the total size. */
 const DATABASE_SHARE = 0.35;
 const SMALL_SHARE = 0.15;
+/**
+ * With a file count of its own (--files), the small files average about this many bytes: their share
+ * of the total grows to fit (between SMALL_SHARE and MAX_SMALL_SHARE; the binaries get the rest).
+ */
+const SMALL_FILE_BYTES = 4000;
+const MAX_SMALL_SHARE = 0.6;
 /** What writeDatabase() spends per row, measured: ~117 bytes. */
 const DATABASE_BYTES_PER_ROW = 117;
 /** Every generated file gets this mtime; changed files get CHANGED_AT. */
@@ -25,6 +29,13 @@ const CHANGED_AT = new Date(Date.UTC(2026, 10, 2, 12, 0, 0));
 const FILES_PER_DIR = 100;
 
 export type FileKind = 'database' | 'json' | 'text' | 'binary';
+
+/** What to generate: the total size, the seed, and the file count (default: FILES_PER_GIB per GiB). */
+export interface DatasetSpec {
+  totalBytes: number;
+  seed: number;
+  files?: number;
+}
 
 export interface GeneratedFile {
   path: string;
@@ -38,6 +49,8 @@ export interface GeneratedFile {
 export interface DatasetSummary {
   seed: number;
   requestedBytes: number;
+  /** The file count asked for with --files (undefined: scaled with the size). */
+  requestedFiles?: number;
   files: number;
   bytes: number;
   databases: number;
@@ -118,13 +131,18 @@ function contentOf(file: GeneratedFile): Buffer | string {
   return pseudoRandom(file.seed, file.size);
 }
 
-/** Plans the data set for `totalBytes`: which files, what kind, how big. Pure. */
-export function planDataset(totalBytes: number, seed: number): GeneratedFile[] {
+/** Plans the data set: which files, what kind, how big. Pure. */
+export function planDataset(spec: DatasetSpec): GeneratedFile[] {
+  const { totalBytes, seed } = spec;
   const scale = totalBytes / GIB;
-  const fileCount = Math.max(50, Math.round(FILES_PER_GIB * scale));
   const databases = Math.max(3, Math.round(8 * scale));
   const binaries = Math.max(2, Math.round(16 * scale));
+  const fileCount = Math.max(50, databases + binaries + 1, spec.files ?? Math.round(FILES_PER_GIB * scale));
   const small = fileCount - databases - binaries;
+  const smallShare =
+    spec.files === undefined
+      ? SMALL_SHARE
+      : Math.min(MAX_SMALL_SHARE, Math.max(SMALL_SHARE, (small * SMALL_FILE_BYTES) / totalBytes));
   const rand = prng(seed);
   const files: GeneratedFile[] = [];
 
@@ -147,7 +165,7 @@ export function planDataset(totalBytes: number, seed: number): GeneratedFile[] {
 
   // Small files: log-uniform sizes (256 B .. 64 KiB before scaling), scaled to their share.
   const raw = Array.from({ length: small }, () => Math.exp(Math.log(256) + rand() * Math.log(256)));
-  const factor = (totalBytes * SMALL_SHARE) / raw.reduce((a, b) => a + b, 0);
+  const factor = (totalBytes * smallShare) / raw.reduce((a, b) => a + b, 0);
   for (let i = 0; i < small; i += 1) {
     const kind: FileKind = rand() < 0.6 ? 'json' : 'text';
     const dir = Math.floor(i / FILES_PER_DIR);
@@ -183,8 +201,9 @@ function projectDir(p: number, rest: string): string {
 }
 
 /** Writes the planned data set under `root` (which must not exist yet). */
-export function generateDataset(root: string, totalBytes: number, seed: number): DatasetSummary {
-  const files = planDataset(totalBytes, seed);
+export function generateDataset(root: string, spec: DatasetSpec): DatasetSummary {
+  const { totalBytes, seed } = spec;
+  const files = planDataset(spec);
   fs.mkdirSync(root, { recursive: true });
   const write = (file: GeneratedFile): number => {
     const abs = path.join(root, ...file.path.split('/'));
@@ -212,6 +231,7 @@ export function generateDataset(root: string, totalBytes: number, seed: number):
   return {
     seed,
     requestedBytes: totalBytes,
+    requestedFiles: spec.files,
     files: files.length,
     bytes: bytes(files),
     databases: sum(['database']).length,
@@ -230,112 +250,65 @@ export interface ChangeSummary {
 }
 
 /**
- * Changes 1% of the files (at least one): one database gets 1% more rows, the other picks
- * (uniform over the remaining files, seeded) are rewritten with new content of the same size.
- * Changed files get a later mtime.
+ * The files the 1% change picks (at least one): one database, and picks uniform over the remaining
+ * files, seeded. Pure: the same every repetition.
  */
-export function changeOnePercent(root: string, totalBytes: number, seed: number): ChangeSummary {
-  const files = planDataset(totalBytes, seed);
-  const rand = prng(seed ^ 0x5eed);
+export function pickChanges(spec: DatasetSpec): GeneratedFile[] {
+  const files = planDataset(spec);
+  const rand = prng(spec.seed ^ 0x5eed);
   const count = Math.max(1, Math.round(files.length / 100));
   const dbs = files.filter((f) => f.kind === 'database');
   const picked = [dbs[Math.floor(rand() * dbs.length)]];
   const rest = files.filter((f) => f.kind !== 'database');
   while (picked.length < count && rest.length)
     picked.push(rest.splice(Math.floor(rand() * rest.length), 1)[0]);
+  return picked;
+}
+
+const abs = (root: string, rel: string) => path.join(root, ...rel.split('/'));
+
+/**
+ * Changes 1% of the files (pickChanges): the database gets 1% more rows, the other picks are
+ * rewritten with new content of the same size. Changed files get a later mtime. Each is first copied
+ * (mtime kept) under `originals`, for undoChange.
+ */
+export function changeOnePercent(root: string, spec: DatasetSpec, originals: string): ChangeSummary {
+  const picked = pickChanges(spec);
+  fs.rmSync(originals, { recursive: true, force: true });
+  for (const file of picked) {
+    const copy = abs(originals, file.path);
+    fs.mkdirSync(path.dirname(copy), { recursive: true });
+    fs.copyFileSync(abs(root, file.path), copy);
+    fs.utimesSync(copy, GENERATED_AT, GENERATED_AT);
+  }
   let bytes = 0;
   for (const [i, file] of picked.entries()) {
-    const abs = path.join(root, ...file.path.split('/'));
+    const target = abs(root, file.path);
     if (file.kind === 'database') {
-      const db = new Database(abs);
+      const db = new Database(target);
       const insert = db.prepare('INSERT INTO items (name, body) VALUES (?, ?)');
       const rows = Math.max(100, Math.round((file.rows ?? 100) / 100));
       db.transaction(() => {
-        for (let r = 0; r < rows; r += 1) insert.run(`changed-${seed}-${r}`, `changed body ${r} `.repeat(6));
+        for (let r = 0; r < rows; r += 1)
+          insert.run(`changed-${spec.seed}-${r}`, `changed body ${r} `.repeat(6));
       })();
       db.close();
     } else {
-      const size = fs.statSync(abs).size;
-      fs.writeFileSync(abs, contentOf({ ...file, size, seed: file.seed + 7_777_777 + i }));
+      const size = fs.statSync(target).size;
+      fs.writeFileSync(target, contentOf({ ...file, size, seed: file.seed + 7_777_777 + i }));
     }
-    fs.utimesSync(abs, CHANGED_AT, CHANGED_AT);
-    bytes += fs.statSync(abs).size;
+    fs.utimesSync(target, CHANGED_AT, CHANGED_AT);
+    bytes += fs.statSync(target).size;
   }
   return { files: picked.length, bytes, paths: picked.map((f) => f.path) };
 }
 
-// ---------- fingerprint of a tree ----------
-
-export interface Fingerprint {
-  files: number;
-  bytes: number;
-  /** SHA-256 over every non-database file's path and content hash, in path order. */
-  contentSha256: string;
-  /** Row count of every table of every database, by path. */
-  databaseRows: Record<string, Record<string, number>>;
-}
-
-function hashFileSync(file: string): string {
-  const hash = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
+/** Puts the files changeOnePercent changed back as generated (contents and mtimes), from `originals`. */
+export function undoChange(root: string, change: ChangeSummary, originals: string): void {
+  for (const rel of change.paths) {
+    const target = abs(root, rel);
+    fs.copyFileSync(abs(originals, rel), target);
+    fs.utimesSync(target, GENERATED_AT, GENERATED_AT);
   }
-  return hash.digest('hex');
-}
-
-function rowCounts(file: string): Record<string, number> {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const tables = db
-      .prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-      )
-      .all() as { name: string }[];
-    const counts: Record<string, number> = {};
-    for (const { name } of tables) {
-      const row = db.prepare(`SELECT count(*) AS n FROM "${name.replace(/"/g, '""')}"`).get() as {
-        n: number;
-      };
-      counts[name] = row.n;
-    }
-    return counts;
-  } finally {
-    db.close();
-  }
-}
-
-/** Files, total size, a hash of all non-database content, and database row counts. */
-export function fingerprint(root: string): Fingerprint {
-  const list = listFiles(root);
-  const rel = (abs: string) => path.relative(root, abs).split(path.sep).join('/');
-  list.sort((a, b) => (rel(a) < rel(b) ? -1 : 1));
-  const content = createHash('sha256');
-  const databaseRows: Record<string, Record<string, number>> = {};
-  let bytes = 0;
-  for (const abs of list) {
-    const st = fs.lstatSync(abs);
-    bytes += st.size;
-    if (!st.isFile()) content.update(`${rel(abs)}\0(not a regular file)\n`);
-    else if (isSqliteSync(abs)) databaseRows[rel(abs)] = rowCounts(abs);
-    else content.update(`${rel(abs)}\0${hashFileSync(abs)}\n`);
-  }
-  return { files: list.length, bytes, contentSha256: content.digest('hex'), databaseRows };
-}
-
-/** What differs between the source's fingerprint and a restored tree's; empty when they match. */
-export function compareFingerprints(expected: Fingerprint, actual: Fingerprint): string[] {
-  const problems: string[] = [];
-  if (expected.files !== actual.files) problems.push(`${actual.files} files, expected ${expected.files}`);
-  if (expected.contentSha256 !== actual.contentSha256) problems.push('non-database file contents differ');
-  const paths = new Set([...Object.keys(expected.databaseRows), ...Object.keys(actual.databaseRows)]);
-  for (const p of [...paths].sort()) {
-    const want = JSON.stringify(expected.databaseRows[p] ?? null);
-    const got = JSON.stringify(actual.databaseRows[p] ?? null);
-    if (want !== got) problems.push(`database ${p}: rows ${got}, expected ${want}`);
-  }
-  return problems;
+  fs.rmSync(originals, { recursive: true, force: true });
 }

@@ -1,14 +1,17 @@
 /**
- * Running a measured command: wall time from this process, peak RSS from GNU time
- * (`/usr/bin/time -f '%e %M'`, %M in KiB). A pipeline run through bash reports the largest RSS of
+ * Running a measured command: wall time from this process; peak RSS and CPU time from GNU time
+ * (`/usr/bin/time -f '%e %M %U %S'`: %M in KiB, %U and %S the user and system CPU seconds of the
+ * command and the children it waited for). A pipeline run through bash reports the largest RSS of
  * its processes: each stage is wrapped in its own /usr/bin/time writing to a file listed in
- * `stageTimes`.
+ * `stageTimes`; its CPU time is the outer GNU time's (bash waits for every stage).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const GNU_TIME = '/usr/bin/time';
+/** GNU time's output format: wall seconds, peak RSS (KiB), user and system CPU seconds. */
+export const TIME_FORMAT = '%e %M %U %S';
 
 export interface Measured {
   /** Wall-clock seconds of the whole command, process start included. */
@@ -17,6 +20,9 @@ export interface Measured {
   peakRssKiB?: number;
   /** Peak RSS of each stage of a pipeline, by name. */
   stageRssKiB?: Record<string, number>;
+  /** User and system CPU seconds (GNU time's %U and %S); undefined without GNU time. */
+  userSeconds?: number;
+  systemSeconds?: number;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -41,8 +47,15 @@ function keepTail(current: string, chunk: Buffer): string {
   return next.length > KEEP_OUTPUT ? next.slice(-KEEP_OUTPUT) : next;
 }
 
-/** Reads `%e %M` from a GNU time output file (it may hold "Command exited ..." lines before). */
-export function readTimeFile(file: string): { seconds: number; rssKiB: number } | undefined {
+export interface TimeReport {
+  seconds: number;
+  rssKiB: number;
+  userSeconds: number;
+  systemSeconds: number;
+}
+
+/** Reads TIME_FORMAT from a GNU time output file (it may hold "Command exited ..." lines before). */
+export function readTimeFile(file: string): TimeReport | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -53,17 +66,17 @@ export function readTimeFile(file: string): { seconds: number; rssKiB: number } 
     .trim()
     .split('\n')
     .reverse()
-    .find((l) => /^\d+(\.\d+)? \d+$/.test(l.trim()));
+    .find((l) => /^\d+(\.\d+)? \d+ \d+(\.\d+)? \d+(\.\d+)?$/.test(l.trim()));
   if (!line) return undefined;
-  const [seconds, rss] = line.trim().split(' ').map(Number);
-  return { seconds, rssKiB: rss };
+  const [seconds, rssKiB, userSeconds, systemSeconds] = line.trim().split(' ').map(Number);
+  return { seconds, rssKiB, userSeconds, systemSeconds };
 }
 
 export async function runMeasured(argv: string[], options: RunOptions): Promise<Measured> {
   fs.mkdirSync(path.dirname(options.timeFile), { recursive: true });
   for (const f of [options.timeFile, ...Object.values(options.stageTimes ?? {})])
     fs.rmSync(f, { force: true });
-  const full = options.gnuTime ? [GNU_TIME, '-f', '%e %M', '-o', options.timeFile, ...argv] : argv;
+  const full = options.gnuTime ? [GNU_TIME, '-f', TIME_FORMAT, '-o', options.timeFile, ...argv] : argv;
   const started = performance.now();
   const child = spawn(full[0], full.slice(1), {
     cwd: options.cwd,
@@ -83,8 +96,13 @@ export async function runMeasured(argv: string[], options: RunOptions): Promise<
   const seconds = (performance.now() - started) / 1000;
   let peakRssKiB: number | undefined;
   let stageRssKiB: Record<string, number> | undefined;
+  let userSeconds: number | undefined;
+  let systemSeconds: number | undefined;
   if (options.gnuTime) {
-    peakRssKiB = readTimeFile(options.timeFile)?.rssKiB;
+    const outer = readTimeFile(options.timeFile);
+    peakRssKiB = outer?.rssKiB;
+    userSeconds = outer?.userSeconds;
+    systemSeconds = outer?.systemSeconds;
     if (options.stageTimes) {
       stageRssKiB = {};
       for (const [name, file] of Object.entries(options.stageTimes)) {
@@ -95,7 +113,17 @@ export async function runMeasured(argv: string[], options: RunOptions): Promise<
       if (stages.length) peakRssKiB = Math.max(...stages);
     }
   }
-  return { seconds, peakRssKiB, stageRssKiB, exitCode: code, signal, stdout, stderr };
+  return {
+    seconds,
+    peakRssKiB,
+    stageRssKiB,
+    userSeconds,
+    systemSeconds,
+    exitCode: code,
+    signal,
+    stdout,
+    stderr,
+  };
 }
 
 /** Flushes dirty pages so that one tool's writes do not slow the next tool's measurement. */

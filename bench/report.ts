@@ -1,99 +1,64 @@
 /**
- * The benchmark's report: Lifeboat's ratio to each peer, the targets (reported, never asserted),
- * the table and notes on the console, and bench/results/latest.json.
+ * The benchmark's report: the table (medians and spreads over the repetitions), the targets
+ * (reported, never asserted), problems and notes on the console, and the results file
+ * bench/results/<date>-<scale>-x<reps>.json with a copy in bench/results/latest.json.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ChangeSummary, DatasetSummary } from './data';
-import type { Options } from './options';
-import type { StepResult, Op, Tool } from './steps';
+import { finishHost, type HostDescription } from './host';
+import { scaleLabel, type Options } from './options';
+import { OP_ORDER, find, summarize, targets, type StepSummary } from './stats';
+import type { StepResult } from './steps';
 import type { Tools } from './tools';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
-const RESULTS = path.join(__dirname, 'results', 'latest.json');
+const RESULTS = path.join(__dirname, 'results');
 
-function addRatios(results: StepResult[]): void {
-  const lifeboat = (op: Op) => results.find((r) => r.tool === 'lifeboat' && r.op === op && r.status === 'ok');
-  for (const r of results) {
-    if (r.tool === 'lifeboat' || r.status !== 'ok') continue;
-    const lb = lifeboat(r.op);
-    if (!lb) continue;
-    if (lb.seconds && r.seconds) r.lifeboatTimeRatio = lb.seconds / r.seconds;
-    if (lb.archiveBytes !== undefined && r.archiveBytes)
-      r.lifeboatSizeRatio = lb.archiveBytes / r.archiveBytes;
+export function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+const fixed = (v: number | undefined, digits = 2) => (v === undefined ? '-' : v.toFixed(digits));
+const rssMb = (kib: number | undefined) => (kib === undefined ? 'n/a' : ((kib * 1024) / 1e6).toFixed(1));
+
+function row(s: StepSummary, full: StepSummary | undefined, reps: number): string[] {
+  const label = s.reps && s.reps < reps ? `${s.label} (${s.reps}/${reps} reps)` : s.label;
+  if (s.status !== 'ok')
+    return [label, s.status === 'failed' ? 'FAILED' : s.status, '', '', '', '', '', '', '', ''];
+  let timeRatio = s.lifeboatTimeRatio !== undefined ? `${s.lifeboatTimeRatio.toFixed(2)}x` : '-';
+  let sizeRatio = s.lifeboatSizeRatio !== undefined ? `${s.lifeboatSizeRatio.toFixed(2)}x` : '-';
+  if (
+    s.tool === 'lifeboat' &&
+    (s.op === 'incremental' || s.op === 'nochange') &&
+    full?.seconds &&
+    s.seconds
+  ) {
+    timeRatio = `${((s.seconds.median / full.seconds.median) * 100).toFixed(1)}% of full`;
+    if (s.archiveBytes !== undefined && full.archiveBytes)
+      sizeRatio = `${((s.archiveBytes / full.archiveBytes) * 100).toFixed(1)}% of full`;
   }
+  const range = s.seconds && reps > 1 ? `${s.seconds.min.toFixed(2)}–${s.seconds.max.toFixed(2)}` : '-';
+  return [
+    label,
+    fixed(s.seconds?.median),
+    range,
+    fixed(s.cpuSeconds),
+    fixed(s.mbPerSec, 1),
+    s.archiveBytes !== undefined ? (s.archiveBytes / 1e6).toFixed(1) : '-',
+    rssMb(s.peakRssKiB),
+    s.check ?? '-',
+    timeRatio,
+    sizeRatio,
+  ];
 }
 
-interface Target {
-  target: string;
-  status: 'met' | 'missed' | 'n/a';
-  detail: string;
-}
-
-function targets(results: StepResult[]): Target[] {
-  const find = (tool: Tool, op: Op) =>
-    results.find((r) => r.tool === tool && r.op === op && r.status === 'ok');
-  const out: Target[] = [];
-  const compare = (
-    target: string,
-    a: StepResult | undefined,
-    b: StepResult | undefined,
-    what: 'seconds' | 'archiveBytes',
-    peer: string,
-  ) => {
-    const x = a?.[what];
-    const y = b?.[what];
-    if (x === undefined || y === undefined) {
-      out.push({ target, status: 'n/a', detail: `${a ? peer : 'Lifeboat'} result missing` });
-      return;
-    }
-    const fmt = (v: number) => (what === 'seconds' ? `${v.toFixed(2)} s` : `${(v / 1e6).toFixed(1)} MB`);
-    out.push({
-      target,
-      status: x <= y ? 'met' : 'missed',
-      detail: `Lifeboat ${fmt(x)} vs ${peer} ${fmt(y)} (${(x / y).toFixed(2)}x)`,
-    });
-  };
-  compare(
-    'full backup at least as fast as restic',
-    find('lifeboat', 'backup'),
-    find('restic', 'backup'),
-    'seconds',
-    'restic',
-  );
-  compare(
-    'restore at least as fast as restic',
-    find('lifeboat', 'restore'),
-    find('restic', 'restore'),
-    'seconds',
-    'restic',
-  );
-  const full = find('lifeboat', 'backup');
-  const incr = find('lifeboat', 'incremental');
-  if (full?.seconds && incr?.seconds) {
-    const share = incr.seconds / full.seconds;
-    out.push({
-      target: 'incremental under 10% of full',
-      status: share < 0.1 ? 'met' : 'missed',
-      detail: `${incr.seconds.toFixed(2)} s = ${(share * 100).toFixed(1)}% of ${full.seconds.toFixed(2)} s (archive ${((incr.archiveBytes ?? 0) / 1e6).toFixed(1)} MB = ${(((incr.archiveBytes ?? 0) / (full.archiveBytes || 1)) * 100).toFixed(1)}% of the full's)`,
-    });
-  } else
-    out.push({ target: 'incremental under 10% of full', status: 'n/a', detail: 'Lifeboat result missing' });
-  compare(
-    'archive no larger than tar+gzip -1',
-    full,
-    find('tar+gzip+gpg', 'backup'),
-    'archiveBytes',
-    'tar+gzip+gpg',
-  );
-  return out;
-}
-
-function table(results: StepResult[]): string {
+export function table(summaries: StepSummary[], reps: number): string {
   const header = [
     'Step',
-    'Seconds',
+    'Wall s',
+    'min–max',
+    'CPU s',
     'MB/s',
     'Archive MB',
     'Peak RSS MB',
@@ -101,154 +66,182 @@ function table(results: StepResult[]): string {
     'LB/peer time',
     'LB/peer size',
   ];
-  const full = results.find((r) => r.tool === 'lifeboat' && r.op === 'backup' && r.status === 'ok');
-  const rows = results.map((r) => {
-    if (r.status !== 'ok')
-      return [r.label, r.status === 'not installed' ? 'not installed' : 'FAILED', '', '', '', '', '', ''];
-    let timeRatio = r.lifeboatTimeRatio !== undefined ? `${r.lifeboatTimeRatio.toFixed(2)}x` : '-';
-    let sizeRatio = r.lifeboatSizeRatio !== undefined ? `${r.lifeboatSizeRatio.toFixed(2)}x` : '-';
-    if (r.tool === 'lifeboat' && r.op === 'incremental' && full?.seconds) {
-      timeRatio = `${((r.seconds! / full.seconds) * 100).toFixed(1)}% of full`;
-      if (r.archiveBytes !== undefined && full.archiveBytes)
-        sizeRatio = `${((r.archiveBytes / full.archiveBytes) * 100).toFixed(1)}% of full`;
-    }
-    return [
-      r.label,
-      r.seconds!.toFixed(2),
-      r.mbPerSec !== undefined ? r.mbPerSec.toFixed(1) : '-',
-      r.archiveBytes !== undefined ? (r.archiveBytes / 1e6).toFixed(1) : '-',
-      r.peakRssKiB !== undefined ? ((r.peakRssKiB * 1024) / 1e6).toFixed(1) : 'n/a',
-      r.check === undefined ? '-' : r.check === 'ok' ? 'ok' : 'MISMATCH',
-      timeRatio,
-      sizeRatio,
-    ];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const fmt = (row: string[]) =>
-    row.map((cell, i) => (i === 0 || i === 5 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n');
+  const full = find(summaries, 'lifeboat', 'backup');
+  // One group per operation; Lifeboat's end-to-end rows together.
+  const group = (op: string) => (op === 'backup+verify' || op === 'restore+checks' ? 'end-to-end' : op);
+  const names = [...new Set(OP_ORDER.map(group))];
+  const groups = names.map((g) => summaries.filter((s) => group(s.op) === g)).filter((g) => g.length);
+  const rows = groups.map((g) => g.map((s) => row(s, full, reps)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.flat().map((r) => r[i].length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((cell, i) => (i === 0 || i === 7 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [
+    fmt(header),
+    rule,
+    ...rows
+      .map((g) => g.map(fmt).join('\n'))
+      .join(`\n\n`)
+      .split('\n'),
+  ].join('\n');
 }
 
-/**
- * The report as JSON in the repository's Prettier style, so that `prettier --check .` (which does
- * not read bench/.gitignore) stays green after a run.
- */
-async function formatJson(value: unknown): Promise<string> {
+/** The report as JSON in the repository's Prettier style (`prettier --check .` ignores bench/.gitignore). */
+async function formatJson(value: unknown, file: string): Promise<string> {
   const text = `${JSON.stringify(value, null, 2)}\n`;
   try {
     const prettier = await import('prettier');
-    const config = await prettier.resolveConfig(RESULTS);
-    return await prettier.format(text, { ...config, parser: 'json', filepath: RESULTS });
+    const config = await prettier.resolveConfig(file);
+    return await prettier.format(text, { ...config, parser: 'json', filepath: file });
   } catch {
     return text;
   }
 }
 
-export function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
-
 /** The notes under the table: how to read it, and what this run's numbers include. */
-function notesFor(results: StepResult[], loadAtStart: number): string[] {
+function notesFor(summaries: StepSummary[], run: RunSummary): string[] {
+  const { options, host } = run;
   const notes = [
-    'Each measurement ran once, in the order above, on the same data; `sync` ran before each. The data set',
-    'had just been written and read, so caches are warm for all tools alike (the page cache cannot be',
-    'dropped reliably here).',
-    'Lifeboat seconds: time inside the activity call (no Temporal); its process start-up (node + tsx) is',
-    'not counted, see processSeconds in the JSON. Peer seconds: wall time of their commands.',
-    'MB/s: data set size (not the bytes changed) / seconds, MB = 10^6 bytes. Archive MB: bytes the step',
-    'added to its repository. Peak RSS: GNU time max RSS (Lifeboat includes the node runtime); for the',
-    'tar|gzip|gpg pipelines, the largest of its three processes.',
-    "LB/peer: Lifeboat time (or archive size) divided by the peer's for the same operation; below 1 is better.",
-    'Restored: file count, SHA-256 of every non-database file and row counts of every database table',
-    'compared with the source (Lifeboat restores database snapshots, which may differ byte-wise).',
+    `${options.reps} repetition(s), interleaved (every step of one, then the next), each in fresh repositories on the`,
+    'same data (the 1% change undone in between). Wall s: median; min–max: the spread. CPU s: median user + system',
+    'CPU seconds over the same span. Peak RSS: the largest over the repetitions. Ratios use the medians.',
+    'Lifeboat runs compiled (dist/bench/lifeboat-step.js, MALLOC_ARENA_MAX=2 NODE_ENV=production), one process per',
+    'step, no Temporal: its seconds and CPU are those of the activity calls (getrusage), not of the process start-up',
+    '(processSeconds and processCpuSeconds in the JSON). Peer seconds: wall time of their commands (GNU time CPU).',
+    '`sync` ran before each step. Caches are warm for all tools alike (the page cache cannot be dropped reliably).',
+    "Peers' restores end with `sync -f` of the restore folder, timed (durable like Lifeboat's fsyncing restore);",
+    'secondsWithoutSync in the JSON has them without it.',
+    'Verify: Lifeboat reads its full backup back; restic check --read-data and borg check --verify-data read',
+    'their whole repository (full, no-change and 1% snapshots).',
+    'MB/s: data set size / seconds, MB = 10^6 bytes. Archive MB: bytes the step added to its repository.',
+    "LB/peer: Lifeboat's time (or archive size) / the peer's for the same operation; below 1 is better.",
+    'Restored: file count, SHA-256 of every non-database file and row counts of every database table compared',
+    'with the source.',
   ];
-  const resticBackup = results.find((r) => r.tool === 'restic' && r.op === 'backup' && r.status === 'ok');
-  const split = resticBackup?.details?.commandSeconds as number[] | undefined;
-  if (split?.length === 2)
+  const resticBackup = find(summaries, 'restic', 'backup');
+  const split = run.results.find((r) => r.key === resticBackup?.key && r.status === 'ok')?.details
+    ?.commandSeconds;
+  if (Array.isArray(split) && split.length === 2)
     notes.push(
-      `restic init+backup counts init (as the issue asks): init ${split[0].toFixed(2)} s + backup ${split[1].toFixed(2)} s.`,
+      `restic init+backup counts init (rep 1: init ${fixed(split[0])} s + backup ${fixed(split[1])} s).`,
     );
-  const borgCreate = results.find((r) => r.tool === 'borg' && r.op === 'backup' && r.status === 'ok');
-  if (typeof borgCreate?.details?.initSeconds === 'number')
-    notes.push(`borg init (not counted in borg create) took ${borgCreate.details.initSeconds.toFixed(2)} s.`);
-  if (loadAtStart >= 0.5)
+  const e2e = (op: 'backup+verify' | 'restore+checks', what: string) => {
+    const s = find(summaries, 'lifeboat', op);
+    const phases = run.results.find((r) => r.key === s?.key && r.status === 'ok')?.details?.phases;
+    if (!s?.seconds || !Array.isArray(phases)) return;
+    const parts = (phases as { name: string; seconds: number }[]).map((p) => `${p.name} ${fixed(p.seconds)}`);
     notes.push(
-      `The machine was busy before the run (load average ${loadAtStart.toFixed(2)} on ${os.cpus().length} CPUs): timings are skewed; loadAverageAfter per step is in the JSON.`,
+      `An operator waits ${fixed(s.seconds.median)} s for ${what} (rep ${run.results.find((r) => r.key === s.key)?.rep}: ${parts.join(' + ')} s).`,
     );
+  };
+  e2e('backup+verify', 'a full backup with its verification');
+  e2e('restore+checks', 'a restore with its checks');
+  if (host.loadAverageAtStart[0] >= 0.5)
+    notes.push(
+      `The machine was busy before the run (load average ${host.loadAverageAtStart[0]} on ${host.cpus} CPUs): timings are skewed; loadAverageAfter per step is in the JSON.`,
+    );
+  for (const w of run.tools.warnings) notes.push(`WARNING: ${w}`);
   return notes;
 }
 
-/** What one run measured, for the report. */
+/** What a run measured, for the report. */
 export interface RunSummary {
   options: Options;
   tools: Tools;
+  host: HostDescription;
   dataset: DatasetSummary;
   generateSeconds: number;
-  changed: ChangeSummary;
-  /** The 1-minute load average before the run. */
-  loadAtStart: number;
+  changed?: ChangeSummary;
+  /** Per repetition: seconds to put the data set back and check it. */
+  resetSeconds: number[];
+  /** How Lifeboat ran, and which code: commit, uncommitted engine files, the build's stamp. */
+  lifeboat: { command: string; commit?: string; uncommitted?: string[]; builtAt?: string };
   results: StepResult[];
 }
 
+function resultsFile(options: Options, at: Date): string {
+  const stamp = at.toISOString().slice(0, 16).replace(/:/g, '').replace('T', '-');
+  return path.join(RESULTS, `${stamp}-${scaleLabel(options)}-x${options.reps}.json`);
+}
+
 /**
- * Prints the table, the targets, any problems and the notes, and writes bench/results/latest.json.
+ * Prints the table, the targets, any problems and the notes, and writes the results files.
  * Returns the exit status: 1 when a step failed or a restored tree differs from the source.
  */
 export async function report(run: RunSummary): Promise<number> {
-  const { options, tools, dataset, generateSeconds, changed, loadAtStart, results } = run;
-  addRatios(results);
-  const goals = targets(results);
-
-  const notes = notesFor(results, loadAtStart);
-  const mismatches = results.filter((r) => r.check && r.check !== 'ok');
-  const failed = results.filter((r) => r.status === 'failed');
+  const { options, tools, host, dataset } = run;
+  finishHost(host);
+  const summaries = summarize(run.results, dataset.bytes);
+  const scale = options.files !== undefined ? `${dataset.files} files: ` : '';
+  const goals = targets(summaries, scale);
+  const notes = notesFor(summaries, run);
+  const failed = run.results.filter((r) => r.status === 'failed');
+  const mismatches = run.results.filter((r) => r.check && r.check !== 'ok');
 
   console.log('');
+  const code = run.lifeboat.commit
+    ? `Lifeboat ${run.lifeboat.commit}${run.lifeboat.uncommitted?.length ? ` + ${run.lifeboat.uncommitted.length} uncommitted engine file(s)` : ''}, compiled; `
+    : '';
   console.log(
-    `Lifeboat benchmark: ${mb(dataset.bytes)} in ${dataset.files} files (--size ${options.sizeLabel}, seed ${options.seed}), ` +
-      `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${mb(os.totalmem())} RAM, ` +
-      `load average ${loadAtStart.toFixed(2)} at the start`,
+    `Lifeboat benchmark: ${code}${mb(dataset.bytes)} in ${dataset.files} files (--size ${options.sizeLabel}${options.files !== undefined ? ` --files ${options.files}` : ''}, seed ${options.seed}), ` +
+      `${options.reps} repetition(s); ${host.cpus} CPUs (${host.cpuModel ?? 'unknown'}), ${mb(host.memoryBytes)} RAM, ` +
+      `Linux ${host.kernel}, node ${host.node}; ${tools.versions.restic ?? 'no restic'}; load average ${host.loadAverageAtStart.join(' ')} at the start`,
   );
   console.log('');
-  console.log(table(results));
+  console.log(table(summaries, options.reps));
   console.log('');
-  console.log('Targets (reported, not asserted):');
+  console.log('Targets (reported, not asserted; on the medians):');
   for (const g of goals) console.log(`  ${g.status.padEnd(6)} ${g.target}: ${g.detail}`);
   if (failed.length || mismatches.length) {
     console.log('');
     console.log('Problems:');
     for (const r of failed) {
       const after = r.processSeconds !== undefined ? ` (after ${r.processSeconds.toFixed(2)} s)` : '';
-      console.log(`  ${r.label}: ${r.error}${after}`);
+      console.log(`  rep ${r.rep} ${r.label}: ${r.error}${after}`);
     }
-    for (const r of mismatches) console.log(`  ${r.label}: restored tree ${r.check}`);
+    for (const r of mismatches) console.log(`  rep ${r.rep} ${r.label}: restored tree ${r.check}`);
   }
   console.log('');
   console.log('Notes:');
   for (const line of notes) console.log(`  ${line}`);
 
+  const at = new Date();
   const json = {
-    version: 1,
-    generatedAt: new Date().toISOString(),
-    options: { size: options.sizeLabel, sizeBytes: options.sizeBytes, seed: options.seed },
-    host: {
-      platform: `${os.type()} ${os.release()} ${os.arch()}`,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      memoryBytes: os.totalmem(),
-      loadAverageAtStart: loadAtStart,
+    version: 2,
+    generatedAt: at.toISOString(),
+    options: {
+      size: options.sizeLabel,
+      sizeBytes: options.sizeBytes,
+      files: options.files,
+      seed: options.seed,
+      reps: options.reps,
+      peers: options.peers,
     },
-    tools: tools.versions,
+    host,
+    tools: { ...tools.versions, resticSource: tools.resticSource, skipped: tools.skipped },
     installed: tools.installLog,
-    dataset: { ...dataset, generateSeconds, changed },
-    steps: results,
+    warnings: tools.warnings,
+    lifeboat: run.lifeboat,
+    dataset: {
+      ...dataset,
+      generateSeconds: run.generateSeconds,
+      changed: run.changed,
+      resetSeconds: run.resetSeconds,
+    },
+    summary: summaries,
     targets: goals,
+    steps: run.results,
     notes,
   };
-  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
-  fs.writeFileSync(RESULTS, await formatJson(json));
+  const file = resultsFile(options, at);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const text = await formatJson(json, file);
+  fs.writeFileSync(file, text);
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), text);
   console.log('');
-  console.log(`wrote ${path.relative(REPO_ROOT, RESULTS)}`);
+  console.log(`wrote ${path.relative(REPO_ROOT, file)} and bench/results/latest.json`);
   return failed.length || mismatches.length ? 1 : 0;
 }

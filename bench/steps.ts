@@ -1,41 +1,49 @@
 /**
- * One measured step: Lifeboat through bench/lifeboat-step.ts in its own process, or a peer's
- * commands; each gives a StepResult with its time, speed, archive growth, peak RSS and, for a
- * restore, whether the restored tree matches the source. Also the peers' environments and the
- * tar | gzip | gpg pipelines.
+ * One measured step of one repetition: Lifeboat through the compiled bench/lifeboat-step.ts in its
+ * own process, or a peer's commands; each gives StepResults with wall time, CPU time, archive
+ * growth, peak RSS and, for a restore, whether the restored tree matches the source.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareFingerprints, fingerprint, type Fingerprint } from './data';
-import { layout } from './layout';
-import { GNU_TIME, runMeasured, syncDisks, treeBytes, type Measured } from './measure';
+import { compareFingerprints, fingerprint, type Fingerprint } from './fingerprint';
+import { COMPILED_STEP, type LifeboatStep, type Paths } from './layout';
+import { runMeasured, syncDisks, treeBytes, type Measured } from './measure';
 import type { Options } from './options';
 import type { Tools } from './tools';
 
-const REPO_ROOT = path.resolve(__dirname, '..');
+export const REPO_ROOT = path.resolve(__dirname, '..');
 
 export type Tool = 'lifeboat' | 'restic' | 'borg' | 'tar+gzip+gpg';
-export type Op = 'backup' | 'incremental' | 'verify' | 'restore';
+/** backup+verify and restore+checks: Lifeboat's end-to-end times, as its runbooks run them. */
+export type Op =
+  'backup' | 'nochange' | 'incremental' | 'verify' | 'restore' | 'backup+verify' | 'restore+checks';
+export type Status = 'ok' | 'failed' | 'not installed' | 'skipped';
 
+/** One step of one repetition. */
 export interface StepResult {
+  /** `${tool} ${op}`: the same step in every repetition. */
+  key: string;
+  rep: number;
   tool: Tool;
   op: Op;
   label: string;
-  status: 'ok' | 'failed' | 'not installed';
-  /** Lifeboat: time in the activity call; peers: wall time of the command(s). */
+  status: Status;
+  /** Lifeboat: time in the activity call(s); peers: wall time of the command(s). */
   seconds?: number;
-  /** Wall time of the process(es), start-up included. */
+  /** CPU seconds over the same span: Lifeboat's from getrusage in the process, peers' GNU time's %U, %S. */
+  userSeconds?: number;
+  systemSeconds?: number;
+  /** Peers' restores: the restore alone, without the `sync` that makes it durable. */
+  secondsWithoutSync?: number;
+  /** Wall time of the process(es), start-up included; Lifeboat: with its GNU time CPU seconds. */
   processSeconds?: number;
-  mbPerSec?: number;
+  processCpuSeconds?: number;
   /** Bytes the step added to its repository (the archive's size). */
   archiveBytes?: number;
   peakRssKiB?: number;
   stageRssKiB?: Record<string, number>;
   /** Restores: 'ok' or what differs from the source. */
   check?: string;
-  /** Lifeboat's seconds (or archive bytes) divided by this peer's, for the same operation. */
-  lifeboatTimeRatio?: number;
-  lifeboatSizeRatio?: number;
   error?: string;
   details?: Record<string, unknown>;
   /** The 1-minute load average when the step ended (the step's own load included). */
@@ -45,12 +53,29 @@ export interface StepResult {
 export interface Context {
   options: Options;
   tools: Tools;
-  workDir: string;
-  paths: ReturnType<typeof layout>;
+  paths: Paths;
+  rep: number;
   passphrase: string;
-  datasetBytes: number;
   source: Fingerprint;
   results: StepResult[];
+}
+
+export interface Command {
+  argv: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  stageTimes?: Record<string, string>;
+}
+
+export function stepResult(
+  ctx: Context,
+  tool: Tool,
+  op: Op,
+  label: string,
+  status: Status,
+  rest: Partial<StepResult> = {},
+): StepResult {
+  return { key: `${tool} ${op}`, rep: ctx.rep, tool, op, label, status, ...rest };
 }
 
 function failure(m: Measured): string {
@@ -59,28 +84,34 @@ function failure(m: Measured): string {
   return `${why}${tail ? `: ${tail}` : ''}`;
 }
 
-function mbps(bytes: number, seconds: number | undefined): number | undefined {
-  return seconds && seconds > 0 ? bytes / 1e6 / seconds : undefined;
-}
+const add = (a: number | undefined, b: number | undefined) => (b === undefined ? a : (a ?? 0) + b);
 
-/** Runs commands one after the other as one step: times add up, RSS is the largest. */
+/**
+ * Runs commands one after the other as one step: times and CPU add up, RSS is the largest. `sync`
+ * runs once before the first, so that earlier writes do not slow this step; none runs between them
+ * (a restore's `sync` command must find the restore's own writes).
+ */
 export async function measureAll(
   ctx: Context,
   name: string,
-  commands: { argv: string[]; cwd?: string; env?: NodeJS.ProcessEnv; stageTimes?: Record<string, string> }[],
+  commands: Command[],
 ): Promise<{
   seconds: number;
+  userSeconds?: number;
+  systemSeconds?: number;
   peakRssKiB?: number;
   stageRssKiB?: Record<string, number>;
   error?: string;
   runs: Measured[];
 }> {
   let seconds = 0;
+  let userSeconds: number | undefined;
+  let systemSeconds: number | undefined;
   let peak: number | undefined;
   let stages: Record<string, number> | undefined;
   const runs: Measured[] = [];
+  syncDisks();
   for (const [i, c] of commands.entries()) {
-    syncDisks();
     const m = await runMeasured(c.argv, {
       cwd: c.cwd,
       env: c.env,
@@ -90,149 +121,139 @@ export async function measureAll(
     });
     runs.push(m);
     seconds += m.seconds;
+    userSeconds = add(userSeconds, m.userSeconds);
+    systemSeconds = add(systemSeconds, m.systemSeconds);
     if (m.peakRssKiB !== undefined) peak = Math.max(peak ?? 0, m.peakRssKiB);
     if (m.stageRssKiB) stages = { ...stages, ...m.stageRssKiB };
-    if (m.exitCode !== 0) return { seconds, peakRssKiB: peak, stageRssKiB: stages, error: failure(m), runs };
+    const done = { seconds, userSeconds, systemSeconds, peakRssKiB: peak, stageRssKiB: stages, runs };
+    if (m.exitCode !== 0) return { ...done, error: failure(m) };
   }
-  return { seconds, peakRssKiB: peak, stageRssKiB: stages, runs };
+  return { seconds, userSeconds, systemSeconds, peakRssKiB: peak, stageRssKiB: stages, runs };
 }
 
-function freshRestoreDir(ctx: Context): void {
+export function freshRestoreDir(ctx: Context): void {
   fs.rmSync(ctx.paths.restoreDir, { recursive: true, force: true });
   fs.mkdirSync(ctx.paths.restoreDir, { recursive: true });
 }
 
-function checkRestore(ctx: Context, dir: string): string {
+export function checkRestore(ctx: Context, dir: string): string {
   if (!fs.existsSync(dir)) return `MISMATCH: ${dir} was not created`;
   const problems = compareFingerprints(ctx.source, fingerprint(dir));
   return problems.length ? `MISMATCH: ${problems.slice(0, 5).join('; ')}` : 'ok';
 }
 
-export async function lifeboatStep(ctx: Context, op: Op, step: string, label: string): Promise<StepResult> {
+/** A phase of bench/lifeboat-step.ts's output: one activity call. */
+interface Phase {
+  name: string;
+  seconds: number;
+  userSeconds: number;
+  systemSeconds: number;
+  maxRssKiB: number;
+  result: unknown;
+}
+
+/** How the benchmark starts Lifeboat: compiled JavaScript with production's environment. */
+export function lifeboatCommand(ctx: Context, step: LifeboatStep): Command {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LIFEBOAT_BENCH_PASSPHRASE: ctx.passphrase,
+    MALLOC_ARENA_MAX: '2',
+    NODE_ENV: 'production',
+  };
+  // Nothing may load tsx (or anything else) into the measured process.
+  delete env.NODE_OPTIONS;
+  return {
+    argv: [process.execPath, path.join(REPO_ROOT, COMPILED_STEP), step, ctx.paths.root, ctx.paths.repDir],
+    cwd: REPO_ROOT,
+    env,
+  };
+}
+
+const sum = (phases: Phase[], f: (p: Phase) => number) => phases.reduce((n, p) => n + f(p), 0);
+
+/**
+ * Runs one Lifeboat step; `rows` says which results it gives: each names the phases it counts, the
+ * first `count` of them (all when undefined). A row that counts only some of the phases takes the
+ * process's peak RSS when the last of them returned; one that counts all takes GNU time's.
+ */
+export async function lifeboatStep(
+  ctx: Context,
+  step: LifeboatStep,
+  rows: { op: Op; label: string; count?: number }[],
+): Promise<StepResult[]> {
   const repoBefore = treeBytes(ctx.paths.lifeboatRepo);
-  if (op === 'restore') freshRestoreDir(ctx);
-  const run = await measureAll(ctx, `lifeboat-${step}`, [
-    {
-      argv: [
-        process.execPath,
-        '--import',
-        'tsx',
-        path.join(__dirname, 'lifeboat-step.ts'),
-        step,
-        ctx.workDir,
-      ],
-      cwd: REPO_ROOT,
-      env: { ...process.env, LIFEBOAT_BENCH_PASSPHRASE: ctx.passphrase },
-    },
-  ]);
-  const result: StepResult = { tool: 'lifeboat', op, label, status: 'ok', processSeconds: run.seconds };
-  result.peakRssKiB = run.peakRssKiB;
+  const restores = step === 'restore' || step === 'restore-checked';
+  if (restores) freshRestoreDir(ctx);
+  const run = await measureAll(ctx, `lifeboat-${step}`, [lifeboatCommand(ctx, step)]);
   const line = run.runs[0]?.stdout.split('\n').find((l) => l.startsWith('BENCH-RESULT '));
+  const processCpuSeconds = add(run.userSeconds, run.systemSeconds);
+  const common = { processSeconds: run.seconds, processCpuSeconds };
   if (run.error || !line) {
-    result.status = 'failed';
-    result.error = run.error ?? 'no BENCH-RESULT line';
-    return result;
+    const error = run.error ?? 'no BENCH-RESULT line';
+    return rows.map((r) => stepResult(ctx, 'lifeboat', r.op, r.label, 'failed', { ...common, error }));
   }
-  const parsed = JSON.parse(line.slice('BENCH-RESULT '.length)) as {
-    seconds: number;
-    result: Record<string, unknown>;
-  };
-  result.seconds = parsed.seconds;
-  result.mbPerSec = mbps(ctx.datasetBytes, parsed.seconds);
-  result.details = parsed.result;
-  if (op === 'backup' || op === 'incremental')
-    result.archiveBytes = treeBytes(ctx.paths.lifeboatRepo) - repoBefore;
-  if (op === 'restore') result.check = checkRestore(ctx, ctx.paths.lifeboatRestored);
-  return result;
+  const { phases } = JSON.parse(line.slice('BENCH-RESULT '.length)) as { phases: Phase[] };
+  const archiveBytes = restores ? undefined : treeBytes(ctx.paths.lifeboatRepo) - repoBefore;
+  const check = restores ? checkRestore(ctx, ctx.paths.lifeboatRestored) : undefined;
+  return rows.map((r) => {
+    const counted = phases.slice(0, r.count ?? phases.length);
+    const all = counted.length === phases.length;
+    return stepResult(ctx, 'lifeboat', r.op, r.label, 'ok', {
+      ...common,
+      seconds: sum(counted, (p) => p.seconds),
+      userSeconds: sum(counted, (p) => p.userSeconds),
+      systemSeconds: sum(counted, (p) => p.systemSeconds),
+      peakRssKiB: all ? (run.peakRssKiB ?? counted.at(-1)?.maxRssKiB) : counted.at(-1)?.maxRssKiB,
+      archiveBytes,
+      check,
+      details: {
+        phases: counted.map((p) => ({
+          name: p.name,
+          seconds: p.seconds,
+          cpuSeconds: p.userSeconds + p.systemSeconds,
+          maxRssKiB: p.maxRssKiB,
+          result: p.result,
+        })),
+      },
+    });
+  });
 }
 
-export function resticEnv(ctx: Context): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    RESTIC_PASSWORD: ctx.passphrase,
-    RESTIC_REPOSITORY: ctx.paths.resticRepo,
-    RESTIC_CACHE_DIR: path.join(ctx.paths.home, 'restic-cache'),
-  };
-}
-
-export function borgEnv(ctx: Context): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    BORG_PASSPHRASE: ctx.passphrase,
-    BORG_REPO: ctx.paths.borgRepo,
-    BORG_BASE_DIR: path.join(ctx.paths.home, 'borg'),
-    BORG_DISPLAY_PASSPHRASE: 'no',
-  };
-}
-
-export function notInstalled(tool: Tool, op: Op, label: string): StepResult {
-  return { tool, op, label, status: 'not installed' };
-}
-
+/**
+ * Runs a peer's commands as one step. A restore (`restored` set) ends with `sync -f` of the restore
+ * folder, timed with it, so that it is as durable as Lifeboat's fsyncing restore; the time without
+ * it is kept too.
+ */
 export async function peerStep(
   ctx: Context,
   tool: Tool,
   op: Op,
   label: string,
   name: string,
-  commands: Parameters<typeof measureAll>[2],
+  commands: Command[],
   repo: string,
-  restored?: string | (() => string),
+  restored?: () => string,
 ): Promise<StepResult> {
   const before = treeBytes(repo);
-  if (op === 'restore') freshRestoreDir(ctx);
+  if (restored) {
+    freshRestoreDir(ctx);
+    commands = [...commands, { argv: ['sync', '-f', ctx.paths.restoreDir] }];
+  }
   const run = await measureAll(ctx, name, commands);
-  const result: StepResult = {
-    tool,
-    op,
-    label,
-    status: run.error ? 'failed' : 'ok',
+  const result = stepResult(ctx, tool, op, label, run.error ? 'failed' : 'ok', {
     seconds: run.seconds,
+    userSeconds: run.userSeconds,
+    systemSeconds: run.systemSeconds,
     processSeconds: run.seconds,
-    mbPerSec: mbps(ctx.datasetBytes, run.seconds),
     peakRssKiB: run.peakRssKiB,
     stageRssKiB: run.stageRssKiB,
     error: run.error,
-  };
+  });
   if (commands.length > 1) result.details = { commandSeconds: run.runs.map((r) => r.seconds) };
   if (run.error) return result;
-  if (op === 'backup' || op === 'incremental') result.archiveBytes = treeBytes(repo) - before;
-  if (restored) result.check = checkRestore(ctx, typeof restored === 'string' ? restored : restored());
+  if (restored) result.secondsWithoutSync = run.seconds - (run.runs.at(-1)?.seconds ?? 0);
+  if (op === 'backup' || op === 'nochange' || op === 'incremental')
+    result.archiveBytes = treeBytes(repo) - before;
+  if (restored) result.check = checkRestore(ctx, restored());
   return result;
-}
-
-export const TAR_CREATE = `set -euo pipefail
-T() { if [ -n "$GNU_TIME" ]; then local f="$1"; shift; "$GNU_TIME" -f '%e %M' -o "$f" "$@"; else shift; "$@"; fi; }
-T "$TIMES/tar" tar -C "$SRC" -cf - . \\
-  | T "$TIMES/gzip" gzip -1 \\
-  | T "$TIMES/gpg" gpg --batch --yes --quiet --no-symkey-cache --pinentry-mode loopback --passphrase-fd 3 \\
-      --symmetric --cipher-algo AES256 --compress-algo none -o "$OUT" 3< <(printf '%s' "$BENCH_PASSPHRASE")
-`;
-
-export const TAR_EXTRACT = `set -euo pipefail
-T() { if [ -n "$GNU_TIME" ]; then local f="$1"; shift; "$GNU_TIME" -f '%e %M' -o "$f" "$@"; else shift; "$@"; fi; }
-T "$TIMES/gpg" gpg --batch --quiet --no-symkey-cache --pinentry-mode loopback --passphrase-fd 3 \\
-    --decrypt "$OUT" 3< <(printf '%s' "$BENCH_PASSPHRASE") \\
-  | T "$TIMES/gzip" gzip -d \\
-  | T "$TIMES/tar" tar -C "$DEST" -xf -
-`;
-
-export function tarCommand(ctx: Context, script: string, name: string) {
-  const times = path.join(ctx.paths.times, name);
-  fs.mkdirSync(times, { recursive: true });
-  const stageTimes = Object.fromEntries(['tar', 'gzip', 'gpg'].map((s) => [s, path.join(times, s)]));
-  return {
-    argv: ['bash', '-c', script],
-    env: {
-      ...process.env,
-      GNUPGHOME: path.join(ctx.paths.home, 'gnupg'),
-      BENCH_PASSPHRASE: ctx.passphrase,
-      GNU_TIME: ctx.tools.gnuTime ? GNU_TIME : '',
-      TIMES: times,
-      SRC: ctx.paths.root,
-      OUT: ctx.paths.tarArchive,
-      DEST: ctx.paths.restoreDir,
-    },
-    stageTimes: ctx.tools.gnuTime ? stageTimes : undefined,
-  };
 }

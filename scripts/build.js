@@ -1,8 +1,10 @@
 /**
  * The compiled CLI and runtime (`npm run build`): TypeScript compiled to CommonJS in dist/ with
  * tsconfig.build.json, so that `lifeboat` runs JavaScript without compiling TypeScript at every call
- * (bin/lifeboat.js). dist/.built marks a finished build; the build is stale when a source file under
- * the compiled folders, or a tsconfig, is newer. Run by the setup of both README commands.
+ * (bin/lifeboat.js), and the benchmark's Lifeboat step (dist/bench/lifeboat-step.js, which `npm run
+ * bench` runs compiled, as production runs Lifeboat). dist/.built marks a finished build; the build is
+ * stale when a source file under the compiled folders or one of the compiled files (FILES), or a
+ * tsconfig, is newer. Run by the setup of both README commands and of `npm run bench`.
  */
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -11,6 +13,8 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const FOLDERS = ['common', 'config', 'workflows', 'runbooks', 'activities', 'worker', 'client'];
+/** Single files compiled besides the folders (tsconfig.build.json's include lists both). */
+const FILES = ['bench/lifeboat-step.ts', 'bench/layout.ts'];
 const STAMP = path.join(ROOT, 'dist', '.built');
 
 /** The newest modification time of the compiled sources (a dev checkout; 0 in an installed package). */
@@ -30,7 +34,7 @@ function newestSource(root = ROOT) {
     }
   };
   for (const f of FOLDERS) walk(path.join(root, f));
-  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'package.json'])
+  for (const f of [...FILES, 'tsconfig.json', 'tsconfig.build.json', 'package.json'])
     if (fs.existsSync(path.join(root, f))) newest = Math.max(newest, fs.statSync(path.join(root, f)).mtimeMs);
   return newest;
 }
@@ -56,7 +60,7 @@ function build() {
   fs.utimesSync(STAMP, started, started);
 }
 
-module.exports = { isStale, build, newestSource };
+module.exports = { isStale, build, newestSource, FOLDERS, FILES };
 
 if (require.main === module) {
   try {
