@@ -1,9 +1,26 @@
 # The Lifeboat image, one for both roles (docker-compose.yml): the control plane (the default
-# command, worker/main.ts, as `npm run worker`), the agent (command worker/agent.ts, as
-# `npm run agent`) and the one-shot that makes an agent's key pair (scripts/agent-key.ts).
+# command, bin/lifeboat-worker.js, as `npm run worker`), the agent (command
+# `bin/lifeboat-worker.js agent`, as `npm run agent`) and the one-shot that makes an agent's key pair (scripts/agent-key.ts).
 #   docker build -t lifeboat .
-# The TypeScript sources run through tsx: there is no compile step, so the image holds the
-# production dependencies and the source folders the worker, the agent (and the CLI) load.
+# The worker and the agent run compiled JavaScript (dist/, compiled in the `compile` stage by
+# `npm run build`, as production runs them: README, "Worker memory"); the TypeScript sources stay in
+# the image for the one-shot scripts that run through tsx.
+
+# --- compile: the TypeScript compiled to dist/ (typescript is a dev dependency) --------------------
+FROM node:20-bookworm AS compile
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY common ./common
+COPY config ./config
+COPY workflows ./workflows
+COPY runbooks ./runbooks
+COPY activities ./activities
+COPY worker ./worker
+COPY client ./client
+COPY bench/lifeboat-step.ts bench/layout.ts ./bench/
+COPY scripts/build.js ./scripts/build.js
+RUN node scripts/build.js
 
 # --- build: production node_modules, with the native better-sqlite3 addon compiled here ---------
 FROM node:20-bookworm AS build
@@ -46,6 +63,8 @@ COPY client ./client
 # (`docker compose exec lifeboat-control-plane node bin/lifeboat.js audit verify`) it reads the
 # ledger, and `... agents` the registry, on the control plane's volume.
 COPY bin ./bin
+COPY --from=compile /app/dist ./dist
+COPY scripts/build.js ./scripts/build.js
 # The agent's key pair, made once (the lifeboat-agent-key one-shot); no other script is needed here.
 COPY scripts/agent-key.ts ./scripts/agent-key.ts
 
@@ -60,9 +79,9 @@ VOLUME /var/lib/lifeboat
 
 USER node
 
-# node itself runs the worker (tsx as a loader, not as a wrapper process), so `docker stop`'s
-# SIGTERM reaches the worker and it drains before exiting. The agent is the same with
-# worker/agent.ts (docker-compose.yml's lifeboat-agent command).
+# node itself runs the worker (bin/lifeboat-worker.js loads the compiled worker in-process, no
+# wrapper process), so `docker stop`'s SIGTERM reaches the worker and it drains before exiting. The
+# agent is the same with the argument `agent` (docker-compose.yml's lifeboat-agent command).
 # Fewer glibc malloc arenas: the worker streams gigabytes through threadpool work (zlib, fs), and
 # per-thread arenas would otherwise keep tens of MB (README, "Worker memory").
 ENV MALLOC_ARENA_MAX=2
@@ -70,4 +89,4 @@ ENV MALLOC_ARENA_MAX=2
 # (`docker compose build --build-arg LIFEBOAT_COMMIT=$(git rev-parse --short=12 HEAD)`).
 ARG LIFEBOAT_COMMIT=unknown
 ENV LIFEBOAT_COMMIT=$LIFEBOAT_COMMIT
-CMD ["node", "--require", "tsx/cjs", "worker/main.ts"]
+CMD ["node", "bin/lifeboat-worker.js"]

@@ -37,7 +37,7 @@ import { activitySignal, heartbeater } from './lib/context';
 import { KeyError, encryptStream } from './lib/crypto';
 import { exists, fsyncDir, hashFile, hashingTransform } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
-import { scanTarget, snapshotDatabase } from './lib/rootFiles';
+import { scanTarget, snapshotDatabase, type KnownFiles } from './lib/rootFiles';
 import { archiveFile, catalogEntryOf, sidecarOf, writeSidecar } from './lib/sidecar';
 import { readSigningKey } from './lib/signing';
 import { findTarget } from './targets';
@@ -151,7 +151,18 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
       }
       const previous = new Map((parentManifest?.files ?? []).map((f) => [f.path, f]));
 
-      const files = await scanTarget(target);
+      // Files unchanged since the parent keep its word on which are databases (rehash looks again).
+      const known: KnownFiles = new Map(
+        options.rehash
+          ? []
+          : (parentManifest?.files ?? []).map(
+              (f): [string, { size: number; mtimeMs: number; sqlite: boolean }] =>
+                f.kind === 'sqlite'
+                  ? [f.path, { size: f.source?.size ?? -1, mtimeMs: f.source?.mtimeMs ?? -1, sqlite: true }]
+                  : [f.path, { size: f.size, mtimeMs: f.mtimeMs, sqlite: false }],
+            ),
+      );
+      const files = await scanTarget(target, known);
       // A signing key that cannot sign stops the backup before the long write, not after it.
       if (target.encryption.signingKey)
         await readSigningKey(

@@ -5,7 +5,6 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,7 +17,7 @@ import { Catalog, type CatalogEntry } from './lib/catalog';
 import { heartbeater, throwIfCancelled } from './lib/context';
 import { KeyError, type EncryptionSettings } from './lib/crypto';
 import { exists } from './lib/files';
-import { integrityOf } from './lib/rootFiles';
+import { integritySinks } from './lib/rootFiles';
 import { sandboxPath } from './lib/sandbox';
 import { archiveFile } from './lib/sidecar';
 import { isWithin } from '../config/sections';
@@ -231,30 +230,15 @@ export function createVerifier(catalogs: Catalogs) {
     const databases: { path: string; integrity: string }[] = [];
     try {
       const { plain, check } = await openArchive(file, target.encryption, backupId, entry);
-      const result = await readArchive(
-        plain,
-        async (header) => {
-          if (header.kind !== 'sqlite') return undefined;
-          const dest = path.join(scratch, `${databases.length}.db`);
-          const out = fs.createWriteStream(dest);
-          return {
-            write: (chunk) => new Promise<void>((res, rej) => out.write(chunk, (e) => (e ? rej(e) : res()))),
-            close: async (digest) => {
-              await new Promise<void>((res) => out.end(res));
-              databases.push({ path: digest.path, integrity: integrityOf(dest) });
-              await fsp.rm(dest, { force: true });
-            },
-          };
-        },
-        (p) =>
-          beat({
-            phase: 'verify',
-            backupId,
-            files: p.files,
-            total: entry?.files,
-            bytes: p.bytes,
-            totalBytes: entry?.bytes,
-          }),
+      const result = await readArchive(plain, integritySinks(scratch, databases), (p) =>
+        beat({
+          phase: 'verify',
+          backupId,
+          files: p.files,
+          total: entry?.files,
+          bytes: p.bytes,
+          totalBytes: entry?.bytes,
+        }),
       );
       const manifestSha = createHash('sha256').update(JSON.stringify(result.manifest)).digest('hex');
       const recorded = catalog.manifest(backupId);

@@ -7,7 +7,6 @@
  * archive list|extract` reads it; its manifest's `export` field says what it holds.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,7 +20,7 @@ import { KeyError } from './lib/crypto';
 import { exists } from './lib/files';
 import { BACKUP_ID, type ExportScope } from './lib/manifest';
 import { archiveProblem } from './lib/repository';
-import { integrityOf } from './lib/rootFiles';
+import { integritySinks } from './lib/rootFiles';
 import { sandboxPath } from './lib/sandbox';
 import {
   archiveFile,
@@ -185,19 +184,7 @@ export async function readExport(
     const { plain, check } = await openExport(file, target, sidecar);
     const result = await readArchive(
       plain,
-      async (header) => {
-        if (header.kind !== 'sqlite' || !scratch) return undefined;
-        const dest = path.join(scratch, `${databases.length}.db`);
-        const out = fs.createWriteStream(dest);
-        return {
-          write: (chunk) => new Promise<void>((res, rej) => out.write(chunk, (e) => (e ? rej(e) : res()))),
-          close: async (digest) => {
-            await new Promise<void>((res) => out.end(res));
-            databases.push({ path: digest.path, integrity: integrityOf(dest) });
-            await fsp.rm(dest, { force: true });
-          },
-        };
-      },
+      scratch ? integritySinks(scratch, databases) : async () => undefined,
       (p) => beat({ phase: 'read export', exportId, files: p.files, bytes: p.bytes }),
     );
     await check();

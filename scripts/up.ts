@@ -152,7 +152,7 @@ async function main(): Promise<number> {
   await ensureSearchAttributes(connection, namespace);
   await connection.close();
 
-  const worker = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'worker', 'main.ts')], {
+  const worker = spawn(process.execPath, [path.join(ROOT, 'bin', 'lifeboat-worker.js')], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     // MALLOC_ARENA_MAX: see README, "Worker memory".

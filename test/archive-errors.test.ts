@@ -60,6 +60,17 @@ async function readError(...parts: Buffer[]): Promise<ArchiveError> {
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(ArchiveError);
+  // The reader threads (which inflate and hash every entry) find the same, in the same words.
+  async function* again() {
+    yield bytes;
+  }
+  const threaded = await readArchive(again(), async () => undefined, undefined, { threadsAfter: 0 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(threaded).toBeInstanceOf(ArchiveError);
+  expect((threaded as ArchiveError).code).toBe((err as ArchiveError).code);
+  expect((threaded as ArchiveError).message).toBe((err as ArchiveError).message);
   return err as ArchiveError;
 }
 

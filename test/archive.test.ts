@@ -77,6 +77,58 @@ const FILES = {
   'é/naïve.json': Buffer.from(JSON.stringify({ a: 1 })),
 };
 
+test.each([
+  ['on this thread', undefined],
+  ['by reader threads', 0],
+])(
+  'file sinks %s: bytes, mode and mtime as recorded; never over an existing file',
+  async (_how, threadsAfter) => {
+    const dir = tempDir('archive-sinks');
+    const files = { ...FILES, 'deep/er/many.txt': Buffer.from('x'.repeat(600_000)) };
+    const bytes = await collect(writeArchive(sources(path.join(dir, 'src'), files), manifestFor('b1')));
+    const out = path.join(dir, 'out');
+    fs.mkdirSync(out);
+    const closed: string[] = [];
+    const result = await readArchive(
+      Readable.from([bytes]),
+      async (header) => {
+        const file = path.join(out, header.path.replace(/\//g, '_'));
+        return {
+          file,
+          mode: 0o604,
+          mtimeMs: 1_600_000_000_500,
+          close: async (d) => void closed.push(d.path),
+        };
+      },
+      undefined,
+      { threadsAfter },
+    );
+    expect(closed.sort()).toEqual(Object.keys(files).sort());
+    expect(result.entries.map((e) => e.path).sort()).toEqual(Object.keys(files).sort());
+    for (const [rel, data] of Object.entries(files)) {
+      const file = path.join(out, rel.replace(/\//g, '_'));
+      expect(sha(fs.readFileSync(file))).toBe(sha(data));
+      const st = fs.statSync(file);
+      expect(st.mode & 0o7777).toBe(0o604);
+      expect(st.mtimeMs).toBe(1_600_000_000_500);
+    }
+    // A file already there is never written over: the read fails naming it.
+    const again = readArchive(
+      Readable.from([bytes]),
+      async (header) => ({
+        file: path.join(out, header.path.replace(/\//g, '_')),
+        mode: 0o600,
+        mtimeMs: 0,
+        close: async () => undefined,
+      }),
+      undefined,
+      { threadsAfter },
+    );
+    await expect(again).rejects.toThrow(/EEXIST/);
+    expect(sha(fs.readFileSync(path.join(out, 'deep_er_many.txt')))).toBe(sha(files['deep/er/many.txt']));
+  },
+);
+
 test('round trip through a passphrase: bytes, checksums and codecs', async () => {
   const dir = tempDir('archive');
   process.env.LIFEBOAT_TEST_PASSPHRASE = 'correct horse battery staple';
@@ -280,6 +332,10 @@ describe('hostile and damaged archives are refused with the reason', () => {
       }),
     ).rejects.toThrow(ArchiveError);
     await expect(readArchive(Readable.from([bytes]), async () => undefined)).rejects.toThrow(message);
+    // The same when the reader threads inflate and hash every entry.
+    await expect(
+      readArchive(Readable.from([bytes]), async () => undefined, undefined, { threadsAfter: 0 }),
+    ).rejects.toThrow(message);
     // A refused header never reaches the sink.
     expect(opened).not.toContain('../etc/passwd');
     expect(opened).not.toContain('link');

@@ -255,3 +255,41 @@ test('applyRetention with dryRun lists what would go and removes nothing; withou
   expect(fs.existsSync(archive)).toBe(false);
   expect(fs.existsSync(path.join(dir, 'retention', 'repo', 'retention-2-full.lbk'))).toBe(true);
 });
+
+test('an incremental takes the parent’s word on which unchanged files are databases; rehash looks again', async () => {
+  const root = path.join(dir, 'subset', 'root');
+  const db = fs.readdirSync(path.join(root, 'projects', 'p0')).find((f) => f.endsWith('.db'));
+  const dbBytes = fs.readFileSync(path.join(root, 'projects', 'p0', db!));
+  // A file as large as a database, not one: then given the database's bytes, its size and mtime kept.
+  const imposter = path.join(root, 'imposter.bin');
+  fs.writeFileSync(imposter, randomFillSync(Buffer.alloc(dbBytes.length)));
+  const stamp = new Date('2026-01-02T03:04:05Z');
+  fs.utimesSync(imposter, stamp, stamp);
+  const catalog = new Catalog(config.catalog);
+  const acts = createStorageActivities(config, catalog);
+  const kindOf = (backupId: string, p: string) =>
+    catalog.manifest(backupId)!.files.find((f) => f.path === p)?.kind;
+  try {
+    const t = Date.now();
+    await acts.writeBackup('subset', { backupId: `sniff-${t}-full`, kind: 'full', createdBy: 'test' });
+    expect(kindOf(`sniff-${t}-full`, 'imposter.bin')).toBe('file');
+    fs.writeFileSync(imposter, dbBytes);
+    fs.utimesSync(imposter, stamp, stamp);
+    // A new file is looked at: this one is a database.
+    fs.writeFileSync(path.join(root, 'added.db'), dbBytes);
+    await acts.writeBackup('subset', { backupId: `sniff-${t}-incr`, kind: 'incremental', createdBy: 'test' });
+    expect(kindOf(`sniff-${t}-incr`, 'imposter.bin')).toBe('file');
+    expect(kindOf(`sniff-${t}-incr`, 'added.db')).toBe('sqlite');
+    await acts.writeBackup('subset', {
+      backupId: `sniff-${t}-rehash`,
+      kind: 'incremental',
+      createdBy: 'test',
+      rehash: true,
+    });
+    expect(kindOf(`sniff-${t}-rehash`, 'imposter.bin')).toBe('sqlite');
+  } finally {
+    catalog.close();
+    fs.rmSync(imposter, { force: true });
+    fs.rmSync(path.join(root, 'added.db'), { force: true });
+  }
+});

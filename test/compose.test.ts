@@ -338,7 +338,7 @@ test('the control plane is built here, reaches the server, reads its mounted con
   forEachReading(readings, ({ services, volumes }) => {
     const cp = services[CONTROL_PLANE];
     expect(cp.build).toEqual({ context: ROOT, dockerfile: 'Dockerfile' });
-    // The image's default command: worker/main.ts (the Dockerfile test checks it).
+    // The image's default command: bin/lifeboat-worker.js (the Dockerfile test checks it).
     expect(cp.command).toEqual([]);
     expect(cp.environment).toMatchObject({
       TEMPORAL_ADDRESS: 'temporal:7233',
@@ -370,12 +370,12 @@ test('the control plane is built here, reaches the server, reads its mounted con
   });
 });
 
-test('the agent runs worker/agent.ts after the control plane, on the same server and queue, and restarts', () => {
+test('the agent runs bin/lifeboat-worker.js agent after the control plane, on the same server and queue, and restarts', () => {
   forEachReading(readings, ({ services }) => {
     const agent = services[AGENT];
     const cp = services[CONTROL_PLANE];
     expect(agent.build).toEqual(cp.build);
-    expect(agent.command).toEqual(['node', '--require', 'tsx/cjs', 'worker/agent.ts']);
+    expect(agent.command).toEqual(['node', 'bin/lifeboat-worker.js', 'agent']);
     expect(agent.environment).toMatchObject({
       TEMPORAL_ADDRESS: cp.environment.TEMPORAL_ADDRESS,
       TEMPORAL_NAMESPACE: cp.environment.TEMPORAL_NAMESPACE,
@@ -506,7 +506,10 @@ test('the Dockerfile builds the dependencies apart and runs both roles as a non-
   expect(final).toContain('COPY --from=build /app/node_modules ./node_modules');
   for (const folder of IMAGE_FOLDERS) expect(final).toContain(`COPY ${folder} ./${folder}`);
   // The control plane by default; the agent and the key one-shot by their compose commands.
-  expect(final.find((l) => /^CMD\s/i.test(l))).toMatch(/worker\/main\.ts/);
+  expect(final.find((l) => /^CMD\s/i.test(l))).toMatch(/bin\/lifeboat-worker\.js/);
+  // The worker and the agent run compiled, as production runs them.
+  expect(final).toContain('COPY --from=compile /app/dist ./dist');
+  expect(text).toMatch(/RUN node scripts\/build\.js/);
   expect(final).toContain('COPY scripts/agent-key.ts ./scripts/agent-key.ts');
   expect(fs.existsSync(path.join(ROOT, 'worker', 'agent.ts'))).toBe(true);
   expect(final).toContain('VOLUME /var/lib/lifeboat');

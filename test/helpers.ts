@@ -180,7 +180,12 @@ export const WORKER_ENV = { MALLOC_ARENA_MAX: '2' };
 export function spawnTsx(script: string, env: Record<string, string>): Proc {
   // `node --require tsx/cjs` runs the script in this one process (a signal reaches the script itself),
   // and without the ESM loader thread that `--import tsx` adds (about 20 MB).
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, script)], {
+  return spawnNode(['--require', 'tsx/cjs', path.join(ROOT, script)], env);
+}
+
+/** `node` with these arguments, in the repository, its output collected. */
+export function spawnNode(args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...hermetic(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -228,9 +233,16 @@ export async function refusal(promise: Promise<unknown>): Promise<string> {
   throw new Error('the update was accepted');
 }
 
-/** Starts `worker/main.ts` as a real process, as `npm run worker` does, and waits until it polls. */
+/**
+ * Starts the worker as a real process, as `npm run worker` does (bin/lifeboat-worker.js: the compiled
+ * worker when dist/ is fresh, as `npm test`'s setup leaves it), and waits until it polls.
+ */
 export async function startWorkerProcess(env: Record<string, string>): Promise<Proc> {
-  const proc = spawnTsx('worker/main.ts', { ...WORKER_ENV, TEMPORAL_ADDRESS: serverAddress(), ...env });
+  const proc = spawnNode([path.join(ROOT, 'bin', 'lifeboat-worker.js')], {
+    ...WORKER_ENV,
+    TEMPORAL_ADDRESS: serverAddress(),
+    ...env,
+  });
   await eventually(
     async () => (proc.output().includes('polling task queue') ? true : undefined),
     'the worker to poll',

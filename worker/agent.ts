@@ -236,7 +236,8 @@ async function main(): Promise<number> {
   }
 }
 
-if (require.main === module) {
+/** Runs the agent until it stops, then exits with its status (bin/lifeboat-worker.js calls this). */
+export function start(): void {
   main().then(
     (code) => process.exit(code),
     (err: unknown) => {
@@ -245,3 +246,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) start();

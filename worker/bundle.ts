@@ -14,14 +14,13 @@ export async function bundleInChildProcess(): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-workflows-'));
   const out = path.join(dir, 'workflow-bundle.js');
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--require', 'tsx/cjs', path.join(ROOT, 'worker', 'bundle-main.ts'), out],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
+    // Compiled (dist/), the compiled workflows are bundled; from the sources, the sources through tsx.
+    const compiled = __filename.endsWith('.js');
+    const main = path.join(ROOT, 'worker', compiled ? 'bundle-main.js' : 'bundle-main.ts');
+    const child = spawn(process.execPath, compiled ? [main, out] : ['--require', 'tsx/cjs', main, out], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     child.once('error', reject);
     child.once('exit', (code) =>
       code === 0 ? resolve() : reject(new Error(`bundling the workflows failed (exit ${code})`)),

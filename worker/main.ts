@@ -110,10 +110,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+/** Runs the worker until it stops, then exits with its status (bin/lifeboat-worker.js calls this). */
+export function start(): void {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
+
+if (require.main === module) start();

@@ -49,7 +49,13 @@ export {
   type SourceEntry,
   type WriteProgress,
 } from './archiveFormat';
-export { readArchive, type EntrySink, type ReadResult } from './archiveReader';
+export {
+  readArchive,
+  type EntrySink,
+  type FileSink,
+  type ReadOptions,
+  type ReadResult,
+} from './archiveReader';
 
 /** Small pieces (headers, lengths, small files) go out gathered into one buffer of about this size. */
 const BATCH = 256 * 1024;

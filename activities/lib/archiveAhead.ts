@@ -14,10 +14,10 @@
  */
 import * as os from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { CHUNK_SIZE, type Codec, type SourceEntry } from './archiveFormat';
+import { CHUNK_SIZE, THREAD_LIMITS, type Codec, type SourceEntry } from './archiveFormat';
 
 /** Chunks a worker may send before the writer has taken them. */
-const WINDOW = 8;
+const WINDOW = 4;
 /** A slot holds a chunk, raw or deflated (deflate adds a few bytes to what does not compress). */
 const SLOT = CHUNK_SIZE + 4096;
 
@@ -69,10 +69,10 @@ function readFile(id, source, path) {
       hash.update(raw);
       let packed;
       if (position === 0) {
-        packed = want < 512 ? undefined : zlib.deflateRawSync(raw, { level: 1 });
+        packed = want < 512 ? undefined : zlib.deflateRawSync(raw, { level: 1, chunkSize: slotSize });
         if (packed && packed.length < want * 0.9) codec = 'deflate';
         parentPort.postMessage({ id, type: 'open', size, codec });
-      } else if (codec === 'deflate') packed = zlib.deflateRawSync(raw, { level: 1 });
+      } else if (codec === 'deflate') packed = zlib.deflateRawSync(raw, { level: 1, chunkSize: slotSize });
       position += want;
       let length = want;
       let data = buf.buffer;
@@ -175,6 +175,7 @@ class AheadWorker {
     Atomics.store(this.credits, 0, WINDOW);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      resourceLimits: THREAD_LIMITS,
       workerData: {
         chunkSize: CHUNK_SIZE,
         slotSize: SLOT,

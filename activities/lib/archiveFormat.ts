@@ -10,6 +10,11 @@ export const CHUNK_SIZE = 256 * 1024;
 /** The largest chunk a reader accepts: fixed, so archives written with other chunk sizes still read. */
 export const MAX_CHUNK = 8 * 1024 * 1024;
 export const MAX_HEADER = 64 * 1024;
+/**
+ * The heap of an archive thread (archiveAhead.ts, entryThreads.ts): their chunks are buffers outside
+ * it, and a small young generation keeps each thread's memory to a few MB instead of tens.
+ */
+export const THREAD_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16, stackSizeMb: 1 };
 export const MAX_MANIFEST = 256 * 1024 * 1024;
 
 export type EntryKind = 'file' | 'sqlite' | 'manifest';

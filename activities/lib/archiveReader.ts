@@ -6,11 +6,13 @@
  * archive size. Problems are ArchiveErrors whose code says what was found.
  */
 import { createHash } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { pathProblem } from '../../common/paths';
 import {
   ArchiveError,
+  CHUNK_SIZE,
   MAGIC,
   MAX_CHUNK,
   MAX_HEADER,
@@ -20,6 +22,7 @@ import {
   type WriteProgress,
 } from './archiveFormat';
 import { throwIfCancelled } from './context';
+import { EntryThreads, type EntryOutcome } from './entryThreads';
 import { manifestProblems, type Manifest } from './manifest';
 
 const inflateRaw = promisify(zlib.inflateRaw);
@@ -84,6 +87,26 @@ export interface EntrySink {
   close(digest: EntryDigest): Promise<void>;
 }
 
+/**
+ * An entry written straight to a new file (created with `wx`, given `mode` and `mtimeMs`) by a
+ * reader thread, not synced: the caller makes the files durable. `close` runs once the entry's
+ * checksum matched its trailer.
+ */
+export interface FileSink {
+  file: string;
+  mode: number;
+  mtimeMs: number;
+  close(digest: EntryDigest): Promise<void>;
+}
+
+export interface ReadOptions {
+  /**
+   * Plaintext bytes read before the reader threads (entryThreads.ts) start: a small archive is read
+   * on this thread alone (starting threads costs more than it saves). Default 16 MiB.
+   */
+  threadsAfter?: number;
+}
+
 export interface ReadResult {
   entries: EntryDigest[];
   manifest: Manifest;
@@ -129,14 +152,45 @@ function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
   return h as unknown as EntryHeader;
 }
 
+/** The error for what a reader thread found wrong in an entry, worded as this thread words it. */
+function outcomeError(outcome: Exclude<EntryOutcome, { ok: true }>, header: EntryHeader): Error {
+  const name = JSON.stringify(header.path);
+  if (outcome.problem === 'tooLarge')
+    return new ArchiveError(
+      `entry ${name} holds more bytes than its header says (${header.size})`,
+      'damaged',
+    );
+  if (outcome.problem !== 'io')
+    return new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`, 'damaged');
+  return Object.assign(new Error(outcome.message), outcome.code ? { code: outcome.code } : {});
+}
+
+function trailerMismatch(name: string, trailer: Trailer, sha256: string, size: number): ArchiveError {
+  return new ArchiveError(
+    `entry ${name} does not match its checksum: expected ${String(trailer.sha256).slice(0, 16)}… (${String(trailer.size)} bytes), found ${sha256.slice(0, 16)}… (${size} bytes)`,
+    'damaged',
+  );
+}
+
+type Trailer = { sha256?: unknown; size?: unknown };
+
+/** An entry handed to a reader thread, waiting for its outcome to be judged, in archive order. */
+interface Handed {
+  header: EntryHeader;
+  trailer: Trailer;
+  outcome: Promise<EntryOutcome>;
+  sink: FileSink | undefined;
+}
+
 /**
  * Reads an archive stream, checking it as it goes (see the module comment). `open` decides where
  * each entry's bytes go. Throws an ArchiveError naming the first problem.
  */
 export async function readArchive(
   source: AsyncIterable<Uint8Array>,
-  open: (header: EntryHeader) => Promise<EntrySink | undefined>,
+  open: (header: EntryHeader) => Promise<EntrySink | FileSink | undefined>,
   progress?: (p: WriteProgress) => void,
+  options: ReadOptions = {},
 ): Promise<ReadResult> {
   const reader = new ByteReader(source);
   const magic = await reader.take(MAGIC.length, 'its magic header').catch(() => Buffer.alloc(0));
@@ -154,106 +208,153 @@ export async function readArchive(
   let manifest: Manifest | undefined;
   let manifestSha256 = '';
   let bytes = 0;
-  for (;;) {
-    const tag = (await reader.take(1, 'an entry tag')).toString('latin1');
-    if (tag === 'Z') break;
-    if (tag !== 'E')
-      throw new ArchiveError(
-        `the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`,
-        'damaged',
-      );
-    if (manifest) throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
-    const headerLength = (await reader.take(4, 'an entry header')).readUInt32BE();
-    if (headerLength > MAX_HEADER)
-      throw new ArchiveError('the archive is corrupt (an entry header is too long)', 'damaged');
-    // Read outside the parse: a decryption error while reading is not a header that is not JSON.
-    const headerBytes = await reader.take(headerLength, 'an entry header');
-    let rawHeader: unknown;
-    try {
-      rawHeader = JSON.parse(headerBytes.toString('utf8'));
-    } catch {
-      throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
-    }
-    const header = checkHeader(rawHeader, seen);
-    const name = JSON.stringify(header.path);
-    const isManifest = header.kind === 'manifest';
-    if (isManifest && header.size > MAX_MANIFEST)
-      throw new ArchiveError('the manifest entry is too large', 'badManifest');
-    const sink = isManifest ? undefined : await open(header);
-    const hash = createHash('sha256');
-    const manifestParts: Buffer[] = [];
-    let size = 0;
+  const threadsAfter = options.threadsAfter ?? 16 * 1024 * 1024;
+  let threads: EntryThreads | undefined;
+  const handed: Handed[] = [];
+  let inlineFile: fsp.FileHandle | undefined;
+  // Judges the oldest entry handed to a thread: what its thread found, then its trailer.
+  const judge = async (): Promise<void> => {
+    const h = handed.shift()!;
+    await threads!.flush();
+    const outcome = await h.outcome;
+    if (!outcome.ok) throw outcomeError(outcome, h.header);
+    const { sha256, size } = outcome;
+    if (h.trailer.sha256 !== sha256 || h.trailer.size !== size || h.header.size !== size)
+      throw trailerMismatch(JSON.stringify(h.header.path), h.trailer, sha256, size);
+    const digest = digestOf(h.header, sha256, size);
+    await h.sink?.close(digest);
+    entries.push(digest);
+    progress?.({ files: entries.length, bytes, current: h.header.path });
+  };
+  const judgeAll = async () => {
+    while (handed.length) await judge();
+  };
+  try {
     for (;;) {
-      // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
-      throwIfCancelled();
-      const length = (await reader.take(4, `entry ${name}`)).readUInt32BE();
-      if (length === 0) break;
-      if (length > MAX_CHUNK)
-        throw new ArchiveError(`entry ${name} is corrupt (a chunk is too long)`, 'damaged');
-      const stored = await reader.take(length, `entry ${name}`);
-      let chunk: Buffer;
+      const tag = (await reader.take(1, 'an entry tag')).toString('latin1');
+      if (tag === 'Z') break;
+      if (tag !== 'E')
+        throw new ArchiveError(
+          `the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`,
+          'damaged',
+        );
+      if (manifest) throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
+      const headerLength = (await reader.take(4, 'an entry header')).readUInt32BE();
+      if (headerLength > MAX_HEADER)
+        throw new ArchiveError('the archive is corrupt (an entry header is too long)', 'damaged');
+      // Read outside the parse: a decryption error while reading is not a header that is not JSON.
+      const headerBytes = await reader.take(headerLength, 'an entry header');
+      let rawHeader: unknown;
       try {
-        // Bounded by what the header still promises: a small chunk may not inflate into gigabytes.
-        const room = Math.max(1, Math.min(header.size - size, MAX_CHUNK));
-        chunk = header.codec === 'deflate' ? await inflateRaw(stored, { maxOutputLength: room }) : stored;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        rawHeader = JSON.parse(headerBytes.toString('utf8'));
+      } catch {
+        throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
+      }
+      const header = checkHeader(rawHeader, seen);
+      const name = JSON.stringify(header.path);
+      const isManifest = header.kind === 'manifest';
+      if (isManifest && header.size > MAX_MANIFEST)
+        throw new ArchiveError('the manifest entry is too large', 'badManifest');
+      const sink = isManifest ? undefined : await open(header);
+      // Threads once the archive proves large (this entry included), so that a huge first file gets them.
+      if (!threads && bytes + header.size >= threadsAfter) threads = new EntryThreads();
+      const job =
+        threads && !isManifest && !(sink && 'write' in sink)
+          ? threads.begin(
+              entries.length + handed.length,
+              header,
+              sink ? { file: sink.file, mode: sink.mode, mtimeMs: sink.mtimeMs } : undefined,
+            )
+          : undefined;
+      // An entry read on this thread is judged after those handed to threads before it.
+      if (!job) await judgeAll();
+      // A file sink read on this thread: written here as a reader thread would write it.
+      if (!job && sink && !('write' in sink)) inlineFile = await fsp.open(sink.file, 'wx', 0o600);
+      const hash = createHash('sha256');
+      const manifestParts: Buffer[] = [];
+      let size = 0;
+      for (;;) {
+        // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
+        throwIfCancelled();
+        const length = (await reader.take(4, `entry ${name}`)).readUInt32BE();
+        if (length === 0) break;
+        if (length > MAX_CHUNK)
+          throw new ArchiveError(`entry ${name} is corrupt (a chunk is too long)`, 'damaged');
+        const stored = await reader.take(length, `entry ${name}`);
+        if (job) {
+          await job.chunk(stored);
+          // Progress counts what the writer put in each chunk (CHUNK_SIZE, the last one less).
+          const raw = header.codec === 'store' ? length : Math.min(CHUNK_SIZE, header.size - size);
+          size += raw;
+          bytes += raw;
+          progress?.({ files: entries.length, bytes, current: header.path });
+          continue;
+        }
+        const chunk = await inflated(stored, header, size);
+        size += chunk.length;
+        if (size > header.size)
           throw new ArchiveError(
             `entry ${name} holds more bytes than its header says (${header.size})`,
             'damaged',
           );
-        throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`, 'damaged');
+        hash.update(chunk);
+        if (isManifest) manifestParts.push(chunk);
+        else if (inlineFile) await inlineFile.write(chunk);
+        else await (sink as EntrySink | undefined)?.write(chunk);
+        bytes += chunk.length;
+        progress?.({ files: entries.length, bytes, current: header.path });
       }
-      size += chunk.length;
-      if (size > header.size)
-        throw new ArchiveError(
-          `entry ${name} holds more bytes than its header says (${header.size})`,
-          'damaged',
-        );
-      hash.update(chunk);
-      if (isManifest) manifestParts.push(chunk);
-      else await sink?.write(chunk);
-      bytes += chunk.length;
+      const trailerLength = (await reader.take(4, `the trailer of ${name}`)).readUInt32BE();
+      if (trailerLength > MAX_HEADER) throw new ArchiveError(`the trailer of ${name} is corrupt`, 'damaged');
+      const trailerBytes = await reader.take(trailerLength, `the trailer of ${name}`);
+      let trailer: Trailer;
+      try {
+        trailer = JSON.parse(trailerBytes.toString('utf8')) as Trailer;
+      } catch {
+        throw new ArchiveError(`the trailer of ${name} is not JSON`, 'damaged');
+      }
+      if (job) {
+        bytes += Math.max(0, header.size - size);
+        handed.push({ header, trailer, outcome: job.end(), sink: sink as FileSink | undefined });
+        // Judged a few hundred entries behind: memory stays bounded, the threads stay busy.
+        while (handed.length > 256) await judge();
+        continue;
+      }
+      const sha256 = hash.digest('hex');
+      if (trailer.sha256 !== sha256 || trailer.size !== size || header.size !== size)
+        throw trailerMismatch(name, trailer, sha256, size);
+      if (isManifest) {
+        manifestSha256 = sha256;
+        try {
+          manifest = JSON.parse(Buffer.concat(manifestParts).toString('utf8')) as Manifest;
+        } catch {
+          throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
+        }
+        continue;
+      }
+      const digest = digestOf(header, sha256, size);
+      if (inlineFile) {
+        const { mode, mtimeMs } = sink as FileSink;
+        await inlineFile.chmod(mode);
+        await inlineFile.utimes(mtimeMs / 1000, mtimeMs / 1000);
+        await inlineFile.close();
+        inlineFile = undefined;
+      }
+      await sink?.close(digest);
+      entries.push(digest);
       progress?.({ files: entries.length, bytes, current: header.path });
     }
-    const trailerLength = (await reader.take(4, `the trailer of ${name}`)).readUInt32BE();
-    if (trailerLength > MAX_HEADER) throw new ArchiveError(`the trailer of ${name} is corrupt`, 'damaged');
-    const trailerBytes = await reader.take(trailerLength, `the trailer of ${name}`);
-    let trailer: { sha256?: unknown; size?: unknown };
-    try {
-      trailer = JSON.parse(trailerBytes.toString('utf8')) as typeof trailer;
-    } catch {
-      throw new ArchiveError(`the trailer of ${name} is not JSON`, 'damaged');
-    }
-    const sha256 = hash.digest('hex');
-    if (trailer.sha256 !== sha256 || trailer.size !== size || header.size !== size) {
-      throw new ArchiveError(
-        `entry ${name} does not match its checksum: expected ${String(trailer.sha256).slice(0, 16)}… (${String(trailer.size)} bytes), found ${sha256.slice(0, 16)}… (${size} bytes)`,
-        'damaged',
-      );
-    }
-    if (isManifest) {
-      manifestSha256 = sha256;
-      try {
-        manifest = JSON.parse(Buffer.concat(manifestParts).toString('utf8')) as Manifest;
-      } catch {
-        throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
-      }
-      continue;
-    }
-    const digest: EntryDigest = {
-      path: header.path,
-      kind: header.kind as 'file' | 'sqlite',
-      size,
-      sha256,
-      mode: header.mode,
-      mtimeMs: header.mtimeMs,
-    };
-    await sink?.close(digest);
-    entries.push(digest);
-    progress?.({ files: entries.length, bytes, current: header.path });
+    await judgeAll();
+    if (!(await reader.atEnd()))
+      throw new ArchiveError('the archive has data after its end marker', 'damaged');
+  } catch (err) {
+    // The first problem in the archive's order: an entry handed to a thread before this one may have had one.
+    await judgeAll();
+    throw err;
+  } finally {
+    await inlineFile?.close();
+    await threads?.stop();
   }
-  if (!(await reader.atEnd())) throw new ArchiveError('the archive has data after its end marker', 'damaged');
   if (!manifest) throw new ArchiveError('the archive has no manifest (missing manifest)', 'noManifest');
   const { unusable, mismatched } = manifestProblems(manifest, entries);
   if (unusable.length || mismatched.length)
@@ -262,4 +363,33 @@ export async function readArchive(
       mismatched.length ? 'manifestMismatch' : 'badManifest',
     );
   return { entries, manifest, manifestSha256 };
+}
+
+function digestOf(header: EntryHeader, sha256: string, size: number): EntryDigest {
+  return {
+    path: header.path,
+    kind: header.kind as 'file' | 'sqlite',
+    size,
+    sha256,
+    mode: header.mode,
+    mtimeMs: header.mtimeMs,
+  };
+}
+
+/** A stored chunk as the original bytes, bounded by what the header still promises. */
+async function inflated(stored: Buffer, header: EntryHeader, size: number): Promise<Buffer> {
+  if (header.codec !== 'deflate') return stored;
+  const name = JSON.stringify(header.path);
+  try {
+    // A small chunk may not inflate into gigabytes.
+    const room = Math.max(1, Math.min(header.size - size, MAX_CHUNK));
+    return await inflateRaw(stored, { maxOutputLength: room });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new ArchiveError(
+        `entry ${name} holds more bytes than its header says (${header.size})`,
+        'damaged',
+      );
+    throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`, 'damaged');
+  }
 }

@@ -2,6 +2,7 @@
  * File primitives every activity builds on: streaming SHA-256, and atomic writes and renames that
  * survive a crash (temp file, fsync, rename, fsync the folder).
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -29,9 +30,23 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Makes what was written under `dir` durable at once: one sync of its file system (syncfs(2), run
+ * as `sync --file-system`, for Node has no binding for it), then an fsync of each of `folders` for
+ * their entries. Far quicker than an fsync per file when there are thousands (each one a journal
+ * commit). Where the command is missing or fails, each of `files()` is fsynced instead.
+ */
+export async function syncFileSystem(dir: string, folders: string[], files: () => string[]): Promise<void> {
+  const synced = await new Promise<boolean>((resolve) =>
+    execFile('sync', ['--file-system', dir], { timeout: 30 * 60_000 }, (err) => resolve(!err)),
+  );
+  if (!synced) for (const file of files()) await fsyncFile(file, 'r');
+  for (const folder of folders) await fsyncDir(folder);
+}
+
 /** Flushes a file's bytes to disk (before it is renamed into place, or counted as copied). */
-export async function fsyncFile(file: string): Promise<void> {
-  const handle = await fsp.open(file, 'r+');
+export async function fsyncFile(file: string, flags = 'r+'): Promise<void> {
+  const handle = await fsp.open(file, flags);
   try {
     await handle.sync();
   } finally {

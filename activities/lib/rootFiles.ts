@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { TargetConfig } from '../../config';
 import { stopFailure } from '../errors';
-import { pathProblem } from './archive';
+import { pathProblem, type EntryHeader, type FileSink } from './archive';
 import { exists } from './files';
 import { SQLITE_SIDECARS, isSqlite } from './sqlite';
 
@@ -22,7 +22,15 @@ export interface ScannedFile {
   sqlite: boolean;
 }
 
-async function scanned(rel: string, abs: string, st: Stats): Promise<ScannedFile> {
+/**
+ * What an earlier backup saw of a file: a file whose size and mtime are still these is not opened
+ * to tell whether it is a database (an incremental of many files would otherwise open them all).
+ */
+export type KnownFiles = Map<string, { size: number; mtimeMs: number; sqlite: boolean }>;
+
+async function scanned(rel: string, abs: string, st: Stats, known?: KnownFiles): Promise<ScannedFile> {
+  const before = known?.get(rel);
+  const same = before !== undefined && before.size === st.size && before.mtimeMs === st.mtimeMs;
   return {
     path: rel,
     abs,
@@ -30,25 +38,28 @@ async function scanned(rel: string, abs: string, st: Stats): Promise<ScannedFile
     mode: st.mode & 0o7777,
     mtimeMs: st.mtimeMs,
     // A database is at least its 100-byte header.
-    sqlite: st.size >= 100 && (await isSqlite(abs)),
+    sqlite: same ? before.sqlite : st.size >= 100 && (await isSqlite(abs)),
   };
 }
 
 /** The files a backup of the target captures: its root's, or its named files (lifeboat-self). */
-export async function scanTarget(target: TargetConfig & { root: string }): Promise<ScannedFile[]> {
-  if (!target.sources) return scanRoot(target.root);
+export async function scanTarget(
+  target: TargetConfig & { root: string },
+  known?: KnownFiles,
+): Promise<ScannedFile[]> {
+  if (!target.sources) return scanRoot(target.root, known);
   const files: ScannedFile[] = [];
   for (const [rel, abs] of Object.entries(target.sources)) {
     const st = await fsp.lstat(abs).catch(() => undefined);
     if (!st?.isFile())
       throw stopFailure('AmbiguousTarget', `${abs} (${rel} of target '${target.name}') is not a file`);
-    files.push(await scanned(rel, abs, st));
+    files.push(await scanned(rel, abs, st, known));
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
 /** Every regular file under the root; symlinks and special files are a STOP naming them. */
-export async function scanRoot(root: string): Promise<ScannedFile[]> {
+export async function scanRoot(root: string, known?: KnownFiles): Promise<ScannedFile[]> {
   const files: ScannedFile[] = [];
   const refused: string[] = [];
   const walk = async (dir: string): Promise<void> => {
@@ -69,7 +80,7 @@ export async function scanRoot(root: string): Promise<ScannedFile[]> {
             refused.push(`${rel} (${problem})`);
             return;
           }
-          files.push(await scanned(rel, abs, await fsp.lstat(abs)));
+          files.push(await scanned(rel, abs, await fsp.lstat(abs), known));
         }),
       );
     }
@@ -124,4 +135,29 @@ export function integrityOf(file: string): string {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Where a verification puts each database entry: a new file in `scratch` (written by a reader
+ * thread), checked with `PRAGMA integrity_check` once its checksum matched, then removed. The
+ * results go to `found`.
+ */
+export function integritySinks(
+  scratch: string,
+  found: { path: string; integrity: string }[],
+): (header: EntryHeader) => Promise<FileSink | undefined> {
+  let count = 0;
+  return async (header) => {
+    if (header.kind !== 'sqlite') return undefined;
+    const dest = path.join(scratch, `${count++}.db`);
+    return {
+      file: dest,
+      mode: 0o600,
+      mtimeMs: header.mtimeMs,
+      close: async (digest) => {
+        found.push({ path: digest.path, integrity: integrityOf(dest) });
+        await fsp.rm(dest, { force: true });
+      },
+    };
+  };
 }

@@ -8,30 +8,8 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { ArchiveError, CHUNK_SIZE, readArchive, type EntryDigest, type ManifestFile } from './archive';
-
-/** Runs tasks with at most `limit` in flight; `add` waits for a free place, `drain` for all (first error wins). */
-export class Bounded {
-  private readonly running = new Set<Promise<void>>();
-  private error: unknown;
-  constructor(private readonly limit: number) {}
-
-  async add(task: () => Promise<void>): Promise<void> {
-    if (this.error) throw this.error;
-    while (this.running.size >= this.limit) await Promise.race(this.running);
-    const p: Promise<void> = task()
-      .catch((err: unknown) => {
-        this.error ??= err;
-      })
-      .finally(() => this.running.delete(p));
-    this.running.add(p);
-  }
-
-  async drain(): Promise<void> {
-    await Promise.all(this.running);
-    if (this.error) throw this.error;
-  }
-}
+import { ArchiveError, readArchive, type EntryDigest, type ManifestFile } from './archive';
+import { syncFileSystem } from './files';
 
 /** One archive of a chain: opening it yields its plaintext and a check to run once it has been read. */
 export interface ChainArchive {
@@ -74,7 +52,6 @@ export async function unpackChain(options: {
   const { wanted, dest } = options;
   const failure = options.failure ?? ((err: unknown) => err as Error);
   const written = new Set<string>();
-  const finishing = new Bounded(16);
   const made = new Set<string>();
   const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
   let bytes = 0;
@@ -82,92 +59,67 @@ export async function unpackChain(options: {
   for (const { backupId: id, open } of options.chain) {
     try {
       const { plain, check } = await open();
-      await readArchive(plain, async (header) => {
-        const want = wanted.get(header.path);
-        if (!want || want.storedIn !== id) return undefined;
-        if (want.size !== header.size || want.kind !== header.kind) {
-          throw new ArchiveError(
-            `entry ${JSON.stringify(header.path)} does not match the manifest (${header.size} bytes, expected ${want.size})`,
-            'manifestMismatch',
-          );
-        }
-        const file = path.join(dest, ...header.path.split('/'));
-        if (!file.startsWith(`${dest}${path.sep}`))
-          throw new ArchiveError(
-            `entry ${JSON.stringify(header.path)} would leave the folder ${dest}`,
-            'refusedEntry',
-          );
-        const dir = path.dirname(file);
-        if (!made.has(dir)) {
-          await fsp.mkdir(dir, { recursive: true });
-          made.add(dir);
-        }
-        const finish = async (out: fsp.FileHandle) => {
-          await out.sync();
-          await out.close();
-          await fsp.chmod(file, want.mode & modeMask);
-          // Seconds as a number keep the sub-millisecond part (a Date would drop it).
-          await fsp.utimes(file, want.mtimeMs / 1000, want.mtimeMs / 1000);
-          written.add(header.path);
-        };
-        const checked = (digest: EntryDigest) => {
-          if (digest.sha256 !== want.sha256)
+      const before = bytes;
+      // Bytes read so far in this archive (wanted or not), for progress inside a large file.
+      const reading = (p: { bytes: number }) =>
+        options.progress?.({
+          files: written.size,
+          total: wanted.size,
+          bytes: Math.max(bytes, Math.min(totalBytes, before + p.bytes)),
+          totalBytes,
+        });
+      await readArchive(
+        plain,
+        async (header) => {
+          const want = wanted.get(header.path);
+          if (!want || want.storedIn !== id) return undefined;
+          if (want.size !== header.size || want.kind !== header.kind) {
             throw new ArchiveError(
-              `${JSON.stringify(header.path)} does not match the manifest's checksum`,
+              `entry ${JSON.stringify(header.path)} does not match the manifest (${header.size} bytes, expected ${want.size})`,
               'manifestMismatch',
             );
-        };
-        if (header.size <= CHUNK_SIZE) {
-          // A small file is kept in memory and written whole in the background (a few at a
-          // time), so decryption does not wait for its open, write, fsync, mode and mtime.
-          const parts: Buffer[] = [];
+          }
+          const file = path.join(dest, ...header.path.split('/'));
+          if (!file.startsWith(`${dest}${path.sep}`))
+            throw new ArchiveError(
+              `entry ${JSON.stringify(header.path)} would leave the folder ${dest}`,
+              'refusedEntry',
+            );
+          const dir = path.dirname(file);
+          if (!made.has(dir)) {
+            await fsp.mkdir(dir, { recursive: true });
+            made.add(dir);
+          }
+          // Written by a reader thread with `wx` (never over an existing file), mode and mtime set.
           return {
-            write: async (chunk) => {
-              parts.push(chunk);
-              bytes += chunk.length;
-            },
-            close: async (digest) => {
-              checked(digest);
-              await finishing.add(async () => {
-                const out = await fsp.open(file, 'wx');
-                try {
-                  await out.writeFile(Buffer.concat(parts));
-                } catch (err) {
-                  await out.close();
-                  throw err;
-                }
-                await finish(out);
-              });
+            file,
+            mode: want.mode & modeMask,
+            mtimeMs: want.mtimeMs,
+            close: async (digest: EntryDigest) => {
+              if (digest.sha256 !== want.sha256)
+                throw new ArchiveError(
+                  `${JSON.stringify(header.path)} does not match the manifest's checksum`,
+                  'manifestMismatch',
+                );
+              written.add(header.path);
+              bytes += digest.size;
               report();
             },
           };
-        }
-        const out = await fsp.open(file, 'wx');
-        return {
-          write: async (chunk) => {
-            await out.write(chunk);
-            bytes += chunk.length;
-            report();
-          },
-          close: async (digest) => {
-            try {
-              checked(digest);
-            } catch (err) {
-              await out.close();
-              throw err;
-            }
-            // fsync, mode and mtime run while the next entries are decrypted.
-            await finishing.add(() => finish(out));
-          },
-        };
-      });
+        },
+        reading,
+      );
       await check();
     } catch (err) {
-      await finishing.drain().catch(() => undefined);
       throw failure(err, id);
     }
   }
-  await finishing.drain();
+  // The files were written without an fsync each: one sync of the file system makes them durable
+  // at once, and the folders' fsyncs their names.
+  const folders = new Set<string>([dest]);
+  for (let dir of made)
+    for (; dir.startsWith(`${dest}${path.sep}`); dir = path.dirname(dir)) folders.add(dir);
+  await syncFileSystem(dest, [...folders], () => [...written].map((p) => path.join(dest, ...p.split('/'))));
   const missing = [...wanted.keys()].filter((p) => !written.has(p));
   if (missing.length) {
     throw new ArchiveError(

@@ -1,0 +1,245 @@
+/**
+ * The reading side's worker threads (archiveReader.ts): they inflate, hash and write an archive's
+ * entries while the main thread decrypts and parses the framing, so that a restore or a
+ * verification uses every core. The main thread keeps every judgement: a thread reports what it
+ * found (the entry's SHA-256 and size, or that it inflated into more than the header allows, or
+ * did not inflate) and the reader compares and words the errors as before.
+ *
+ * Work travels in batches: a slot (a buffer transferred to a thread and back) holding several
+ * operations, so that ten thousand small files cost a few hundred messages, and the threads
+ * allocate nothing per chunk. Each entry goes to one thread; at most `WINDOW` slots per thread
+ * are out at once, which bounds memory whatever the sizes.
+ *
+ * A file an entry is written to is created with `wx` (never over an existing file), given its
+ * mode and mtime, and closed without an fsync: whoever wrote files this way makes them durable
+ * (unpack.ts syncs the file system once at the end).
+ *
+ * The thread's code is a string run with `eval: true`, for the reason archiveAhead.ts gives.
+ */
+import * as os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { CHUNK_SIZE, MAX_CHUNK, THREAD_LIMITS } from './archiveFormat';
+
+const WINDOW = 4;
+const SLOT = CHUNK_SIZE + 8192;
+
+export interface FileTarget {
+  file: string;
+  mode: number;
+  mtimeMs: number;
+}
+
+/** What a thread found for an entry. */
+export type EntryOutcome =
+  | { ok: true; sha256: string; size: number }
+  | { ok: false; problem: 'tooLarge' | 'corrupt' }
+  | { ok: false; problem: 'io'; message: string; code?: string };
+
+type Op =
+  | { op: 'begin'; id: number; deflate: boolean; size: number; target?: FileTarget }
+  | { op: 'chunk'; id: number; offset: number; length: number }
+  | { op: 'end'; id: number };
+
+const THREAD_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const zlib = require('node:zlib');
+const { maxChunk, slotSize, chunkSize } = workerData;
+const entries = new Map();
+function fail(e, outcome) {
+  e.outcome = outcome;
+  if (e.fd !== undefined) { try { fs.closeSync(e.fd); } catch {} e.fd = undefined; }
+}
+function run(op, data) {
+  if (op.op === 'begin') {
+    const e = { deflate: op.deflate, expected: op.size, size: 0, hash: createHash('sha256'), target: op.target };
+    entries.set(op.id, e);
+    if (op.target) {
+      try { e.fd = fs.openSync(op.target.file, 'wx', 0o600); }
+      catch (err) { fail(e, { ok: false, problem: 'io', message: err.message, code: err.code }); }
+    }
+    return undefined;
+  }
+  const e = entries.get(op.id);
+  if (op.op === 'chunk') {
+    if (e.outcome) return undefined;
+    const stored = data.subarray(op.offset, op.offset + op.length);
+    let chunk = stored;
+    if (e.deflate) {
+      // One output buffer a byte larger than a writer's chunk: no second buffer, no concatenation.
+      const room = Math.max(1, Math.min(e.expected - e.size, maxChunk));
+      try { chunk = zlib.inflateRawSync(stored, { maxOutputLength: room, chunkSize: Math.max(64, Math.min(room, chunkSize) + 1) }); }
+      catch (err) { fail(e, { ok: false, problem: err.code === 'ERR_BUFFER_TOO_LARGE' ? 'tooLarge' : 'corrupt' }); return undefined; }
+    }
+    e.size += chunk.length;
+    if (e.size > e.expected) { fail(e, { ok: false, problem: 'tooLarge' }); return undefined; }
+    e.hash.update(chunk);
+    if (e.fd !== undefined) {
+      try { for (let done = 0; done < chunk.length; ) done += fs.writeSync(e.fd, chunk, done); }
+      catch (err) { fail(e, { ok: false, problem: 'io', message: err.message, code: err.code }); }
+    }
+    return undefined;
+  }
+  entries.delete(op.id);
+  if (e.outcome) return { id: op.id, outcome: e.outcome };
+  if (e.fd !== undefined) {
+    try {
+      fs.fchmodSync(e.fd, e.target.mode);
+      fs.futimesSync(e.fd, e.target.mtimeMs / 1000, e.target.mtimeMs / 1000);
+      fs.closeSync(e.fd);
+    } catch (err) { fail(e, { ok: false, problem: 'io', message: err.message, code: err.code }); return { id: op.id, outcome: e.outcome }; }
+  }
+  return { id: op.id, outcome: { ok: true, sha256: e.hash.digest('hex'), size: e.size } };
+}
+parentPort.on('message', ({ ops, data }) => {
+  const buf = data ? Buffer.from(data) : undefined;
+  const results = [];
+  for (const op of ops) { const r = run(op, buf); if (r) results.push(r); }
+  parentPort.postMessage({ results, slot: data && data.byteLength === slotSize ? data : undefined }, data && data.byteLength === slotSize ? [data] : []);
+});
+`;
+
+interface Deferred {
+  promise: Promise<EntryOutcome>;
+  resolve: (o: EntryOutcome) => void;
+}
+
+class EntryThread {
+  private readonly worker: Worker;
+  private readonly free: ArrayBuffer[] = [];
+  private made = 0;
+  private out = 0;
+  private waiting: (() => void) | undefined;
+  private ops: Op[] = [];
+  private batch: Buffer | undefined;
+  private used = 0;
+  readonly pending = new Map<number, Deferred>();
+  private crashed: Error | undefined;
+
+  constructor() {
+    this.worker = new Worker(THREAD_SOURCE, {
+      eval: true,
+      workerData: { maxChunk: MAX_CHUNK, slotSize: SLOT, chunkSize: CHUNK_SIZE },
+      resourceLimits: THREAD_LIMITS,
+    });
+    this.worker.on(
+      'message',
+      (m: { results: { id: number; outcome: EntryOutcome }[]; slot?: ArrayBuffer }) => {
+        this.out -= 1;
+        if (m.slot) this.free.push(m.slot);
+        for (const r of m.results) {
+          this.pending.get(r.id)?.resolve(r.outcome);
+          this.pending.delete(r.id);
+        }
+        this.wake();
+      },
+    );
+    this.worker.on('error', (err) => this.crash(err));
+    this.worker.on('exit', (code) => this.crash(new Error(`archive reader thread exited (${code})`)));
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.();
+  }
+
+  private crash(err: Error): void {
+    this.crashed ??= err;
+    for (const d of this.pending.values())
+      d.resolve({ ok: false, problem: 'io', message: `archive reader thread failed: ${err.message}` });
+    this.pending.clear();
+    this.out = 0;
+    this.wake();
+  }
+
+  /** Queues an operation, with `data` copied into the current batch. */
+  async push(op: Op, data?: Buffer): Promise<void> {
+    if (data && this.batch && this.used + data.length > this.batch.length) await this.flush();
+    if (data && !this.batch) {
+      while (this.out >= WINDOW && !this.crashed) await new Promise<void>((r) => (this.waiting = r));
+      this.batch =
+        data.length > SLOT
+          ? Buffer.from(new ArrayBuffer(data.length))
+          : Buffer.from(this.free.pop() ?? (this.made++, new ArrayBuffer(SLOT)));
+      this.used = 0;
+    }
+    if (data && op.op === 'chunk') {
+      data.copy(this.batch!, this.used);
+      op.offset = this.used;
+      op.length = data.length;
+      this.used += data.length;
+    }
+    this.ops.push(op);
+    if (this.ops.length >= 512) await this.flush();
+  }
+
+  /** Sends what is queued. */
+  async flush(): Promise<void> {
+    if (this.ops.length === 0) return;
+    if (!this.batch)
+      while (this.out >= WINDOW && !this.crashed) await new Promise<void>((r) => (this.waiting = r));
+    const data = this.batch?.buffer as ArrayBuffer | undefined;
+    const ops = this.ops;
+    this.ops = [];
+    this.batch = undefined;
+    if (this.crashed) return;
+    this.out += 1;
+    this.worker.postMessage({ ops, data }, data ? [data] : []);
+  }
+
+  async stop(): Promise<void> {
+    this.crashed ??= new Error('stopped');
+    await this.worker.terminate();
+  }
+}
+
+/** A pool of reader threads for one archive read. */
+export class EntryThreads {
+  private readonly threads: EntryThread[];
+  private next = 0;
+
+  constructor(count = Math.max(1, Math.min(4, os.availableParallelism()))) {
+    this.threads = Array.from({ length: count }, () => new EntryThread());
+  }
+
+  /** Starts an entry; returns how to feed it and its outcome (which settles after `end`). */
+  begin(
+    id: number,
+    header: { codec: string; size: number },
+    target: FileTarget | undefined,
+  ): { chunk: (stored: Buffer) => Promise<void>; end: () => Promise<EntryOutcome> } {
+    const thread = this.threads[this.next++ % this.threads.length];
+    let resolve!: (o: EntryOutcome) => void;
+    const promise = new Promise<EntryOutcome>((r) => (resolve = r));
+    thread.pending.set(id, { promise, resolve });
+    const begun = thread.push({
+      op: 'begin',
+      id,
+      deflate: header.codec === 'deflate',
+      size: header.size,
+      target,
+    });
+    return {
+      chunk: async (stored) => {
+        await begun;
+        await thread.push({ op: 'chunk', id, offset: 0, length: 0 }, stored);
+      },
+      end: async () => {
+        await begun;
+        await thread.push({ op: 'end', id });
+        return promise;
+      },
+    };
+  }
+
+  /** Sends every queued operation (before waiting for an outcome). */
+  async flush(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.flush()));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.stop()));
+  }
+}
