@@ -5,6 +5,8 @@ import { createActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
 import { loadIdentityKeys } from '../activities/lib/identityKeys';
 import { openStores, type LedgerStore, type RecordStore } from '../activities/lib/stores';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { bundleInChildProcess } from './bundle';
 import { CatalogMirror, reportingCatalog } from './catalogMirror';
 import { ConfigError, type LifeboatConfig } from '../config';
@@ -64,6 +66,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     mirror.markAll();
     await mirror.flush().catch(() => undefined);
   }
+  let bundle: string | undefined;
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -82,8 +85,10 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     // the server every second instead of at 80% of the heartbeat timeout.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
-    workflowBundle: options.workflowBundle ?? { codePath: await bundleInChildProcess() },
+    workflowBundle: options.workflowBundle ?? { codePath: bundle ?? (bundle = await bundleInChildProcess()) },
   });
+  // The worker has read the bundle: its temp folder goes (one was left behind at every start).
+  if (bundle) fs.rmSync(path.dirname(bundle), { recursive: true, force: true });
   return {
     worker,
     ledger,

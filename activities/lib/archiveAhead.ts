@@ -3,11 +3,11 @@
  * threads, so that the cores work at once: the workers read, hash (SHA-256 of the original bytes)
  * and raw-deflate chunk by chunk while the main thread frames, encrypts and writes.
  *
- * Each file goes to one worker (in turn); a worker handles its files one after another, and sends
- * a file's chunks to the main thread as transferred buffers. A worker may be at most `WINDOW`
- * chunks ahead of the writer (credits in shared memory, waited on with Atomics.wait), so memory stays
- * under workers × WINDOW × CHUNK_SIZE whatever the sizes, and the writer, which takes files in
- * order, never waits for a worker that waits for it.
+ * Each file goes to one worker (in turn, asked for in batches); a worker handles its files one
+ * after another and sends their chunks to the main thread, many small files to a message. A worker
+ * may be at most WINDOW_UNITS × UNIT bytes ahead of the writer (credits in shared memory, waited on
+ * with Atomics.wait, after sending what it gathered), so memory stays bounded whatever the sizes,
+ * and the writer, which takes files in order, never waits for a worker that waits for it.
  *
  * The worker's code is a string run with `eval: true`: it then runs the same under jest, tsx and
  * the compiled dist/, none of which would otherwise agree on a worker file's path and language.
@@ -16,8 +16,11 @@ import * as os from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { CHUNK_SIZE, THREAD_LIMITS, type Codec, type SourceEntry } from './archiveFormat';
 
-/** Chunks a worker may send before the writer has taken them. */
-const WINDOW = 4;
+/** What a worker may send before the writer has taken it, in units of UNIT bytes (a chunk is at least one). */
+const UNIT = 64 * 1024;
+const WINDOW_UNITS = 64;
+/** Files asked for ahead of the one being written. */
+const AHEAD_FILES = 256;
 /** A slot holds a chunk, raw or deflated (deflate adds a few bytes to what does not compress). */
 const SLOT = CHUNK_SIZE + 4096;
 
@@ -26,23 +29,38 @@ export function aheadWorkers(): number {
   return Math.max(1, Math.min(4, os.availableParallelism()));
 }
 
-// Runs in the worker. `credits[0]`: chunks it may still send; `credits[1]`: 1 when told to stop.
-// Chunks travel in slots: buffers of SLOT bytes transferred to the main thread and back (on
-// `slots`), so the worker allocates a few and no memory is freed by a thread that did not allocate it.
+// Runs in the worker. `credits[0]`: units (64 KiB, at least one per chunk) it may still send;
+// `credits[1]`: 1 when told to stop. A large chunk travels in a slot, a buffer of SLOT bytes
+// transferred to the main thread and back (on `slots`), so that the worker allocates a few and no
+// memory is freed by a thread that did not allocate it; a small file's bytes travel copied, with
+// its other events, in one message for many files (100,000 small files are not 300,000 messages).
 const WORKER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
-const { chunkSize, slotSize, credits: sab, slots } = workerData;
+const { chunkSize, slotSize, unit, credits: sab, slots } = workerData;
 const credits = new Int32Array(sab);
 const spare = [];
+let events = [];
+let transfer = [];
+let pending = 0;
+function flush() {
+  if (events.length) parentPort.postMessage(events, transfer);
+  events = []; transfer = []; pending = 0;
+}
+function emit(event, bytes) {
+  events.push(event);
+  pending += bytes;
+  if (pending >= slotSize || events.length >= 512) flush();
+}
 function stopped() { return Atomics.load(credits, 1) === 1; }
-function take() {
+function take(n) {
   for (;;) {
     if (stopped()) return false;
     const now = Atomics.load(credits, 0);
-    if (now > 0) { if (Atomics.compareExchange(credits, 0, now, now - 1) === now) return true; continue; }
+    if (now >= n) { if (Atomics.compareExchange(credits, 0, now, now - n) === now) return true; continue; }
+    flush(); // what is gathered must reach the writer before this waits for it
     Atomics.wait(credits, 0, now, 1000);
   }
 }
@@ -57,8 +75,9 @@ function readFile(id, source, path) {
     const hash = createHash('sha256');
     let codec = 'store';
     for (let position = 0; position < size; ) {
-      if (!take()) return;
       const want = Math.min(chunkSize, size - position);
+      const units = Math.max(1, Math.ceil(want / unit));
+      if (!take(units)) return;
       const buf = slot();
       const raw = buf.subarray(0, want);
       for (let got = 0; got < want; ) {
@@ -71,33 +90,43 @@ function readFile(id, source, path) {
       if (position === 0) {
         packed = want < 512 ? undefined : zlib.deflateRawSync(raw, { level: 1, chunkSize: slotSize });
         if (packed && packed.length < want * 0.9) codec = 'deflate';
-        parentPort.postMessage({ id, type: 'open', size, codec });
+        emit({ id, type: 'open', size, codec }, 0);
       } else if (codec === 'deflate') packed = zlib.deflateRawSync(raw, { level: 1, chunkSize: slotSize });
       position += want;
-      let length = want;
-      let data = buf.buffer;
-      if (codec === 'deflate') {
-        length = packed.length;
-        if (length <= slotSize) packed.copy(buf);
-        else data = new Uint8Array(packed).buffer;
+      const stored = codec === 'deflate' ? packed : raw;
+      if (stored.length <= unit) {
+        // Small: copied into the message; the slot stays here.
+        spare.push(buf.buffer);
+        emit({ id, type: 'chunk', raw: want, units, copy: new Uint8Array(stored) }, stored.length);
+      } else {
+        let data = buf.buffer;
+        if (stored !== raw) {
+          if (stored.length <= slotSize) stored.copy(buf);
+          else data = new Uint8Array(stored).buffer;
+        }
+        transfer.push(data);
+        emit({ id, type: 'chunk', raw: want, units, data, length: stored.length }, slotSize);
       }
-      parentPort.postMessage({ id, type: 'chunk', raw: want, data, length }, [data]);
     }
-    if (size === 0) parentPort.postMessage({ id, type: 'open', size, codec });
-    parentPort.postMessage({ id, type: 'end', sha256: hash.digest('hex'), size });
+    if (size === 0) emit({ id, type: 'open', size, codec }, 0);
+    emit({ id, type: 'end', sha256: hash.digest('hex'), size }, 0);
   } finally {
     fs.closeSync(fd);
   }
 }
-parentPort.on('message', ({ id, source, path }) => {
-  try { readFile(id, source, path); }
-  catch (err) { parentPort.postMessage({ id, type: 'error', message: err.message, code: err.code }); }
+parentPort.on('message', (files) => {
+  for (const { id, source, path } of files) {
+    try { readFile(id, source, path); }
+    catch (err) { emit({ id, type: 'error', message: err.message, code: err.code }, 0); }
+  }
+  flush();
 });
 `;
 
 type FromWorker =
   | { id: number; type: 'open'; size: number; codec: Codec }
-  | { id: number; type: 'chunk'; raw: number; data: ArrayBuffer; length: number }
+  | { id: number; type: 'chunk'; raw: number; units: number; data: ArrayBuffer; length: number }
+  | { id: number; type: 'chunk'; raw: number; units: number; copy: Uint8Array }
   | { id: number; type: 'end'; sha256: string; size: number }
   | { id: number; type: 'error'; message: string; code?: string };
 
@@ -118,7 +147,7 @@ export class FileAhead {
 
   constructor(
     readonly entry: SourceEntry,
-    private readonly credit: (slot: ArrayBuffer) => void,
+    private readonly credit: (units: number, slot?: ArrayBuffer) => void,
   ) {}
 
   deliver(message: FromWorker): void {
@@ -151,9 +180,15 @@ export class FileAhead {
     for (;;) {
       const message = await this.next();
       if (message.type === 'chunk') {
-        const stored = Buffer.allocUnsafe(message.length);
-        stored.set(new Uint8Array(message.data, 0, message.length));
-        this.credit(message.data);
+        let stored: Buffer;
+        if ('copy' in message) {
+          stored = Buffer.from(message.copy.buffer, message.copy.byteOffset, message.copy.byteLength);
+          this.credit(message.units);
+        } else {
+          stored = Buffer.allocUnsafe(message.length);
+          stored.set(new Uint8Array(message.data, 0, message.length));
+          this.credit(message.units, message.data);
+        }
         yield { raw: message.raw, stored };
       } else if (message.type === 'end') {
         this.digest = { sha256: message.sha256, size: message.size };
@@ -172,19 +207,22 @@ class AheadWorker {
   private crashed: Error | undefined;
 
   constructor() {
-    Atomics.store(this.credits, 0, WINDOW);
+    Atomics.store(this.credits, 0, WINDOW_UNITS);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       resourceLimits: THREAD_LIMITS,
       workerData: {
         chunkSize: CHUNK_SIZE,
         slotSize: SLOT,
+        unit: UNIT,
         credits: this.credits.buffer,
         slots: this.slots.port2,
       },
       transferList: [this.slots.port2],
     });
-    this.worker.on('message', (message: FromWorker) => this.files.get(message.id)?.deliver(message));
+    this.worker.on('message', (events: FromWorker[]) => {
+      for (const event of events) this.files.get(event.id)?.deliver(event);
+    });
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`archive reader thread exited (${code})`)));
   }
@@ -194,17 +232,25 @@ class AheadWorker {
     for (const [id, file] of this.files) file.deliver({ id, type: 'error', message: err.message });
   }
 
+  private requests: { id: number; source: string; path: string }[] = [];
+
+  /** A file for this worker to read; `send` passes on what was asked since the last time. */
   read(id: number, entry: SourceEntry): FileAhead {
-    const file = new FileAhead(entry, (slot) => {
+    const file = new FileAhead(entry, (units, slot) => {
       // The slot goes back before the credit, so the worker finds it when it takes the credit.
-      if (slot.byteLength === SLOT) this.slots.port1.postMessage(slot, [slot]);
-      Atomics.add(this.credits, 0, 1);
+      if (slot?.byteLength === SLOT) this.slots.port1.postMessage(slot, [slot]);
+      Atomics.add(this.credits, 0, units);
       Atomics.notify(this.credits, 0);
     });
     this.files.set(id, file);
     if (this.crashed) file.deliver({ id, type: 'error', message: this.crashed.message });
-    else this.worker.postMessage({ id, source: entry.source, path: entry.path });
+    else this.requests.push({ id, source: entry.source, path: entry.path });
     return file;
+  }
+
+  send(): void {
+    if (this.requests.length && !this.crashed) this.worker.postMessage(this.requests);
+    this.requests = [];
   }
 
   done(id: number): void {
@@ -229,7 +275,8 @@ export async function* readAhead(
   workers = aheadWorkers(),
 ): AsyncGenerator<FileAhead> {
   const pool = Array.from({ length: workers }, () => new AheadWorker());
-  // Each worker is given two files ahead, so it starts the next as soon as one is read.
+  // Files are asked for in batches, up to AHEAD_FILES ahead: a worker always has the next ones,
+  // and memory is bounded by the credits, not by how many files wait.
   const queued: { file: FileAhead; worker: AheadWorker; id: number }[] = [];
   const source = (async function* () {
     yield* entries;
@@ -238,14 +285,17 @@ export async function* readAhead(
   let exhausted = false;
   try {
     for (;;) {
-      while (!exhausted && queued.length < workers * 2) {
-        const next = await source.next();
-        if (next.done) exhausted = true;
-        else {
-          const worker = pool[id % workers];
-          queued.push({ file: worker.read(id, next.value), worker, id });
-          id += 1;
+      if (queued.length < AHEAD_FILES / 2) {
+        while (!exhausted && queued.length < AHEAD_FILES) {
+          const next = await source.next();
+          if (next.done) exhausted = true;
+          else {
+            const worker = pool[id % workers];
+            queued.push({ file: worker.read(id, next.value), worker, id });
+            id += 1;
+          }
         }
+        for (const worker of pool) worker.send();
       }
       const head = queued.shift();
       if (!head) return;

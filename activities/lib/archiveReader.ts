@@ -179,6 +179,8 @@ interface Handed {
   header: EntryHeader;
   trailer: Trailer;
   outcome: Promise<EntryOutcome>;
+  /** Set once the outcome arrived: judging it then sends nothing to the threads. */
+  arrived?: boolean;
   sink: FileSink | undefined;
 }
 
@@ -215,7 +217,8 @@ export async function readArchive(
   // Judges the oldest entry handed to a thread: what its thread found, then its trailer.
   const judge = async (): Promise<void> => {
     const h = handed.shift()!;
-    await threads!.flush();
+    // What is queued for the threads goes out only when an outcome is still to come from it.
+    if (!h.arrived) await threads!.flush();
     const outcome = await h.outcome;
     if (!outcome.ok) throw outcomeError(outcome, h.header);
     const { sha256, size } = outcome;
@@ -315,7 +318,12 @@ export async function readArchive(
       }
       if (job) {
         bytes += Math.max(0, header.size - size);
-        handed.push({ header, trailer, outcome: job.end(), sink: sink as FileSink | undefined });
+        const h: Handed = { header, trailer, outcome: job.end(), sink: sink as FileSink | undefined };
+        h.outcome.then(
+          () => (h.arrived = true),
+          () => undefined,
+        );
+        handed.push(h);
         // Judged a few hundred entries behind: memory stays bounded, the threads stay busy.
         while (handed.length > 256) await judge();
         continue;

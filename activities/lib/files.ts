@@ -10,15 +10,27 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-/** SHA-256 (hex) and size of a file, read as a stream so memory does not grow with the file. */
+/**
+ * SHA-256 (hex) and size of a file, read in 256 KiB pieces so memory does not grow with the file.
+ * Read through one handle and one buffer rather than a stream: a small file costs an open, a read or
+ * two and a close (a stream's set-up cost more than the hashing when there are 100,000 files).
+ */
 export async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    hash.update(chunk);
+  const handle = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(256 * 1024);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { sha256: hash.digest('hex'), size };
+  } finally {
+    await handle.close();
   }
-  return { sha256: hash.digest('hex'), size };
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
