@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { pathProblem } from '../../common/paths';
 import { readAhead } from './archiveAhead';
+import { throwIfCancelled } from './context';
 import {
   CHUNK_SIZE,
   END,
@@ -94,6 +95,12 @@ export async function* writeArchive(
   written?: (manifest: { sha256: string; size: number }) => void,
 ): AsyncGenerator<Buffer> {
   const out = new Batcher();
+  // Small pieces are gathered instead of yielded, so a cancelled consumer might not stop this
+  // generator for many files: a cancelled activity stops it at its next step instead.
+  const beat = (p: WriteProgress) => {
+    throwIfCancelled();
+    progress?.(p);
+  };
   yield* out.add(MAGIC);
   const digests: EntryDigest[] = [];
   let bytes = 0;
@@ -111,7 +118,7 @@ export async function* writeArchive(
     );
     for await (const chunk of file.read()) {
       bytes += chunk.raw;
-      progress?.({ files: digests.length, bytes, current: entry.path });
+      beat({ files: digests.length, bytes, current: entry.path });
       yield* out.add(u32(chunk.stored.length));
       yield* out.add(chunk.stored);
     }
@@ -125,7 +132,7 @@ export async function* writeArchive(
       mode: entry.mode,
       mtimeMs: entry.mtimeMs,
     });
-    progress?.({ files: digests.length, bytes, current: entry.path });
+    beat({ files: digests.length, bytes, current: entry.path });
   }
   yield* out.flush();
   const manifest = Buffer.from(JSON.stringify(manifestFor(digests), null, 1));
