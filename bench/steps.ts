@@ -3,6 +3,7 @@
  * own process, or a peer's commands; each gives StepResults with wall time, CPU time, archive
  * growth, peak RSS and, for a restore, whether the restored tree matches the source.
  */
+import type { Phase } from './lifeboat-step';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareFingerprints, fingerprint, type Fingerprint } from './fingerprint';
@@ -140,16 +141,6 @@ export function checkRestore(ctx: Context, dir: string): string {
   if (!fs.existsSync(dir)) return `MISMATCH: ${dir} was not created`;
   const problems = compareFingerprints(ctx.source, fingerprint(dir));
   return problems.length ? `MISMATCH: ${problems.slice(0, 5).join('; ')}` : 'ok';
-}
-
-/** A phase of bench/lifeboat-step.ts's output: one activity call. */
-interface Phase {
-  name: string;
-  seconds: number;
-  userSeconds: number;
-  systemSeconds: number;
-  maxRssKiB: number;
-  result: unknown;
 }
 
 /** How the benchmark starts Lifeboat: compiled JavaScript with production's environment. */
