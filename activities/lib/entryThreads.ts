@@ -108,7 +108,6 @@ interface Deferred {
 class EntryThread {
   private readonly worker: Worker;
   private readonly free: ArrayBuffer[] = [];
-  private made = 0;
   private out = 0;
   private waiting: (() => void) | undefined;
   private ops: Op[] = [];
@@ -162,7 +161,7 @@ class EntryThread {
       this.batch =
         data.length > SLOT
           ? Buffer.from(new ArrayBuffer(data.length))
-          : Buffer.from(this.free.pop() ?? (this.made++, new ArrayBuffer(SLOT)));
+          : Buffer.from(this.free.pop() ?? new ArrayBuffer(SLOT));
       this.used = 0;
     }
     if (data && op.op === 'chunk') {
