@@ -228,9 +228,10 @@ export function createVerifier(catalogs: Catalogs) {
     // repository: it may be another host's, or a read-only mount of the offsite disk.
     const scratch = await scratchFolder(target);
     const databases: { path: string; integrity: string }[] = [];
+    const sinks = integritySinks(scratch, databases);
     try {
       const { plain, check } = await openArchive(file, target.encryption, backupId, entry);
-      const result = await readArchive(plain, integritySinks(scratch, databases), (p) =>
+      const result = await readArchive(plain, sinks.open, (p) =>
         beat({
           phase: 'verify',
           backupId,
@@ -254,6 +255,7 @@ export function createVerifier(catalogs: Catalogs) {
         );
       }
       await check();
+      await sinks.settled();
       const bad = databases.filter((d) => d.integrity !== 'ok');
       const report: VerifyReport = {
         backupId,
@@ -286,6 +288,8 @@ export function createVerifier(catalogs: Catalogs) {
         catalog.recordVerification(backupId, false, report);
       return report;
     } finally {
+      // A check still running reads a copy in the scratch folder: it ends before the folder goes.
+      await sinks.settled().catch(() => undefined);
       await fsp.rm(scratch, { recursive: true, force: true });
     }
   };

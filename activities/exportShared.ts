@@ -180,14 +180,14 @@ export async function readExport(
             .then(() => fsp.mkdtemp(`${target.root}.lifeboat-verify-`))
         : await fsp.mkdtemp(path.join(os.tmpdir(), 'lifeboat-verify-'));
   const databases: { path: string; integrity: string }[] = [];
+  const sinks = scratch ? integritySinks(scratch, databases) : undefined;
   try {
     const { plain, check } = await openExport(file, target, sidecar);
-    const result = await readArchive(
-      plain,
-      scratch ? integritySinks(scratch, databases) : async () => undefined,
-      (p) => beat({ phase: 'read export', exportId, files: p.files, bytes: p.bytes }),
+    const result = await readArchive(plain, sinks?.open ?? (async () => undefined), (p) =>
+      beat({ phase: 'read export', exportId, files: p.files, bytes: p.bytes }),
     );
     await check();
+    await sinks?.settled();
     if (result.manifestSha256 !== sidecar.manifestSha256)
       throw stopFailure(
         'ChecksumMismatch',
@@ -225,6 +225,8 @@ export async function readExport(
   } catch (err) {
     throw exportFailure(err, exportId);
   } finally {
+    // A check still running reads a copy in the scratch folder: it ends before the folder goes.
+    await sinks?.settled().catch(() => undefined);
     if (scratch) await fsp.rm(scratch, { recursive: true, force: true });
   }
 }

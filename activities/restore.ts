@@ -23,7 +23,8 @@ import { invalidInput, stopFailure } from './errors';
 import { heartbeater } from './lib/context';
 import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
 import { Bounded } from './lib/bounded';
-import { integrityOf, scanRoot, type KnownFiles, type ScannedFile } from './lib/rootFiles';
+import { integrityCheck } from './lib/integrityThread';
+import { scanRoot, type KnownFiles, type ScannedFile } from './lib/rootFiles';
 import { SQLITE_SIDECARS } from './lib/sqlite';
 import { unpackChain, wantedFiles } from './lib/unpack';
 
@@ -326,7 +327,7 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
           if (found.sha256 !== f.sha256) problems.push(`${f.path} differs from the backup`);
           if (f.kind === 'sqlite') {
             databases += 1;
-            const integrity = integrityOf(abs);
+            const integrity = await integrityCheck(abs);
             if (integrity !== 'ok') problems.push(`${f.path}: integrity check: ${integrity}`);
           }
         });

@@ -22,7 +22,8 @@ export async function openArchiveStream(file: string, settings: EncryptionSettin
   const hash = createHash('sha256');
   let hashed = 0;
   let closed = false;
-  const raw = fs.createReadStream(file);
+  // 1 MiB reads: a round trip to the thread pool per 64 KiB left the decryptor waiting a third of the time.
+  const raw = fs.createReadStream(file, { highWaterMark: 1024 * 1024 });
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       if (closed) return cb();

@@ -12,6 +12,7 @@ import type { TargetConfig } from '../../config';
 import { stopFailure } from '../errors';
 import { pathProblem, type EntryHeader, type FileSink } from './archive';
 import { exists } from './files';
+import { integrityCheck } from './integrityThread';
 import { SQLITE_SIDECARS, isSqliteSync } from './sqlite';
 
 export interface ScannedFile {
@@ -145,15 +146,19 @@ export function integrityOf(file: string): string {
 
 /**
  * Where a verification puts each database entry: a new file in `scratch` (written by a reader
- * thread), checked with `PRAGMA integrity_check` once its checksum matched, then removed. The
- * results go to `found`.
+ * thread), checked with `PRAGMA integrity_check` in the check thread (integrityThread.ts) once its
+ * checksum matched, then removed. The reading goes on meanwhile; at most two copies wait for their
+ * check, so the scratch folder holds no more than that. The results go to `found`, in archive
+ * order; `settled` waits for the last check (and throws the first error one had).
  */
 export function integritySinks(
   scratch: string,
   found: { path: string; integrity: string }[],
-): (header: EntryHeader) => Promise<FileSink | undefined> {
+): { open: (header: EntryHeader) => Promise<FileSink | undefined>; settled: () => Promise<void> } {
   let count = 0;
-  return async (header) => {
+  const checks: Promise<void>[] = [];
+  let failure: unknown;
+  const open = async (header: EntryHeader): Promise<FileSink | undefined> => {
     if (header.kind !== 'sqlite') return undefined;
     const dest = path.join(scratch, `${count++}.db`);
     return {
@@ -161,9 +166,20 @@ export function integritySinks(
       mode: 0o600,
       mtimeMs: header.mtimeMs,
       close: async (digest) => {
-        found.push({ path: digest.path, integrity: integrityOf(dest) });
-        await fsp.rm(dest, { force: true });
+        const result = { path: digest.path, integrity: '' };
+        found.push(result);
+        const check = integrityCheck(dest)
+          .then((integrity) => void (result.integrity = integrity))
+          .catch((err: unknown) => void (failure ??= err))
+          .finally(() => fsp.rm(dest, { force: true }));
+        checks.push(check);
+        while (checks.length > 2) await checks.shift();
       },
     };
   };
+  const settled = async () => {
+    while (checks.length) await checks.shift();
+    if (failure) throw failure;
+  };
+  return { open, settled };
 }
