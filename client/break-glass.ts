@@ -1,7 +1,8 @@
 /**
- * The key flags of the break-glass commands (`archive list`, `archive extract`, `self restore`):
- * which key opens an archive and which public keys a sidecar's signature is checked against. Keys
- * come from files and passphrases from named environment variables, never from the command line.
+ * The keys the break-glass commands (`archive list`, `archive extract`, `self restore`) are given by
+ * their key flags (KEY_OPTIONS in command.ts): which key opens an archive and which public keys a
+ * sidecar's signature is checked against. Keys come from files and passphrases from named
+ * environment variables, never from the command line. The commands load this file when they run.
  */
 import * as fsp from 'node:fs/promises';
 import * as openpgp from 'openpgp';
@@ -9,32 +10,7 @@ import { BreakGlassError, type BreakGlassKeys } from '../activities/lib/breakGla
 import type { EncryptionSettings } from '../activities/lib/crypto';
 import { readTrustedKeys } from '../activities/lib/sidecar';
 import { KeyError, type TrustedKey } from '../activities/lib/signing';
-import type { OptionSpec } from './command';
 import { CliError, badInput } from './runs';
-
-export const KEY_OPTIONS: Record<string, OptionSpec> = {
-  key: {
-    type: 'string',
-    value: 'file',
-    description: 'the armored OpenPGP private key the archive is encrypted to',
-  },
-  'key-passphrase-env': {
-    type: 'string',
-    value: 'VARIABLE',
-    description: "the environment variable holding that key's passphrase, if it has one",
-  },
-  'passphrase-env': {
-    type: 'string',
-    value: 'VARIABLE',
-    description: 'for a passphrase-mode archive: the environment variable holding the passphrase',
-  },
-  'trusted-key': {
-    type: 'string',
-    multiple: true,
-    value: 'file',
-    description: "an armored public signing key to check the sidecar's signature against (repeatable)",
-  },
-};
 
 const ENV = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -1,4 +1,12 @@
-/** The shape of one CLI command (one per file in client/commands/) and the flags most share. */
+/**
+ * The shape of one CLI command (one per file in client/commands/) and the flags most share.
+ *
+ * Loading the CLI loads every command file (for the help), so a command file imports only light
+ * modules at its top: what reads local stores (the audit ledger, the catalog, the agents' registry,
+ * and so the native SQLite module), parses the worker config, or opens archives and keys, it takes
+ * from lazy.ts when it runs. `lifeboat status` and `lifeboat --help` never load it
+ * (test/cli-lazy.test.ts).
+ */
 import type { Client } from '@temporalio/client';
 import type { ParseArgsConfig } from 'node:util';
 import { badInput } from './runs';
@@ -53,6 +61,44 @@ export const SERVER_OPTIONS: Record<string, OptionSpec> = {
 
 export const JSON_OPTION: Record<string, OptionSpec> = {
   json: { type: 'boolean', description: 'print JSON instead of text' },
+};
+
+export const CONFIG_OPTION = {
+  config: {
+    type: 'string' as const,
+    value: 'file',
+    description: 'the worker config (default $LIFEBOAT_CONFIG)',
+  },
+};
+
+export const LEDGER_OPTIONS = {
+  ledger: { type: 'string' as const, value: 'file', description: 'the audit ledger database' },
+  ...CONFIG_OPTION,
+};
+
+/** The key flags of the break-glass commands (`archive list`, `archive extract`, `self restore`). */
+export const KEY_OPTIONS: Record<string, OptionSpec> = {
+  key: {
+    type: 'string',
+    value: 'file',
+    description: 'the armored OpenPGP private key the archive is encrypted to',
+  },
+  'key-passphrase-env': {
+    type: 'string',
+    value: 'VARIABLE',
+    description: "the environment variable holding that key's passphrase, if it has one",
+  },
+  'passphrase-env': {
+    type: 'string',
+    value: 'VARIABLE',
+    description: 'for a passphrase-mode archive: the environment variable holding the passphrase',
+  },
+  'trusted-key': {
+    type: 'string',
+    multiple: true,
+    value: 'file',
+    description: "an armored public signing key to check the sidecar's signature against (repeatable)",
+  },
 };
 
 export const ACTOR_OPTION: Record<string, OptionSpec> = {

@@ -51,19 +51,6 @@ export async function openLedger(
   }
 }
 
-export const CONFIG_OPTION = {
-  config: {
-    type: 'string' as const,
-    value: 'file',
-    description: 'the worker config (default $LIFEBOAT_CONFIG)',
-  },
-};
-
-export const LEDGER_OPTIONS = {
-  ledger: { type: 'string' as const, value: 'file', description: 'the audit ledger database' },
-  ...CONFIG_OPTION,
-};
-
 /**
  * The worker config's catalog of record (in its `database`, or the catalog file), opened read-only,
  * for the list commands; `target` (if given) must be a target of the config or of an agent. `none`

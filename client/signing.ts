@@ -2,12 +2,13 @@
  * Signing decisions from the CLI (`--key`): reads the person's private key, unlocks it with a
  * passphrase from a named environment variable or, in a terminal, a prompt (never an argument),
  * builds the statement that binds exactly what the run shows (common/statements.ts) and signs it.
+ * OpenPGP is loaded when a decision is signed: the commands that take --key load this file always.
  */
 import { randomUUID } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as readline from 'node:readline';
 import { Writable } from 'node:stream';
-import * as openpgp from 'openpgp';
+import type { PrivateKey } from 'openpgp';
 import {
   DEFAULT_STATEMENT_SECONDS,
   MAX_STATEMENT_SECONDS,
@@ -17,6 +18,7 @@ import {
   type SignedDecision,
 } from '../common/statements';
 import type { OptionSpec } from './command';
+import { load } from './lazy';
 import { badInput } from './runs';
 
 export const DEFAULT_PASSPHRASE_ENV = 'LIFEBOAT_KEY_PASSPHRASE';
@@ -55,7 +57,8 @@ async function prompt(question: string): Promise<string> {
 }
 
 /** Reads and unlocks `--key`; every problem is bad input naming the flag or the variable. */
-export async function readPersonalKey(values: Record<string, unknown>): Promise<openpgp.PrivateKey> {
+export async function readPersonalKey(values: Record<string, unknown>): Promise<PrivateKey> {
+  const openpgp = load.openpgp();
   const file = values.key as string;
   const envName = (values['key-passphrase-env'] as string | undefined) ?? DEFAULT_PASSPHRASE_ENV;
   if (!ENV.test(envName))
@@ -66,7 +69,7 @@ export async function readPersonalKey(values: Record<string, unknown>): Promise<
   } catch (err) {
     throw badInput(`cannot read --key ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
   }
-  let key: openpgp.PrivateKey;
+  let key: PrivateKey;
   try {
     key = await openpgp.readPrivateKey({ armoredKey: armored });
   } catch {
@@ -126,6 +129,7 @@ export async function signDecision(
     ...(comment ? { comment } : {}),
   };
   const text = canonicalJson(statement);
+  const openpgp = load.openpgp();
   const message = await openpgp.createMessage({ binary: new TextEncoder().encode(text) });
   const signature = await openpgp.sign({ message, signingKeys: key, detached: true, format: 'armored' });
   return { statement: text, signature };

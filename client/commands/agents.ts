@@ -1,6 +1,5 @@
-import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
-import { lastSeenOf, readRegistry } from '../agents';
-import { CONFIG_OPTION, localConfig } from '../local-config';
+import { CONFIG_OPTION, JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
+import { load } from '../lazy';
 
 export const command: Command = {
   name: 'agents list',
@@ -12,6 +11,8 @@ export const command: Command = {
   positionals: [],
   server: true,
   async run(ctx) {
+    const { lastSeenOf, readRegistry } = load.agents();
+    const { localConfig } = load.localConfig();
     const { agents } = await readRegistry(localConfig(ctx.values as { config?: string }));
     const client = await ctx.connect().catch(() => undefined);
     const seen = await lastSeenOf(client, agents);

@@ -1,7 +1,6 @@
 import * as path from 'node:path';
-import { extractArchive } from '../../activities/lib/breakGlass';
-import { JSON_OPTION, requireFlag, type Command } from '../command';
-import { KEY_OPTIONS, cliErrorOf, keysFromFlags } from '../break-glass';
+import { JSON_OPTION, KEY_OPTIONS, requireFlag, type Command } from '../command';
+import { load } from '../lazy';
 import { humanBytes } from '../format';
 
 export const command: Command = {
@@ -28,6 +27,8 @@ export const command: Command = {
   async run(ctx) {
     const file = path.resolve(ctx.positionals[0]);
     const into = path.resolve(requireFlag(ctx, 'into', 'the new or empty folder to extract into'));
+    const { extractArchive } = load.archives();
+    const { cliErrorOf, keysFromFlags } = load.breakGlass();
     const keys = await keysFromFlags(ctx.values);
     let result;
     try {

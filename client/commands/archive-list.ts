@@ -1,7 +1,6 @@
 import * as path from 'node:path';
-import { checkSidecarOf, readWholeArchive } from '../../activities/lib/breakGlass';
-import { JSON_OPTION, type Command } from '../command';
-import { KEY_OPTIONS, cliErrorOf, keysFromFlags } from '../break-glass';
+import { JSON_OPTION, KEY_OPTIONS, type Command } from '../command';
+import { load } from '../lazy';
 import { humanBytes } from '../format';
 
 export const command: Command = {
@@ -18,6 +17,8 @@ export const command: Command = {
   positionals: ['file'],
   server: false,
   async run(ctx) {
+    const { checkSidecarOf, readWholeArchive } = load.archives();
+    const { cliErrorOf, keysFromFlags } = load.breakGlass();
     const file = path.resolve(ctx.positionals[0]);
     const keys = await keysFromFlags(ctx.values);
     try {

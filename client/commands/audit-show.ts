@@ -1,5 +1,5 @@
-import { JSON_OPTION, type Command } from '../command';
-import { LEDGER_OPTIONS, openLedger } from '../local-config';
+import { JSON_OPTION, LEDGER_OPTIONS, type Command } from '../command';
+import { load } from '../lazy';
 
 export const command: Command = {
   name: 'audit show',
@@ -10,6 +10,7 @@ export const command: Command = {
   positionals: ['workflowId'],
   server: false,
   async run(ctx) {
+    const { openLedger } = load.localConfig();
     const { ledger, close } = await openLedger(ctx.values as { ledger?: string; config?: string });
     const file = ledger.where;
     try {

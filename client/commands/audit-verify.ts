@@ -1,7 +1,5 @@
-import { LEDGER_RECOVERED } from '../../activities/lib/selfRestore';
-import { recheckSignedRows } from '../../activities/lib/signedRows';
-import type { Command } from '../command';
-import { LEDGER_OPTIONS, openLedger } from '../local-config';
+import { LEDGER_OPTIONS, type Command } from '../command';
+import { load } from '../lazy';
 
 export const command: Command = {
   name: 'audit verify',
@@ -13,6 +11,9 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
+    const { openLedger } = load.localConfig();
+    const { LEDGER_RECOVERED } = load.selfRestore();
+    const { recheckSignedRows } = load.signedRows();
     const { ledger, close } = await openLedger(ctx.values as { ledger?: string; config?: string });
     const file = ledger.where;
     try {

@@ -1,6 +1,6 @@
-import { JSON_OPTION, type Command } from '../command';
+import { CONFIG_OPTION, JSON_OPTION, type Command } from '../command';
+import { load } from '../lazy';
 import { humanBytes as size } from '../format';
-import { CONFIG_OPTION, openRecords } from '../local-config';
 
 export const command: Command = {
   name: 'backups list',
@@ -15,6 +15,7 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
+    const { openRecords } = load.localConfig();
     const { records, target, close } = await openRecords(
       ctx.values as { config?: string; target?: string },
       'no backup has been made yet?',

@@ -1,6 +1,6 @@
-import { SERVER_OPTIONS, type Command } from '../command';
+import { CONFIG_OPTION, SERVER_OPTIONS, type Command } from '../command';
+import { load } from '../lazy';
 import { describeWaiting } from '../format';
-import { CONFIG_OPTION, openRecords } from '../local-config';
 import { badInput, queryStatus, startRunbook } from '../runs';
 
 export const command: Command = {
@@ -27,6 +27,7 @@ export const command: Command = {
     let target = ctx.values.target as string | undefined;
     if (all && !target) throw badInput('--all needs --target <name>');
     if (!all) {
+      const { openRecords } = load.localConfig();
       const { records, close } = await openRecords(
         { config: ctx.values.config as string | undefined },
         'no backup has been made yet?',

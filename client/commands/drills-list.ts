@@ -1,6 +1,6 @@
 import type { DrillRecord } from '../../common/drill';
-import { JSON_OPTION, type Command } from '../command';
-import { CONFIG_OPTION, openRecords } from '../local-config';
+import { CONFIG_OPTION, JSON_OPTION, type Command } from '../command';
+import { load } from '../lazy';
 
 /** A duration for people: `42s`, `3m 05s`, `2h 07m`, `3d 04h`. */
 export function formatSeconds(seconds: number): string {
@@ -48,6 +48,7 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
+    const { openRecords } = load.localConfig();
     const { records, target, close } = await openRecords(
       ctx.values as { config?: string; target?: string },
       'no drill or backup has run yet?',

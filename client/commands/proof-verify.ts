@@ -1,18 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  KeyError,
-  SignatureFormatError,
-  canonicalSha256,
-  fingerprintOf,
-  readPublicKey,
-  verifyDetached,
-  type TrustedKey,
-} from '../../activities/lib/signing';
+import type { TrustedKey } from '../../activities/lib/signing';
 import type { DrillProof } from '../../common/drill';
 import type { LifeboatConfig } from '../../config';
-import { JSON_OPTION, type Command, type CommandContext } from '../command';
-import { CONFIG_OPTION, localConfig } from '../local-config';
+import { CONFIG_OPTION, JSON_OPTION, type Command, type CommandContext } from '../command';
+import { load } from '../lazy';
 import { CliError, badInput } from '../runs';
 import { againstObjective } from './drills-list';
 
@@ -33,6 +25,7 @@ function readInput(file: string, what: string, hint: string): Buffer {
 
 /** The drill public keys of every target in the config: exactly the keys a proof may be signed by. */
 async function drillKeys(config: LifeboatConfig): Promise<DrillKey[]> {
+  const { KeyError, fingerprintOf, readPublicKey } = load.signing();
   const keys: DrillKey[] = [];
   for (const [name, target] of Object.entries(config.targets)) {
     if (!target.drill) continue;
@@ -101,6 +94,8 @@ export const command: Command = {
       'signature file',
       ctx.values.signature ? '' : '; give --signature <file> if it is elsewhere',
     );
+    const { localConfig } = load.localConfig();
+    const { SignatureFormatError, canonicalSha256, verifyDetached } = load.signing();
     const config = localConfig(ctx.values as { config?: string });
     const keys = await drillKeys(config);
 

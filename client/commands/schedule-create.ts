@@ -1,17 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readRegistry } from '../agents';
-import { SERVER_OPTIONS, requireFlag, type Command } from '../command';
-import { CONFIG_OPTION, localConfig } from '../local-config';
+import { CONFIG_OPTION, SERVER_OPTIONS, requireFlag, type Command } from '../command';
+import { load } from '../lazy';
 import { badInput, parseInputFlag, requireRunbook } from '../runs';
-import {
-  createSchedule,
-  missingSections,
-  requireTarget,
-  scheduleSpec,
-  scheduledInput,
-  type ScheduleWhen,
-} from '../schedules';
+import type { ScheduleWhen } from '../schedules';
 
 /** The worker config if one is given or found where `localConfig` looks; else undefined. */
 function configIfPresent(flags: { config?: string }) {
@@ -19,7 +11,7 @@ function configIfPresent(flags: { config?: string }) {
     flags.config !== undefined ||
     process.env.LIFEBOAT_CONFIG !== undefined ||
     ['lifeboat.config.json', path.join('.data', 'lifeboat.config.json')].some((f) => fs.existsSync(f));
-  return found ? localConfig(flags) : undefined;
+  return found ? load.localConfig().localConfig(flags) : undefined;
 }
 
 export const command: Command = {
@@ -67,6 +59,7 @@ export const command: Command = {
       throw badInput('--id must not be empty (default: <runbook>-<target>)');
     const input = parseInputFlag(ctx.values.input as string | undefined);
     const timezone = ctx.values.timezone as string | undefined;
+    const { createSchedule, missingSections, requireTarget, scheduleSpec, scheduledInput } = load.schedules();
     // Everything is checked before the server is asked: runbook, input, spec, target.
     const full = scheduledInput(meta, target, input);
     scheduleSpec(when, timezone);
@@ -77,7 +70,7 @@ export const command: Command = {
       // A target an agent holds: the sections it announced.
       const held = config.targets[target]
         ? undefined
-        : (await readRegistry(config)).targets.find(
+        : (await load.agents().readRegistry(config)).targets.find(
             (t) => t.target === target && t.agent !== 'control-plane',
           );
       const missing = held

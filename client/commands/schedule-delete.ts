@@ -1,5 +1,5 @@
 import { SERVER_OPTIONS, type Command } from '../command';
-import { onSchedule } from '../schedules';
+import { onSchedule } from '../schedules/find';
 
 export const command: Command = {
   name: 'schedule delete',

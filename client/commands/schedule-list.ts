@@ -1,5 +1,5 @@
 import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
-import { formatLastRun, listSchedules } from '../schedules';
+import { formatLastRun, listSchedules } from '../schedules/find';
 
 export const command: Command = {
   name: 'schedule list',

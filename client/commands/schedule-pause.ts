@@ -3,7 +3,7 @@
  * definition serves both. A running run goes on either way.
  */
 import { SERVER_OPTIONS, type Command } from '../command';
-import { onSchedule } from '../schedules';
+import { onSchedule } from '../schedules/find';
 
 function pauseCommand(word: 'pause' | 'unpause', summary: string, exampleNote: string): Command {
   return {

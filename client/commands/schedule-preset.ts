@@ -1,6 +1,5 @@
-import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
-import { CONFIG_OPTION, localConfig } from '../local-config';
-import { PRESET, applyPreset, requireTarget } from '../schedules';
+import { CONFIG_OPTION, JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
+import { load } from '../lazy';
 
 export const command: Command = {
   name: 'schedule preset',
@@ -21,6 +20,8 @@ export const command: Command = {
   server: true,
   async run(ctx) {
     const targetName = ctx.positionals[0];
+    const { localConfig } = load.localConfig();
+    const { PRESET, applyPreset, requireTarget } = load.schedules();
     const config = localConfig(ctx.values as { config?: string });
     requireTarget(config, targetName);
     const client = await ctx.connect();

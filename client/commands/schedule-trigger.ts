@@ -1,7 +1,7 @@
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { SERVER_OPTIONS, type Command } from '../command';
 import { CliError, badInput } from '../runs';
-import { describeSchedule } from '../schedules';
+import { describeSchedule } from '../schedules/find';
 
 export const command: Command = {
   name: 'schedule trigger',

@@ -1,11 +1,7 @@
 import * as os from 'node:os';
-import { selfRestore } from '../../activities/lib/selfRestore';
-import { KeyError } from '../../activities/lib/crypto';
-import { trustedSigners } from '../../activities/lib/sidecar';
 import { SELF_TARGET } from '../../common/constants';
-import { ACTOR_OPTION, JSON_OPTION, requireFlag, type Command } from '../command';
-import { KEY_OPTIONS, cliErrorOf, keysFromFlags } from '../break-glass';
-import { CONFIG_OPTION, localConfig } from '../local-config';
+import { ACTOR_OPTION, CONFIG_OPTION, JSON_OPTION, KEY_OPTIONS, requireFlag, type Command } from '../command';
+import { load } from '../lazy';
 import { badInput } from '../runs';
 
 export const command: Command = {
@@ -47,6 +43,11 @@ export const command: Command = {
       'from',
       'the folder holding the lifeboat-self backups (the repository or its offsite copy)',
     );
+    const { localConfig } = load.localConfig();
+    const { cliErrorOf, keysFromFlags } = load.breakGlass();
+    const { selfRestore } = load.selfRestore();
+    const { KeyError } = load.crypto();
+    const { trustedSigners } = load.sidecar();
     const config = localConfig(ctx.values as { config?: string });
     const self = config.targets[SELF_TARGET];
     let configured;

@@ -1,8 +1,6 @@
-import { database } from '../../config/database';
 import type { Command } from '../command';
-import { localConfig } from '../local-config';
+import { load } from '../lazy';
 import { badInput } from '../runs';
-import { migrateStores } from '../storeMigrate';
 
 export const command: Command = {
   name: 'store migrate',
@@ -38,6 +36,7 @@ export const command: Command = {
   async run(ctx) {
     const to = ctx.values.to as string | undefined;
     if (!to) throw badInput('--to <postgres url> is required (postgres://user@host:port/db)');
+    const { database } = load.database();
     const parsed = database.safeParse({
       url: to,
       ...(ctx.values['password-env'] ? { passwordEnv: ctx.values['password-env'] } : {}),
@@ -55,6 +54,7 @@ export const command: Command = {
     if (ctx.values.from) {
       if (from.ledger || from.catalog)
         throw badInput('give --from <config>, or --ledger and --catalog, not both');
+      const { localConfig } = load.localConfig();
       const config = localConfig({ config: ctx.values.from as string });
       if (config.database)
         throw badInput(
@@ -62,6 +62,7 @@ export const command: Command = {
         );
       from = { ledger: config.auditLedger, catalog: config.catalog };
     }
+    const { migrateStores } = load.storeMigrate();
     const report = await migrateStores(from, parsed.data, (line) => ctx.err(line));
     if (report.ledger)
       ctx.out(

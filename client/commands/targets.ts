@@ -1,6 +1,5 @@
-import { JSON_OPTION, type Command } from '../command';
-import { parseLabels, readRegistry } from '../agents';
-import { CONFIG_OPTION, localConfig } from '../local-config';
+import { CONFIG_OPTION, JSON_OPTION, type Command } from '../command';
+import { load } from '../lazy';
 import { badInput } from '../runs';
 
 export const command: Command = {
@@ -21,6 +20,8 @@ export const command: Command = {
   positionals: [],
   server: false,
   async run(ctx) {
+    const { parseLabels, readRegistry } = load.agents();
+    const { localConfig } = load.localConfig();
     const selector = parseLabels((ctx.values.label as unknown as string[] | undefined) ?? []);
     if (typeof selector === 'string') throw badInput(selector);
     const { targets } = await readRegistry(localConfig(ctx.values as { config?: string }));
