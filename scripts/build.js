@@ -64,7 +64,8 @@ module.exports = { isStale, build, newestSource, FOLDERS, FILES };
 
 if (require.main === module) {
   try {
-    build();
+    // `--if-stale` (npm pack's prepack): a current dist/ is packed as it is.
+    if (!process.argv.includes('--if-stale') || isStale()) build();
   } catch (err) {
     console.error(`build failed: ${err.message}`);
     process.exit(1);
