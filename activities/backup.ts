@@ -32,6 +32,7 @@ import {
   type SourceEntry,
 } from './lib/archive';
 import { manifestDigest, type CatalogEntry } from './lib/catalog';
+import { manifestFile } from './lib/manifest';
 import { runCheckedCommand, type CommandResult } from './lib/commands';
 import { activitySignal, heartbeater } from './lib/context';
 import { KeyError, encryptStream } from './lib/crypto';
@@ -180,6 +181,9 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
         const sources: SourceEntry[] = [];
         const stamps = new Map<string, DatabaseStamp>();
         const reused: ManifestFile[] = [];
+        // What the archive will hold, from the scan's sizes and each snapshot's: a stat per file at
+        // once (100,000 promises) had cost over 100 MB.
+        let storedEstimate = 0;
         for (const [i, f] of files.entries()) {
           beat({ phase: 'snapshot', files: i, total: files.length });
           const before = previous.get(f.path);
@@ -194,7 +198,7 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
             };
             stamps.set(f.path, stamp);
             if (before?.kind === 'sqlite' && !options.rehash && sameStamp(before.source, stamp)) {
-              reused.push({ ...before, mode: f.mode, mtimeMs: f.mtimeMs, source: stamp });
+              reused.push(manifestFile(before, before.storedIn, stamp, f));
               continue;
             }
             const snap = path.join(work, `${i}.db`);
@@ -203,9 +207,11 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
             );
             // Only an incremental compares the snapshot with its parent's; a full stores it as it is.
             const same = before?.kind === 'sqlite' && (await hashFile(snap)).sha256 === before.sha256;
-            if (same) reused.push({ ...before, mode: f.mode, mtimeMs: f.mtimeMs, source: stamp });
-            else
+            if (same) reused.push(manifestFile(before, before.storedIn, stamp, f));
+            else {
               sources.push({ path: f.path, kind: 'sqlite', source: snap, mode: f.mode, mtimeMs: f.mtimeMs });
+              storedEstimate += (await fsp.stat(snap)).size;
+            }
             continue;
           }
           // Unchanged size and mtime: the parent's hash stands (rehash: true reads every file).
@@ -216,15 +222,12 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
             before.mtimeMs === f.mtimeMs &&
             before.kind === 'file'
           ) {
-            reused.push({ ...before, mode: f.mode });
+            reused.push(manifestFile(before, before.storedIn, before.source, { mode: f.mode }));
             continue;
           }
           sources.push({ path: f.path, kind: 'file', source: f.abs, mode: f.mode, mtimeMs: f.mtimeMs });
+          storedEstimate += f.size;
         }
-        const storedEstimate = (await Promise.all(sources.map((s) => fsp.stat(s.source)))).reduce(
-          (n, st) => n + st.size,
-          0,
-        );
         const stats = await fsp.statfs(target.repository);
         const free = stats.bavail * stats.bsize;
         const needed = storedEstimate + 64 * 1024 * 1024;
@@ -238,11 +241,7 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
         const createdAt = new Date().toISOString();
         let manifest: Manifest | undefined;
         const manifestFor = (digests: EntryDigest[]): Manifest => {
-          const stored: ManifestFile[] = digests.map((d) => ({
-            ...d,
-            storedIn: backupId,
-            source: stamps.get(d.path),
-          }));
+          const stored = digests.map((d) => manifestFile(d, backupId, stamps.get(d.path)));
           // A stored file whose bytes equal the parent's keeps pointing at the parent's copy: it stays restorable either way.
           const all = [...stored, ...reused].sort((a, b) => (a.path < b.path ? -1 : 1));
           const present = new Set(all.map((f) => f.path));

