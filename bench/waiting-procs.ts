@@ -223,14 +223,36 @@ function parseStat(text: string): { name: string; cpuSeconds: number } {
   return { name, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond() };
 }
 
-/** The worker's main-isolate memory, asked for by SIGWINCH (bench/waiting-preload.ts). */
-export async function memoryReport(worker: Proc): Promise<Record<string, number> | undefined> {
+/** One isolate's V8 heap, as bench/waiting-preload.ts reports it. */
+export interface HeapReport {
+  /** Used after a full collection (the preload forces one when asked): what the isolate holds live. */
+  liveMB: number;
+  heapUsedMB: number;
+  heapTotalMB: number;
+  heapLimitMB: number;
+  mallocedMB: number;
+  externalMB: number;
+}
+
+/** The worker's memory by isolate: the main thread's and each worker thread's (the SDK's workflow thread…). */
+export interface MemoryReport {
+  rssMB: number;
+  mainHeapUsedMB: number;
+  mainHeapTotalMB: number;
+  externalMB: number;
+  arrayBuffersMB: number;
+  main: HeapReport;
+  threads: (HeapReport & { threadId: number; resourceLimits: Record<string, number> })[];
+}
+
+/** The worker's memory by isolate, asked for by SIGWINCH (bench/waiting-preload.ts). */
+export async function memoryReport(worker: Proc): Promise<MemoryReport | undefined> {
   const before = worker.output().length;
   process.kill(worker.pid, 'SIGWINCH');
   for (let i = 0; i < 50; i += 1) {
     await new Promise((r) => setTimeout(r, 100));
     const line = /bench memory: (\{.*\})/.exec(worker.output().slice(Math.max(0, before - 10)));
-    if (line) return JSON.parse(line[1]) as Record<string, number>;
+    if (line) return JSON.parse(line[1]) as MemoryReport;
   }
   return undefined;
 }

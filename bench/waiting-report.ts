@@ -11,6 +11,8 @@ import type { Result } from './waiting';
 
 export const TARGET_SECONDS = 120;
 export const TARGET_RSS_MB = 400;
+/** The dev server's SQLite pragmas of `npm run up` (scripts/up.ts): the bench's default. */
+export const UP_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
 
 const USAGE = `usage: npm run bench:waiting -- [options]
   --runs N               runs to start (default 1000)
@@ -18,12 +20,14 @@ const USAGE = `usage: npm run bench:waiting -- [options]
   --start-concurrency N  starts in flight at once (default: all)
   --timeout S            give up waiting after S seconds (default 900)
   --memory-db            the dev server's database in memory (default: a file, as npm run up)
-  --sqlite-pragma P=V    passed to the dev server (repeatable), e.g. synchronous=OFF
+  --sqlite-pragma P=V    passed to the dev server (repeatable), e.g. synchronous=OFF; default
+                         journal_mode=wal synchronous=normal, as npm run up (scripts/up.ts)
   --dynamic-config K=V   a dev server dynamic config value (repeatable)
-  --worker-options JSON  Temporal WorkerOptions laid over Lifeboat's (bench/waiting-preload.ts)
+  --worker-options JSON  Temporal WorkerOptions laid over Lifeboat's (bench/waiting-preload.ts), and
+                         workflowThreadResourceLimits: the workflow thread's Node resourceLimits
   --node-flag FLAG       a node flag for the worker (repeatable), e.g. --max-old-space-size=256
   --sources              the worker from the TypeScript sources through tsx (default: dist/, as production)
-  --memory-report        at all waiting, the worker's main-isolate heap (bench/waiting-preload.ts)
+  --memory-report        at all waiting, the worker's V8 heaps, main and threads (bench/waiting-preload.ts)
   --cpu-prof             profile the worker (node --cpu-prof) and summarize where its CPU went
   --label NAME           write bench/results/waiting-NAME.json instead of waiting.json`;
 
@@ -87,6 +91,7 @@ export function parseOptions(argv: string[]): Options {
       process.exit(0);
     } else throw new Error(`unknown argument '${arg}'\n${USAGE}`);
   }
+  if (o.pragmas.length === 0) o.pragmas = [...UP_PRAGMAS];
   if (o.sample < 0) o.sample = Math.max(1, Math.min(100, Math.floor(o.runs / 2)));
   if (o.sample * 2 > o.runs) throw new Error(`--sample ${o.sample} needs at least ${o.sample * 2} runs`);
   if (o.startConcurrency === 0) o.startConcurrency = o.runs;
@@ -141,8 +146,16 @@ export async function report(o: Options, r: Result, loadBefore: number): Promise
     ...(r.worker.memoryAtAllWaiting
       ? [
           [
-            "worker's main-isolate heap",
-            `${f(r.worker.memoryAtAllWaiting.mainHeapUsedMB, 0)} MB used of ${f(r.worker.memoryAtAllWaiting.mainHeapTotalMB, 0)} MB (limit ${f(r.worker.memoryAtAllWaiting.heapLimitMB, 0)} MB), external ${f(r.worker.memoryAtAllWaiting.externalMB, 0)} MB`,
+            "worker's V8 heaps (live/used/total, limit)",
+            [
+              ['main', r.worker.memoryAtAllWaiting.main] as const,
+              ...r.worker.memoryAtAllWaiting.threads.map((t) => [`thread ${t.threadId}`, t] as const),
+            ]
+              .map(
+                ([name, h]) =>
+                  `${name} ${f(h.liveMB, 0)}/${f(h.heapUsedMB, 0)}/${f(h.heapTotalMB, 0)} MB (${f(h.heapLimitMB, 0)} MB)`,
+              )
+              .join(', ') + `; main external ${f(r.worker.memoryAtAllWaiting.externalMB, 0)} MB`,
           ] as [string, string],
         ]
       : []),

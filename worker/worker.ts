@@ -7,9 +7,70 @@ import { loadIdentityKeys } from '../activities/lib/identityKeys';
 import { openStores, type LedgerStore, type RecordStore } from '../activities/lib/stores';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type * as WorkerThreads from 'node:worker_threads';
 import { bundleInChildProcess } from './bundle';
 import { CatalogMirror, reportingCatalog } from './catalogMirror';
 import { ConfigError, type LifeboatConfig } from '../config';
+
+/**
+ * How many runs the worker keeps in memory between their workflow tasks (Temporal's
+ * `maxCachedWorkflows`). A run left out is replayed from its history at its next task: correct,
+ * and cheap for a run that waits at a gate. The SDK's default follows the main thread's heap limit
+ * (worker-options.js: `(heap_size_limit MiB - 200) * 600 / 1024`, about 2,300 on a 4 GB limit), so
+ * a thousand waiting runs all stayed, at about 0.25 MB each in the workflow thread's heap plus the
+ * garbage around them (README, "Worker memory"; `npm run bench:waiting`).
+ */
+export const MAX_CACHED_WORKFLOWS = 200;
+
+/**
+ * The old-generation limit of the SDK's workflow thread, where the cached runs live (a V8 isolate
+ * of its own: threaded-vm.js). By default it has the main thread's (about 4 GB), with which V8 lets
+ * the heap grow up to four times what is live before a full collection; under 256 MB (V8's
+ * heap-controller.h kMinSize) by at most 1.3 times, and the limit itself bounds a burst, so evicted
+ * runs are collected soon. The main thread, where the activities run, keeps its own limit. 200
+ * cached runs hold about 75 MB live there (the thread 30 MB of it with none): twice that fits. A
+ * thread that ran out would stop the worker (ERR_WORKER_OUT_OF_MEMORY); its runs would go on,
+ * replayed, at the next start. Raise both together.
+ */
+export const WORKFLOW_THREAD_HEAP_MB = 160;
+
+// The module object itself (an `import *` is a copy with getters): its `Worker` can be replaced.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const workerThreads = require('node:worker_threads') as typeof WorkerThreads;
+const LIMITED = Symbol.for('lifeboat.workflowThreadHeapLimit');
+
+/**
+ * The SDK creates its workflow thread as `new Worker(require.resolve('./workflow-worker-thread'))`
+ * (node_modules/@temporalio/worker/lib/workflow/threaded-vm.js), with no way to pass Node's
+ * `resourceLimits`, and reads `Worker` off the module at each `new`: the class put there adds the
+ * limit to that thread only (the archive threads and the main thread keep theirs). Installed once
+ * per process; returns the count of workflow threads it has limited.
+ */
+function limitWorkflowThreadHeap(): { threads: number } {
+  const installed = Reflect.get(workerThreads.Worker, LIMITED) as { threads: number } | undefined;
+  if (installed) return installed;
+  const limited = { threads: 0 };
+  const file = require.resolve('@temporalio/worker/lib/workflow/workflow-worker-thread');
+  const Base = workerThreads.Worker;
+  class WorkflowHeapLimited extends Base {
+    constructor(filename: string | URL, options?: WorkerThreads.WorkerOptions) {
+      const ours = String(filename) === file;
+      if (ours) limited.threads += 1;
+      super(
+        filename,
+        ours
+          ? {
+              ...options,
+              resourceLimits: { maxOldGenerationSizeMb: WORKFLOW_THREAD_HEAP_MB, ...options?.resourceLimits },
+            }
+          : options,
+      );
+    }
+  }
+  Reflect.set(WorkflowHeapLimited, LIMITED, limited);
+  workerThreads.Worker = WorkflowHeapLimited;
+  return limited;
+}
 
 export interface LifeboatWorkerOptions {
   connection: NativeConnection;
@@ -67,6 +128,8 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     await mirror.flush().catch(() => undefined);
   }
   let bundle: string | undefined;
+  const limited = limitWorkflowThreadHeap();
+  const limitedBefore = limited.threads;
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -86,7 +149,15 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
     workflowBundle: options.workflowBundle ?? { codePath: bundle ?? (bundle = await bundleInChildProcess()) },
+    // Why: a thousand runs waiting at their gates fit in 400 MB (README, "Worker memory").
+    maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
   });
+  // TEMPORAL_DEBUG runs the workflows on the main thread; otherwise an SDK that made its thread
+  // another way would leave it unlimited, and the worker says so.
+  if (limited.threads === limitedBefore && !process.env.TEMPORAL_DEBUG)
+    console.warn(
+      `lifeboat worker: the workflow thread's heap limit (${WORKFLOW_THREAD_HEAP_MB} MB) was not applied: this SDK creates its thread another way`,
+    );
   // The worker has read the bundle: its temp folder goes (one was left behind at every start).
   if (bundle) fs.rmSync(path.dirname(bundle), { recursive: true, force: true });
   return {
