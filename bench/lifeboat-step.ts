@@ -2,7 +2,7 @@
  * One Lifeboat measurement, in its own process so that its peak RSS can be read. The benchmark runs
  * it compiled, as production runs Lifeboat (`npm run build` puts it in dist/bench/):
  *
- *   MALLOC_ARENA_MAX=2 node dist/bench/lifeboat-step.js <step> <dataRoot> <repDir>
+ *   MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 dist/bench/lifeboat-step.js <step> <dataRoot> <repDir>
  *
  * Calls the activities directly (no Temporal): they are plain async functions. Steps:
  *

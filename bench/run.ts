@@ -182,7 +182,7 @@ async function main(): Promise<number> {
       changed,
       resetSeconds,
       lifeboat: {
-        command: `MALLOC_ARENA_MAX=2 NODE_ENV=production node ${COMPILED_STEP} <step> <dataRoot> <repDir>`,
+        command: `MALLOC_ARENA_MAX=2 NODE_ENV=production node --max-semi-space-size=2 ${COMPILED_STEP} <step> <dataRoot> <repDir>`,
         ...build,
       },
       results,

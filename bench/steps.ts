@@ -167,7 +167,14 @@ export function lifeboatCommand(ctx: Context, step: LifeboatStep): Command {
   // Nothing may load tsx (or anything else) into the measured process.
   delete env.NODE_OPTIONS;
   return {
-    argv: [process.execPath, path.join(REPO_ROOT, COMPILED_STEP), step, ctx.paths.root, ctx.paths.repDir],
+    argv: [
+      process.execPath,
+      '--max-semi-space-size=2',
+      path.join(REPO_ROOT, COMPILED_STEP),
+      step,
+      ctx.paths.root,
+      ctx.paths.repDir,
+    ],
     cwd: REPO_ROOT,
     env,
   };

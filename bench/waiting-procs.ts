@@ -1,7 +1,7 @@
 /**
  * The processes of `npm run bench:waiting` and what /proc says of them: the Temporal dev server
  * (the CLI's `server start-dev`, as `npm run up` starts it, on a free 127.0.0.1 port), the Lifeboat
- * worker launched as production launches it (`MALLOC_ARENA_MAX=2 node bin/lifeboat-worker.js`, the
+ * worker launched as production launches it (`MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 bin/lifeboat-worker.js`, the
  * Dockerfile's command and `npm run worker`), their resident set and CPU seconds (whole process and
  * per thread), and a summary of the worker's V8 CPU profiles.
  */
@@ -166,14 +166,14 @@ function compiledPreload(dir: string): string {
 
 /**
  * The worker as production starts it (`npm run worker`, the Dockerfile): `MALLOC_ARENA_MAX=2 node
- * bin/lifeboat-worker.js`, which runs dist/ (compiled) when fresh; resolves once it polls.
+ * --max-semi-space-size=2 bin/lifeboat-worker.js`, which runs dist/ (compiled) when fresh; resolves once it polls.
  */
 export async function startWorker(o: WorkerLaunch): Promise<{ proc: Proc; runs: 'compiled' | 'sources' }> {
   const preload = o.workerOptions || o.memoryReport ? ['--require', compiledPreload(o.dir)] : [];
   const proc = launch(
     'the worker',
     process.execPath,
-    [...o.nodeFlags, ...preload, path.join(ROOT, 'bin', 'lifeboat-worker.js')],
+    ['--max-semi-space-size=2', ...o.nodeFlags, ...preload, path.join(ROOT, 'bin', 'lifeboat-worker.js')],
     {
       cwd: ROOT,
       env: hermetic({

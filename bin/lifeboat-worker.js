@@ -21,6 +21,15 @@ function useCompiled() {
   return !require('../scripts/build.js').isStale(ROOT);
 }
 
+// A small V8 young generation keeps the resident set flat while archives stream through (README,
+// "Worker memory"). V8 sizes it when the process starts, so it is a flag on node's command line (or
+// in NODE_OPTIONS): set at run time it would change nothing.
+const semiSpace = /--max-semi-space-size/;
+if (!process.execArgv.some((a) => semiSpace.test(a)) && !semiSpace.test(process.env.NODE_OPTIONS ?? ''))
+  console.warn(
+    'lifeboat worker: started without --max-semi-space-size=2 (as `npm run worker` starts it): it will hold more memory',
+  );
+
 if (useCompiled()) {
   process.env.LIFEBOAT_WORKER_RUNS = 'compiled';
   require(compiled).start();

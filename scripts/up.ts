@@ -159,21 +159,25 @@ async function main(): Promise<number> {
   await ensureSearchAttributes(connection, namespace);
   await connection.close();
 
-  const worker = spawn(process.execPath, [path.join(ROOT, 'bin', 'lifeboat-worker.js')], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    // MALLOC_ARENA_MAX: see README, "Worker memory".
-    env: {
-      MALLOC_ARENA_MAX: '2',
-      // The dev server started here speaks plaintext: no Temporal profile, TLS setting or API key of
-      // this shell applies to it (an empty config file, and none of the TEMPORAL_* variables).
-      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_'))),
-      TEMPORAL_CONFIG_FILE: os.devNull,
-      TEMPORAL_ADDRESS: address,
-      TEMPORAL_NAMESPACE: namespace,
-      LIFEBOAT_CONFIG: configPath,
+  const worker = spawn(
+    process.execPath,
+    ['--max-semi-space-size=2', path.join(ROOT, 'bin', 'lifeboat-worker.js')],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      // --max-semi-space-size and MALLOC_ARENA_MAX: see README, "Worker memory".
+      env: {
+        MALLOC_ARENA_MAX: '2',
+        // The dev server started here speaks plaintext: no Temporal profile, TLS setting or API key of
+        // this shell applies to it (an empty config file, and none of the TEMPORAL_* variables).
+        ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_'))),
+        TEMPORAL_CONFIG_FILE: os.devNull,
+        TEMPORAL_ADDRESS: address,
+        TEMPORAL_NAMESPACE: namespace,
+        LIFEBOAT_CONFIG: configPath,
+      },
     },
-  });
+  );
   children.push({ name: 'the worker', child: worker });
   worker.once('exit', (code) => {
     if (!stopping) {

@@ -375,7 +375,7 @@ test('the agent runs bin/lifeboat-worker.js agent after the control plane, on th
     const agent = services[AGENT];
     const cp = services[CONTROL_PLANE];
     expect(agent.build).toEqual(cp.build);
-    expect(agent.command).toEqual(['node', 'bin/lifeboat-worker.js', 'agent']);
+    expect(agent.command).toEqual(['node', '--max-semi-space-size=2', 'bin/lifeboat-worker.js', 'agent']);
     expect(agent.environment).toMatchObject({
       TEMPORAL_ADDRESS: cp.environment.TEMPORAL_ADDRESS,
       TEMPORAL_NAMESPACE: cp.environment.TEMPORAL_NAMESPACE,

@@ -238,7 +238,7 @@ export async function refusal(promise: Promise<unknown>): Promise<string> {
  * worker when dist/ is fresh, as `npm test`'s setup leaves it), and waits until it polls.
  */
 export async function startWorkerProcess(env: Record<string, string>): Promise<Proc> {
-  const proc = spawnNode([path.join(ROOT, 'bin', 'lifeboat-worker.js')], {
+  const proc = spawnNode(['--max-semi-space-size=2', path.join(ROOT, 'bin', 'lifeboat-worker.js')], {
     ...WORKER_ENV,
     TEMPORAL_ADDRESS: serverAddress(),
     ...env,

@@ -7,10 +7,6 @@
  * agent holds) stops it with the reason, exit 2. Connection settings as for the worker (TEMPORAL_*,
  * profiles). Until Ctrl-C.
  */
-import * as v8 from 'node:v8';
-// Why: as the worker's (worker/main.ts): backups stream through small buffers; a small young
-// generation keeps the agent's resident set flat.
-v8.setFlagsFromString('--max-semi-space-size=2');
 
 import { WithStartWorkflowOperation, type Client, type UpdateDefinition } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';

@@ -4,10 +4,6 @@
  * TEMPORAL_API_KEY, TEMPORAL_PROFILE of temporal.toml: config/temporalProfile.ts) and polls the
  * `lifeboat` task queue until Ctrl-C. A config with problems stops it at start with every problem listed.
  */
-import * as v8 from 'node:v8';
-// Why: backups stream gigabytes through 1 MiB buffers; a small young generation collects them
-// sooner, keeping the worker's resident set flat (see test/backup-durability.test.ts).
-v8.setFlagsFromString('--max-semi-space-size=2');
 
 import type { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
