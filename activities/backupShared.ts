@@ -246,16 +246,13 @@ export function createVerifier(catalogs: Catalogs) {
           `the manifest names backup ${result.manifest.backupId}, not ${backupId}`,
           'badManifest',
         );
-      // The catalog names the manifest entry's SHA-256 (rows from before it: the manifest is loaded
-      // and both are compared re-serialised); 100,000 files' manifest is not loaded twice for it.
-      const recordedSha = entry?.manifestSha256;
-      const recorded = recordedSha ? undefined : catalog.manifest(backupId);
+      // The manifest recorded in the catalog, the one restores plan from, is the archive's: an
+      // edited row would otherwise go unnoticed (the catalog's SHA-256 column says nothing of it).
+      const recorded = catalog.manifest(backupId);
       if (
-        recordedSha
-          ? recordedSha !== result.manifestSha256
-          : recorded &&
-            createHash('sha256').update(JSON.stringify(recorded)).digest('hex') !==
-              createHash('sha256').update(JSON.stringify(result.manifest)).digest('hex')
+        recorded &&
+        createHash('sha256').update(JSON.stringify(recorded)).digest('hex') !==
+          createHash('sha256').update(JSON.stringify(result.manifest)).digest('hex')
       ) {
         throw new ArchiveError(
           "the archive's manifest differs from the one recorded when the backup was made (manifest edited)",

@@ -5,6 +5,7 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -291,5 +292,28 @@ test('an incremental takes the parent’s word on which unchanged files are data
     catalog.close();
     fs.rmSync(imposter, { force: true });
     fs.rmSync(path.join(root, 'added.db'), { force: true });
+  }
+});
+
+test('verify notices a catalog row whose manifest was edited (the list restores plan from)', async () => {
+  const catalog = new Catalog(config.catalog);
+  const acts = createStorageActivities(config, catalog);
+  const backupId = `edited-row-${Date.now()}`;
+  try {
+    await acts.writeBackup('subset', { backupId, kind: 'full', createdBy: 'test' });
+    expect((await acts.verifyBackup('subset', backupId)).ok).toBe(true);
+    // One file dropped from the recorded list; the archive and the row's SHA-256 column are untouched.
+    const manifest = catalog.manifest(backupId)!;
+    const edited = { ...manifest, files: manifest.files.slice(1) };
+    const db = new Database(config.catalog);
+    db.prepare('UPDATE backups SET manifest = ? WHERE backup_id = ?').run(JSON.stringify(edited), backupId);
+    db.close();
+    const report = await acts.verifyBackup('subset', backupId);
+    expect(report.ok).toBe(false);
+    expect(report.problem).toMatch(
+      /differs from the one recorded when the backup was made \(manifest edited\)/,
+    );
+  } finally {
+    catalog.close();
   }
 });
