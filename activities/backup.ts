@@ -206,11 +206,16 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
               beat({ phase: 'snapshot', files: i, total: files.length, current: f.path }),
             );
             // Only an incremental compares the snapshot with its parent's; a full stores it as it is.
-            const same = before?.kind === 'sqlite' && (await hashFile(snap)).sha256 === before.sha256;
+            // A snapshot of another size differs: it is not read a second time to say so.
+            const size = (await fsp.stat(snap)).size;
+            const same =
+              before?.kind === 'sqlite' &&
+              size === before.size &&
+              (await hashFile(snap)).sha256 === before.sha256;
             if (same) reused.push(manifestFile(before, before.storedIn, stamp, f));
             else {
               sources.push({ path: f.path, kind: 'sqlite', source: snap, mode: f.mode, mtimeMs: f.mtimeMs });
-              storedEstimate += (await fsp.stat(snap)).size;
+              storedEstimate += size;
             }
             continue;
           }
