@@ -7,8 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SqliteLedgerStore } from '../activities/lib/stores/sqlite';
-import { lifeboat, tempDir, type CliResult } from './helpers';
+import { lifeboat, oneEventLedger, tempDir, type CliResult } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require('../scripts/build.js') as { isStale: () => boolean; build: () => void };
@@ -94,22 +93,7 @@ test('the commands that read no local store load neither SQLite nor the other st
 
 test('the commands that read the audit ledger load SQLite when they run, and work', async () => {
   const file = path.join(dir, 'audit.sqlite');
-  const store = new SqliteLedgerStore(file);
-  await store.append([
-    {
-      eventKey: 'cli-lazy/run-1/1',
-      at: new Date(Date.UTC(2026, 10, 21, 10, 0, 0)).toISOString(),
-      workflowId: 'cli-lazy',
-      runId: 'run-1',
-      runbook: 'corruptedStoreRecovery',
-      target: 'demo',
-      step: 'verifyPrimary',
-      event: 'step.succeeded',
-      actor: 'lifeboat',
-      details: {},
-    },
-  ]);
-  await store.close();
+  await oneEventLedger(file, 'cli-lazy');
   const [show, verify] = await Promise.all([
     traced(['audit', 'show', 'cli-lazy', '--ledger', file, '--json']),
     traced(['audit', 'verify', '--ledger', file]),

@@ -6,12 +6,11 @@
  * (linked, as test/cli-build.test.ts does): `npm install --offline` of the tarball cannot run from this
  * machine's npm cache (README, "The CLI on a responder's laptop").
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { SqliteLedgerStore } from '../activities/lib/stores/sqlite';
-import { ROOT, hermetic, serverAddress, tempDir } from './helpers';
+import { ROOT, hermetic, lifeboat, oneEventLedger, tempDir } from './helpers';
 
 const run = promisify(execFile);
 
@@ -45,20 +44,7 @@ beforeAll(async () => {
   bin = path.join(app, 'node_modules', 'lifeboat', 'bin', 'lifeboat.js');
 }, 180_000);
 
-function lifeboat(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: dir,
-      env: { ...hermetic(), TEMPORAL_ADDRESS: serverAddress() },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const packed = (args: string[]) => lifeboat(args, {}, { bin, cwd: dir });
 
 test('the package holds the launcher and the compiled CLI, and nothing of the checkout', () => {
   expect(files).toEqual(
@@ -71,27 +57,12 @@ test('the package holds the launcher and the compiled CLI, and nothing of the ch
 
 test('the packed lifeboat runs compiled in a folder without the repository', async () => {
   const ledger = path.join(dir, 'audit.sqlite');
-  const store = new SqliteLedgerStore(ledger);
-  await store.append([
-    {
-      eventKey: 'cli-pack/run-1/1',
-      at: new Date(Date.UTC(2026, 10, 21, 10, 0, 0)).toISOString(),
-      workflowId: 'cli-pack',
-      runId: 'run-1',
-      runbook: 'corruptedStoreRecovery',
-      target: 'demo',
-      step: 'verifyPrimary',
-      event: 'step.succeeded',
-      actor: 'lifeboat',
-      details: {},
-    },
-  ]);
-  await store.close();
+  await oneEventLedger(ledger, 'cli-pack');
   const [version, help, runbooks, audit] = await Promise.all([
-    lifeboat(['version', '--json']),
-    lifeboat(['--help']),
-    lifeboat(['runbooks', '--json']),
-    lifeboat(['audit', 'show', 'cli-pack', '--ledger', ledger]),
+    packed(['version', '--json']),
+    packed(['--help']),
+    packed(['runbooks', '--json']),
+    packed(['audit', 'show', 'cli-pack', '--ledger', ledger]),
   ]);
   expect({ code: version.code, stderr: version.stderr }).toEqual({ code: 0, stderr: '' });
   const answer = JSON.parse(version.stdout) as {

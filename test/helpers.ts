@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AuditLedger, type AuditRow } from '../activities/lib/ledger';
+import { SqliteLedgerStore } from '../activities/lib/stores/sqlite';
 import { statusQuery } from '../common/messages';
 import type { RunStatus } from '../common/types';
 import { parseConfig, type LifeboatConfig } from '../config';
@@ -108,11 +109,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `lifeboat` CLI in a child process (asynchronously: the worker shares this loop). */
-export function lifeboat(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs the real `lifeboat` CLI in a child process (asynchronously: the worker shares this loop); the
+ * repository's bin/lifeboat.js unless `where` names another (an unpacked package's).
+ */
+export function lifeboat(
+  args: string[],
+  env: Record<string, string> = {},
+  where: { bin?: string; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'lifeboat.js'), ...args], {
-      cwd: ROOT,
+    const child = spawn(process.execPath, [where.bin ?? path.join(ROOT, 'bin', 'lifeboat.js'), ...args], {
+      cwd: where.cwd ?? ROOT,
       env: { ...hermetic(), TEMPORAL_ADDRESS: serverAddress(), ...env },
     });
     let stdout = '';
@@ -122,6 +130,26 @@ export function lifeboat(args: string[], env: Record<string, string> = {}): Prom
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A SQLite audit ledger at `file` holding one event of run `workflowId`/run-1: a step that succeeded. */
+export async function oneEventLedger(file: string, workflowId: string): Promise<void> {
+  const store = new SqliteLedgerStore(file);
+  await store.append([
+    {
+      eventKey: `${workflowId}/run-1/1`,
+      at: new Date(Date.UTC(2026, 10, 21, 10, 0, 0)).toISOString(),
+      workflowId,
+      runId: 'run-1',
+      runbook: 'corruptedStoreRecovery',
+      target: 'demo',
+      step: 'verifyPrimary',
+      event: 'step.succeeded',
+      actor: 'lifeboat',
+      details: {},
+    },
+  ]);
+  await store.close();
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
