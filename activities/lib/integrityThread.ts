@@ -66,12 +66,16 @@ function start(): Worker {
       idle.unref();
     }
   });
+  // Only the current thread's end fails what is pending: a thread ended for being idle had nothing
+  // pending, and what is pending now belongs to the one started after it.
   worker.on('error', (err) => {
-    if (thread === worker) thread = undefined;
+    if (thread !== worker) return;
+    thread = undefined;
     failAll(new Error(`the integrity check thread failed: ${err.message}`));
   });
   worker.on('exit', () => {
-    if (thread === worker) thread = undefined;
+    if (thread !== worker) return;
+    thread = undefined;
     failAll(new Error('the integrity check thread ended before it answered'));
   });
   return worker;
