@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { AuditLedger, type AuditRow } from '../activities/lib/ledger';
 import { SqliteLedgerStore } from '../activities/lib/stores/sqlite';
 import { statusQuery } from '../common/messages';
-import type { RunStatus } from '../common/types';
+import type { AuditEventInput, RunStatus } from '../common/types';
 import { parseConfig, type LifeboatConfig } from '../config';
 import { createLifeboatWorker } from '../worker/worker';
 import { recordQueue, recordWaiting } from './history-recorder';
@@ -132,23 +132,31 @@ export function lifeboat(
   });
 }
 
+/** Audit event `n` of run `workflowId`/run-1: by default a step that succeeded, at second `n`. */
+export function auditEvent(
+  n: number,
+  extra: Partial<AuditEventInput> = {},
+  workflowId = 'wf-1',
+): AuditEventInput {
+  return {
+    eventKey: `${workflowId}/run-1/${n}`,
+    at: new Date(Date.UTC(2026, 10, 21, 10, 0, n)).toISOString(),
+    workflowId,
+    runId: 'run-1',
+    runbook: 'corruptedStoreRecovery',
+    target: 'demo',
+    step: 'verifyPrimary',
+    event: 'step.succeeded',
+    actor: 'lifeboat',
+    details: { n },
+    ...extra,
+  };
+}
+
 /** A SQLite audit ledger at `file` holding one event of run `workflowId`/run-1: a step that succeeded. */
 export async function oneEventLedger(file: string, workflowId: string): Promise<void> {
   const store = new SqliteLedgerStore(file);
-  await store.append([
-    {
-      eventKey: `${workflowId}/run-1/1`,
-      at: new Date(Date.UTC(2026, 10, 21, 10, 0, 0)).toISOString(),
-      workflowId,
-      runId: 'run-1',
-      runbook: 'corruptedStoreRecovery',
-      target: 'demo',
-      step: 'verifyPrimary',
-      event: 'step.succeeded',
-      actor: 'lifeboat',
-      details: {},
-    },
-  ]);
+  await store.append([auditEvent(1, {}, workflowId)]);
   await store.close();
 }
 

@@ -3,23 +3,9 @@ import Database from 'better-sqlite3';
 import * as path from 'node:path';
 import { AuditLedger } from '../activities/lib/ledger';
 import type { AuditEventInput } from '../common/types';
-import { lifeboat, tempDir } from './helpers';
+import { auditEvent, lifeboat, tempDir } from './helpers';
 
-function event(n: number, extra: Partial<AuditEventInput> = {}): AuditEventInput {
-  return {
-    eventKey: `wf-1/run-1/${n}`,
-    at: new Date(Date.UTC(2026, 10, 21, 10, 0, n)).toISOString(),
-    workflowId: 'wf-1',
-    runId: 'run-1',
-    runbook: 'corruptedStoreRecovery',
-    target: 'demo',
-    step: 'verifyPrimary',
-    event: 'step.succeeded',
-    actor: 'lifeboat',
-    details: { n },
-    ...extra,
-  };
-}
+const event = (n: number, extra: Partial<AuditEventInput> = {}) => auditEvent(n, extra);
 
 function filledLedger(): { file: string; ledger: AuditLedger } {
   const file = path.join(tempDir('ledger'), 'audit.sqlite');
