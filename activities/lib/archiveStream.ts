@@ -1,13 +1,12 @@
 /**
  * Opening an archive file for reading: decrypted as a stream, while the ciphertext's own SHA-256 and
- * size are taken on the way (one pass), so a reader can hold the archive to its sidecar or catalog
+ * size are taken on the way (one pass, in a thread: hashedRead.ts), so a reader can hold the archive to its sidecar or catalog
  * entry once it has read the plaintext.
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { ArchiveError } from './archive';
 import { decryptStream, type EncryptionSettings } from './crypto';
+import { hashedRead } from './hashedRead';
 
 export interface OpenedArchive {
   plain: Readable;
@@ -19,43 +18,22 @@ export interface OpenedArchive {
 }
 
 export async function openArchiveStream(file: string, settings: EncryptionSettings): Promise<OpenedArchive> {
-  const hash = createHash('sha256');
-  let hashed = 0;
-  let closed = false;
-  // 256 KiB reads: a round trip to the thread pool per 64 KiB left the decryptor waiting; 1 MiB
-  // reads were no faster and held 25 MB more.
-  const raw = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (closed) return cb();
-      hash.update(chunk);
-      hashed += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  raw.once('error', (err) => counter.destroy(err));
-  raw.pipe(counter);
+  // A thread reads and hashes the ciphertext (hashedRead.ts); this thread decrypts.
+  const read = hashedRead(file);
   let plain: Readable;
   try {
-    plain = await decryptStream(counter, settings);
+    plain = await decryptStream(read.stream, settings);
   } catch (err) {
-    raw.destroy();
-    counter.destroy();
+    read.stream.destroy();
     throw err;
   }
   return {
     plain,
     digest: async () => {
-      closed = true;
-      raw.unpipe(counter);
-      raw.destroy();
-      counter.destroy();
-      // Everything the transform passed on is hashed; the rest of the file is hashed from here.
-      for await (const chunk of fs.createReadStream(file, { start: hashed }) as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        hashed += chunk.length;
-      }
-      return { sha256: hash.digest('hex'), size: hashed };
+      // What the decryptor did not read (trailing bytes) is hashed too.
+      const found = await read.digest();
+      read.stream.destroy();
+      return found;
     },
   };
 }

@@ -12,6 +12,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 
 import type { EncryptionSettings } from '../../config/backup';
+import { openSeipd2 } from './seipd2';
 
 export type { EncryptionSettings, SigningSettings } from '../../config/backup';
 
@@ -139,17 +140,45 @@ export async function encryptStream(
   });
 }
 
+/** What openpgp.js's failure to decrypt means: the configured key or passphrase, or damage. */
+function decryptFailure(err: unknown, options: { passwords: string[] } | object): Error {
+  const reason = (err as Error).message;
+  if (/session key|decryption key|passphrase|no (?:key|matching)/i.test(reason)) {
+    const what = 'passwords' in options ? 'passphrase' : 'key(s)';
+    return new KeyError(
+      `the archive cannot be decrypted with the configured ${what} (or its key packet is damaged): ${reason}`,
+    );
+  }
+  return new Error(`the archive is damaged: ${reason}`);
+}
+
 /**
  * Decrypts a ciphertext stream; returns the plaintext stream. A wrong key or passphrase, or a
  * message that is not OpenPGP, is a KeyError; corruption found while reading surfaces as a
- * stream error (see `describeDecryptError`).
+ * stream error (backupShared.ts words it: archiveFailure). SEIPDv2 messages with AES-256-GCM (passphrase mode)
+ * are read by seipd2.ts, openpgp.js giving the session key; anything else by openpgp.js.
  */
 export async function decryptStream(cipher: Readable, settings: EncryptionSettings): Promise<Readable> {
   const options = await decryptionOptions(settings);
+  const opened = await openSeipd2(cipher[Symbol.asyncIterator](), async (packets) => {
+    let keyMessage;
+    try {
+      keyMessage = await openpgp.readMessage({ binaryMessage: packets });
+    } catch {
+      return undefined; // openpgp.decrypt reads it again and says what is wrong
+    }
+    try {
+      const keys = await openpgp.decryptSessionKeys({ message: keyMessage, ...options });
+      return keys.length === 1 ? keys[0].data : undefined;
+    } catch (err) {
+      throw decryptFailure(err, options);
+    }
+  });
+  if ('plain' in opened) return opened.plain;
   let message;
   try {
     message = await openpgp.readMessage({
-      binaryMessage: pullStream(cipher),
+      binaryMessage: pullStream(opened.fallback),
     });
   } catch (err) {
     throw new KeyError(`the archive is not an OpenPGP message (${(err as Error).message})`);
@@ -169,13 +198,6 @@ export async function decryptStream(cipher: Readable, settings: EncryptionSettin
     });
     return Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: 512 * 1024 });
   } catch (err) {
-    const reason = (err as Error).message;
-    if (/session key|decryption key|passphrase|no (?:key|matching)/i.test(reason)) {
-      const what = 'passwords' in options ? 'passphrase' : 'key(s)';
-      throw new KeyError(
-        `the archive cannot be decrypted with the configured ${what} (or its key packet is damaged): ${reason}`,
-      );
-    }
-    throw new Error(`the archive is damaged: ${reason}`);
+    throw decryptFailure(err, options);
   }
 }
