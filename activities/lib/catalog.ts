@@ -256,10 +256,16 @@ export class Catalog {
   }
 
   manifest(backupId: string): Manifest | undefined {
+    const text = this.manifestText(backupId);
+    return text === undefined ? undefined : (JSON.parse(text) as Manifest);
+  }
+
+  /** The manifest's JSON as the row holds it (JSON.stringify's, for rows this catalog recorded). */
+  manifestText(backupId: string): string | undefined {
     const row = this.db.prepare('SELECT manifest FROM backups WHERE backup_id = ?').get(backupId) as
       { manifest: string } | undefined;
     // A row an agent reported has no manifest here ('null'): its host keeps it.
-    return row ? ((JSON.parse(row.manifest) as Manifest | null) ?? undefined) : undefined;
+    return row && row.manifest !== 'null' ? row.manifest : undefined;
   }
 
   /** Every backup's id, removed ones too. */

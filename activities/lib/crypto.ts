@@ -12,7 +12,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 
 import type { EncryptionSettings } from '../../config/backup';
-import { openSeipd2 } from './seipd2';
+import { DecryptError, openSeipd2 } from './seipd2';
 
 export type { EncryptionSettings, SigningSettings } from '../../config/backup';
 
@@ -160,20 +160,27 @@ function decryptFailure(err: unknown, options: { passwords: string[] } | object)
  */
 export async function decryptStream(cipher: Readable, settings: EncryptionSettings): Promise<Readable> {
   const options = await decryptionOptions(settings);
-  const opened = await openSeipd2(cipher[Symbol.asyncIterator](), async (packets) => {
-    let keyMessage;
-    try {
-      keyMessage = await openpgp.readMessage({ binaryMessage: packets });
-    } catch {
-      return undefined; // openpgp.decrypt reads it again and says what is wrong
-    }
-    try {
-      const keys = await openpgp.decryptSessionKeys({ message: keyMessage, ...options });
-      return keys.length === 1 ? keys[0].data : undefined;
-    } catch (err) {
-      throw decryptFailure(err, options);
-    }
-  });
+  let opened;
+  try {
+    opened = await openSeipd2(cipher[Symbol.asyncIterator](), async (packets) => {
+      let keyMessage;
+      try {
+        keyMessage = await openpgp.readMessage({ binaryMessage: packets });
+      } catch {
+        return undefined; // openpgp.decrypt reads it again and says what is wrong
+      }
+      try {
+        const keys = await openpgp.decryptSessionKeys({ message: keyMessage, ...options });
+        return keys.length === 1 ? keys[0].data : undefined;
+      } catch (err) {
+        throw decryptFailure(err, options);
+      }
+    });
+  } catch (err) {
+    // Damage found in the first chunk: worded as damage found later, in the stream, is.
+    if (err instanceof DecryptError) throw new Error(`the archive does not decrypt cleanly (${err.message})`);
+    throw err;
+  }
   if ('plain' in opened) return opened.plain;
   let message;
   try {

@@ -38,8 +38,15 @@ const SEIPD2_HEAD = 36;
 const MAX_HEAD = 64 * 1024;
 
 /** A damaged or truncated message: what the reader reports as an archive that does not decrypt cleanly. */
+export class DecryptError extends Error {
+  constructor(what: string) {
+    super(`the encrypted data ${what}`);
+    this.name = 'DecryptError';
+  }
+}
+
 function damaged(what: string): Error {
-  return new Error(`the encrypted data ${what}`);
+  return new DecryptError(what);
 }
 
 /** A new-format body length at `o` (RFC 9580 §4.2.1); undefined when `b` ends first. */
@@ -311,7 +318,7 @@ export async function openSeipd2(
     try {
       d.final();
     } catch {
-      throw damaged(`does not authenticate ${what} (modified or damaged)`);
+      throw damaged(`does not authenticate ${what}: modified or damaged`);
     }
     return plain;
   };
@@ -349,7 +356,7 @@ export async function openSeipd2(
       rest < TAG_BYTES ||
       (rest < 2 * TAG_BYTES && (rest > TAG_BYTES || !index))
     )
-      throw damaged('ends early (truncated)');
+      throw damaged('ends early: truncated');
     if (rest > TAG_BYTES) chunk(rest - TAG_BYTES, out);
     const aad = Buffer.alloc(info.length + 8);
     info.copy(aad);
