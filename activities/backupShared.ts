@@ -4,7 +4,6 @@
  * and holding it to its catalog entry, a backup's chain, and reading a backup back completely.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
