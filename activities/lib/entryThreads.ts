@@ -22,6 +22,15 @@ import { CHUNK_SIZE, MAX_CHUNK, THREAD_LIMITS } from './archiveFormat';
 
 const WINDOW = 4;
 const SLOT = CHUNK_SIZE + 8192;
+/** Operations in a batch at most. */
+const MAX_OPS = 512;
+/**
+ * An operation travels as OP_FIELDS numbers in a Float64Array — begin: 1, id, size, deflate (1/0),
+ * the target's mode (-1: none) and mtimeMs; chunk: 2, id, offset, length; end: 3, id — with the
+ * targets' file names beside them: cloning 300,000 small objects (100,000 files) took the main
+ * thread 0.4 s, numbers take a copy.
+ */
+const OP_FIELDS = 6;
 
 export interface FileTarget {
   file: string;
@@ -92,10 +101,18 @@ function run(op, data) {
   }
   return { id: op.id, outcome: { ok: true, sha256: e.hash.digest('hex'), size: e.size } };
 }
-parentPort.on('message', ({ ops, data }) => {
+parentPort.on('message', ({ codes, files, data }) => {
   const buf = data ? Buffer.from(data) : undefined;
   const results = [];
-  for (const op of ops) { const r = run(op, buf); if (r) results.push(r); }
+  // Operations come as numbers, OP_FIELDS to an operation (and the files of those that write one).
+  for (let k = 0, f = 0; k < codes.length; k += ${OP_FIELDS}) {
+    const kind = codes[k], id = codes[k + 1];
+    const op = kind === 1
+      ? { op: 'begin', id, size: codes[k + 2], deflate: codes[k + 3] === 1,
+          target: codes[k + 4] >= 0 ? { file: files[f++], mode: codes[k + 4], mtimeMs: codes[k + 5] } : undefined }
+      : kind === 2 ? { op: 'chunk', id, offset: codes[k + 2], length: codes[k + 3] } : { op: 'end', id };
+    const r = run(op, buf); if (r) results.push(r);
+  }
   parentPort.postMessage({ results, slot: data && data.byteLength === slotSize ? data : undefined }, data && data.byteLength === slotSize ? [data] : []);
 });
 `;
@@ -110,7 +127,9 @@ class EntryThread {
   private readonly free: ArrayBuffer[] = [];
   private out = 0;
   private waiting: (() => void) | undefined;
-  private ops: Op[] = [];
+  private codes = new Float64Array(MAX_OPS * OP_FIELDS);
+  private count = 0;
+  private files: string[] = [];
   private batch: Buffer | undefined;
   private used = 0;
   readonly pending = new Map<number, Deferred>();
@@ -170,22 +189,43 @@ class EntryThread {
       op.length = data.length;
       this.used += data.length;
     }
-    this.ops.push(op);
-    if (this.ops.length >= 512) await this.flush();
+    this.encode(op);
+    if (this.count >= MAX_OPS) await this.flush();
+  }
+
+  private encode(op: Op): void {
+    const k = this.count * OP_FIELDS;
+    this.count += 1;
+    const c = this.codes;
+    c[k + 1] = op.id;
+    if (op.op === 'begin') {
+      c[k] = 1;
+      c[k + 2] = op.size;
+      c[k + 3] = op.deflate ? 1 : 0;
+      c[k + 4] = op.target ? op.target.mode : -1;
+      c[k + 5] = op.target ? op.target.mtimeMs : 0;
+      if (op.target) this.files.push(op.target.file);
+    } else if (op.op === 'chunk') {
+      c[k] = 2;
+      c[k + 2] = op.offset;
+      c[k + 3] = op.length;
+    } else c[k] = 3;
   }
 
   /** Sends what is queued. */
   async flush(): Promise<void> {
-    if (this.ops.length === 0) return;
+    if (this.count === 0) return;
     if (!this.batch)
       while (this.out >= WINDOW && !this.crashed) await new Promise<void>((r) => (this.waiting = r));
     const data = this.batch?.buffer as ArrayBuffer | undefined;
-    const ops = this.ops;
-    this.ops = [];
+    const codes = this.codes.slice(0, this.count * OP_FIELDS);
+    const files = this.files;
+    this.count = 0;
+    this.files = [];
     this.batch = undefined;
     if (this.crashed) return;
     this.out += 1;
-    this.worker.postMessage({ ops, data }, data ? [data] : []);
+    this.worker.postMessage({ codes, files, data }, data ? [data] : []);
   }
 
   async stop(): Promise<void> {
