@@ -181,6 +181,8 @@ interface Handed {
   outcome: Promise<EntryOutcome>;
   /** Set once the outcome arrived: judging it then sends nothing to the threads. */
   arrived?: boolean;
+  /** Its end has gone to its thread: the outcome comes without sending what is queued. */
+  sent: () => boolean;
   sink: FileSink | undefined;
 }
 
@@ -218,7 +220,7 @@ export async function readArchive(
   const judge = async (): Promise<void> => {
     const h = handed.shift()!;
     // What is queued for the threads goes out only when an outcome is still to come from it.
-    if (!h.arrived) await threads!.flush();
+    if (!h.arrived && !h.sent()) await threads!.flush();
     const outcome = await h.outcome;
     if (!outcome.ok) throw outcomeError(outcome, h.header);
     const { sha256, size } = outcome;
@@ -318,7 +320,13 @@ export async function readArchive(
       }
       if (job) {
         bytes += Math.max(0, header.size - size);
-        const h: Handed = { header, trailer, outcome: job.end(), sink: sink as FileSink | undefined };
+        const h: Handed = {
+          header,
+          trailer,
+          outcome: job.end(),
+          sent: job.sent,
+          sink: sink as FileSink | undefined,
+        };
         h.outcome.then(
           () => (h.arrived = true),
           () => undefined,
