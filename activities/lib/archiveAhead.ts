@@ -14,7 +14,7 @@
  */
 import * as os from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { CHUNK_SIZE, THREAD_LIMITS, type Codec, type SourceEntry } from './archiveFormat';
+import { CHUNK_SIZE, THREAD_GC, THREAD_LIMITS, type Codec, type SourceEntry } from './archiveFormat';
 
 /** What a worker may send before the writer has taken it, in units of UNIT bytes (a chunk is at least one). */
 const UNIT = 64 * 1024;
@@ -40,6 +40,7 @@ const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
 const { chunkSize, slotSize, unit, credits: sab, slots } = workerData;
+${THREAD_GC}
 const credits = new Int32Array(sab);
 const spare = [];
 let events = [];
@@ -92,6 +93,7 @@ function readFile(id, source, path) {
         if (packed && packed.length < want * 0.9) codec = 'deflate';
         emit({ id, type: 'open', size, codec }, 0);
       } else if (codec === 'deflate') packed = zlib.deflateRawSync(raw, { level: 1, chunkSize: slotSize });
+      if (packed) spent(packed.length);
       position += want;
       const stored = codec === 'deflate' ? packed : raw;
       if (stored.length <= unit) {

@@ -13,6 +13,7 @@ import * as openpgp from 'openpgp';
 
 import type { EncryptionSettings } from '../../config/backup';
 import { DecryptError, openSeipd2 } from './seipd2';
+import { streamed } from './youngGc';
 
 export type { EncryptionSettings, SigningSettings } from '../../config/backup';
 
@@ -114,7 +115,10 @@ function pullStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Arra
         const next = await chunks.next();
         if (cancelled) return;
         if (next.done) controller.close();
-        else controller.enqueue(next.value);
+        else {
+          streamed(next.value.length);
+          controller.enqueue(next.value);
+        }
       },
       async cancel(reason) {
         cancelled = true;

@@ -18,7 +18,7 @@
  */
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CHUNK_SIZE, MAX_CHUNK, THREAD_LIMITS } from './archiveFormat';
+import { CHUNK_SIZE, MAX_CHUNK, THREAD_GC, THREAD_LIMITS } from './archiveFormat';
 
 const WINDOW = 4;
 const SLOT = CHUNK_SIZE + 8192;
@@ -59,6 +59,7 @@ const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
 const { maxChunk, slotSize, chunkSize } = workerData;
+${THREAD_GC}
 const entries = new Map();
 function fail(e, outcome) {
   e.outcome = outcome;
@@ -82,7 +83,7 @@ function run(op, data) {
     if (e.deflate) {
       // One output buffer a byte larger than a writer's chunk: no second buffer, no concatenation.
       const room = Math.max(1, Math.min(e.expected - e.size, maxChunk));
-      try { chunk = zlib.inflateRawSync(stored, { maxOutputLength: room, chunkSize: Math.max(64, Math.min(room, chunkSize) + 1) }); }
+      try { chunk = zlib.inflateRawSync(stored, { maxOutputLength: room, chunkSize: Math.max(64, Math.min(room, chunkSize) + 1) }); spent(chunk.length); }
       catch (err) { fail(e, { ok: false, problem: err.code === 'ERR_BUFFER_TOO_LARGE' ? 'tooLarge' : 'corrupt' }); return undefined; }
     }
     e.size += chunk.length;

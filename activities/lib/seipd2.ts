@@ -17,6 +17,7 @@
  */
 import { createDecipheriv, hkdfSync } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { streamed } from './youngGc';
 
 /** Decrypts the session key from a message of the key packets and the data packet's header. */
 export type SessionKeyOf = (packets: Uint8Array) => Promise<Uint8Array | undefined>;
@@ -383,6 +384,7 @@ export async function openSeipd2(
         await read();
         const out: Buffer[] = [];
         step(out);
+        for (const b of out) streamed(b.length);
         yield* out;
       }
     } finally {

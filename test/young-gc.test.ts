@@ -1,0 +1,58 @@
+/**
+ * The early minor GCs that keep dead chunk buffers from piling up (youngGc.ts on the main thread,
+ * THREAD_GC in the archive threads): a minor collection does run, and --expose-gc, set for a moment
+ * to get V8's `gc`, is unset again (a context made afterwards has no `gc`).
+ */
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import * as vm from 'node:vm';
+import { Worker } from 'node:worker_threads';
+import { THREAD_GC } from '../activities/lib/archiveFormat';
+import { streamed } from '../activities/lib/youngGc';
+
+async function minorCollections(run: () => void): Promise<number> {
+  let minor = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries())
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR)
+        minor += 1;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  run();
+  await new Promise((r) => setTimeout(r, 100));
+  observer.disconnect();
+  return minor;
+}
+
+test('the main thread collects its young generation every 16 MB streamed, and leaves --expose-gc unset', async () => {
+  // Five in a row, with nothing allocated between them to make the young generation collect itself.
+  const minor = await minorCollections(() => {
+    for (let i = 0; i < 5; i += 1) streamed(16 * 1024 * 1024);
+  });
+  expect(minor).toBeGreaterThanOrEqual(5);
+  expect(vm.runInNewContext('typeof gc')).toBe('undefined');
+});
+
+test('an archive thread collects every 8 MB its zlib calls allocated, and leaves --expose-gc unset', async () => {
+  const source = `
+const { parentPort } = require('node:worker_threads');
+const { PerformanceObserver, constants } = require('node:perf_hooks');
+${THREAD_GC}
+let minor = 0;
+const observer = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (e.detail && e.detail.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor += 1;
+});
+observer.observe({ entryTypes: ['gc'] });
+setTimeout(() => {
+  for (let i = 0; i < 5; i += 1) spent(8 * 1024 * 1024);
+  setTimeout(() => parentPort.postMessage({ minor, gcLeft: require('node:vm').runInNewContext('typeof gc') }), 100);
+}, 100);
+`;
+  const worker = new Worker(source, { eval: true });
+  const found = await new Promise<{ minor: number; gcLeft: string }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  expect(found.minor).toBeGreaterThanOrEqual(5);
+  expect(found.gcLeft).toBe('undefined');
+});
