@@ -1,13 +1,14 @@
 /**
  * The early minor GCs that keep dead chunk buffers from piling up (youngGc.ts on the main thread,
- * THREAD_GC in the archive threads): a minor collection does run, and --expose-gc, set for a moment
- * to get V8's `gc`, is unset again (a context made afterwards has no `gc`).
+ * THREAD_GC in the archive threads): a minor collection does run, and --expose-gc, set while a
+ * thread starts to give it V8's `gc`, is unset again (a context made afterwards has no `gc`), also
+ * when threads are ended while they start.
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { THREAD_GC } from '../activities/lib/archiveFormat';
-import { streamed } from '../activities/lib/youngGc';
+import { streamed, withGc } from '../activities/lib/youngGc';
 
 async function minorCollections(run: () => void): Promise<number> {
   let minor = 0;
@@ -47,7 +48,7 @@ setTimeout(() => {
   setTimeout(() => parentPort.postMessage({ minor, gcLeft: require('node:vm').runInNewContext('typeof gc') }), 100);
 }, 100);
 `;
-  const worker = new Worker(source, { eval: true });
+  const worker = withGc(() => new Worker(source, { eval: true }));
   const found = await new Promise<{ minor: number; gcLeft: string }>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
@@ -55,4 +56,16 @@ setTimeout(() => {
   await worker.terminate();
   expect(found.minor).toBeGreaterThanOrEqual(5);
   expect(found.gcLeft).toBe('undefined');
+});
+
+test('threads ended while they start leave --expose-gc unset', async () => {
+  const ending: Promise<number>[] = [];
+  for (let i = 0; i < 20; i += 1) {
+    const worker = withGc(() => new Worker('for (;;) {}', { eval: true }));
+    if (i % 2) await new Promise((r) => setTimeout(r, i));
+    ending.push(worker.terminate());
+  }
+  await Promise.all(ending);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(vm.runInNewContext('typeof gc')).toBe('undefined');
 });

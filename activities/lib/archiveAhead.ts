@@ -15,6 +15,7 @@
 import * as os from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { CHUNK_SIZE, THREAD_GC, THREAD_LIMITS, type Codec, type SourceEntry } from './archiveFormat';
+import { withGc } from './youngGc';
 
 /** What a worker may send before the writer has taken it, in units of UNIT bytes (a chunk is at least one). */
 const UNIT = 64 * 1024;
@@ -210,18 +211,21 @@ class AheadWorker {
 
   constructor() {
     Atomics.store(this.credits, 0, WINDOW_UNITS);
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      resourceLimits: THREAD_LIMITS,
-      workerData: {
-        chunkSize: CHUNK_SIZE,
-        slotSize: SLOT,
-        unit: UNIT,
-        credits: this.credits.buffer,
-        slots: this.slots.port2,
-      },
-      transferList: [this.slots.port2],
-    });
+    this.worker = withGc(
+      () =>
+        new Worker(WORKER_SOURCE, {
+          eval: true,
+          resourceLimits: THREAD_LIMITS,
+          workerData: {
+            chunkSize: CHUNK_SIZE,
+            slotSize: SLOT,
+            unit: UNIT,
+            credits: this.credits.buffer,
+            slots: this.slots.port2,
+          },
+          transferList: [this.slots.port2],
+        }),
+    );
     this.worker.on('message', (events: FromWorker[]) => {
       for (const event of events) this.files.get(event.id)?.deliver(event);
     });

@@ -17,24 +17,13 @@ export const MAX_HEADER = 64 * 1024;
 export const THREAD_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16, stackSizeMb: 1 };
 /**
  * Thread code (a string, for the threads' `eval` sources): `spent(bytes)`, called with the size of
- * each buffer zlib allocated, runs a minor GC every 8 MB. A zlib call's output is a buffer outside
- * the heap whose small JavaScript object fills the young generation too slowly to be collected
- * soon: V8 waits for 64 MB of such memory per thread before it collects. Measured, three threads
- * inflating 1 GiB each: 177 MB peak without, 111 MB with (and about as fast). The `gc` function
- * comes from a context made while --expose-gc is set, which is unset again at once (a process
- * started with --expose-gc keeps it); where that fails, nothing is collected early.
+ * each buffer zlib allocated, runs a minor GC every 8 MB, with the `gc` a thread created through
+ * youngGc.ts's `withGc` has. Without, three threads inflating 1 GiB each peaked at 177 MB, with it at
+ * 111 MB, about as fast (youngGc.ts says why).
  */
 export const THREAD_GC = `
 const spent = (() => {
-  let collect = typeof gc === 'function' ? gc : undefined;
-  if (!collect) {
-    try {
-      const v8 = require('node:v8');
-      v8.setFlagsFromString('--expose-gc');
-      try { collect = require('node:vm').runInNewContext('gc'); }
-      finally { v8.setFlagsFromString('--no-expose-gc'); }
-    } catch { collect = undefined; }
-  }
+  const collect = typeof gc === 'function' ? gc : undefined;
   let bytes = 0;
   return (n) => {
     bytes += n;

@@ -18,6 +18,7 @@
  */
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { withGc } from './youngGc';
 import { CHUNK_SIZE, MAX_CHUNK, THREAD_GC, THREAD_LIMITS } from './archiveFormat';
 
 const WINDOW = 4;
@@ -143,11 +144,14 @@ class EntryThread {
   private crashed: Error | undefined;
 
   constructor() {
-    this.worker = new Worker(THREAD_SOURCE, {
-      eval: true,
-      workerData: { maxChunk: MAX_CHUNK, slotSize: SLOT, chunkSize: CHUNK_SIZE },
-      resourceLimits: THREAD_LIMITS,
-    });
+    this.worker = withGc(
+      () =>
+        new Worker(THREAD_SOURCE, {
+          eval: true,
+          workerData: { maxChunk: MAX_CHUNK, slotSize: SLOT, chunkSize: CHUNK_SIZE },
+          resourceLimits: THREAD_LIMITS,
+        }),
+    );
     this.worker.on(
       'message',
       (m: { results: { id: number; outcome: EntryOutcome }[]; slot?: ArrayBuffer }) => {

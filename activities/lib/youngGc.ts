@@ -1,43 +1,73 @@
 /**
- * A minor GC on this (the main) thread every 16 MB of archive bytes it streamed. Each chunk an
- * archive's reader or writer handles is a buffer outside the heap with a small JavaScript object:
- * the young generation fills too slowly for them to be collected soon, and V8 lets such memory
- * reach 64 MB before it collects. Measured on the 1 GiB bench set: a verify's peak RSS 261–282 →
- * about 230 MB with this and the archive threads' own (archiveFormat.ts, THREAD_GC), as fast.
+ * Minor garbage collections on demand, for code that streams chunks: each chunk is a buffer outside
+ * V8's heap with a small JavaScript object, the young generation fills too slowly for them to be
+ * collected soon, and V8 lets such memory reach 64 MB per thread before it collects. Measured on the
+ * 1 GiB bench set: a verify's peak RSS 260–282 → about 230 MiB with these collections, as fast.
  *
- * `gc` comes from a context made while --expose-gc is set, unset again at once (a process started
- * with --expose-gc keeps it). Where that fails, nothing is collected early.
+ * V8's `gc` exists only in contexts made while --expose-gc is set. This thread gets its own from a
+ * context made at load; an archive thread gets one when it is created through `withGc`, which sets
+ * the flag until the thread is online (its context made) and unsets it once no thread is starting.
+ * The flag is never set inside a thread: a thread ended early could leave it set. A process started
+ * with --expose-gc keeps it.
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-
-const EVERY = 16 * 1024 * 1024;
+import type { Worker } from 'node:worker_threads';
 
 type Collect = (options: { type: 'minor' }) => void;
 
-let collect: Collect | undefined | null = null;
-let bytes = 0;
+const EVERY = 16 * 1024 * 1024;
+/** The process was started with --expose-gc: the flag is left alone. */
+const startedWith = vm.runInNewContext('typeof gc') === 'function';
+let starting = 0;
 
-function collector(): Collect | undefined {
-  const own = (globalThis as { gc?: Collect }).gc;
-  if (typeof own === 'function') return own;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    try {
-      return vm.runInNewContext('gc') as Collect;
-    } finally {
-      v8.setFlagsFromString('--no-expose-gc');
-    }
-  } catch {
-    return undefined;
-  }
+function hold(): void {
+  if (starting++ === 0 && !startedWith) v8.setFlagsFromString('--expose-gc');
 }
 
-/** Counts `n` bytes streamed; every 16 MB, collects the young generation. */
+function release(): void {
+  if (--starting === 0 && !startedWith) v8.setFlagsFromString('--no-expose-gc');
+}
+
+const collect: Collect | undefined = (() => {
+  hold();
+  try {
+    return vm.runInNewContext('gc') as Collect;
+  } catch {
+    return undefined;
+  } finally {
+    release();
+  }
+})();
+
+/** Creates a thread whose context has `gc` (THREAD_GC in archiveFormat.ts uses it). */
+export function withGc(create: () => Worker): Worker {
+  hold();
+  let held = true;
+  const done = () => {
+    if (!held) return;
+    held = false;
+    release();
+  };
+  let worker: Worker;
+  try {
+    worker = create();
+  } catch (err) {
+    done();
+    throw err;
+  }
+  worker.once('online', done);
+  worker.once('error', done);
+  worker.once('exit', done);
+  return worker;
+}
+
+let bytes = 0;
+
+/** Counts `n` bytes streamed on this thread; every 16 MB, collects the young generation. */
 export function streamed(n: number): void {
   bytes += n;
   if (bytes < EVERY) return;
   bytes = 0;
-  if (collect === null) collect = collector();
   collect?.({ type: 'minor' });
 }
