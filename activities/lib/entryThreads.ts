@@ -248,11 +248,20 @@ class EntryThread {
 
 /** A pool of reader threads for one archive read. */
 export class EntryThreads {
-  private readonly threads: EntryThread[];
+  private readonly threads: EntryThread[] = [];
   private next = 0;
 
-  constructor(count = Math.max(1, Math.min(4, os.availableParallelism()))) {
-    this.threads = Array.from({ length: count }, () => new EntryThread());
+  /**
+   * Up to `count` threads, each started only when those running all have two entries or more
+   * under way: an archive of one large file (and a few small ones) reads with one thread, about
+   * 10 MB less, and many small files get every thread at once.
+   */
+  constructor(private readonly count = Math.max(1, Math.min(4, os.availableParallelism()))) {}
+
+  private pick(): EntryThread {
+    if (this.threads.length < this.count && this.threads.every((t) => t.pending.size >= 2))
+      this.threads.push(new EntryThread());
+    return this.threads[this.next++ % this.threads.length];
   }
 
   /** Starts an entry; returns how to feed it and its outcome (which settles after `end`). */
@@ -266,7 +275,7 @@ export class EntryThreads {
     /** The entry's end has gone to its thread (its outcome needs no flush to come). */
     sent: () => boolean;
   } {
-    const thread = this.threads[this.next++ % this.threads.length];
+    const thread = this.pick();
     let resolve!: (o: EntryOutcome) => void;
     const promise = new Promise<EntryOutcome>((r) => (resolve = r));
     thread.pending.set(id, { promise, resolve });
