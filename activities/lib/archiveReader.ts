@@ -22,14 +22,14 @@ import {
   type WriteProgress,
 } from './archiveFormat';
 import { throwIfCancelled } from './context';
+import { ByteQueue } from './byteQueue';
 import { EntryThreads, type EntryOutcome } from './entryThreads';
 import { manifestProblems, type Manifest } from './manifest';
 
 const inflateRaw = promisify(zlib.inflateRaw);
 
 class ByteReader {
-  private chunks: Buffer[] = [];
-  private length = 0;
+  private readonly queue = new ByteQueue();
   private done = false;
   private readonly it: AsyncIterator<Uint8Array>;
   consumed = 0;
@@ -39,40 +39,20 @@ class ByteReader {
   }
 
   private async fill(n: number): Promise<boolean> {
-    while (this.length < n && !this.done) {
+    while (this.queue.length < n && !this.done) {
       const next = await this.it.next();
       if (next.done) this.done = true;
-      else if (next.value.length > 0) {
-        const b = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-        this.chunks.push(b);
-        this.length += b.length;
-      }
+      else this.queue.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
     }
-    return this.length >= n;
+    return this.queue.length >= n;
   }
 
   /** The next `n` bytes: a view into the source's chunk where it holds them all, else a copy. */
   async take(n: number, what: string): Promise<Buffer> {
     if (!(await this.fill(n)))
       throw new ArchiveError(`the archive is truncated (it ends inside ${what})`, 'damaged');
-    this.length -= n;
     this.consumed += n;
-    const head = this.chunks[0];
-    if (head.length >= n) {
-      if (head.length === n) this.chunks.shift();
-      else this.chunks[0] = head.subarray(n);
-      return head.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    for (let offset = 0; offset < n;) {
-      const chunk = this.chunks[0];
-      const k = Math.min(chunk.length, n - offset);
-      chunk.copy(out, offset, 0, k);
-      offset += k;
-      if (k === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(k);
-    }
-    return out;
+    return this.queue.take(n);
   }
 
   async atEnd(): Promise<boolean> {

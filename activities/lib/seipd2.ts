@@ -17,6 +17,7 @@
  */
 import { createDecipheriv, hkdfSync } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { ByteQueue } from './byteQueue';
 import { streamed } from './youngGc';
 
 /** Decrypts the session key from a message of the key packets and the data packet's header. */
@@ -64,51 +65,6 @@ function bodyLength(b: Buffer, o: number): { length: number; partial: boolean; o
     return { length: b.readUInt32BE(o + 1), partial: false, octets: 5 };
   }
   return { length: 2 ** (first & 0x1f), partial: true, octets: 1 };
-}
-
-/** Bytes in arrival order; takes without copying when the bytes lie in one piece. */
-class Bytes {
-  private parts: Buffer[] = [];
-  length = 0;
-
-  push(b: Buffer): void {
-    if (b.length) this.parts.push(b);
-    this.length += b.length;
-  }
-
-  take(n: number): Buffer {
-    const first = this.parts[0];
-    this.length -= n;
-    if (first.length >= n) {
-      if (first.length === n) this.parts.shift();
-      else this.parts[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    for (let done = 0; done < n;) {
-      const part = this.parts[0];
-      const k = Math.min(part.length, n - done);
-      part.copy(out, done, 0, k);
-      done += k;
-      if (k === part.length) this.parts.shift();
-      else this.parts[0] = part.subarray(k);
-    }
-    return out;
-  }
-
-  /** Up to `max` bytes from the first piece, without copying. */
-  takePiece(max: number): Buffer {
-    return this.take(Math.min(max, this.parts[0].length));
-  }
-
-  /** The first `n` bytes (or all there are) as one buffer, left in place. */
-  peek(n: number): Buffer {
-    const k = Math.min(n, this.length);
-    const out = this.take(k);
-    this.parts.unshift(out);
-    this.length += k;
-    return out;
-  }
 }
 
 /** The plaintext's packets: data out of the literal data packet; padding packets skipped. */
@@ -237,7 +193,7 @@ export async function openSeipd2(
 ): Promise<Opened> {
   let consumed: Buffer[] | undefined = [];
   let ended = false;
-  const raw = new Bytes();
+  const raw = new ByteQueue();
   const read = async (): Promise<boolean> => {
     if (ended) return false;
     const next = await source.next();
@@ -297,7 +253,7 @@ export async function openSeipd2(
   raw.take(bodyAt + SEIPD2_HEAD);
   let partLeft = first.length - SEIPD2_HEAD;
   let more = first.partial;
-  const body = new Bytes();
+  const body = new ByteQueue();
   const inner = new Inner();
   let index = 0;
   let total = 0;
