@@ -47,10 +47,6 @@ export class DecryptError extends Error {
   }
 }
 
-function damaged(what: string): Error {
-  return new DecryptError(what);
-}
-
 /** A new-format body length at `o` (RFC 9580 §4.2.1); undefined when `b` ends first. */
 function bodyLength(b: Buffer, o: number): { length: number; partial: boolean; octets: number } | undefined {
   if (o >= b.length) return undefined;
@@ -99,7 +95,7 @@ class Inner {
               this.foreign = true;
               return;
             }
-            throw damaged('holds an old-format or invalid packet header');
+            throw new DecryptError('holds an old-format or invalid packet header');
           }
           tag = b[o] & 0x3f;
           o += 1;
@@ -144,9 +140,9 @@ class Inner {
         this.foreign = true;
         return false;
       }
-      throw damaged(`holds a packet of type ${tag} beside its literal data`);
+      throw new DecryptError(`holds a packet of type ${tag} beside its literal data`);
     }
-    if (this.literalSeen) throw damaged('holds more than one literal data packet');
+    if (this.literalSeen) throw new DecryptError('holds more than one literal data packet');
     this.literalSeen = true;
     this.skip = -2;
     return true;
@@ -155,7 +151,7 @@ class Inner {
   /** At the end: the literal packet was whole. */
   end(): void {
     if (!this.literalSeen || this.partLeft || this.more || this.pending.length || this.skip)
-      throw damaged('holds a message that ends within a packet');
+      throw new DecryptError('holds a message that ends within a packet');
   }
 }
 
@@ -275,7 +271,7 @@ export async function openSeipd2(
     try {
       d.final();
     } catch {
-      throw damaged(`does not authenticate ${what}: modified or damaged`);
+      throw new DecryptError(`does not authenticate ${what}: modified or damaged`);
     }
     return plain;
   };
@@ -290,7 +286,7 @@ export async function openSeipd2(
   const step = (out: Buffer[]) => {
     while (raw.length) {
       if (partLeft === 0) {
-        if (!more) throw damaged('is followed by other data');
+        if (!more) throw new DecryptError('is followed by other data');
         const len = bodyLength(raw.peek(5), 0);
         if (!len) break;
         raw.take(len.octets);
@@ -313,7 +309,7 @@ export async function openSeipd2(
       rest < TAG_BYTES ||
       (rest < 2 * TAG_BYTES && (rest > TAG_BYTES || !index))
     )
-      throw damaged('ends early: truncated');
+      throw new DecryptError('ends early: truncated');
     if (rest > TAG_BYTES) chunk(rest - TAG_BYTES, out);
     const aad = Buffer.alloc(info.length + 8);
     info.copy(aad);
