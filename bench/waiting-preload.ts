@@ -30,6 +30,14 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const heapOf = () => {
   const heap = v8.getHeapStatistics();
+  // Each space's committed size before the collection: where a heap's total goes (new space's
+  // semi-spaces, old, code, large objects).
+  const spacesMB = Object.fromEntries(
+    v8
+      .getHeapSpaceStatistics()
+      .filter((s) => s.space_size > 0)
+      .map((s) => [s.space_name.replace(/_space$/, ''), mb(s.space_size)]),
+  );
   gc();
   const live = v8.getHeapStatistics();
   return {
@@ -39,6 +47,7 @@ const heapOf = () => {
     heapLimitMB: mb(heap.heap_size_limit),
     mallocedMB: mb(heap.malloced_memory),
     externalMB: mb(heap.external_memory),
+    spacesMB,
   };
 };
 

@@ -138,6 +138,8 @@ export interface WorkerLaunch {
   dir: string;
   /** Node flags before the entry point (`--cpu-prof`, `--max-old-space-size=…`). */
   nodeFlags: string[];
+  /** Environment variables laid over production's (an experiment: MALLOC_ARENA_MAX=1, LD_PRELOAD…). */
+  env?: Record<string, string>;
   /** The TypeScript sources through tsx instead of dist/ (LIFEBOAT_CLI_SOURCES=1, as bin/lifeboat-worker.js reads it). */
   sources: boolean;
   /** Worker options laid over Lifeboat's by bench/waiting-preload.ts (an experiment), or none. */
@@ -186,6 +188,7 @@ export async function startWorker(o: WorkerLaunch): Promise<{ proc: Proc; runs: 
         // The compiled preload sits in the work folder: its `require('@temporalio/worker')` resolves here.
         ...(preload.length ? { NODE_PATH: path.join(ROOT, 'node_modules') } : {}),
         ...(o.workerOptions ? { LIFEBOAT_BENCH_WORKER_OPTIONS: JSON.stringify(o.workerOptions) } : {}),
+        ...o.env,
       }),
     },
   );
@@ -232,6 +235,8 @@ export interface HeapReport {
   heapLimitMB: number;
   mallocedMB: number;
   externalMB: number;
+  /** Each V8 space's committed size before that collection (new, old, code, large_object…). */
+  spacesMB?: Record<string, number>;
 }
 
 /** The worker's memory by isolate: the main thread's and each worker thread's (the SDK's workflow thread…). */

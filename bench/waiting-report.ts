@@ -26,6 +26,8 @@ const USAGE = `usage: npm run bench:waiting -- [options]
   --worker-options JSON  Temporal WorkerOptions laid over Lifeboat's (bench/waiting-preload.ts), and
                          workflowThreadResourceLimits: the workflow thread's Node resourceLimits
   --node-flag FLAG       a node flag for the worker (repeatable), e.g. --max-old-space-size=256
+  --worker-env K=V       an environment variable for the worker (repeatable), laid over production's
+                         (MALLOC_ARENA_MAX=2), e.g. MALLOC_ARENA_MAX=1 or LD_PRELOAD=<allocator>
   --sources              the worker from the TypeScript sources through tsx (default: dist/, as production)
   --memory-report        at all waiting, the worker's V8 heaps, main and threads (bench/waiting-preload.ts)
   --cpu-prof             profile the worker (node --cpu-prof) and summarize where its CPU went
@@ -41,6 +43,7 @@ export interface Options {
   dynamicConfig: string[];
   workerOptions?: Record<string, unknown>;
   nodeFlags: string[];
+  workerEnv: Record<string, string>;
   cpuProf: boolean;
   memoryReport: boolean;
   sources: boolean;
@@ -57,6 +60,7 @@ export function parseOptions(argv: string[]): Options {
     pragmas: [],
     dynamicConfig: [],
     nodeFlags: [],
+    workerEnv: {},
     cpuProf: false,
     memoryReport: false,
     sources: false,
@@ -82,7 +86,12 @@ export function parseOptions(argv: string[]): Options {
     else if (arg === '--dynamic-config') o.dynamicConfig.push(value());
     else if (arg === '--worker-options') o.workerOptions = JSON.parse(value()) as Record<string, unknown>;
     else if (arg === '--node-flag') o.nodeFlags.push(value());
-    else if (arg === '--cpu-prof') o.cpuProf = true;
+    else if (arg === '--worker-env') {
+      const kv = value();
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new Error(`--worker-env takes NAME=VALUE, got '${kv}'`);
+      o.workerEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+    } else if (arg === '--cpu-prof') o.cpuProf = true;
     else if (arg === '--memory-report') o.memoryReport = true;
     else if (arg === '--sources') o.sources = true;
     else if (arg === '--label') o.label = value().replace(/[^A-Za-z0-9._-]/g, '_');
@@ -105,6 +114,7 @@ export async function report(o: Options, r: Result, loadBefore: number): Promise
   const launch = [
     r.worker.runs === 'compiled' ? 'dist/ (compiled)' : 'TypeScript sources through tsx',
     ...o.nodeFlags,
+    ...Object.entries(o.workerEnv).map(([k, v]) => `${k}=${v}`),
     ...(o.workerOptions ? [`worker options ${JSON.stringify(o.workerOptions)}`] : []),
     ...(o.pragmas.length ? [`server pragmas ${o.pragmas.join(' ')}`] : []),
     ...o.dynamicConfig.map((d) => `server ${d}`),
@@ -153,7 +163,13 @@ export async function report(o: Options, r: Result, loadBefore: number): Promise
             ]
               .map(
                 ([name, h]) =>
-                  `${name} ${f(h.liveMB, 0)}/${f(h.heapUsedMB, 0)}/${f(h.heapTotalMB, 0)} MB (${f(h.heapLimitMB, 0)} MB)`,
+                  `${name} ${f(h.liveMB, 0)}/${f(h.heapUsedMB, 0)}/${f(h.heapTotalMB, 0)} MB (${f(h.heapLimitMB, 0)} MB)` +
+                  (h.spacesMB
+                    ? ` [${Object.entries(h.spacesMB)
+                        .filter(([, v]) => v >= 1)
+                        .map(([k, v]) => `${k} ${f(v, 0)}`)
+                        .join(', ')}]`
+                    : ''),
               )
               .join(', ') + `; main external ${f(r.worker.memoryAtAllWaiting.externalMB, 0)} MB`,
           ] as [string, string],

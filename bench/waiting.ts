@@ -108,6 +108,7 @@ async function measure(o: Options, dir: string) {
       taskQueue: QUEUE,
       dir,
       nodeFlags,
+      env: o.workerEnv,
       sources: o.sources,
       workerOptions: o.workerOptions,
       memoryReport: o.memoryReport,

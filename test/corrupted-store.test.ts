@@ -8,11 +8,17 @@ import { ApplicationFailure } from '@temporalio/common';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AuditLedger } from '../activities/lib/ledger';
-import { approveSignal, approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
+import { approveSignal, approveUpdate, retryUpdate, statusQuery, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { CorruptedStoreRecoveryResult } from '../runbooks/corruptedStoreRecovery';
 import { writeStoreFixture, type FileState } from '../scripts/demo-data';
 import {
+  MAX_CACHED_WORKFLOWS,
+  MAX_CONCURRENT_ACTIVITIES,
+  MAX_CONCURRENT_WORKFLOW_TASKS,
+} from '../worker/worker';
+import {
+  eventually,
   refusal,
   snapshotTree,
   startWorker,
@@ -41,6 +47,7 @@ const TARGETS: Record<string, { primary: FileState; backups: FileState[]; gates?
       gates: { restore: { approvers: ['alice', 'bob', 'carol'], quorum: 2 } },
     },
     automatic: { primary: 'corrupt', backups: ['intact'], gates: { restore: { automatic: true } } },
+    crowd: { primary: 'corrupt', backups: ['intact', 'corrupt'] },
     signals: { primary: 'corrupt', backups: ['intact'], gates: { restore: { approvers: ['alice'] } } },
   };
 
@@ -281,6 +288,40 @@ test('signals (the Temporal UI way) go through the same checks; a refused one is
   expect(completed.done).toBe(false);
 });
 
+test('more runs than the worker holds or takes tasks for at once all reach their gate, and each evicted run takes a stop', async () => {
+  // The worker keeps 100 runs cached and takes 10 workflow tasks and 20 activities at a time
+  // (worker/worker.ts): 110 runs started at once queue on the server, every one still reaches its
+  // gate, and a decision to a run no longer cached (replayed from its history) lands.
+  expect(tw.worker.options.maxCachedWorkflows).toBe(MAX_CACHED_WORKFLOWS);
+  expect(tw.worker.options.tuner).toMatchObject({
+    workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: MAX_CONCURRENT_WORKFLOW_TASKS },
+    activityTaskSlotSupplier: { type: 'fixed-size', numSlots: MAX_CONCURRENT_ACTIVITIES },
+  });
+  const runs = MAX_CACHED_WORKFLOWS + 10;
+  const handles = await Promise.all(Array.from({ length: runs }, () => start('crowd')));
+  // A run at its gate stays there until decided: only those not yet seen there are asked again.
+  let pending = handles;
+  await eventually(
+    async () => {
+      const states = await Promise.all(pending.map((h) => h.query(statusQuery)));
+      pending = pending.filter(
+        (_, i) => !(states[i].state === 'waiting' && states[i].waiting?.gate === 'restore'),
+      );
+      return pending.length === 0 ? true : undefined;
+    },
+    `all ${runs} runs waiting at the restore gate`,
+    120_000,
+  );
+  await Promise.all(
+    handles.map((h) =>
+      h.executeUpdate(stopUpdate, { args: [{ actor: 'bob', reason: 'a crowd of runs, stopped' }] }),
+    ),
+  );
+  const outcomes = (await Promise.all(handles.map((h) => h.result()))) as RunOutcome[];
+  expect(outcomes.map((o) => o.state)).toEqual(Array.from({ length: runs }, () => 'stopped'));
+  expect(verifyLedger()).toMatchObject({ ok: true });
+}, 300_000);
+
 describe('bad input arriving as workflow input (as from the Temporal UI) fails fast and non-retryably', () => {
   async function failureOf(
     target: unknown,
@@ -305,7 +346,7 @@ describe('bad input arriving as workflow input (as from the Temporal UI) fails f
       'an unknown target',
       'atlantis',
       {},
-      /unknown target 'atlantis'; the worker's config has: automatic, intact/,
+      /unknown target 'atlantis'; the worker's config has: automatic, crowd, intact/,
     ],
     ['a field of the wrong type', 42, {}, /input\.target must be a string \(got number\)/],
     [

@@ -18,17 +18,33 @@ import { ConfigError, type LifeboatConfig } from '../config';
  * and cheap for a run that waits at a gate. The SDK's default follows the main thread's heap limit
  * (worker-options.js: `(heap_size_limit MiB - 200) * 600 / 1024`, about 2,300 on a 4 GB limit), so
  * a thousand waiting runs all stayed, at about 0.25 MB each in the workflow thread's heap plus the
- * garbage around them (README, "Worker memory"; `npm run bench:waiting`).
+ * garbage around them. 100 against 200: the thread's heap 115-123 -> 82 MB at a thousand waiting
+ * runs, as fast to all waiting, and a burst of decisions to evicted runs (each replayed) stays
+ * within 400 MB (README, "Worker memory"; `npm run bench:waiting`).
  */
-export const MAX_CACHED_WORKFLOWS = 200;
+export const MAX_CACHED_WORKFLOWS = 100;
+
+/**
+ * Workflow tasks and activity tasks the worker takes at once (the SDK's defaults: 40 and 100).
+ * The workflow tasks all run on the SDK's one workflow thread, so more in hand only queue there;
+ * the activities are this host's (a backup or restore uses two cores and about 250 MB by itself).
+ * What a worker has taken and not finished is held in memory (the activation, its history, the
+ * activity's input and its SQLite and file work), and a thousand runs started at once filled every
+ * slot: with 10 and 20 the worker's peak at a thousand waiting runs went from 433-514 to 302-325 MB,
+ * all waiting as fast (the server hands out the tasks no faster). A task not taken waits on the
+ * server: Lifeboat's activities on this worker set no schedule-to-start or schedule-to-close
+ * timeout (their start-to-close and heartbeat timers start when a slot takes them).
+ */
+export const MAX_CONCURRENT_WORKFLOW_TASKS = 10;
+export const MAX_CONCURRENT_ACTIVITIES = 20;
 
 /**
  * The old-generation limit of the SDK's workflow thread, where the cached runs live (a V8 isolate
  * of its own: threaded-vm.js). By default it has the main thread's (about 4 GB), with which V8 lets
  * the heap grow up to four times what is live before a full collection; under 256 MB (V8's
  * heap-controller.h kMinSize) by at most 1.3 times, and the limit itself bounds a burst, so evicted
- * runs are collected soon. The main thread, where the activities run, keeps its own limit. 200
- * cached runs hold about 75 MB live there (the thread 30 MB of it with none): twice that fits. A
+ * runs are collected soon. The main thread, where the activities run, keeps its own limit. 100
+ * cached runs hold about 53 MB live there, 200 about 75 MB (the thread 30 MB of it with none). A
  * thread that ran out would stop the worker (ERR_WORKER_OUT_OF_MEMORY); its runs would go on,
  * replayed, at the next start. Raise both together.
  */
@@ -151,6 +167,8 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     workflowBundle: options.workflowBundle ?? { codePath: bundle ?? (bundle = await bundleInChildProcess()) },
     // Why: a thousand runs waiting at their gates fit in 400 MB (README, "Worker memory").
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
+    maxConcurrentWorkflowTaskExecutions: MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentActivityTaskExecutions: MAX_CONCURRENT_ACTIVITIES,
   });
   // TEMPORAL_DEBUG runs the workflows on the main thread; otherwise an SDK that made its thread
   // another way would leave it unlimited, and the worker says so.
