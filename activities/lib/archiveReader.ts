@@ -22,6 +22,7 @@ import {
   type WriteProgress,
 } from './archiveFormat';
 import { throwIfCancelled } from './context';
+import { StringDecoder } from 'node:string_decoder';
 import { ByteQueue } from './byteQueue';
 import { EntryThreads, type EntryOutcome } from './entryThreads';
 import { manifestProblems, type Manifest } from './manifest';
@@ -47,12 +48,54 @@ class ByteReader {
     return this.queue.length >= n;
   }
 
-  /** The next `n` bytes: a view into the source's chunk where it holds them all, else a copy. */
-  async take(n: number, what: string): Promise<Buffer> {
-    if (!(await this.fill(n)))
-      throw new ArchiveError(`the archive is truncated (it ends inside ${what})`, 'damaged');
+  /**
+   * The next `n` bytes: a view into the source's chunk where it holds them all, else a copy. `what`
+   * (for the error) is a function where building its text for every take would be waste.
+   */
+  async take(n: number, what: string | (() => string)): Promise<Buffer> {
+    await this.need(n, what);
     this.consumed += n;
     return this.queue.take(n);
+  }
+
+  /** The next `n` bytes if they have arrived (no wait, no promise: most takes), else undefined. */
+  now(n: number): Buffer | undefined {
+    if (this.queue.length < n) return undefined;
+    this.consumed += n;
+    return this.queue.take(n);
+  }
+
+  /** The next four bytes as a big-endian integer, if they have arrived. */
+  uint32Now(): number | undefined {
+    if (this.queue.length < 4) return undefined;
+    this.consumed += 4;
+    return this.queue.uint32();
+  }
+
+  async uint32(what: string | (() => string)): Promise<number> {
+    await this.need(4, what);
+    this.consumed += 4;
+    return this.queue.uint32();
+  }
+
+  async byte(what: string): Promise<number> {
+    await this.need(1, what);
+    this.consumed += 1;
+    return this.queue.byte();
+  }
+
+  byteNow(): number | undefined {
+    if (this.queue.length < 1) return undefined;
+    this.consumed += 1;
+    return this.queue.byte();
+  }
+
+  private async need(n: number, what: string | (() => string)): Promise<void> {
+    if (!(await this.fill(n)))
+      throw new ArchiveError(
+        `the archive is truncated (it ends inside ${typeof what === 'string' ? what : what()})`,
+        'damaged',
+      );
   }
 
   async atEnd(): Promise<boolean> {
@@ -95,25 +138,32 @@ export interface ReadResult {
 }
 
 const KINDS = new Set(['file', 'sqlite', 'manifest']);
+/** The tags before an entry and at the end ('E', 'Z'). */
+const E = 0x45;
+const Z = 0x5a;
 
 function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
   if (typeof raw !== 'object' || raw === null)
     throw new ArchiveError('an entry header is not an object', 'damaged');
   const h = raw as Record<string, unknown>;
-  const name = typeof h.path === 'string' ? JSON.stringify(h.path) : '(no path)';
+  // Worded only for an error: 100,000 entries need none.
+  const name = () => (typeof h.path === 'string' ? JSON.stringify(h.path) : '(no path)');
   const problem = pathProblem(h.path);
-  if (problem) throw new ArchiveError(`archive entry ${name} is refused: ${problem}`, 'refusedEntry');
+  if (problem) throw new ArchiveError(`archive entry ${name()} is refused: ${problem}`, 'refusedEntry');
   if (typeof h.kind !== 'string' || !KINDS.has(h.kind)) {
     throw new ArchiveError(
-      `archive entry ${name} is refused: its kind '${String(h.kind)}' is not a regular file (links and device files are never restored)`,
+      `archive entry ${name()} is refused: its kind '${String(h.kind)}' is not a regular file (links and device files are never restored)`,
       'refusedEntry',
     );
   }
   if (h.codec !== 'store' && h.codec !== 'deflate')
-    throw new ArchiveError(`archive entry ${name} has an unknown codec '${String(h.codec)}'`, 'refusedEntry');
+    throw new ArchiveError(
+      `archive entry ${name()} has an unknown codec '${String(h.codec)}'`,
+      'refusedEntry',
+    );
   for (const key of ['mode', 'mtimeMs', 'size']) {
     if (typeof h[key] !== 'number' || !Number.isFinite(h[key]) || (h[key] as number) < 0) {
-      throw new ArchiveError(`archive entry ${name} has no valid ${key}`, 'damaged');
+      throw new ArchiveError(`archive entry ${name()} has no valid ${key}`, 'damaged');
     }
   }
   // The manifest entry is told apart by its kind: a root may hold a file called manifest.json too.
@@ -123,8 +173,8 @@ function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
   if (earlier !== undefined) {
     throw new ArchiveError(
       earlier === h.path
-        ? `archive entry ${name} appears twice`
-        : `archive entries ${JSON.stringify(earlier)} and ${name} collide after Unicode normalisation`,
+        ? `archive entry ${name()} appears twice`
+        : `archive entries ${JSON.stringify(earlier)} and ${name()} collide after Unicode normalisation`,
       'refusedEntry',
     );
   }
@@ -159,6 +209,8 @@ interface Handed {
   header: EntryHeader;
   trailer: Trailer;
   outcome: Promise<EntryOutcome>;
+  /** Settles once the entry's end is in a batch for its thread. */
+  queued: Promise<void>;
   /** Set once the outcome arrived: judging it then sends nothing to the threads. */
   arrived?: boolean;
   /** Its end has gone to its thread: the outcome comes without sending what is queued. */
@@ -199,7 +251,9 @@ export async function readArchive(
   // Judges the oldest entry handed to a thread: what its thread found, then its trailer.
   const judge = async (): Promise<void> => {
     const h = handed.shift()!;
-    // What is queued for the threads goes out only when an outcome is still to come from it.
+    // What is queued for the threads goes out only when an outcome is still to come from it (and
+    // once the entry's end is among it: this thread reads on without waiting for that).
+    await h.queued;
     if (!h.arrived && !h.sent()) await threads!.flush();
     const outcome = await h.outcome;
     if (!outcome.ok) throw outcomeError(outcome, h.header);
@@ -216,19 +270,20 @@ export async function readArchive(
   };
   try {
     for (;;) {
-      const tag = (await reader.take(1, 'an entry tag')).toString('latin1');
-      if (tag === 'Z') break;
-      if (tag !== 'E')
+      // The reader's sync paths first: most bytes have arrived, and an await per field was a promise each.
+      const tag = reader.byteNow() ?? (await reader.byte('an entry tag'));
+      if (tag === Z) break;
+      if (tag !== E)
         throw new ArchiveError(
           `the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`,
           'damaged',
         );
       if (manifest) throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
-      const headerLength = (await reader.take(4, 'an entry header')).readUInt32BE();
+      const headerLength = reader.uint32Now() ?? (await reader.uint32('an entry header'));
       if (headerLength > MAX_HEADER)
         throw new ArchiveError('the archive is corrupt (an entry header is too long)', 'damaged');
       // Read outside the parse: a decryption error while reading is not a header that is not JSON.
-      const headerBytes = await reader.take(headerLength, 'an entry header');
+      const headerBytes = reader.now(headerLength) ?? (await reader.take(headerLength, 'an entry header'));
       let rawHeader: unknown;
       try {
         rawHeader = JSON.parse(headerBytes.toString('utf8'));
@@ -236,7 +291,8 @@ export async function readArchive(
         throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
       }
       const header = checkHeader(rawHeader, seen);
-      const name = JSON.stringify(header.path);
+      const name = () => JSON.stringify(header.path);
+      const inEntry = () => `entry ${name()}`;
       const isManifest = header.kind === 'manifest';
       if (isManifest && header.size > MAX_MANIFEST)
         throw new ArchiveError('the manifest entry is too large', 'badManifest');
@@ -255,17 +311,21 @@ export async function readArchive(
       if (!job) await judgeAll();
       // A file sink read on this thread: written here as a reader thread would write it.
       if (!job && sink && !('write' in sink)) inlineFile = await fsp.open(sink.file, 'wx', 0o600);
-      const hash = createHash('sha256');
-      const manifestParts: Buffer[] = [];
+      // Read here, not by a thread: hashed here.
+      const hash = job ? undefined : createHash('sha256');
+      // The manifest is decoded as it arrives: its chunks and one buffer of them all (twice 25 MB
+      // for 100,000 files) were old garbage when the verification next built strings as large.
+      const manifestText: string[] = [];
+      const decoder = isManifest ? new StringDecoder('utf8') : undefined;
       let size = 0;
       for (;;) {
         // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
         throwIfCancelled();
-        const length = (await reader.take(4, `entry ${name}`)).readUInt32BE();
+        const length = reader.uint32Now() ?? (await reader.uint32(inEntry));
         if (length === 0) break;
         if (length > MAX_CHUNK)
-          throw new ArchiveError(`entry ${name} is corrupt (a chunk is too long)`, 'damaged');
-        const stored = await reader.take(length, `entry ${name}`);
+          throw new ArchiveError(`entry ${name()} is corrupt (a chunk is too long)`, 'damaged');
+        const stored = reader.now(length) ?? (await reader.take(length, inEntry));
         if (job) {
           await job.chunk(stored);
           // Progress counts what the writer put in each chunk (CHUNK_SIZE, the last one less).
@@ -279,31 +339,37 @@ export async function readArchive(
         size += chunk.length;
         if (size > header.size)
           throw new ArchiveError(
-            `entry ${name} holds more bytes than its header says (${header.size})`,
+            `entry ${name()} holds more bytes than its header says (${header.size})`,
             'damaged',
           );
-        hash.update(chunk);
-        if (isManifest) manifestParts.push(chunk);
+        hash!.update(chunk);
+        if (decoder) manifestText.push(decoder.write(chunk));
         else if (inlineFile) await inlineFile.write(chunk);
         else await (sink as EntrySink | undefined)?.write(chunk);
         bytes += chunk.length;
         progress?.({ files: entries.length, bytes, current: header.path });
       }
-      const trailerLength = (await reader.take(4, `the trailer of ${name}`)).readUInt32BE();
-      if (trailerLength > MAX_HEADER) throw new ArchiveError(`the trailer of ${name} is corrupt`, 'damaged');
-      const trailerBytes = await reader.take(trailerLength, `the trailer of ${name}`);
+      const ofTrailer = () => `the trailer of ${name()}`;
+      const trailerLength = reader.uint32Now() ?? (await reader.uint32(ofTrailer));
+      if (trailerLength > MAX_HEADER)
+        throw new ArchiveError(`the trailer of ${name()} is corrupt`, 'damaged');
+      const trailerBytes = reader.now(trailerLength) ?? (await reader.take(trailerLength, ofTrailer));
       let trailer: Trailer;
       try {
         trailer = JSON.parse(trailerBytes.toString('utf8')) as Trailer;
       } catch {
-        throw new ArchiveError(`the trailer of ${name} is not JSON`, 'damaged');
+        throw new ArchiveError(`the trailer of ${name()} is not JSON`, 'damaged');
       }
       if (job) {
         bytes += Math.max(0, header.size - size);
+        const { queued, outcome } = job.end();
+        // Awaited when judged; an entry never judged (an earlier one failed) must not leave it unhandled.
+        queued.catch(() => undefined);
         const h: Handed = {
           header,
           trailer,
-          outcome: job.end(),
+          outcome,
+          queued,
           sent: job.sent,
           sink: sink as FileSink | undefined,
         };
@@ -316,13 +382,14 @@ export async function readArchive(
         while (handed.length > 256) await judge();
         continue;
       }
-      const sha256 = hash.digest('hex');
+      const sha256 = hash!.digest('hex');
       if (trailer.sha256 !== sha256 || trailer.size !== size || header.size !== size)
-        throw trailerMismatch(name, trailer, sha256, size);
+        throw trailerMismatch(name(), trailer, sha256, size);
       if (isManifest) {
         manifestSha256 = sha256;
         try {
-          manifest = JSON.parse(Buffer.concat(manifestParts).toString('utf8')) as Manifest;
+          manifestText.push(decoder!.end());
+          manifest = JSON.parse(manifestText.join('')) as Manifest;
         } catch {
           throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
         }
@@ -375,12 +442,12 @@ function digestOf(header: EntryHeader, sha256: string, size: number): EntryDiges
 /** A stored chunk as the original bytes, bounded by what the header still promises. */
 async function inflated(stored: Buffer, header: EntryHeader, size: number): Promise<Buffer> {
   if (header.codec !== 'deflate') return stored;
-  const name = JSON.stringify(header.path);
   try {
     // A small chunk may not inflate into gigabytes.
     const room = Math.max(1, Math.min(header.size - size, MAX_CHUNK));
     return await inflateRaw(stored, { maxOutputLength: room });
   } catch (err) {
+    const name = JSON.stringify(header.path);
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
       throw new ArchiveError(
         `entry ${name} holds more bytes than its header says (${header.size})`,

@@ -271,7 +271,12 @@ export class EntryThreads {
     target: FileTarget | undefined,
   ): {
     chunk: (stored: Buffer) => Promise<void>;
-    end: () => Promise<EntryOutcome>;
+    /**
+     * Ends the entry: `queued` settles once its end is in a batch (from then on `sent` tells whether
+     * that batch has gone), `outcome` once the thread has judged it. Whoever waits for the outcome
+     * waits for `queued` first: a flush before the end was queued would leave it unsent.
+     */
+    end: () => { queued: Promise<void>; outcome: Promise<EntryOutcome> };
     /** The entry's end has gone to its thread (its outcome needs no flush to come). */
     sent: () => boolean;
   } {
@@ -292,12 +297,14 @@ export class EntryThreads {
         await begun;
         await thread.push({ op: 'chunk', id, offset: 0, length: 0 }, stored);
       },
-      end: async () => {
-        await begun;
-        endBatch = thread.batches;
-        await thread.push({ op: 'end', id });
-        return promise;
-      },
+      end: () => ({
+        queued: (async () => {
+          await begun;
+          endBatch = thread.batches;
+          await thread.push({ op: 'end', id });
+        })(),
+        outcome: promise,
+      }),
       sent: () => endBatch >= 0 && thread.batches > endBatch,
     };
   }
