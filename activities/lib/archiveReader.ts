@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { pathProblem } from '../../common/paths';
@@ -22,86 +23,11 @@ import {
   type WriteProgress,
 } from './archiveFormat';
 import { throwIfCancelled } from './context';
-import { StringDecoder } from 'node:string_decoder';
-import { ByteQueue } from './byteQueue';
+import { ByteReader } from './byteReader';
 import { EntryThreads, type EntryOutcome } from './entryThreads';
 import { manifestProblems, type Manifest } from './manifest';
 
 const inflateRaw = promisify(zlib.inflateRaw);
-
-class ByteReader {
-  private readonly queue = new ByteQueue();
-  private done = false;
-  private readonly it: AsyncIterator<Uint8Array>;
-  consumed = 0;
-
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.it = source[Symbol.asyncIterator]();
-  }
-
-  private async fill(n: number): Promise<boolean> {
-    while (this.queue.length < n && !this.done) {
-      const next = await this.it.next();
-      if (next.done) this.done = true;
-      else this.queue.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
-    }
-    return this.queue.length >= n;
-  }
-
-  /**
-   * The next `n` bytes: a view into the source's chunk where it holds them all, else a copy. `what`
-   * (for the error) is a function where building its text for every take would be waste.
-   */
-  async take(n: number, what: string | (() => string)): Promise<Buffer> {
-    await this.need(n, what);
-    this.consumed += n;
-    return this.queue.take(n);
-  }
-
-  /** The next `n` bytes if they have arrived (no wait, no promise: most takes), else undefined. */
-  now(n: number): Buffer | undefined {
-    if (this.queue.length < n) return undefined;
-    this.consumed += n;
-    return this.queue.take(n);
-  }
-
-  /** The next four bytes as a big-endian integer, if they have arrived. */
-  uint32Now(): number | undefined {
-    if (this.queue.length < 4) return undefined;
-    this.consumed += 4;
-    return this.queue.uint32();
-  }
-
-  async uint32(what: string | (() => string)): Promise<number> {
-    await this.need(4, what);
-    this.consumed += 4;
-    return this.queue.uint32();
-  }
-
-  async byte(what: string): Promise<number> {
-    await this.need(1, what);
-    this.consumed += 1;
-    return this.queue.byte();
-  }
-
-  byteNow(): number | undefined {
-    if (this.queue.length < 1) return undefined;
-    this.consumed += 1;
-    return this.queue.byte();
-  }
-
-  private async need(n: number, what: string | (() => string)): Promise<void> {
-    if (!(await this.fill(n)))
-      throw new ArchiveError(
-        `the archive is truncated (it ends inside ${typeof what === 'string' ? what : what()})`,
-        'damaged',
-      );
-  }
-
-  async atEnd(): Promise<boolean> {
-    return !(await this.fill(1));
-  }
-}
 
 /** Where an entry's bytes go while being read; `undefined` reads and checks them without keeping them. */
 export interface EntrySink {
