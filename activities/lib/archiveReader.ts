@@ -241,8 +241,9 @@ export async function readArchive(
       const hash = job ? undefined : createHash('sha256');
       // The manifest is decoded as it arrives: its chunks and one buffer of them all (twice 25 MB
       // for 100,000 files) were old garbage when the verification next built strings as large.
-      const manifestText: string[] = [];
-      const decoder = isManifest ? new StringDecoder('utf8') : undefined;
+      const manifestText = isManifest
+        ? { decoder: new StringDecoder('utf8'), parts: [] as string[] }
+        : undefined;
       let size = 0;
       for (;;) {
         // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
@@ -269,7 +270,7 @@ export async function readArchive(
             'damaged',
           );
         hash!.update(chunk);
-        if (decoder) manifestText.push(decoder.write(chunk));
+        if (manifestText) manifestText.parts.push(manifestText.decoder.write(chunk));
         else if (inlineFile) await inlineFile.write(chunk);
         else await (sink as EntrySink | undefined)?.write(chunk);
         bytes += chunk.length;
@@ -314,8 +315,7 @@ export async function readArchive(
       if (isManifest) {
         manifestSha256 = sha256;
         try {
-          manifestText.push(decoder!.end());
-          manifest = JSON.parse(manifestText.join('')) as Manifest;
+          manifest = JSON.parse(manifestText!.parts.join('') + manifestText!.decoder.end()) as Manifest;
         } catch {
           throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
         }
