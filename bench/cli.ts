@@ -1,6 +1,7 @@
 /**
  * `npm run bench:cli`: how long an operator waits for `lifeboat status <id>`, the compiled CLI
- * (dist/, what bin/lifeboat.js runs once built) beside the TypeScript sources through tsx (what it ran
+ * (dist/, what bin/lifeboat.js runs once built) and the CLI package (`npm run pack:cli`, one bundled
+ * file, installed offline into a temporary folder) beside the TypeScript sources through tsx (what it ran
  * before), and the `temporal` CLI's `workflow describe` of the same run as the peer. A Temporal dev
  * server, a worker and a corruptedStoreRecovery run waiting at its gate are set up first; each
  * command runs 5 times, interleaved; median and spread of wall seconds, user+sys CPU seconds (GNU
@@ -23,6 +24,11 @@ import { createLifeboatWorker } from '../worker/worker';
 const setup = require('../scripts/setup.js') as { findTemporalCli: () => string };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require('../scripts/build.js') as { isStale: () => boolean; build: () => void };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const packer = require('../scripts/pack-cli.js') as {
+  packCli: (destination: string) => Promise<{ tarball: string }>;
+  installOffline: (tarball: string, folder: string, cache: string) => string;
+};
 
 const ROOT = path.resolve(__dirname, '..');
 const REPETITIONS = 5;
@@ -98,9 +104,15 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 200));
       }
       const cliEnv = { ...process.env, TEMPORAL_ADDRESS: address, LIFEBOAT_TASK_QUEUE: QUEUE };
+      const { tarball } = await packer.packCli(dir);
+      const installed = packer.installOffline(tarball, path.join(dir, 'app'), path.join(dir, 'npm-cache'));
       const commands: Record<string, { argv: string[]; env: NodeJS.ProcessEnv }> = {
         'lifeboat status (compiled)': {
           argv: [process.execPath, 'bin/lifeboat.js', 'status', handle.workflowId],
+          env: cliEnv,
+        },
+        'lifeboat status (CLI package)': {
+          argv: [process.execPath, installed, 'status', handle.workflowId],
           env: cliEnv,
         },
         'lifeboat status (TypeScript sources)': {

@@ -11,7 +11,8 @@ const compiled = path.join(ROOT, 'dist', 'client', 'cli.js');
 
 function useCompiled() {
   if (process.env.LIFEBOAT_CLI_SOURCES === '1' || !fs.existsSync(compiled)) return false;
-  // An installed package has no TypeScript sources: its dist/ is all there is.
+  // A copy with dist/ and no TypeScript sources runs dist/ (the CLI package is one bundle instead:
+  // scripts/pack-cli.js).
   if (!fs.existsSync(path.join(ROOT, 'client', 'cli.ts'))) return true;
   return !require('../scripts/build.js').isStale(ROOT);
 }

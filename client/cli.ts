@@ -151,6 +151,24 @@ function answerGroup(
   return 2;
 }
 
+/**
+ * The CLI package (scripts/pack-cli.js) has better-sqlite3 as an optional dependency: an install
+ * offline, or where no binary fits and nothing can build one, has none. Only the commands that read a
+ * local SQLite store need it, and they say so.
+ */
+const MISSING_SQLITE =
+  'this command reads a local SQLite store and needs the native module better-sqlite3, which is not ' +
+  "installed beside this lifeboat (the CLI package's optional dependency: its install ran offline, or " +
+  'found no prebuilt binary and no compiler). Install it beside lifeboat: `npm install better-sqlite3` ' +
+  'in the folder lifeboat was installed into, or `npm install --global better-sqlite3` for a global one.';
+
+function isMissingSqlite(e: unknown): boolean {
+  return (
+    (e as NodeJS.ErrnoException)?.code === 'MODULE_NOT_FOUND' &&
+    /Cannot find module 'better-sqlite3'/.test((e as Error).message)
+  );
+}
+
 function findCommand(argv: string[]): { cmd?: Command; rest: string[] } {
   const two = `${argv[0]} ${argv[1]}`;
   const cmd = COMMANDS.find((c) => c.name === two) ?? COMMANDS.find((c) => c.name === argv[0]);
@@ -224,19 +242,13 @@ export async function main(argv: string[], out = console.log, err = console.erro
       err(`lifeboat ${cmd.name}: ${e.message}`);
       return 2;
     }
+    if (isMissingSqlite(e)) {
+      err(`lifeboat ${cmd.name}: ${MISSING_SQLITE}`);
+      return 1;
+    }
     err(`lifeboat ${cmd.name}: failed: ${(e as Error).message}`);
     return 1;
   } finally {
     await client?.connection.close();
   }
-}
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
 }

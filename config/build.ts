@@ -1,6 +1,7 @@
 /**
  * Which Lifeboat this is: the package version and the git commit it was built from (LIFEBOAT_COMMIT
- * in an image without the repository, else `git rev-parse`). The worker logs it at start and puts it
+ * in an image without the repository; the CLI package's package.json names its own, `lifeboatCommit`,
+ * written by scripts/pack-cli.js; else `git rev-parse`). The worker logs it at start and puts it
  * in its Temporal identity, so `lifeboat version` can name the build of every worker that polls.
  */
 import { spawnSync } from 'node:child_process';
@@ -8,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-// The repository (or installed package) root: above config/, or above dist/config/ when compiled.
+// The repository (or installed package) root: above config/, above dist/config/ when compiled, above
+// dist/ in the CLI package (one bundled file, dist/lifeboat.js).
 const ROOT = [path.resolve(__dirname, '..'), path.resolve(__dirname, '..', '..')].find((dir) =>
   fs.existsSync(path.join(dir, 'package.json')),
 )!;
@@ -20,8 +22,11 @@ export interface BuildInfo {
 
 export function buildInfo(env = process.env): BuildInfo {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { version } = require(path.join(ROOT, 'package.json')) as { version: string };
-  let commit = env.LIFEBOAT_COMMIT?.trim();
+  const { version, lifeboatCommit } = require(path.join(ROOT, 'package.json')) as {
+    version: string;
+    lifeboatCommit?: string;
+  };
+  let commit = env.LIFEBOAT_COMMIT?.trim() || lifeboatCommit;
   if (!commit) {
     const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
     commit = git.status === 0 ? git.stdout.trim() : 'unknown';

@@ -1,7 +1,7 @@
 /**
  * The compiled CLI (scripts/build.js, bin/lifeboat.js): `lifeboat` runs the JavaScript in dist/ when
- * it is not older than the sources, the TypeScript sources otherwise; a folder with the package's
- * files and no TypeScript sources (what an installed package holds) runs from dist/ alone.
+ * it is not older than the sources, the TypeScript sources otherwise; a copy with bin/ and dist/ and no
+ * TypeScript sources runs from dist/ alone. (The CLI package is one bundle: test/cli-pack.test.ts.)
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,7 +46,7 @@ test('a build older than a source file is stale', () => {
   expect(builder.isStale(root)).toBe(true);
 });
 
-test('without TypeScript sources (an installed package) the CLI runs from dist/ alone', async () => {
+test('without TypeScript sources the CLI runs from dist/ alone', async () => {
   const pkg = tempDir('cli-package');
   for (const part of ['bin', 'dist', path.join('scripts', 'build.js'), 'package.json'])
     fs.cpSync(path.join(ROOT, part), path.join(pkg, part), { recursive: true });

@@ -3,6 +3,12 @@ import { buildInfo, describeBuild } from '../../config/build';
 import { JSON_OPTION, SERVER_OPTIONS, type Command } from '../command';
 import { UnreachableError } from '../../config/connection';
 
+const RUNS: Record<string, string> = {
+  compiled: 'compiled JavaScript (dist/)',
+  sources: 'TypeScript sources (through tsx)',
+  bundle: 'the CLI package (one bundled file)',
+};
+
 interface Poller {
   identity: string;
   lastAccess?: string;
@@ -38,7 +44,8 @@ export const command: Command = {
       if (!(err instanceof UnreachableError)) throw err;
       unreachable = err.message;
     }
-    // bin/lifeboat.js says which it loaded: the compiled JavaScript (dist/) or the TypeScript sources.
+    // The launcher says which it loaded: bin/lifeboat.js the compiled JavaScript (dist/) or the
+    // TypeScript sources, the CLI package's bundle itself 'bundle' (scripts/pack-cli.js).
     const runs = process.env.LIFEBOAT_CLI_RUNS ?? 'sources';
     if (ctx.values.json) {
       ctx.out(
@@ -51,9 +58,7 @@ export const command: Command = {
       return 0;
     }
     ctx.out(`lifeboat ${describeBuild(cli)}`);
-    ctx.out(
-      `cli: ${runs === 'compiled' ? 'compiled JavaScript (dist/)' : 'TypeScript sources (through tsx)'}`,
-    );
+    ctx.out(`cli: ${RUNS[runs] ?? runs}`);
     if (unreachable) ctx.out(`workers: unknown (${unreachable})`);
     else if (!pollers?.length) ctx.out(`workers: none polls task queue '${ctx.taskQueue}'`);
     else

@@ -1,0 +1,166 @@
+/**
+ * The CLI's package for a responder's laptop (`npm run pack:cli`): `lifeboat-<version>.tgz`, which
+ * installs with no registry and no checkout (`npm install --offline ./lifeboat-<version>.tgz` into an
+ * empty folder, or `--global`).
+ *
+ * - The CLI and every JavaScript module it runs are one file, dist/lifeboat.js, bundled by esbuild from
+ *   the TypeScript sources. Bare imports resolve exactly as the compiled CLI's `require` resolves them
+ *   (Node's CommonJS resolution, e.g. openpgp's CommonJS build), so the bundle runs the code the
+ *   repository's tests run. The package therefore has no dependencies to fetch.
+ * - better-sqlite3, a native module, cannot be bundled: it is an optional dependency. Online, npm
+ *   installs it (a prebuilt binary for the laptop, or a build); offline, or where it fails to build, the
+ *   install still succeeds and only the commands that read a local SQLite store say what to install
+ *   (client/cli.ts). pg-native (pg's optional native driver) stays outside the bundle likewise.
+ * - The package's package.json carries the version and the commit it was built from (`lifeboat
+ *   version` reports it: there is no git repository around an installed package).
+ *
+ * Usage: node scripts/pack-cli.js [--pack-destination DIR] [--json]; prints the tarball's path (or npm
+ * pack's JSON). test/cli-pack.test.ts and `npm run bench:cli` use packCli and installOffline. The package folder is assembled in .pack/lifeboat/ (ignored by git).
+ */
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const { isBuiltin } = require('node:module');
+const os = require('node:os');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+
+const ROOT = path.resolve(__dirname, '..');
+/** Modules left outside the bundle: native, resolved where the package is installed. */
+const EXTERNAL = new Set(['better-sqlite3', 'pg-native']);
+/** Packages whose CommonJS build is UMD (its require calls hidden from a bundler): their ES module build. */
+const ES_MODULE_BUILD = new Set(['jsonc-parser']);
+
+/** Bare imports resolved as Node's require() resolves them from the importing file. */
+const commonJsResolution = {
+  name: 'commonjs-resolution',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (isBuiltin(args.path)) return { path: args.path, external: true };
+      const name = args.path.startsWith('@') ? args.path.split('/', 2).join('/') : args.path.split('/')[0];
+      if (EXTERNAL.has(name)) return { path: args.path, external: true };
+      if (ES_MODULE_BUILD.has(name) && name === args.path) {
+        const dir = path.dirname(require.resolve(`${name}/package.json`, { paths: [args.resolveDir] }));
+        return { path: path.join(dir, require(path.join(dir, 'package.json')).module) };
+      }
+      return { path: require.resolve(args.path, { paths: [args.resolveDir] }) };
+    });
+  },
+};
+
+function commit() {
+  const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  if (git.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  return `${git.stdout.trim()}${dirty.stdout.trim() ? '-dirty' : ''}`;
+}
+
+async function bundle(out) {
+  const esbuild = require('esbuild');
+  await esbuild.build({
+    stdin: {
+      // The launcher: bin/lifeboat.js's job for the bundle, which is always compiled.
+      contents: [
+        "process.env.LIFEBOAT_CLI_RUNS = 'bundle';",
+        "require('./client/cli').main(process.argv.slice(2)).then(",
+        '  (code) => process.exit(code),',
+        '  (err) => { console.error(err); process.exit(1); },',
+        ');',
+      ].join('\n'),
+      resolveDir: ROOT,
+      sourcefile: 'lifeboat-cli-entry.js',
+      loader: 'js',
+    },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    banner: { js: '#!/usr/bin/env node' },
+    outfile: path.join(out, 'dist', 'lifeboat.js'),
+    plugins: [commonJsResolution],
+    legalComments: 'linked',
+    logLevel: 'warning',
+  });
+  fs.chmodSync(path.join(out, 'dist', 'lifeboat.js'), 0o755);
+}
+
+function writePackage(out) {
+  const root = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const manifest = {
+    name: 'lifeboat',
+    version: root.version,
+    description: `${root.description}: the lifeboat CLI`,
+    license: root.license,
+    engines: root.engines,
+    bin: { lifeboat: 'dist/lifeboat.js' },
+    files: ['dist/'],
+    optionalDependencies: { 'better-sqlite3': root.dependencies['better-sqlite3'] },
+    lifeboatCommit: commit(),
+  };
+  fs.writeFileSync(path.join(out, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(out, 'README.md'),
+    [
+      '# lifeboat CLI',
+      '',
+      'The command line of Lifeboat, a disaster-recovery runbook engine on Temporal: `lifeboat --help`.',
+      'One bundled file; better-sqlite3 (optional) serves the commands that read a local SQLite store.',
+      'See the repository\'s README, "The CLI on a responder\'s laptop".',
+      '',
+    ].join('\n'),
+  );
+}
+
+/** Builds the package and packs it into `destination`; returns npm pack's description of it. */
+async function packCli(destination) {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-pack-cli-'));
+  try {
+    fs.mkdirSync(path.join(out, 'dist'));
+    await bundle(out);
+    writePackage(out);
+    const npm = spawnSync('npm', ['pack', '--offline', '--json', '--pack-destination', destination], {
+      cwd: out,
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    });
+    if (npm.status !== 0) throw new Error(`npm pack failed (exit ${npm.status}): ${npm.stderr.trim()}`);
+    const [packed] = JSON.parse(npm.stdout);
+    return { ...packed, tarball: path.join(destination, packed.filename) };
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Installs a packed tarball into `folder` as a responder would, offline and from an empty npm cache
+ * (`cache`): proof that it needs nothing from a registry. Returns the installed `lifeboat` command.
+ */
+function installOffline(tarball, folder, cache) {
+  fs.mkdirSync(folder, { recursive: true });
+  fs.mkdirSync(cache, { recursive: true });
+  const npm = spawnSync(
+    'npm',
+    ['install', '--offline', '--cache', cache, '--prefix', folder, '--no-audit', '--no-fund', tarball],
+    { cwd: folder, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } },
+  );
+  if (npm.status !== 0) throw new Error(`npm install failed (exit ${npm.status}): ${npm.stderr.trim()}`);
+  return path.join(folder, 'node_modules', '.bin', 'lifeboat');
+}
+
+module.exports = { packCli, installOffline };
+
+if (require.main === module) {
+  const { values } = parseArgs({
+    options: { 'pack-destination': { type: 'string' }, json: { type: 'boolean' } },
+  });
+  packCli(path.resolve(values['pack-destination'] ?? process.cwd())).then(
+    (packed) => console.log(values.json ? JSON.stringify(packed, null, 2) : packed.tarball),
+    (err) => {
+      console.error(`pack-cli: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}
