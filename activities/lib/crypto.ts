@@ -13,6 +13,7 @@ import * as openpgp from 'openpgp';
 
 import type { EncryptionSettings } from '../../config/backup';
 import { DecryptError, openSeipd2 } from './seipd2';
+import { seipd2Keys, seipd2Message } from './seipd2Writer';
 import { streamed } from './youngGc';
 
 export type { EncryptionSettings, SigningSettings } from '../../config/backup';
@@ -135,6 +136,9 @@ export async function encryptStream(
   settings: EncryptionSettings,
 ): Promise<Readable> {
   const options = await encryptionOptions(settings);
+  // SEIPDv2 with AES-256-GCM (a passphrase, recipients that announce it): written by seipd2Writer.ts.
+  const own = await seipd2Keys(options, CONFIG);
+  if (own) return Readable.from(seipd2Message(plain, own), { objectMode: false, highWaterMark: 512 * 1024 });
   const message = await openpgp.createMessage({
     binary: pullStream(plain),
   });
