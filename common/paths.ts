@@ -13,11 +13,15 @@ export function pathProblem(p: unknown): string | undefined {
   if (p.includes('\\')) return 'the path holds a backslash';
   if (p.startsWith('/')) return 'the path is absolute';
   if (/^[A-Za-z]:/.test(p)) return 'the path names a drive';
-  const segments = p.split('/');
-  if (segments.some((s) => s === '..')) return "the path climbs out with '..'";
-  if (segments.some((s) => s === '' || s === '.')) return "the path has an empty or '.' segment";
+  // Segments told without splitting (every entry of an archive passes here): a '..' segment, then an
+  // empty one (a doubled or trailing slash) or a '.' one.
+  if (CLIMBS.test(p)) return "the path climbs out with '..'";
+  if (EMPTY_OR_DOT.test(p)) return "the path has an empty or '.' segment";
   return undefined;
 }
+
+const CLIMBS = /(?:^|\/)\.\.(?:\/|$)/;
+const EMPTY_OR_DOT = /\/\/|\/$|(?:^|\/)\.(?:\/|$)/;
 
 /** Problems with a list of paths to restore: each must be a safe relative path, and none inside another. */
 export function pathListProblems(field: string, paths: string[]): string[] {

@@ -8,6 +8,9 @@ import type { EntryDigest } from './archiveFormat';
 
 /** A backup id: also a file name in a repository, so no separators and no leading dot. */
 export const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\u0000-\u007f]*$/;
 
 /** A database file's size and mtime, and its WAL's, when it was snapshotted. */
 export interface DatabaseStamp {
@@ -86,25 +89,29 @@ function manifestShapeProblem(manifest: Manifest): string | undefined {
   for (const f of manifest.files as unknown[]) {
     if (typeof f !== 'object' || f === null) return 'lists a file that is not an object';
     const item = f as Record<string, unknown>;
-    const name = JSON.stringify(item.path);
+    // Named only for a problem: 100,000 items are 100,000 strings otherwise.
+    const name = () => JSON.stringify(item.path);
     const problem = pathProblem(item.path);
-    if (problem) return `lists path ${name}, which is refused: ${problem}`;
-    if (item.kind !== 'file' && item.kind !== 'sqlite') return `lists ${name} with kind ${String(item.kind)}`;
-    if (typeof item.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(item.sha256))
-      return `lists ${name} with no valid sha256`;
+    if (problem) return `lists path ${name()}, which is refused: ${problem}`;
+    if (item.kind !== 'file' && item.kind !== 'sqlite')
+      return `lists ${name()} with kind ${String(item.kind)}`;
+    if (typeof item.sha256 !== 'string' || !SHA256.test(item.sha256))
+      return `lists ${name()} with no valid sha256`;
     for (const key of ['size', 'mode', 'mtimeMs'])
       if (typeof item[key] !== 'number' || !Number.isFinite(item[key]) || (item[key] as number) < 0)
-        return `lists ${name} with no valid ${key}`;
-    if ((item.mode as number) > 0o7777) return `lists ${name} with mode ${String(item.mode)}`;
+        return `lists ${name()} with no valid ${key}`;
+    if ((item.mode as number) > 0o7777) return `lists ${name()} with mode ${String(item.mode)}`;
     if (typeof item.storedIn !== 'string' || !BACKUP_ID.test(item.storedIn))
-      return `lists ${name} as stored in ${JSON.stringify(item.storedIn)}, which is not a backup id`;
-    const normalised = (item.path as string).normalize('NFC');
+      return `lists ${name()} as stored in ${JSON.stringify(item.storedIn)}, which is not a backup id`;
+    const path = item.path as string;
+    // An ASCII path is its own normal form.
+    const normalised = ASCII.test(path) ? path : path.normalize('NFC');
     const earlier = seen.get(normalised);
     if (earlier !== undefined)
-      return earlier === item.path
-        ? `lists ${name} twice`
-        : `lists ${JSON.stringify(earlier)} and ${name}, which collide after Unicode normalisation`;
-    seen.set(normalised, item.path as string);
+      return earlier === path
+        ? `lists ${name()} twice`
+        : `lists ${JSON.stringify(earlier)} and ${name()}, which collide after Unicode normalisation`;
+    seen.set(normalised, path);
   }
   return undefined;
 }
@@ -129,27 +136,27 @@ export function manifestProblems(
   const shape = manifestShapeProblem(manifest);
   if (shape) return unusable(`the manifest ${shape}`);
   const mismatched: string[] = [];
-  const stored = new Map(entries.map((e) => [e.path, e]));
-  const listed = new Set<string>();
+  // The entries not yet matched by an item stored here (paths are unique on both sides: the shape
+  // check and the reader see to it); those left over are not listed as stored here.
+  const unmatched = new Map<string, EntryDigest>();
+  for (const e of entries) unmatched.set(e.path, e);
   for (const f of manifest.files) {
-    listed.add(f.path);
     if (f.storedIn !== manifest.backupId) continue;
-    const entry = stored.get(f.path);
-    if (!entry)
+    const entry = unmatched.get(f.path);
+    if (!entry) {
       mismatched.push(`the manifest lists ${JSON.stringify(f.path)} but the archive has no such entry`);
-    else if (entry.sha256 !== f.sha256 || entry.size !== f.size || entry.kind !== f.kind) {
+      continue;
+    }
+    unmatched.delete(f.path);
+    if (entry.sha256 !== f.sha256 || entry.size !== f.size || entry.kind !== f.kind) {
       mismatched.push(
         `${JSON.stringify(f.path)} differs from the manifest (expected ${f.sha256.slice(0, 16)}…, archive has ${entry.sha256.slice(0, 16)}…)`,
       );
     }
   }
-  const byPath = new Map(manifest.files.map((f) => [f.path, f]));
-  for (const e of entries) {
-    if (!listed.has(e.path) || byPath.get(e.path)?.storedIn !== manifest.backupId) {
-      mismatched.push(
-        `the archive holds ${JSON.stringify(e.path)}, which the manifest does not list as stored in it`,
-      );
-    }
-  }
+  for (const e of unmatched.values())
+    mismatched.push(
+      `the archive holds ${JSON.stringify(e.path)}, which the manifest does not list as stored in it`,
+    );
   return { unusable: missing, mismatched };
 }
