@@ -2,14 +2,17 @@
  * seipd2.ts reads SEIPDv2 AES-GCM messages with Node's crypto instead of openpgp.js: the same bytes
  * out as openpgp.js gives, whatever the chunk size and however the ciphertext arrives in pieces;
  * every flipped byte and every truncation of the data packet refused (never other plaintext); what it
- * does not read (another AEAD mode, compressed data inside) handed back whole to openpgp.js. And
- * hashedRead.ts, the thread that reads and hashes an archive for it.
+ * does not read (another AEAD mode, compressed data inside) handed back whole to openpgp.js; damage
+ * met before the archive's magic header reported as damage. And hashedRead.ts, the thread that reads
+ * and hashes an archive for it.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
+import { MAGIC, frameChunk, frameHeader, frameTrailer } from '../activities/lib/archiveFormat';
+import { readArchive } from '../activities/lib/archiveReader';
 import { decryptStream, encryptStream } from '../activities/lib/crypto';
 import { hashedRead } from '../activities/lib/hashedRead';
 import { openSeipd2, type Opened, type SessionKeyOf } from '../activities/lib/seipd2';
@@ -152,6 +155,34 @@ test('another AEAD mode, or compressed data inside, goes to openpgp.js with ever
     expect(read.equals(plain)).toBe(true);
   }
   delete process.env.LIFEBOAT_SEIPD2_TEST;
+});
+
+test('damage in a chunk the reader meets before the magic header is damage, not "not a Lifeboat archive"', async () => {
+  process.env.LIFEBOAT_SEIPD2_TEST = PASSWORD;
+  try {
+    const settings = { passphraseEnv: 'LIFEBOAT_SEIPD2_TEST' };
+    const body = randomBytes(3 * 256 * 1024);
+    const plain = Buffer.concat([
+      MAGIC,
+      frameHeader({ path: 'a', kind: 'file', mode: 0o644, mtimeMs: 0, size: body.length, codec: 'store' }),
+      frameChunk(body.subarray(0, 256 * 1024)),
+      frameChunk(body.subarray(256 * 1024)),
+      frameTrailer(createHash('sha256').update(body).digest('hex'), body.length),
+    ]);
+    const cipher = await collect(await encryptStream(Readable.from([plain]), settings));
+    // A byte of the second 256 KiB chunk flipped. The message arrives in pieces: the first two hold
+    // the first chunk and part of the second (the stream opens with the first chunk's plaintext), the
+    // last the damage, which the stream, reading ahead, meets before the reader has taken the magic
+    // header from that plaintext.
+    const damaged = Buffer.from(cipher);
+    damaged[450 * 1024] ^= 0x01;
+    const cuts = [0, 300 * 1024, 400 * 1024, damaged.length];
+    const arriving = Readable.from(cuts.slice(1).map((end, i) => damaged.subarray(cuts[i], end)));
+    const read = readArchive(await decryptStream(arriving, settings), async () => undefined);
+    await expect(read).rejects.toThrow(/does not authenticate at chunk 1/);
+  } finally {
+    delete process.env.LIFEBOAT_SEIPD2_TEST;
+  }
 });
 
 describe('hashedRead', () => {

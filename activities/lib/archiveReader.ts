@@ -155,7 +155,11 @@ export async function readArchive(
   options: ReadOptions = {},
 ): Promise<ReadResult> {
   const reader = new ByteReader(source);
-  const magic = await reader.take(MAGIC.length, 'its magic header').catch(() => Buffer.alloc(0));
+  // Too short for its magic is not an archive; the stream's own error (it does not decrypt) is its own.
+  const magic = await reader.take(MAGIC.length, 'its magic header').catch((err: unknown) => {
+    if (err instanceof ArchiveError) return Buffer.alloc(0);
+    throw err;
+  });
   if (!magic.equals(MAGIC)) {
     const version = /^LIFEBOAT-ARCHIVE\/(\d+)/.exec(magic.toString('latin1'));
     throw new ArchiveError(

@@ -88,8 +88,11 @@ export function hashedRead(file: string): HashedRead {
     ended = true;
     void worker.terminate();
   };
+  // Object mode: pieces reach the reader as they are (a byte-mode stream concatenates what is
+  // buffered, a copy at every read); WINDOW pieces ahead.
   const stream = new Readable({
-    highWaterMark: WINDOW * PIECE,
+    objectMode: true,
+    highWaterMark: WINDOW,
     read() {
       // Ask again when half the window has arrived, so that the thread is rarely idle.
       if (asked <= WINDOW / 2 && !ended) {

@@ -343,5 +343,8 @@ export async function openSeipd2(
       if (!ended) await source.return?.();
     }
   }
-  return { plain: Readable.from(plain(), { objectMode: false, highWaterMark: 512 * 1024 }) };
+  // Object mode: a byte-mode stream's reader gets every buffered piece concatenated into a new buffer
+  // at each read (a copy of the whole plaintext); pieces pass on as they are. 16 pieces ahead (up to
+  // 4 MiB, usually a few hundred KiB).
+  return { plain: Readable.from(plain(), { objectMode: true, highWaterMark: 16 }) };
 }
