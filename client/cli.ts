@@ -153,14 +153,16 @@ function answerGroup(
 
 /**
  * The CLI package (scripts/pack-cli.js) has better-sqlite3 as an optional dependency: an install
- * offline, or where no binary fits and nothing can build one, has none. Only the commands that read a
- * local SQLite store need it, and they say so.
+ * offline, or where no binary fits and nothing can build one, has none. Only the commands that read
+ * the local stores or the catalog load it (a PostgreSQL config too: the store code loads it), and
+ * they say so.
  */
 const MISSING_SQLITE =
-  'this command reads a local SQLite store and needs the native module better-sqlite3, which is not ' +
-  "installed beside this lifeboat (the CLI package's optional dependency: its install ran offline, or " +
-  'found no prebuilt binary and no compiler). Install it beside lifeboat: `npm install better-sqlite3` ' +
-  'in the folder lifeboat was installed into, or `npm install --global better-sqlite3` for a global one.';
+  "this command reads the control plane's local stores or catalog and needs the native module " +
+  "better-sqlite3, which is not installed beside this lifeboat (the CLI package's optional " +
+  'dependency: its install ran offline, or found no prebuilt binary and no compiler). Install it ' +
+  'beside lifeboat: `npm install better-sqlite3` in the folder lifeboat was installed into, or ' +
+  '`npm install --global better-sqlite3` for a global one.';
 
 function isMissingSqlite(e: unknown): boolean {
   return (

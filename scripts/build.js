@@ -64,7 +64,7 @@ module.exports = { isStale, build, newestSource, FOLDERS, FILES };
 
 if (require.main === module) {
   try {
-    // `--if-stale` (npm pack's prepack): a current dist/ is packed as it is.
+    // `--if-stale`: a current dist/ is left as it is.
     if (!process.argv.includes('--if-stale') || isStale()) build();
   } catch (err) {
     console.error(`build failed: ${err.message}`);

@@ -15,7 +15,8 @@
  *   version` reports it: there is no git repository around an installed package).
  *
  * Usage: node scripts/pack-cli.js [--pack-destination DIR] [--json]; prints the tarball's path (or npm
- * pack's JSON). test/cli-pack.test.ts and `npm run bench:cli` use packCli and installOffline. The package folder is assembled in .pack/lifeboat/ (ignored by git).
+ * pack's JSON). test/cli-pack.test.ts and `npm run bench:cli` use packCli and installOffline. The
+ * package folder is assembled in a temporary folder, removed afterwards.
  */
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -39,14 +40,48 @@ const commonJsResolution = {
       if (isBuiltin(args.path)) return { path: args.path, external: true };
       const name = args.path.startsWith('@') ? args.path.split('/', 2).join('/') : args.path.split('/')[0];
       if (EXTERNAL.has(name)) return { path: args.path, external: true };
+      let resolved;
+      try {
+        resolved = require.resolve(args.path, { paths: [args.resolveDir] });
+      } catch {
+        // An optional dependency not installed here (pg's pg-cloudflare, say): left to the runtime,
+        // whose require fails only if that code path ever runs, as the compiled CLI's would.
+        return {
+          path: args.path,
+          external: true,
+          warnings: [{ text: `${args.path} is not installed: left outside the bundle` }],
+        };
+      }
       if (ES_MODULE_BUILD.has(name) && name === args.path) {
         const dir = path.dirname(require.resolve(`${name}/package.json`, { paths: [args.resolveDir] }));
         return { path: path.join(dir, require(path.join(dir, 'package.json')).module) };
       }
-      return { path: require.resolve(args.path, { paths: [args.resolveDir] }) };
+      return { path: resolved };
     });
   },
 };
+
+/**
+ * Runs npm: the npm that runs this script when there is one (`npm run pack:cli`, `npm test`), else
+ * `npm` from PATH (through a shell on Windows, where it is npm.cmd).
+ */
+function npm(args, options) {
+  const own = process.env.npm_execpath;
+  const [command, argv, shell] =
+    own && /npm-cli\.js$/.test(own)
+      ? [process.execPath, [own, ...args], false]
+      : ['npm', args, process.platform === 'win32'];
+  const result = spawnSync(command, argv, {
+    encoding: 'utf8',
+    shell,
+    ...options,
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+  });
+  if (result.error) throw new Error(`npm ${args[0]} could not run: ${result.error.message}`);
+  if (result.status !== 0)
+    throw new Error(`npm ${args[0]} failed (exit ${result.status}): ${(result.stderr ?? '').trim()}`);
+  return result.stdout;
+}
 
 function commit() {
   const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
@@ -121,13 +156,8 @@ async function packCli(destination) {
     fs.mkdirSync(path.join(out, 'dist'));
     await bundle(out);
     writePackage(out);
-    const npm = spawnSync('npm', ['pack', '--offline', '--json', '--pack-destination', destination], {
-      cwd: out,
-      encoding: 'utf8',
-      env: { ...process.env, npm_config_update_notifier: 'false' },
-    });
-    if (npm.status !== 0) throw new Error(`npm pack failed (exit ${npm.status}): ${npm.stderr.trim()}`);
-    const [packed] = JSON.parse(npm.stdout);
+    const stdout = npm(['pack', '--offline', '--json', '--pack-destination', destination], { cwd: out });
+    const [packed] = JSON.parse(stdout);
     return { ...packed, tarball: path.join(destination, packed.filename) };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
@@ -141,12 +171,9 @@ async function packCli(destination) {
 function installOffline(tarball, folder, cache) {
   fs.mkdirSync(folder, { recursive: true });
   fs.mkdirSync(cache, { recursive: true });
-  const npm = spawnSync(
-    'npm',
-    ['install', '--offline', '--cache', cache, '--prefix', folder, '--no-audit', '--no-fund', tarball],
-    { cwd: folder, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } },
-  );
-  if (npm.status !== 0) throw new Error(`npm install failed (exit ${npm.status}): ${npm.stderr.trim()}`);
+  npm(['install', '--offline', '--cache', cache, '--prefix', folder, '--no-audit', '--no-fund', tarball], {
+    cwd: folder,
+  });
   return path.join(folder, 'node_modules', '.bin', 'lifeboat');
 }
 

@@ -37,7 +37,8 @@ beforeAll(async () => {
   bin = packer.installOffline(packed.tarball, app, path.join(dir, 'empty-npm-cache'));
 }, 180_000);
 
-const installed = (args: string[]) => lifeboat(args, {}, { bin, cwd: dir });
+// LIFEBOAT_COMMIT emptied: the commit must come from the package's own package.json.
+const installed = (args: string[]) => lifeboat(args, { LIFEBOAT_COMMIT: '' }, { bin, cwd: dir });
 
 test('the package is the bundle, its licences and a manifest that needs no registry', () => {
   expect(files.sort()).toEqual([
@@ -102,12 +103,13 @@ test('break glass without the repository or SQLite: the fixture lists and extrac
   expect(treeState(into)).toEqual(expected[INCREMENTAL_ID]);
 }, 60_000);
 
-test('a command that reads a local SQLite store says what to install, then works once better-sqlite3 is there', async () => {
+test('a command that reads the local stores says what to install, then works once better-sqlite3 is there', async () => {
   const ledger = path.join(dir, 'audit.sqlite');
   await oneEventLedger(ledger, 'cli-pack');
   const without = await installed(['audit', 'show', 'cli-pack', '--ledger', ledger]);
   expect(without.code).toBe(1);
-  expect(without.stderr).toContain('lifeboat audit show: this command reads a local SQLite store');
+  expect(without.stderr).toContain('lifeboat audit show: this command reads the control plane');
+  expect(without.stderr).toContain('better-sqlite3');
   expect(without.stderr).toContain('npm install better-sqlite3');
   expect(without.stdout).toBe('');
 

@@ -185,6 +185,19 @@ test('damage in a chunk the reader meets before the magic header is damage, not 
   }
 });
 
+test("the reader's magic header: a stream's error is that error, only a short stream is not an archive", async () => {
+  // eslint-disable-next-line require-yield
+  async function* broken(): AsyncGenerator<Buffer> {
+    throw new Error('the stream broke before its first byte');
+  }
+  await expect(readArchive(broken(), async () => undefined)).rejects.toThrow(
+    'the stream broke before its first byte',
+  );
+  await expect(readArchive(Readable.from([Buffer.from('LIFE')]), async () => undefined)).rejects.toThrow(
+    'not a Lifeboat archive (wrong magic header)',
+  );
+});
+
 describe('hashedRead', () => {
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -124,6 +124,9 @@ export async function* seipd2Message(
   keys: Seipd2Keys,
   { chunkSizeByte = CHUNK_SIZE_BYTE, partBits = PART_BITS, date = new Date() } = {},
 ): AsyncGenerator<Buffer> {
+  // RFC 9580: chunk size octets up to 16; a first partial part of at least 512 octets, at most 2^30.
+  if (!(chunkSizeByte >= 0 && chunkSizeByte <= 16 && partBits >= 9 && partBits <= 30))
+    throw new RangeError(`SEIPDv2 chunk size octet ${chunkSizeByte} or part bits ${partBits} out of range`);
   let ready: Buffer[] = [Buffer.from(keys.keyPackets)];
   let readyBytes = keys.keyPackets.length;
   const outer = new Framer(TAG_SEIPD, partBits, (b) => {
