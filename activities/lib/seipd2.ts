@@ -28,16 +28,39 @@ export type Opened = { plain: Readable } | { fallback: AsyncIterable<Buffer> };
 const TAG_PKESK = 1;
 const TAG_SKESK = 3;
 const TAG_MARKER = 10;
-const TAG_LITERAL = 11;
-const TAG_SEIPD = 18;
+export const TAG_LITERAL = 11;
+export const TAG_SEIPD = 18;
 const TAG_PADDING = 21;
-const AES256 = 9;
-const GCM = 3;
-const TAG_BYTES = 16;
+export const AES256 = 9;
+export const GCM = 3;
+export const TAG_BYTES = 16;
 /** Version, cipher, AEAD mode, chunk size octet and the 32-byte salt. */
 const SEIPD2_HEAD = 36;
 /** Key packets larger than this (many RSA recipients) go to openpgp.js. */
 const MAX_HEAD = 64 * 1024;
+
+/**
+ * RFC 9580 §5.13.2: HKDF-SHA256 of the session key, salted, with the packet's five header octets as
+ * info, gives the message key and the nonce's first four octets; the last eight are the chunk's index.
+ * `nonce` fills one buffer (the cipher copies it).
+ */
+export function messageKeys(
+  sessionKey: Uint8Array,
+  salt: Uint8Array,
+  info: Buffer,
+): { key: Buffer; nonce: (index: number) => Buffer } {
+  const derived = Buffer.from(hkdfSync('sha256', sessionKey, salt, info, 36));
+  const nonce = Buffer.alloc(12);
+  derived.copy(nonce, 0, 32, 36);
+  return {
+    key: derived.subarray(0, 32),
+    nonce: (index) => {
+      nonce.writeUInt32BE(Math.floor(index / 2 ** 32), 4);
+      nonce.writeUInt32BE(index >>> 0, 8);
+      return nonce;
+    },
+  };
+}
 
 /** A damaged or truncated message: what the reader reports as an archive that does not decrypt cleanly. */
 export class DecryptError extends Error {
@@ -237,15 +260,11 @@ export async function openSeipd2(
   );
   if (sessionKey?.length !== 32) return fallback();
 
-  // RFC 9580 §5.13.2: HKDF-SHA256 of the session key, salted, gives the message key and the nonce's
-  // first four octets; the last eight are the chunk's index. Each chunk's associated data is the
-  // packet's header octets; the final tag's adds the total plaintext length.
+  // Each chunk's associated data is the packet's header octets; the final tag's adds the total
+  // plaintext length.
   const chunkSize = 2 ** (h[bodyAt + 3] + 6);
   const info = Buffer.from([0xc0 | TAG_SEIPD, 2, AES256, GCM, h[bodyAt + 3]]);
-  const derived = Buffer.from(hkdfSync('sha256', sessionKey, h.subarray(bodyAt + 4, bodyAt + 36), info, 44));
-  const key = derived.subarray(0, 32);
-  const nonce = Buffer.alloc(12);
-  derived.copy(nonce, 0, 32, 36);
+  const { key, nonce } = messageKeys(sessionKey, h.subarray(bodyAt + 4, bodyAt + 36), info);
   raw.take(bodyAt + SEIPD2_HEAD);
   let partLeft = first.length - SEIPD2_HEAD;
   let more = first.partial;
@@ -256,9 +275,7 @@ export async function openSeipd2(
 
   /** Decrypts `length` bytes of `body` and checks the tag after them; the plaintext, once checked. */
   const open = (length: number, aad: Buffer, what: string): Buffer[] => {
-    nonce.writeUInt32BE(Math.floor(index / 2 ** 32), 4);
-    nonce.writeUInt32BE(index >>> 0, 8);
-    const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    const d = createDecipheriv('aes-256-gcm', key, nonce(index), { authTagLength: TAG_BYTES });
     d.setAAD(aad);
     // Piece by piece, as the bytes arrived: no copy of a chunk that spans two reads.
     const plain: Buffer[] = [];

@@ -15,14 +15,11 @@
  * the chunk ends at the boundary with its tag), the pieces are framed by reference and joined once,
  * into the buffers passed on, and the cryptography stays Node's (OpenSSL's).
  */
-import { createCipheriv, hkdfSync, randomBytes, type CipherGCM } from 'node:crypto';
+import { createCipheriv, randomBytes, type CipherGCM } from 'node:crypto';
 import * as openpgp from 'openpgp';
+import { AES256, GCM, TAG_BYTES, TAG_LITERAL, TAG_SEIPD, messageKeys } from './seipd2';
 import { streamed } from './youngGc';
 
-const TAG_LITERAL = 11;
-const TAG_SEIPD = 18;
-const AES256 = 9;
-const GCM = 3;
 /** Chunks of 2^(12+6) = 256 KiB, openpgp.js's default. */
 const CHUNK_SIZE_BYTE = 12;
 /** Partial body lengths of 2^18 = 256 KiB (each part a power of two, RFC 9580 §4.2.1.4). */
@@ -140,24 +137,17 @@ export async function* seipd2Message(
     return out;
   };
 
-  // RFC 9580 §5.13.2, as seipd2.ts reads it: HKDF-SHA256 of the session key, salted, gives the
-  // message key and the nonce's first four octets; the last eight are the chunk's index.
+  // RFC 9580 §5.13.2, as seipd2.ts reads it.
   const info = Buffer.from([0xc0 | TAG_SEIPD, 2, AES256, GCM, chunkSizeByte]);
   const salt = randomBytes(32);
   outer.push(Buffer.concat([info.subarray(1), salt]));
-  const derived = Buffer.from(hkdfSync('sha256', keys.sessionKey, salt, info, 44));
-  const key = derived.subarray(0, 32);
+  const { key, nonce } = messageKeys(keys.sessionKey, salt, info);
   const chunkSize = 2 ** (chunkSizeByte + 6);
   let index = 0;
   let total = 0;
   let chunkLeft = chunkSize;
-  const cipherAt = (aad: Buffer): CipherGCM => {
-    const nonce = Buffer.alloc(12);
-    derived.copy(nonce, 0, 32, 36);
-    nonce.writeUInt32BE(Math.floor(index / 2 ** 32), 4);
-    nonce.writeUInt32BE(index >>> 0, 8);
-    return createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 }).setAAD(aad);
-  };
+  const cipherAt = (aad: Buffer): CipherGCM =>
+    createCipheriv('aes-256-gcm', key, nonce(index), { authTagLength: TAG_BYTES }).setAAD(aad);
   let cipher = cipherAt(info);
   const endChunk = () => {
     const last = cipher.final();
