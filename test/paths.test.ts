@@ -7,7 +7,7 @@
  */
 import { pathProblem } from '../common/paths';
 import type { EntryDigest } from '../activities/lib/archiveFormat';
-import { manifestProblems, type Manifest, type ManifestFile } from '../activities/lib/manifest';
+import { manifestFile, manifestProblems, type Manifest, type ManifestFile } from '../activities/lib/manifest';
 
 /** The segment checks as they were: split on '/'. */
 function modelSegments(p: string): string | undefined {
@@ -55,16 +55,6 @@ test('pathProblem agrees with the split-based checks on every short path and on 
 });
 
 const SHA = (c: string) => c.repeat(64);
-const file = (path: string, sha: string, storedIn = 'b2'): ManifestFile => ({
-  path,
-  kind: 'file',
-  size: 1,
-  sha256: SHA(sha),
-  mode: 0o644,
-  mtimeMs: 1,
-  storedIn,
-  source: undefined,
-});
 const entry = (path: string, sha: string): EntryDigest => ({
   path,
   kind: 'file',
@@ -73,6 +63,8 @@ const entry = (path: string, sha: string): EntryDigest => ({
   mode: 0o644,
   mtimeMs: 1,
 });
+const file = (path: string, sha: string, storedIn = 'b2'): ManifestFile =>
+  manifestFile(entry(path, sha), storedIn, undefined);
 const manifestOf = (files: ManifestFile[]): Manifest => ({
   specVersion: 1,
   backupId: 'b2',
