@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // The `lifeboat` CLI: the compiled JavaScript in dist/ (`npm run build`, run by the setup) when it is
-// there and not older than the sources; otherwise the TypeScript sources through tsx (a checkout
-// whose sources changed since the last build). `lifeboat version` says which one runs.
+// there and not older than the sources — the bundle of it, dist/lifeboat-cli.js, with its code cache
+// (cached-bundle.js) when the build made one, else dist/client/cli.js; otherwise the TypeScript
+// sources through tsx (a checkout whose sources changed since the last build). `lifeboat version`
+// says which one runs.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const compiled = path.join(ROOT, 'dist', 'client', 'cli.js');
+const bundle = path.join(ROOT, 'dist', 'lifeboat-cli.js');
 
 function useCompiled() {
   if (process.env.LIFEBOAT_CLI_SOURCES === '1' || !fs.existsSync(compiled)) return false;
@@ -17,20 +20,24 @@ function useCompiled() {
   return !require('../scripts/build.js').isStale(ROOT);
 }
 
-let cli;
-if (useCompiled()) {
-  process.env.LIFEBOAT_CLI_RUNS = 'compiled';
-  cli = require(compiled);
-} else {
-  process.env.LIFEBOAT_CLI_RUNS = 'sources';
-  require('tsx/cjs');
-  cli = require('../client/cli.ts');
+function run(cli) {
+  cli.main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }
 
-cli.main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+if (!useCompiled()) {
+  process.env.LIFEBOAT_CLI_RUNS = 'sources';
+  require('tsx/cjs');
+  run(require('../client/cli.ts'));
+} else if (fs.existsSync(bundle)) {
+  // The bundle runs the command itself (its entry sets LIFEBOAT_CLI_RUNS), as the CLI package's does.
+  require('./cached-bundle.js').runBundle(bundle);
+} else {
+  process.env.LIFEBOAT_CLI_RUNS = 'compiled';
+  run(require(compiled));
+}

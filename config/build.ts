@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 // The repository (or installed package) root: above config/, above dist/config/ when compiled, above
-// dist/ in the CLI package (one bundled file, dist/lifeboat.js).
+// dist/ for the CLI's bundle (dist/lifeboat-cli.js, in a checkout and in the CLI package).
 const ROOT = [path.resolve(__dirname, '..'), path.resolve(__dirname, '..', '..')].find((dir) =>
   fs.existsSync(path.join(dir, 'package.json')),
 )!;

@@ -4,7 +4,8 @@
  * (bin/lifeboat.js), and the benchmark's Lifeboat step (dist/bench/lifeboat-step.js, which `npm run
  * bench` runs compiled, as production runs Lifeboat). dist/.built marks a finished build; the build is
  * stale when a source file under the compiled folders or one of the compiled files (FILES), or a
- * tsconfig, is newer. Run by the setup of both README commands and of `npm run bench`.
+ * tsconfig, is newer. Run by the setup of both README commands and of `npm run bench`. The CLI is also
+ * bundled into one file (bundleCli below).
  */
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -46,6 +47,30 @@ function isStale(root = ROOT) {
   return newestSource(root) > fs.statSync(stamp).mtimeMs;
 }
 
+/**
+ * The CLI in one file, dist/lifeboat-cli.js (scripts/pack-cli.js's bundle, which bin/lifeboat.js runs
+ * with a code cache: bin/cached-bundle.js). Where esbuild (a dev dependency) or pack-cli.js is not
+ * there, as in the image's compile stage, there is none and bin/lifeboat.js runs dist/client/cli.js.
+ */
+function bundleCli() {
+  const file = path.join(ROOT, 'dist', 'lifeboat-cli.js');
+  // An older build's bundle never runs beside a newer dist/.
+  for (const old of [file, `${file}.v8cache`, `${file}.LEGAL.txt`]) fs.rmSync(old, { force: true });
+  const packCli = path.join(__dirname, 'pack-cli.js');
+  let esbuild = false;
+  try {
+    esbuild = !!require.resolve('esbuild');
+  } catch {
+    // No esbuild: no bundle.
+  }
+  if (!esbuild || !fs.existsSync(packCli)) return;
+  const result = spawnSync(process.execPath, [packCli, '--bundle', file], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (result.status !== 0) throw new Error(`bundling the CLI failed (exit ${result.status})`);
+}
+
 function build() {
   // The stamp carries the build's start time: a source saved while tsc runs is newer than it.
   const started = new Date();
@@ -56,6 +81,7 @@ function build() {
     stdio: 'inherit',
   });
   if (result.status !== 0) throw new Error(`the TypeScript build failed (exit ${result.status})`);
+  bundleCli();
   fs.writeFileSync(STAMP, `${started.toISOString()}\n`);
   fs.utimesSync(STAMP, started, started);
 }

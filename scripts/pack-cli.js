@@ -3,7 +3,7 @@
  * installs with no registry and no checkout (`npm install --offline ./lifeboat-<version>.tgz` into an
  * empty folder, or `--global`).
  *
- * - The CLI and every JavaScript module it runs are one file, dist/lifeboat.js, bundled by esbuild from
+ * - The CLI and every JavaScript module it runs are one file, dist/lifeboat-cli.js, bundled by esbuild from
  *   the TypeScript sources. Bare imports resolve exactly as the compiled CLI's `require` resolves them
  *   (Node's CommonJS resolution, e.g. openpgp's CommonJS build), so the bundle runs the code the
  *   repository's tests run. The package therefore has no dependencies to fetch.
@@ -13,9 +13,11 @@
  *   (client/cli.ts). pg-native (pg's optional native driver) stays outside the bundle likewise.
  * - The package's package.json carries the version and the commit it was built from (`lifeboat
  *   version` reports it: there is no git repository around an installed package).
+ * - `lifeboat` (dist/lifeboat.js) runs the bundle through bin/cached-bundle.js (copied beside it), which
+ *   keeps a V8 code cache of it: the bundle is not compiled again at every call.
  *
  * Usage: node scripts/pack-cli.js [--pack-destination DIR] [--json]; prints the tarball's path (or npm
- * pack's JSON). test/cli-pack.test.ts and `npm run bench:cli` use packCli and installOffline. The
+ * pack's JSON). `--bundle FILE` writes the bundle alone (scripts/build.js: a checkout's dist/lifeboat-cli.js). test/cli-pack.test.ts and `npm run bench:cli` use packCli and installOffline. The
  * package folder is assembled in a temporary folder, removed afterwards.
  */
 'use strict';
@@ -93,11 +95,12 @@ function commit() {
   return `${git.stdout.trim()}${dirty.stdout.trim() ? '-dirty' : ''}`;
 }
 
-async function bundle(out) {
+/** The CLI and every JavaScript module it runs in one file, `file` (bin/cached-bundle.js runs it). */
+async function bundleCli(file) {
   const esbuild = require('esbuild');
   await esbuild.build({
     stdin: {
-      // The launcher: bin/lifeboat.js's job for the bundle, which is always compiled.
+      // The entry: bin/lifeboat.js's job for the bundle, which is always compiled.
       contents: [
         "process.env.LIFEBOAT_CLI_RUNS = 'bundle';",
         "require('./client/cli').main(process.argv.slice(2)).then(",
@@ -113,13 +116,28 @@ async function bundle(out) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    banner: { js: '#!/usr/bin/env node' },
-    outfile: path.join(out, 'dist', 'lifeboat.js'),
+    outfile: file,
     plugins: [commonJsResolution],
     legalComments: 'linked',
     logLevel: 'warning',
   });
-  fs.chmodSync(path.join(out, 'dist', 'lifeboat.js'), 0o755);
+}
+
+/** The package's dist/: the bundle, its loader (bin/cached-bundle.js) and the command that runs them. */
+async function writeDist(out) {
+  const dist = path.join(out, 'dist');
+  await bundleCli(path.join(dist, 'lifeboat-cli.js'));
+  fs.copyFileSync(path.join(ROOT, 'bin', 'cached-bundle.js'), path.join(dist, 'cached-bundle.js'));
+  fs.writeFileSync(
+    path.join(dist, 'lifeboat.js'),
+    [
+      '#!/usr/bin/env node',
+      "'use strict';",
+      "require('./cached-bundle.js').runBundle(require('node:path').join(__dirname, 'lifeboat-cli.js'));",
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
 }
 
 function writePackage(out) {
@@ -154,7 +172,7 @@ async function packCli(destination) {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'lifeboat-pack-cli-'));
   try {
     fs.mkdirSync(path.join(out, 'dist'));
-    await bundle(out);
+    await writeDist(out);
     writePackage(out);
     const stdout = npm(['pack', '--offline', '--json', '--pack-destination', destination], { cwd: out });
     const [packed] = JSON.parse(stdout);
@@ -177,14 +195,25 @@ function installOffline(tarball, folder, cache) {
   return path.join(folder, 'node_modules', '.bin', 'lifeboat');
 }
 
-module.exports = { packCli, installOffline };
+module.exports = { packCli, installOffline, bundleCli };
 
 if (require.main === module) {
   const { values } = parseArgs({
-    options: { 'pack-destination': { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      'pack-destination': { type: 'string' },
+      json: { type: 'boolean' },
+      bundle: { type: 'string' },
+    },
   });
-  packCli(path.resolve(values['pack-destination'] ?? process.cwd())).then(
-    (packed) => console.log(values.json ? JSON.stringify(packed, null, 2) : packed.tarball),
+  // `--bundle FILE`: the bundle alone (scripts/build.js makes dist/lifeboat-cli.js so).
+  const done = values.bundle
+    ? bundleCli(path.resolve(values.bundle)).then(() => path.resolve(values.bundle))
+    : packCli(path.resolve(values['pack-destination'] ?? process.cwd()));
+  done.then(
+    (packed) =>
+      console.log(
+        typeof packed === 'string' ? packed : values.json ? JSON.stringify(packed, null, 2) : packed.tarball,
+      ),
     (err) => {
       console.error(`pack-cli: ${err.message}`);
       process.exit(1);

@@ -1,6 +1,6 @@
 /**
- * The CLI's package (scripts/pack-cli.js, `npm run pack:cli`): one bundled file and a package.json
- * with nothing to fetch but an optional better-sqlite3. Installed with `npm install --offline` from an
+ * The CLI's package (scripts/pack-cli.js, `npm run pack:cli`): one bundled file, the loader that keeps
+ * its code cache (bin/cached-bundle.js) and a package.json with nothing to fetch but an optional better-sqlite3. Installed with `npm install --offline` from an
  * empty npm cache into an empty folder outside the repository, its `lifeboat` reaches the test server,
  * lists runbooks and runs, and breaks glass on the committed archive fixture; the commands that read a
  * local SQLite store say what to install until better-sqlite3 is beside it (put there from the
@@ -40,11 +40,13 @@ beforeAll(async () => {
 // LIFEBOAT_COMMIT emptied: the commit must come from the package's own package.json.
 const installed = (args: string[]) => lifeboat(args, { LIFEBOAT_COMMIT: '' }, { bin, cwd: dir });
 
-test('the package is the bundle, its licences and a manifest that needs no registry', () => {
+test('the package is the bundle, its loader, its licences and a manifest that needs no registry', () => {
   expect(files.sort()).toEqual([
     'README.md',
+    'dist/cached-bundle.js',
+    'dist/lifeboat-cli.js',
+    'dist/lifeboat-cli.js.LEGAL.txt',
     'dist/lifeboat.js',
-    'dist/lifeboat.js.LEGAL.txt',
     'package.json',
   ]);
   const manifest = JSON.parse(
@@ -88,6 +90,9 @@ test('the installed lifeboat runs the bundle, names its build and reaches the se
   );
   expect({ code: list.code, stderr: list.stderr }).toEqual({ code: 0, stderr: '' });
   expect(Array.isArray(JSON.parse(list.stdout))).toBe(true);
+  // The first calls wrote the code cache beside the bundle; the next one runs from it.
+  const again = await installed(['version', '--json']);
+  expect((JSON.parse(again.stdout) as { codeCache: string }).codeCache).toBe('used');
 }, 60_000);
 
 test('break glass without the repository or SQLite: the fixture lists and extracts exactly, signatures checked', async () => {

@@ -6,7 +6,7 @@ import { UnreachableError } from '../../config/connection';
 const RUNS: Record<string, string> = {
   compiled: 'compiled JavaScript (dist/)',
   sources: 'TypeScript sources (through tsx)',
-  bundle: 'the CLI package (one bundled file)',
+  bundle: 'compiled JavaScript in one bundled file (dist/lifeboat-cli.js, as in the CLI package)',
 };
 
 interface Poller {
@@ -45,12 +45,14 @@ export const command: Command = {
       unreachable = err.message;
     }
     // The launcher says which it loaded: bin/lifeboat.js the compiled JavaScript (dist/) or the
-    // TypeScript sources, the CLI package's bundle itself 'bundle' (scripts/pack-cli.js).
+    // TypeScript sources, the bundle (a checkout's build, the CLI package: scripts/pack-cli.js)
+    // 'bundle', and bin/cached-bundle.js what became of its code cache.
     const runs = process.env.LIFEBOAT_CLI_RUNS ?? 'sources';
+    const codeCache = process.env.LIFEBOAT_CLI_CACHE;
     if (ctx.values.json) {
       ctx.out(
         JSON.stringify(
-          { cli, runs, taskQueue: ctx.taskQueue, workers: pollers ?? null, unreachable },
+          { cli, runs, codeCache, taskQueue: ctx.taskQueue, workers: pollers ?? null, unreachable },
           null,
           2,
         ),
@@ -58,7 +60,7 @@ export const command: Command = {
       return 0;
     }
     ctx.out(`lifeboat ${describeBuild(cli)}`);
-    ctx.out(`cli: ${RUNS[runs] ?? runs}`);
+    ctx.out(`cli: ${RUNS[runs] ?? runs}${codeCache ? ` (code cache: ${codeCache})` : ''}`);
     if (unreachable) ctx.out(`workers: unknown (${unreachable})`);
     else if (!pollers?.length) ctx.out(`workers: none polls task queue '${ctx.taskQueue}'`);
     else
