@@ -5,9 +5,10 @@
 //
 // The cache is bytecode that will run: it is used only when its header holds the SHA-256 of the
 // bundle's text and of this Node's version and architecture (V8 itself checks little more than the
-// text's length), and it lives where only the bundle's owner or the user writes: beside the bundle
-// when that folder is writable, else in the user's cache folder ($XDG_CACHE_HOME or ~/.cache,
-// lifeboat/, mode 0700), never a shared temp folder. It is written once a command has run (the
+// text's length) and of the data after it (V8 does not check every byte), and only when this user
+// owns the file and nobody else may write it. It lives beside the bundle when that folder is
+// writable, else in the user's cache folder ($XDG_CACHE_HOME or ~/.cache, lifeboat/, mode 0700),
+// never a shared temp folder. It is written once a command has run (the
 // functions it compiled are in it), atomically (a temp file renamed), and when missing, stale or
 // refused by V8. Any problem with it costs only the speed: the bundle then compiles as before.
 // LIFEBOAT_CLI_CACHE tells the CLI what happened (`lifeboat version --json`: codeCache).
@@ -28,11 +29,20 @@ const sha256 = (data) => createHash('sha256').update(data).digest();
 
 /** Where the cache may be: beside the bundle, then the user's cache folder. */
 function places(bundle, key) {
-  const home = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return [
-    `${bundle}.v8cache`,
-    path.join(home, 'lifeboat', `cli-${key.toString('hex').slice(0, 16)}.v8cache`),
-  ];
+  let home = process.env.XDG_CACHE_HOME;
+  try {
+    home ||= path.join(os.homedir(), '.cache');
+  } catch {
+    // No home (no HOME and no passwd entry): beside the bundle only.
+  }
+  const mine = path.join(home ?? '', 'lifeboat', `cli-${key.toString('hex').slice(0, 16)}.v8cache`);
+  return home ? [`${bundle}.v8cache`, mine] : [`${bundle}.v8cache`];
+}
+
+/** A file this user wrote and only this user may change: nobody else's bytecode is run. */
+function ownFile(fd) {
+  const st = fs.fstatSync(fd);
+  return st.isFile() && (!process.getuid || st.uid === process.getuid()) && (st.mode & 0o022) === 0;
 }
 
 /** The V8 data of the first cache of this bundle; `damaged` when one was found whose data is not whole. */
@@ -40,10 +50,15 @@ function readCache(files, key) {
   let damaged = false;
   for (const file of files) {
     let data;
+    let fd;
     try {
-      data = fs.readFileSync(file);
+      fd = fs.openSync(file, 'r');
+      if (!ownFile(fd)) continue;
+      data = fs.readFileSync(fd);
     } catch {
       continue;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
     }
     if (data.length <= HEADER || !data.subarray(0, MAGIC.length).equals(MAGIC)) continue;
     if (!data.subarray(MAGIC.length, MAGIC.length + 32).equals(key)) continue;
@@ -82,6 +97,8 @@ function runBundle(bundle) {
   const script = new vm.Script(Module.wrap(source.replace(/^#!.*/, '')), {
     filename: bundle,
     cachedData: cached,
+    // An import() in the bundle loads as it would in a file Node ran (none does today).
+    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const used = cached !== undefined && !script.cachedDataRejected;
   // used; missing, damaged or rejected by V8 (compiled now, written at exit); off (LIFEBOAT_CLI_NO_CACHE=1).
@@ -104,6 +121,7 @@ function runBundle(bundle) {
     });
   const mod = new Module(bundle, null);
   mod.filename = bundle;
+  mod.paths = Module._nodeModulePaths(path.dirname(bundle));
   const req = Module.createRequire(bundle);
   script.runInThisContext().call(mod.exports, mod.exports, req, mod, bundle, path.dirname(bundle));
 }

@@ -3,7 +3,8 @@
 // there and not older than the sources — the bundle of it, dist/lifeboat-cli.js, with its code cache
 // (cached-bundle.js) when the build made one, else dist/client/cli.js; otherwise the TypeScript
 // sources through tsx (a checkout whose sources changed since the last build). `lifeboat version`
-// says which one runs.
+// says which one runs. LIFEBOAT_CLI_BUNDLE=0 runs dist/client/cli.js even beside a bundle (its
+// modules then show in require.cache: test/cli-lazy.test.ts checks what each command loads).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -34,7 +35,7 @@ if (!useCompiled()) {
   process.env.LIFEBOAT_CLI_RUNS = 'sources';
   require('tsx/cjs');
   run(require('../client/cli.ts'));
-} else if (fs.existsSync(bundle)) {
+} else if (process.env.LIFEBOAT_CLI_BUNDLE !== '0' && fs.existsSync(bundle)) {
   // The bundle runs the command itself (its entry sets LIFEBOAT_CLI_RUNS), as the CLI package's does.
   require('./cached-bundle.js').runBundle(bundle);
 } else {

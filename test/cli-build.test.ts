@@ -27,9 +27,10 @@ async function version(bin: string, env: Record<string, string> = {}) {
 /** A copy of what runs the compiled CLI (bin/, dist/, the build script), without TypeScript sources. */
 function compiledCopy(prefix: string): string {
   const pkg = tempDir(prefix);
+  // Without the code cache: CLIs of other test files write and rename it meanwhile.
+  const filter = (file: string) => !/\.v8cache(\.\d+\.tmp)?$/.test(file);
   for (const part of ['bin', 'dist', path.join('scripts', 'build.js'), 'package.json'])
-    fs.cpSync(path.join(ROOT, part), path.join(pkg, part), { recursive: true });
-  fs.rmSync(path.join(pkg, 'dist', 'lifeboat-cli.js.v8cache'), { force: true });
+    fs.cpSync(path.join(ROOT, part), path.join(pkg, part), { recursive: true, filter });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
   return pkg;
 }
@@ -94,6 +95,10 @@ test('the code cache: written by the first call, used by the next, never used fo
   data[data.length - 100] ^= 0xff;
   fs.writeFileSync(cache, data);
   expect(await version(bin, env)).toMatchObject({ runs: 'bundle', codeCache: 'damaged' });
+  expect((await version(bin, env)).codeCache).toBe('used');
+  // A cache others may write is not run (whoever wrote it): compiled again, rewritten as 0600.
+  fs.chmodSync(cache, 0o666);
+  expect((await version(bin, env)).codeCache).toBe('missing');
   expect((await version(bin, env)).codeCache).toBe('used');
   // Where the bundle's folder takes no cache, the user's cache folder does.
   fs.rmSync(cache);

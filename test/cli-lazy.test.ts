@@ -2,8 +2,8 @@
  * The CLI loads what a command needs when the command runs: `lifeboat status`, `list`, the help and
  * the other commands that do not read local stores never load the native SQLite module (nor the
  * PostgreSQL driver, OpenPGP or the config parser); `audit show` and `audit verify`, which read the
- * audit ledger, load it and work. Real processes of bin/lifeboat.js (dist/, built when stale) with a
- * preload, written here, that records which packages each process loaded.
+ * audit ledger, load it and work. Real processes of bin/lifeboat.js (dist/client/cli.js, built when
+ * stale) with a preload, written here, that records which packages each process loaded.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -49,6 +49,9 @@ async function traced(
     ...env,
     NODE_OPTIONS: `--require ${preload}`,
     LIFEBOAT_TEST_LOADED: log,
+    // The compiled modules, not their bundle (one file: its modules never reach require.cache).
+    // esbuild keeps each require() where it is, so the bundle loads lazily as they do.
+    LIFEBOAT_CLI_BUNDLE: '0',
   });
   const lines = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [];
   if (lines.length === 0) throw new Error(`lifeboat ${args.join(' ')} recorded nothing: ${result.stderr}`);
