@@ -8,10 +8,11 @@
 // text's length) and of the data after it (V8 does not check every byte), and only when this user
 // owns the file and nobody else may write it. It lives beside the bundle when that folder is
 // writable, else in the user's cache folder ($XDG_CACHE_HOME or ~/.cache, lifeboat/, mode 0700),
-// never a shared temp folder. It is written once a command has run (the
-// functions it compiled are in it), atomically (a temp file renamed), and when missing, stale or
-// refused by V8. Any problem with it costs only the speed: the bundle then compiles as before.
-// LIFEBOAT_CLI_CACHE tells the CLI what happened (`lifeboat version --json`: codeCache).
+// never a shared temp folder. It is written when missing, stale, damaged or refused by V8, at exit
+// (the functions the command compiled are then in it), atomically (a temp file renamed). Any problem
+// with it costs only the speed: the bundle then compiles as before. LIFEBOAT_CLI_CACHE tells the CLI
+// what happened (`lifeboat version --json`: codeCache). LIFEBOAT_CLI_NO_CACHE=1 neither reads nor
+// writes one.
 'use strict';
 const { Buffer } = require('node:buffer');
 const { createHash } = require('node:crypto');

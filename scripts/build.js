@@ -72,7 +72,7 @@ function bundleCli() {
   });
   // A speed-up only: without it the CLI runs dist/client/cli.js.
   if (result.status !== 0) {
-    for (const old of [file, `${file}.LEGAL.txt`]) fs.rmSync(old, { force: true });
+    fs.rmSync(file, { force: true });
     console.warn(`build: bundling the CLI failed (exit ${result.status}); lifeboat runs dist/client/cli.js`);
   }
 }

@@ -3,8 +3,8 @@
  * installs with no registry and no checkout (`npm install --offline ./lifeboat-<version>.tgz` into an
  * empty folder, or `--global`).
  *
- * - The CLI and every JavaScript module it runs are one file, dist/lifeboat-cli.js, bundled by esbuild from
- *   the TypeScript sources. Bare imports resolve exactly as the compiled CLI's `require` resolves them
+ * - The CLI and every JavaScript module it runs are one file, dist/lifeboat-cli.js, bundled by esbuild
+ *   from the TypeScript sources. Bare imports resolve exactly as the compiled CLI's `require` resolves them
  *   (Node's CommonJS resolution, e.g. openpgp's CommonJS build), so the bundle runs the code the
  *   repository's tests run. The package therefore has no dependencies to fetch.
  * - better-sqlite3, a native module, cannot be bundled: it is an optional dependency. Online, npm
@@ -17,8 +17,9 @@
  *   keeps a V8 code cache of it: the bundle is not compiled again at every call.
  *
  * Usage: node scripts/pack-cli.js [--pack-destination DIR] [--json]; prints the tarball's path (or npm
- * pack's JSON). `--bundle FILE` writes the bundle alone (scripts/build.js: a checkout's dist/lifeboat-cli.js). test/cli-pack.test.ts and `npm run bench:cli` use packCli and installOffline. The
- * package folder is assembled in a temporary folder, removed afterwards.
+ * pack's JSON). `--bundle FILE` writes the bundle alone (scripts/build.js: a checkout's
+ * dist/lifeboat-cli.js). test/cli-pack.test.ts and `npm run bench:cli` use packCli and installOffline.
+ * The package folder is assembled in a temporary folder, removed afterwards.
  */
 'use strict';
 const { spawnSync } = require('node:child_process');
