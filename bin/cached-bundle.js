@@ -12,7 +12,7 @@
 // (the functions the command compiled are then in it), atomically (a temp file renamed). Any problem
 // with it costs only the speed: the bundle then compiles as before. LIFEBOAT_CLI_CACHE tells the CLI
 // what happened (`lifeboat version --json`: codeCache). LIFEBOAT_CLI_NO_CACHE=1 neither reads nor
-// writes one.
+// writes one. The user's cache folder keeps the newest three caches (KEEP).
 'use strict';
 const { Buffer } = require('node:buffer');
 const { createHash } = require('node:crypto');
@@ -71,19 +71,33 @@ function readCache(files, key) {
   return { damaged };
 }
 
+/** Caches kept in the user's cache folder: one per bundle and Node, the newest few. */
+const KEEP = 3;
+
 function writeCache(files, key, data) {
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
     const tmp = `${file}.${process.pid}.tmp`;
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       fs.writeFileSync(tmp, Buffer.concat([MAGIC, key, sha256(data), data]), { mode: 0o600 });
       fs.renameSync(tmp, file);
+      if (i > 0) prune(path.dirname(file));
       return true;
     } catch {
       fs.rmSync(tmp, { force: true });
     }
   }
   return false;
+}
+
+/** The user's cache folder keeps the KEEP caches written last (older bundles and Nodes go). */
+function prune(dir) {
+  const caches = fs
+    .readdirSync(dir)
+    .filter((name) => /^cli-[0-9a-f]{16}\.v8cache$/.test(name))
+    .map((name) => ({ file: path.join(dir, name), at: fs.statSync(path.join(dir, name)).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
+  for (const old of caches.slice(KEEP)) fs.rmSync(old.file, { force: true });
 }
 
 /** Runs `bundle` as the main program, as `node bundle` would, with its code cache. */

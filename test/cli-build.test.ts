@@ -109,4 +109,13 @@ test('the code cache: written by the first call, used by the next, never used fo
   ]);
   expect((await version(bin, env)).codeCache).toBe('used');
   expect((await version(bin, { ...env, LIFEBOAT_CLI_NO_CACHE: '1' })).codeCache).toBe('off');
+  // The user's cache folder keeps the three caches written last: three more bundles, the first goes.
+  const [first] = fs.readdirSync(path.join(home, 'lifeboat'));
+  for (const n of [1, 2, 3]) {
+    fs.writeFileSync(bundle, `${text}// ${n}\n`);
+    expect((await version(bin, env)).codeCache).toBe('missing');
+  }
+  const kept = fs.readdirSync(path.join(home, 'lifeboat'));
+  expect(kept).toHaveLength(3);
+  expect(kept).not.toContain(first);
 }, 90_000);
