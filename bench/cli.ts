@@ -1,12 +1,12 @@
 /**
  * `npm run bench:cli`: how long an operator waits for `lifeboat status <id>`, the compiled CLI
- * (dist/lifeboat-cli.js, what bin/lifeboat.js runs once built, with its code cache and without) and the
- * CLI package (`npm run pack:cli`, one bundled
- * file, installed offline into a temporary folder) beside the TypeScript sources through tsx (what it ran
- * before), and the `temporal` CLI's `workflow describe` of the same run as the peer. A Temporal dev
- * server, a worker and a corruptedStoreRecovery run waiting at its gate are set up first; each
- * command runs once unmeasured (the first call writes the code cache), then 5 times, interleaved; median and spread of wall seconds, user+sys CPU seconds (GNU
- * time). Results in bench/results/cli.json.
+ * (dist/lifeboat-cli.js, what bin/lifeboat.js runs once built, with its code cache and without) and
+ * the CLI package (`npm run pack:cli`, one bundled file, installed offline into a temporary folder)
+ * beside the TypeScript sources through tsx (what it ran before), and the `temporal` CLI's `workflow
+ * describe` of the same run as the peer. A Temporal dev server, a worker and a corruptedStoreRecovery
+ * run waiting at its gate are set up first; each command runs once unmeasured (the first call writes
+ * the code cache), then 5 times, interleaved; median and spread of wall seconds, user+sys CPU seconds
+ * (GNU time). Results in bench/results/cli.json.
  */
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';

@@ -108,8 +108,8 @@ function runBundle(bundle) {
   const off = process.env.LIFEBOAT_CLI_NO_CACHE === '1';
   const found = off ? {} : readCache(files, key);
   const cached = found.data;
-  // The text as Node's CommonJS loader wraps it (a leading #! line is a comment to it, not to vm).
-  const script = new vm.Script(Module.wrap(source.replace(/^#!.*/, '')), {
+  // The text as Node's CommonJS loader wraps it (the bundle has no #! line: its launcher has).
+  const script = new vm.Script(Module.wrap(source), {
     filename: bundle,
     cachedData: cached,
     // An import() in the bundle loads as it would in a file Node ran (none does today).

@@ -1,7 +1,8 @@
 /**
  * The CLI's package (scripts/pack-cli.js, `npm run pack:cli`): one bundled file, the loader that keeps
- * its code cache (bin/cached-bundle.js) and a package.json with nothing to fetch but an optional better-sqlite3. Installed with `npm install --offline` from an
- * empty npm cache into an empty folder outside the repository, its `lifeboat` reaches the test server,
+ * its code cache (bin/cached-bundle.js) and a package.json with nothing to fetch but an optional
+ * better-sqlite3. Installed with `npm install --offline` from an empty npm cache into an empty folder
+ * outside the repository, its `lifeboat` reaches the test server,
  * lists runbooks and runs, and breaks glass on the committed archive fixture; the commands that read a
  * local SQLite store say what to install until better-sqlite3 is beside it (put there from the
  * repository's node_modules, as an online install of the optional dependency would), then work.
