@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { pathProblem } from '../../common/paths';
@@ -26,6 +25,7 @@ import { throwIfCancelled } from './context';
 import { ByteReader } from './byteReader';
 import { EntryThreads, type EntryOutcome } from './entryThreads';
 import { manifestProblems, type Manifest } from './manifest';
+import { ManifestJsonError, ManifestParser } from './manifestParse';
 
 const inflateRaw = promisify(zlib.inflateRaw);
 
@@ -243,11 +243,8 @@ export async function readArchive(
       if (!job && sink && !('write' in sink)) inlineFile = await fsp.open(sink.file, 'wx', 0o600);
       // Read here, not by a thread: hashed here.
       const hash = job ? undefined : createHash('sha256');
-      // The manifest is decoded as it arrives: its chunks and one buffer of them all (twice 25 MB
-      // for 100,000 files) were old garbage when the verification next built strings as large.
-      const manifestText = isManifest
-        ? { decoder: new StringDecoder('utf8'), parts: [] as string[] }
-        : undefined;
+      // The manifest is parsed as it arrives (manifestParse.ts): its whole text is never held.
+      const manifestParser = isManifest ? new ManifestParser() : undefined;
       let size = 0;
       for (;;) {
         // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
@@ -274,7 +271,7 @@ export async function readArchive(
             'damaged',
           );
         hash!.update(chunk);
-        if (manifestText) manifestText.parts.push(manifestText.decoder.write(chunk));
+        if (manifestParser) manifestParser.write(chunk);
         else if (inlineFile) await inlineFile.write(chunk);
         else await (sink as EntrySink | undefined)?.write(chunk);
         bytes += chunk.length;
@@ -319,8 +316,9 @@ export async function readArchive(
       if (isManifest) {
         manifestSha256 = sha256;
         try {
-          manifest = JSON.parse(manifestText!.parts.join('') + manifestText!.decoder.end()) as Manifest;
-        } catch {
+          manifest = manifestParser!.end() as Manifest;
+        } catch (err) {
+          if (!(err instanceof ManifestJsonError)) throw err;
           throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
         }
         continue;
@@ -348,6 +346,8 @@ export async function readArchive(
     await inlineFile?.close();
     await threads?.stop();
   }
+  // 100,000 paths' worth, no longer needed while the manifest is compared.
+  seen.clear();
   if (!manifest) throw new ArchiveError('the archive has no manifest (missing manifest)', 'noManifest');
   const { unusable, mismatched } = manifestProblems(manifest, entries);
   if (unusable.length || mismatched.length)
