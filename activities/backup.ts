@@ -233,6 +233,8 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
           sources.push({ path: f.path, kind: 'file', source: f.abs, mode: f.mode, mtimeMs: f.mtimeMs });
           storedEstimate += f.size;
         }
+        // 100,000 files' scan, no longer needed while the archive is written.
+        files.length = 0;
         const stats = await fsp.statfs(target.repository);
         const free = stats.bavail * stats.bsize;
         const needed = storedEstimate + 64 * 1024 * 1024;

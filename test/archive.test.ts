@@ -216,6 +216,21 @@ test('an archive of 5,000 files (a manifest far larger than one chunk) round-tri
   expect(manifest.files).toHaveLength(5000);
   expect(JSON.stringify(manifest).length).toBeGreaterThan(1024 * 1024);
   expect(kept['projects/p7/notes/note-with-a-longish-name-4957.md'].toString()).toBe('note 4957');
+  // The manifest entry, written a piece at a time: exactly JSON.stringify(manifest, null, 1), in
+  // chunks of 256 KiB (the last one shorter), as docs/archive-format.md says.
+  const header = bytes.lastIndexOf(Buffer.from('{"path":"manifest.json","kind":"manifest"'));
+  let at = header + bytes.readUInt32BE(header - 4);
+  const lengths: number[] = [];
+  const parts: Buffer[] = [];
+  for (let length = bytes.readUInt32BE(at); length > 0; length = bytes.readUInt32BE(at)) {
+    lengths.push(length);
+    parts.push(bytes.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  expect(Buffer.concat(parts).toString()).toBe(JSON.stringify(manifest, null, 1));
+  expect(lengths.length).toBeGreaterThan(4);
+  expect(lengths.slice(0, -1).every((l) => l === 256 * 1024)).toBe(true);
+  expect(lengths[lengths.length - 1]).toBeLessThanOrEqual(256 * 1024);
 });
 
 describe('hostile and damaged archives are refused with the reason', () => {

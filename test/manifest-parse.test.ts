@@ -4,7 +4,7 @@
  * manifests, on texts that are not manifests, and on thousands of damaged manifests.
  */
 import { ManifestJsonError, ManifestParser } from '../activities/lib/manifestParse';
-import { isManifestJson, type Manifest } from '../activities/lib/manifest';
+import { isManifestJson, prettyManifestPieces, type Manifest } from '../activities/lib/manifest';
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -186,5 +186,30 @@ describe('isManifestJson', () => {
     expect(isManifestJson(text.slice(0, -1), m)).toBe(false);
     const { backupId, ...rest } = m;
     expect(isManifestJson(JSON.stringify({ backupId, ...rest }), m)).toBe(false);
+  });
+});
+
+describe('prettyManifestPieces', () => {
+  it('joins into exactly JSON.stringify(manifest, null, 1)', () => {
+    const m = manifest(25);
+    const cases: Manifest[] = [
+      m,
+      { ...m, parent: undefined },
+      { ...m, kind: 'incremental', parent: 'p-1' },
+      { ...m, files: [] },
+      { ...m, files: m.files.slice(0, 1) },
+      {
+        ...m,
+        modules: ['\n "files": []', 'x'],
+        export: { scope: 'module', id: 'files', path: 'modules/files' },
+      },
+      { ...m, deleted: [] },
+    ];
+    for (const c of cases) {
+      const pieces = [...prettyManifestPieces(c)];
+      expect(pieces.join('')).toBe(JSON.stringify(c, null, 1));
+      // A piece per item (and the parts around them): never the whole text in one.
+      if (c.files.length > 1) expect(pieces.length).toBe(c.files.length + 2);
+    }
   });
 });

@@ -29,7 +29,13 @@ import {
   u32,
   type WriteProgress,
 } from './archiveFormat';
-import { manifestProblems, type DatabaseStamp, type Manifest, type ManifestFile } from './manifest';
+import {
+  manifestProblems,
+  prettyManifestPieces,
+  type DatabaseStamp,
+  type Manifest,
+  type ManifestFile,
+} from './manifest';
 
 export { pathProblem };
 export { manifestProblems };
@@ -135,20 +141,46 @@ export async function* writeArchive(
     beat({ files: digests.length, bytes, current: entry.path });
   }
   yield* out.flush();
-  const manifest = Buffer.from(JSON.stringify(manifestFor(digests), null, 1));
+  // The manifest's text is made twice, a piece at a time: once for its size (the header comes
+  // first), once for its bytes; never whole (24 MB for 100,000 files).
+  // Handed over (this function keeps no reference): the digests go once the manifest holds them.
+  const manifest = manifestFor(digests.splice(0));
+  let size = 0;
+  for (const piece of prettyManifestPieces(manifest)) size += Buffer.byteLength(piece);
   yield frameHeader({
     path: 'manifest.json',
     kind: 'manifest',
     mode: 0o644,
     mtimeMs: Date.now(),
-    size: manifest.length,
+    size,
     codec: 'store',
   });
-  for (let offset = 0; offset < manifest.length; offset += CHUNK_SIZE) {
-    yield frameChunk(manifest.subarray(offset, offset + CHUNK_SIZE));
+  const hash = createHash('sha256');
+  let emitted = 0;
+  const emit = function* (bytes: Buffer): Generator<Buffer> {
+    hash.update(bytes);
+    emitted += bytes.length;
+    yield frameChunk(bytes);
+  };
+  let parts: string[] = [];
+  let pending = 0;
+  let carry = Buffer.alloc(0);
+  for (const piece of prettyManifestPieces(manifest)) {
+    parts.push(piece);
+    pending += piece.length;
+    if (pending < CHUNK_SIZE) continue;
+    carry = Buffer.concat([carry, Buffer.from(parts.join(''))]);
+    parts = [];
+    pending = 0;
+    for (; carry.length >= CHUNK_SIZE; carry = carry.subarray(CHUNK_SIZE))
+      yield* emit(carry.subarray(0, CHUNK_SIZE));
   }
-  const manifestSha256 = createHash('sha256').update(manifest).digest('hex');
-  yield frameTrailer(manifestSha256, manifest.length);
-  written?.({ sha256: manifestSha256, size: manifest.length });
+  carry = Buffer.concat([carry, Buffer.from(parts.join(''))]);
+  for (; carry.length > 0; carry = carry.subarray(CHUNK_SIZE)) yield* emit(carry.subarray(0, CHUNK_SIZE));
+  // Both passes serialise the same object: a difference is a bug, never an archive to keep.
+  if (emitted !== size) throw new Error(`the manifest came out as ${emitted} bytes, not ${size}`);
+  const manifestSha256 = hash.digest('hex');
+  yield frameTrailer(manifestSha256, size);
+  written?.({ sha256: manifestSha256, size });
   yield END;
 }

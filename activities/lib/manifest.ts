@@ -162,32 +162,76 @@ export function manifestProblems(
 }
 
 /**
- * Whether `text` is exactly `JSON.stringify(manifest)`, compared piece by piece (each file item on
- * its own): for 100,000 files the whole serialisation is a 20 MB string, and the text it is compared
- * with (the catalog's) another.
+ * `JSON.stringify(manifest)` in pieces, a file item each, whose concatenation is exactly that text:
+ * for 100,000 files the whole is a 20 MB string.
  */
-export function isManifestJson(text: string, manifest: Manifest): boolean {
-  let at = 0;
-  const take = (piece: string | undefined): boolean => {
-    if (piece === undefined || !text.startsWith(piece, at)) return false;
-    at += piece.length;
-    return true;
-  };
-  if (!take('{')) return false;
+export function* manifestJsonPieces(manifest: Manifest): Generator<string> {
   let first = true;
+  yield '{';
   for (const [key, value] of Object.entries(manifest) as [string, unknown][]) {
     // JSON.stringify leaves out what has no JSON form.
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
-    if (!take(`${first ? '' : ','}${JSON.stringify(key)}:`)) return false;
+    yield `${first ? '' : ','}${JSON.stringify(key)}:`;
     first = false;
     if (key !== 'files' || !Array.isArray(value)) {
-      if (!take(JSON.stringify(value))) return false;
+      yield JSON.stringify(value);
       continue;
     }
-    if (!take('[')) return false;
-    for (let i = 0; i < value.length; i += 1)
-      if (!take((i ? ',' : '') + (JSON.stringify(value[i]) ?? 'null'))) return false;
-    if (!take(']')) return false;
+    yield '[';
+    for (let i = 0; i < value.length; i += 1) yield (i ? ',' : '') + (JSON.stringify(value[i]) ?? 'null');
+    yield ']';
   }
-  return take('}') && at === text.length;
+  yield '}';
+}
+
+/** `JSON.stringify(manifest)` as UTF-8 bytes, made from its pieces (never one large string). */
+export function manifestJsonBytes(manifest: Manifest): Buffer {
+  const buffers: Buffer[] = [];
+  let batch: string[] = [];
+  let length = 0;
+  for (const piece of manifestJsonPieces(manifest)) {
+    batch.push(piece);
+    length += piece.length;
+    if (length < 256 * 1024) continue;
+    buffers.push(Buffer.from(batch.join('')));
+    batch = [];
+    length = 0;
+  }
+  buffers.push(Buffer.from(batch.join('')));
+  return Buffer.concat(buffers);
+}
+
+/**
+ * Whether `text` is exactly `JSON.stringify(manifest)`, compared piece by piece: neither is held
+ * twice (the text is the catalog's row).
+ */
+export function isManifestJson(text: string, manifest: Manifest): boolean {
+  let at = 0;
+  for (const piece of manifestJsonPieces(manifest)) {
+    if (!text.startsWith(piece, at)) return false;
+    at += piece.length;
+  }
+  return at === text.length;
+}
+
+/**
+ * `JSON.stringify(manifest, null, 1)` (the archive's manifest entry) in pieces, a file item each,
+ * whose concatenation is exactly that text: for 100,000 files the whole is a 24 MB string.
+ */
+export function* prettyManifestPieces(manifest: Manifest): Generator<string> {
+  const files = manifest.files;
+  // Everything but the items, with the files array empty; its line is the only one that starts
+  // with a newline and one space then "files" (a nested key is indented further, and a string
+  // holds no raw newline).
+  const skeleton = JSON.stringify({ ...manifest, files: [] }, null, 1);
+  const key = '\n "files": []';
+  const at = skeleton.indexOf(key);
+  if (files.length === 0 || at < 0) {
+    yield skeleton;
+    return;
+  }
+  yield `${skeleton.slice(0, at)}\n "files": [\n`;
+  for (let i = 0; i < files.length; i += 1)
+    yield `${i ? ',\n' : ''}  ${JSON.stringify(files[i], null, 1).replace(/\n/g, '\n  ')}`;
+  yield `\n ]${skeleton.slice(at + key.length)}`;
 }
