@@ -4,7 +4,12 @@
  * manifests, on texts that are not manifests, and on thousands of damaged manifests.
  */
 import { ManifestJsonError, ManifestParser } from '../activities/lib/manifestParse';
-import { isManifestJson, prettyManifestPieces, type Manifest } from '../activities/lib/manifest';
+import {
+  isManifestJson,
+  manifestJsonPieces,
+  prettyManifestPieces,
+  type Manifest,
+} from '../activities/lib/manifest';
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -189,8 +194,8 @@ describe('isManifestJson', () => {
   });
 });
 
-describe('prettyManifestPieces', () => {
-  it('joins into exactly JSON.stringify(manifest, null, 1)', () => {
+describe('prettyManifestPieces, manifestJsonPieces', () => {
+  it('join into exactly JSON.stringify(manifest, null, 1) and JSON.stringify(manifest)', () => {
     const m = manifest(25);
     const cases: Manifest[] = [
       m,
@@ -205,11 +210,15 @@ describe('prettyManifestPieces', () => {
       },
       { ...m, deleted: [] },
     ];
-    for (const c of cases) {
-      const pieces = [...prettyManifestPieces(c)];
-      expect(pieces.join('')).toBe(JSON.stringify(c, null, 1));
-      // A piece per item (and the parts around them): never the whole text in one.
-      if (c.files.length > 1) expect(pieces.length).toBe(c.files.length + 2);
-    }
+    for (const c of [...cases, manifest(2500)])
+      for (const batch of [1, 7, 1000]) {
+        const pieces = [...prettyManifestPieces(c, batch)];
+        expect(pieces.join('')).toBe(JSON.stringify(c, null, 1));
+        // A piece per batch of items (and the parts around them): never the whole text in one.
+        if (c.files.length > 1) expect(pieces.length).toBe(Math.ceil(c.files.length / batch) + 2);
+        const compact = [...manifestJsonPieces(c, batch)];
+        expect(compact.join('')).toBe(JSON.stringify(c));
+        expect(isManifestJson(JSON.stringify(c), c)).toBe(true);
+      }
   });
 });
