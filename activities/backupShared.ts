@@ -16,7 +16,7 @@ import { Catalog, type CatalogEntry } from './lib/catalog';
 import { heartbeater, throwIfCancelled } from './lib/context';
 import { KeyError, type EncryptionSettings } from './lib/crypto';
 import { exists } from './lib/files';
-import { isManifestJson } from './lib/manifest';
+import { isManifestJson, manifestJsonBytes } from './lib/manifest';
 import { integritySinks } from './lib/rootFiles';
 import { sandboxPath } from './lib/sandbox';
 import { archiveFile } from './lib/sidecar';
@@ -251,11 +251,11 @@ export function createVerifier(catalogs: Catalogs) {
       // The row's text is compared first: for a row recorded here it is the archive's manifest
       // serialised the same way, and 100,000 files' manifest is not parsed again to tell (nor
       // serialised whole: isManifestJson compares it with the row's text piece by piece).
-      const recorded = catalog.manifestText(backupId);
+      const recorded = catalog.manifestBytes(backupId);
       if (
         recorded !== undefined &&
         !isManifestJson(recorded, result.manifest) &&
-        !isManifestJson(JSON.stringify(JSON.parse(recorded)), result.manifest)
+        !isManifestJson(manifestJsonBytes(catalog.manifest(backupId)!), result.manifest)
       ) {
         throw new ArchiveError(
           "the archive's manifest differs from the one recorded when the backup was made (manifest edited)",

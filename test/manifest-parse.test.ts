@@ -178,19 +178,19 @@ describe('isManifestJson', () => {
   it('is true exactly for JSON.stringify of the manifest', () => {
     const m = JSON.parse(JSON.stringify(manifest(30), null, 1)) as Manifest;
     const text = JSON.stringify(m);
-    expect(isManifestJson(text, m)).toBe(true);
-    expect(isManifestJson(JSON.stringify({ ...m, files: [] }), { ...m, files: [] })).toBe(true);
+    expect(isManifestJson(Buffer.from(text), m)).toBe(true);
+    expect(isManifestJson(Buffer.from(JSON.stringify({ ...m, files: [] })), { ...m, files: [] })).toBe(true);
     // One character changed anywhere, one added or taken off at the end, another key order: false.
     const rand = prng(3);
     for (let n = 0; n < 300; n += 1) {
       const at = Math.floor(rand() * text.length);
       const other = text.slice(0, at) + (text[at] === '1' ? '2' : '1') + text.slice(at + 1);
-      expect(isManifestJson(other, m)).toBe(false);
+      expect(isManifestJson(Buffer.from(other), m)).toBe(false);
     }
-    expect(isManifestJson(text + ' ', m)).toBe(false);
-    expect(isManifestJson(text.slice(0, -1), m)).toBe(false);
+    expect(isManifestJson(Buffer.from(text + ' '), m)).toBe(false);
+    expect(isManifestJson(Buffer.from(text.slice(0, -1)), m)).toBe(false);
     const { backupId, ...rest } = m;
-    expect(isManifestJson(JSON.stringify({ backupId, ...rest }), m)).toBe(false);
+    expect(isManifestJson(Buffer.from(JSON.stringify({ backupId, ...rest })), m)).toBe(false);
   });
 });
 
@@ -218,7 +218,7 @@ describe('prettyManifestPieces, manifestJsonPieces', () => {
         if (c.files.length > 1) expect(pieces.length).toBe(Math.ceil(c.files.length / batch) + 2);
         const compact = [...manifestJsonPieces(c, batch)];
         expect(compact.join('')).toBe(JSON.stringify(c));
-        expect(isManifestJson(JSON.stringify(c), c)).toBe(true);
+        expect(isManifestJson(Buffer.from(JSON.stringify(c)), c)).toBe(true);
       }
   });
 });

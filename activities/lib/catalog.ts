@@ -261,25 +261,25 @@ export class Catalog {
   }
 
   manifest(backupId: string): Manifest | undefined {
-    // The row's bytes parsed a piece at a time (manifestParse.ts): for 100,000 files its text is a
-    // 20 MB string beside the parsed manifest otherwise.
+    // Parsed a piece at a time (manifestParse.ts): for 100,000 files its text would be a 20 MB
+    // string beside the parsed manifest.
+    const bytes = this.manifestBytes(backupId);
+    if (!bytes) return undefined;
+    const parser = new ManifestParser();
+    for (let at = 0; at < bytes.length; at += 256 * 1024) parser.write(bytes.subarray(at, at + 256 * 1024));
+    return parser.end() as Manifest;
+  }
+
+  /**
+   * The manifest's JSON as the row holds it (JSON.stringify's, for rows this catalog recorded), as
+   * UTF-8 bytes: a buffer, not a string in the JavaScript heap.
+   */
+  manifestBytes(backupId: string): Buffer | undefined {
     const row = this.db
       .prepare('SELECT CAST(manifest AS BLOB) AS bytes FROM backups WHERE backup_id = ?')
       .get(backupId) as { bytes: Buffer } | undefined;
     // A row an agent reported has no manifest here ('null'): its host keeps it.
-    if (!row || row.bytes.equals(NO_MANIFEST)) return undefined;
-    const parser = new ManifestParser();
-    for (let at = 0; at < row.bytes.length; at += 256 * 1024)
-      parser.write(row.bytes.subarray(at, at + 256 * 1024));
-    return parser.end() as Manifest;
-  }
-
-  /** The manifest's JSON as the row holds it (JSON.stringify's, for rows this catalog recorded). */
-  manifestText(backupId: string): string | undefined {
-    const row = this.db.prepare('SELECT manifest FROM backups WHERE backup_id = ?').get(backupId) as
-      { manifest: string } | undefined;
-    // A row an agent reported has no manifest here ('null'): its host keeps it.
-    return row && row.manifest !== 'null' ? row.manifest : undefined;
+    return row && !row.bytes.equals(NO_MANIFEST) ? row.bytes : undefined;
   }
 
   /** Every backup's id, removed ones too. */

@@ -204,16 +204,17 @@ export function manifestJsonBytes(manifest: Manifest): Buffer {
 }
 
 /**
- * Whether `text` is exactly `JSON.stringify(manifest)`, compared piece by piece: neither is held
- * twice (the text is the catalog's row).
+ * Whether `bytes` are exactly `JSON.stringify(manifest)` in UTF-8, compared piece by piece: neither
+ * is ever one large string (the bytes are the catalog's row).
  */
-export function isManifestJson(text: string, manifest: Manifest): boolean {
+export function isManifestJson(bytes: Buffer, manifest: Manifest): boolean {
   let at = 0;
   for (const piece of manifestJsonPieces(manifest)) {
-    if (!text.startsWith(piece, at)) return false;
-    at += piece.length;
+    const expected = Buffer.from(piece);
+    if (!bytes.subarray(at, at + expected.length).equals(expected)) return false;
+    at += expected.length;
   }
-  return at === text.length;
+  return at === bytes.length;
 }
 
 /**
