@@ -17,6 +17,7 @@ import { heartbeater, throwIfCancelled } from './lib/context';
 import { KeyError, type EncryptionSettings } from './lib/crypto';
 import { exists } from './lib/files';
 import { isManifestJson, manifestJsonBytes } from './lib/manifest';
+import { ManifestJsonError } from './lib/manifestParse';
 import { integritySinks } from './lib/rootFiles';
 import { sandboxPath } from './lib/sandbox';
 import { archiveFile } from './lib/sidecar';
@@ -252,11 +253,17 @@ export function createVerifier(catalogs: Catalogs) {
       // serialised the same way, and 100,000 files' manifest is not parsed again to tell (nor
       // serialised whole: isManifestJson compares it with the row's text piece by piece).
       const recorded = catalog.manifestBytes(backupId);
-      if (
-        recorded !== undefined &&
-        !isManifestJson(recorded, result.manifest) &&
-        !isManifestJson(manifestJsonBytes(catalog.manifest(backupId)!), result.manifest)
-      ) {
+      const rowMatches = (): boolean => {
+        if (isManifestJson(recorded!, result.manifest)) return true;
+        try {
+          return isManifestJson(manifestJsonBytes(catalog.manifest(backupId)!), result.manifest);
+        } catch (err) {
+          // A row that is no longer JSON was edited too.
+          if (err instanceof ManifestJsonError) return false;
+          throw err;
+        }
+      };
+      if (recorded !== undefined && !rowMatches()) {
         throw new ArchiveError(
           "the archive's manifest differs from the one recorded when the backup was made (manifest edited)",
           'manifestMismatch',

@@ -313,6 +313,19 @@ test('verify notices a catalog row whose manifest was edited (the list restores 
     expect(report.problem).toMatch(
       /differs from the one recorded when the backup was made \(manifest edited\)/,
     );
+    // The same row re-serialised (other whitespace) is the same manifest; a row that is no longer
+    // JSON at all is an edited one, said so, not a crash.
+    const rewrite = (text: string) => {
+      const rows = new Database(config.catalog);
+      rows.prepare('UPDATE backups SET manifest = ? WHERE backup_id = ?').run(text, backupId);
+      rows.close();
+    };
+    rewrite(JSON.stringify(manifest, null, 2));
+    expect((await acts.verifyBackup('subset', backupId)).ok).toBe(true);
+    rewrite(JSON.stringify(manifest).slice(0, -1));
+    const broken = await acts.verifyBackup('subset', backupId);
+    expect(broken.ok).toBe(false);
+    expect(broken.problem).toMatch(/manifest edited/);
   } finally {
     catalog.close();
   }
