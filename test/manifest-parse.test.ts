@@ -4,23 +4,13 @@
  * manifests, on texts that are not manifests, and on thousands of damaged manifests.
  */
 import { ManifestJsonError, ManifestParser } from '../activities/lib/manifestParse';
+import { prng } from '../bench/data';
 import {
   isManifestJson,
   manifestJsonPieces,
   prettyManifestPieces,
   type Manifest,
 } from '../activities/lib/manifest';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The parser's result fed `bytes` in pieces of the given sizes (cycled), or 'refused'. */
 function streamed(bytes: Buffer, sizes: number[]): string {
