@@ -31,6 +31,7 @@ import {
 } from './archiveFormat';
 import {
   manifestProblems,
+  piecesToBuffers,
   prettyManifestPieces,
   type DatabaseStamp,
   type Manifest,
@@ -143,7 +144,7 @@ export async function* writeArchive(
   yield* out.flush();
   // The manifest's text is made a piece at a time into 256 KiB buffers, never as one string (24 MB
   // for 100,000 files, and its bytes as much again); the header, which comes first, needs its size.
-  const manifest = encodeManifest(manifestFor(digests.splice(0)));
+  const manifest = piecesToBuffers(prettyManifestPieces(manifestFor(digests.splice(0))), CHUNK_SIZE);
   const size = manifest.reduce((n, b) => n + b.length, 0);
   yield frameHeader({
     path: 'manifest.json',
@@ -163,26 +164,4 @@ export async function* writeArchive(
   yield frameTrailer(manifestSha256, size);
   written?.({ sha256: manifestSha256, size });
   yield END;
-}
-
-/** JSON.stringify(manifest, null, 1) as UTF-8 in chunks of CHUNK_SIZE (the last one shorter). */
-function encodeManifest(manifest: Manifest): Buffer[] {
-  const chunks: Buffer[] = [];
-  let parts: string[] = [];
-  let pending = 0;
-  let carry = Buffer.alloc(0);
-  const cut = (last: boolean) => {
-    carry = Buffer.concat([carry, Buffer.from(parts.join(''))]);
-    parts = [];
-    pending = 0;
-    for (; carry.length >= CHUNK_SIZE || (last && carry.length > 0); carry = carry.subarray(CHUNK_SIZE))
-      chunks.push(Buffer.from(carry.subarray(0, CHUNK_SIZE)));
-  };
-  for (const piece of prettyManifestPieces(manifest)) {
-    parts.push(piece);
-    pending += piece.length;
-    if (pending >= CHUNK_SIZE) cut(false);
-  }
-  cut(true);
-  return chunks;
 }

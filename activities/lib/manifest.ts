@@ -186,21 +186,34 @@ export function* manifestJsonPieces(manifest: Manifest, batch = 1000): Generator
   yield '}';
 }
 
+/**
+ * Text given in pieces as UTF-8 in buffers of `size` bytes (the last one shorter): the text is
+ * never one string, and no buffer holds more than a piece beyond `size`.
+ */
+export function piecesToBuffers(pieces: Iterable<string>, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  let parts: string[] = [];
+  let pending = 0;
+  let carry = Buffer.alloc(0);
+  const cut = (last: boolean) => {
+    carry = Buffer.concat([carry, Buffer.from(parts.join(''))]);
+    parts = [];
+    pending = 0;
+    for (; carry.length >= size || (last && carry.length > 0); carry = carry.subarray(size))
+      out.push(Buffer.from(carry.subarray(0, size)));
+  };
+  for (const piece of pieces) {
+    parts.push(piece);
+    pending += piece.length;
+    if (pending >= size) cut(false);
+  }
+  cut(true);
+  return out;
+}
+
 /** `JSON.stringify(manifest)` as UTF-8 bytes, made from its pieces (never one large string). */
 export function manifestJsonBytes(manifest: Manifest): Buffer {
-  const buffers: Buffer[] = [];
-  let batch: string[] = [];
-  let length = 0;
-  for (const piece of manifestJsonPieces(manifest)) {
-    batch.push(piece);
-    length += piece.length;
-    if (length < 256 * 1024) continue;
-    buffers.push(Buffer.from(batch.join('')));
-    batch = [];
-    length = 0;
-  }
-  buffers.push(Buffer.from(batch.join('')));
-  return Buffer.concat(buffers);
+  return Buffer.concat(piecesToBuffers(manifestJsonPieces(manifest), 256 * 1024));
 }
 
 /**
