@@ -19,6 +19,7 @@ import {
   refuseInDrill,
   resolveBackupId,
   type Catalogs,
+  type VerifyOptions,
   type VerifyReport,
 } from './backupShared';
 import { createBackupCopyActivities } from './backupCopies';
@@ -311,10 +312,10 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
     async verifyBackup(
       targetName: string,
       backupId: string,
-      options: { require?: boolean } = {},
+      options: { require?: boolean } & VerifyOptions = {},
     ): Promise<VerifyReport> {
       const target = backupTarget(config, targetName, ['repository', 'encryption']);
-      const report = await verifyOne(target, backupId);
+      const report = await verifyOne(target, backupId, undefined, options);
       if (!report.ok && options.require)
         throw stopFailure(
           report.errorType ?? 'IntegrityFailure',
@@ -324,7 +325,11 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
     },
 
     /** Verifies one backup, the latest, or all of a target's; any failure is a STOP naming each. */
-    async verifyBackups(targetName: string, which: string): Promise<VerifyReport[]> {
+    async verifyBackups(
+      targetName: string,
+      which: string,
+      options: VerifyOptions = {},
+    ): Promise<VerifyReport[]> {
       const target = backupTarget(config, targetName, ['repository', 'encryption']);
       const listed = catalogs.of(target);
       const ids =
@@ -337,7 +342,7 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
       if (ids.length === 0)
         throw stopFailure('MissingManifest', `target '${targetName}' has no backups in the catalog`);
       const reports = [];
-      for (const id of ids) reports.push(await verifyOne(target, id));
+      for (const id of ids) reports.push(await verifyOne(target, id, undefined, options));
       const failed = reports.filter((r) => !r.ok);
       if (failed.length) {
         throw stopFailure(

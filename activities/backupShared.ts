@@ -18,7 +18,7 @@ import { KeyError, type EncryptionSettings } from './lib/crypto';
 import { exists } from './lib/files';
 import { isManifestJson, manifestJsonBytes } from './lib/manifest';
 import { ManifestJsonError } from './lib/manifestParse';
-import { integritySinks } from './lib/rootFiles';
+import { earlierChecks, integritySinks, type DatabaseCheck } from './lib/databaseChecks';
 import { sandboxPath } from './lib/sandbox';
 import { archiveFile } from './lib/sidecar';
 import { isWithin } from '../config/sections';
@@ -32,7 +32,15 @@ export interface VerifyReport {
   errorType?: StopClass;
   files: number;
   bytes: number;
-  databases: { path: string; integrity: string }[];
+  databases: DatabaseCheck[];
+}
+
+export interface VerifyOptions {
+  /**
+   * Check every database with integrity_check, also those the backup's last verification found
+   * sound in the same bytes under the same SQLite (by default their result stands: databaseChecks.ts).
+   */
+  recheckDatabases?: boolean;
 }
 
 export type BackupTarget = TargetConfig & {
@@ -220,16 +228,21 @@ export function createVerifier(catalogs: Catalogs) {
     backupId: string,
     /** Another copy of the archive to read (an offsite or moved copy); default: the catalogued one. */
     copy?: string,
+    options: VerifyOptions = {},
   ): Promise<VerifyReport> {
     const catalog = catalogs.of(target);
     const entry = catalog.get(backupId);
     const file = copy ?? (entry ? archiveOf(target, entry) : archiveFile(target.repository, backupId));
     const beat = heartbeater();
     // Databases are checked on a copy beside the root (where a restore stages too), never in the
-    // repository: it may be another host's, or a read-only mount of the offsite disk.
+    // repository: it may be another host's, or a read-only mount of the offsite disk. Those the last
+    // verification found sound are not checked again while their bytes are the same (databaseChecks.ts).
     const scratch = await scratchFolder(target);
-    const databases: { path: string; integrity: string }[] = [];
-    const sinks = integritySinks(scratch, databases);
+    const sinks = integritySinks(
+      scratch,
+      options.recheckDatabases || entry?.verifyOk !== 1 ? undefined : earlierChecks(entry.verifyReport),
+    );
+    let databases: DatabaseCheck[] = sinks.checked;
     try {
       const { plain, check } = await openArchive(file, target.encryption, backupId, entry);
       const result = await readArchive(plain, sinks.open, (p) =>
@@ -271,6 +284,7 @@ export function createVerifier(catalogs: Catalogs) {
       }
       await check();
       await sinks.settled();
+      databases = sinks.results(result.entries);
       const bad = databases.filter((d) => d.integrity !== 'ok');
       const report: VerifyReport = {
         backupId,

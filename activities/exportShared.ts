@@ -20,7 +20,7 @@ import { KeyError } from './lib/crypto';
 import { exists } from './lib/files';
 import { BACKUP_ID, type ExportScope } from './lib/manifest';
 import { archiveProblem } from './lib/repository';
-import { integritySinks } from './lib/rootFiles';
+import { integritySinks, type DatabaseCheck } from './lib/databaseChecks';
 import { sandboxPath } from './lib/sandbox';
 import {
   archiveFile,
@@ -75,7 +75,7 @@ export interface ReadExport {
   file: string;
   sidecar: ExportSidecar;
   manifest: Manifest & { export: ExportScope };
-  databases: { path: string; integrity: string }[];
+  databases: DatabaseCheck[];
 }
 
 /** A problem met while an export was read, as the STOP (or bad input) it is. */
@@ -179,8 +179,7 @@ export async function readExport(
             .mkdir(path.dirname(target.root), { recursive: true })
             .then(() => fsp.mkdtemp(`${target.root}.lifeboat-verify-`))
         : await fsp.mkdtemp(path.join(os.tmpdir(), 'lifeboat-verify-'));
-  const databases: { path: string; integrity: string }[] = [];
-  const sinks = scratch ? integritySinks(scratch, databases) : undefined;
+  const sinks = scratch ? integritySinks(scratch) : undefined;
   try {
     const { plain, check } = await openExport(file, target, sidecar);
     const result = await readArchive(plain, sinks?.open ?? (async () => undefined), (p) =>
@@ -188,6 +187,7 @@ export async function readExport(
     );
     await check();
     await sinks?.settled();
+    const databases = sinks?.results(result.entries) ?? [];
     if (result.manifestSha256 !== sidecar.manifestSha256)
       throw stopFailure(
         'ChecksumMismatch',

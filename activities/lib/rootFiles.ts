@@ -10,9 +10,8 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { TargetConfig } from '../../config';
 import { stopFailure } from '../errors';
-import { pathProblem, type EntryHeader, type FileSink } from './archive';
+import { pathProblem } from './archive';
 import { exists } from './files';
-import { integrityCheck } from './integrityThread';
 import { SQLITE_SIDECARS, isSqliteSync } from './sqlite';
 
 export interface ScannedFile {
@@ -142,44 +141,4 @@ export function integrityOf(file: string): string {
   } finally {
     db.close();
   }
-}
-
-/**
- * Where a verification puts each database entry: a new file in `scratch` (written by a reader
- * thread), checked with `PRAGMA integrity_check` in the check thread (integrityThread.ts) once its
- * checksum matched, then removed. The reading goes on meanwhile; at most two copies wait for their
- * check, so the scratch folder holds no more than that. The results go to `found`, in archive
- * order; `settled` waits for the last check (and throws the first error one had).
- */
-export function integritySinks(
-  scratch: string,
-  found: { path: string; integrity: string }[],
-): { open: (header: EntryHeader) => Promise<FileSink | undefined>; settled: () => Promise<void> } {
-  let count = 0;
-  const checks: Promise<void>[] = [];
-  let failure: unknown;
-  const open = async (header: EntryHeader): Promise<FileSink | undefined> => {
-    if (header.kind !== 'sqlite') return undefined;
-    const dest = path.join(scratch, `${count++}.db`);
-    return {
-      file: dest,
-      mode: 0o600,
-      mtimeMs: header.mtimeMs,
-      close: async (digest) => {
-        const result = { path: digest.path, integrity: '' };
-        found.push(result);
-        const check = integrityCheck(dest)
-          .then((integrity) => void (result.integrity = integrity))
-          .catch((err: unknown) => void (failure ??= err))
-          .finally(() => fsp.rm(dest, { force: true }));
-        checks.push(check);
-        while (checks.length > 2) await checks.shift();
-      },
-    };
-  };
-  const settled = async () => {
-    while (checks.length) await checks.shift();
-    if (failure) throw failure;
-  };
-  return { open, settled };
 }

@@ -6,7 +6,7 @@ import { badInput, queryStatus, startRunbook } from '../runs';
 export const command: Command = {
   name: 'backups verify',
   summary: 'verify a backup, or all of a target, through the verifyBackup runbook; waits for the verdict',
-  usage: '(<backupId> | --all --target <name>) [--config <file>]',
+  usage: '(<backupId> | --all --target <name>) [--recheck-databases] [--config <file>]',
   examples: [
     'lifeboat backups verify storage-20261121T101500Z-4f2a9c01d2e3-full',
     'lifeboat backups verify --all --target storage',
@@ -14,6 +14,11 @@ export const command: Command = {
   options: {
     all: { type: 'boolean', description: 'verify every backup of --target' },
     target: { type: 'string', value: 'name', description: 'the target (with --all)' },
+    'recheck-databases': {
+      type: 'boolean',
+      description:
+        'run integrity_check on every database again (by default a database the last verification found sound in the same bytes keeps that result)',
+    },
     ...CONFIG_OPTION,
     ...SERVER_OPTIONS,
   },
@@ -43,7 +48,11 @@ export const command: Command = {
     const client = await ctx.connect();
     const handle = await startRunbook(client, {
       runbook: 'verifyBackup',
-      input: { target: target!, backupId: all ? 'all' : backupId },
+      input: {
+        target: target!,
+        backupId: all ? 'all' : backupId,
+        ...(ctx.values['recheck-databases'] === true ? { recheckDatabases: true } : {}),
+      },
       taskQueue: ctx.taskQueue,
     });
     ctx.err(`lifeboat: verifying in ${handle.workflowId}`);
@@ -51,12 +60,18 @@ export const command: Command = {
       const status = await queryStatus(client, handle).catch(() => undefined);
       if (status?.state === 'completed') {
         const result = status.result as {
-          reports: { backupId: string; files: number; databases: { path: string; integrity: string }[] }[];
+          reports: {
+            backupId: string;
+            files: number;
+            databases: { path: string; integrity: string; reused?: boolean }[];
+          }[];
         };
-        for (const r of result.reports)
+        for (const r of result.reports) {
+          const reused = r.databases.filter((d) => d.reused).length;
           ctx.out(
-            `ok  ${r.backupId}: ${r.files} files, ${r.databases.length} databases pass integrity_check`,
+            `ok  ${r.backupId}: ${r.files} files, ${r.databases.length} databases pass integrity_check${reused ? ` (${reused} checked by an earlier verification in the same bytes)` : ''}`,
           );
+        }
         return 0;
       }
       if (status?.state === 'waiting' || status?.state === 'failed') {
