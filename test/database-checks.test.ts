@@ -56,7 +56,12 @@ beforeAll(() => {
     auditLedger: 'audit.sqlite',
     catalog: 'catalog.sqlite',
     targets: {
-      checks: { root, repository: path.join(dir, 'repo'), encryption: { passphraseEnv: PASSPHRASE_ENV } },
+      checks: {
+        root,
+        repository: path.join(dir, 'repo'),
+        encryption: { passphraseEnv: PASSPHRASE_ENV },
+        restoreInto: { out: path.join(dir, 'out') },
+      },
     },
   });
   catalog = new Catalog(config.catalog);
@@ -150,6 +155,42 @@ test('a database that fails integrity_check fails every verification, never reus
   } finally {
     fs.rmSync(damaged, { force: true });
   }
+});
+
+test('restored databases in the bytes a verification found sound keep its check, unless a journal with content lies beside them', async () => {
+  await acts.writeBackup('checks', { backupId: 'restored-full', kind: 'full', createdBy: 'test' });
+  const staged = await acts.stageRestore('checks', 'restored-full', 'before-verify', { into: 'out' });
+  const count = catalog.manifest('restored-full')!.files.filter((f) => f.kind === 'sqlite').length;
+  // Not verified yet: every database is checked.
+  expect(await acts.verifyRestoredRoot('checks', 'restored-full', { dir: staged.staging })).toMatchObject({
+    databases: count,
+    databasesCheckedBefore: 0,
+  });
+  expect((await acts.verifyBackup('checks', 'restored-full')).ok).toBe(true);
+  expect(await acts.verifyRestoredRoot('checks', 'restored-full', { dir: staged.staging })).toMatchObject({
+    databases: count,
+    databasesCheckedBefore: count,
+  });
+  // A journal with content beside a database: SQLite reads it too, so that database is checked in
+  // place (here SQLite refuses to open it read-only with what it takes for a hot journal).
+  fs.writeFileSync(path.join(staged.staging, 'core.db-journal'), 'x');
+  await expect(
+    acts.verifyRestoredRoot('checks', 'restored-full', { dir: staged.staging, paths: ['core.db'] }),
+  ).rejects.toThrow(/attempt to write a readonly database/);
+  await expect(
+    acts.verifyRestoredRoot('checks', 'restored-full', {
+      dir: staged.staging,
+      paths: ['projects/p0/project.db'],
+    }),
+  ).resolves.toMatchObject({ databases: 1, databasesCheckedBefore: 1 });
+  fs.rmSync(path.join(staged.staging, 'core.db-journal'));
+  // Other bytes are checked, and reported as differing.
+  const db = new Database(path.join(staged.staging, 'core.db'));
+  db.exec('CREATE TABLE added (x)');
+  db.close();
+  await expect(
+    acts.verifyRestoredRoot('checks', 'restored-full', { dir: staged.staging, paths: ['core.db'] }),
+  ).rejects.toThrow(/core\.db differs from the backup/);
 });
 
 test('earlierChecks takes only sound, complete records of this SQLite', () => {

@@ -84,6 +84,28 @@ export function earlierChecks(report: string | null | undefined): Map<string, Da
   return found;
 }
 
+/**
+ * For checks of restored files (verifyRestoredRoot): whether a database file the manifest lists is
+ * one a verification of the archive holding it (`storedIn`) found sound, in the same bytes under this
+ * SQLite. `reportOf` gives a backup's last verification (ok, report), or undefined. The caller has
+ * hashed the file; a journal or WAL beside it would change what SQLite reads, so with one it checks.
+ */
+export function checkedBefore(
+  reportOf: (backupId: string) => { ok: boolean; report: string | null } | undefined,
+): (file: { path: string; sha256: string; storedIn: string }) => DatabaseCheck | undefined {
+  const byBackup = new Map<string, Map<string, DatabaseCheck>>();
+  return (file) => {
+    let checks = byBackup.get(file.storedIn);
+    if (!checks) {
+      const last = reportOf(file.storedIn);
+      checks = last?.ok ? earlierChecks(last.report) : new Map<string, DatabaseCheck>();
+      byBackup.set(file.storedIn, checks);
+    }
+    const check = checks.get(file.path);
+    return check?.sha256 === file.sha256 ? check : undefined;
+  };
+}
+
 export interface IntegritySinks {
   /** Where a reading puts each entry (archiveReader.ts): databases to be checked get a copy. */
   open: (header: EntryHeader) => Promise<FileSink | undefined>;
