@@ -25,7 +25,7 @@ import { exists, fsyncDir, hashFile, writeFileAtomic } from './lib/files';
 import { Bounded } from './lib/bounded';
 import { checkedBefore } from './lib/databaseChecks';
 import { integrityCheck } from './lib/integrityThread';
-import { scanRoot, type KnownFiles, type ScannedFile } from './lib/rootFiles';
+import { unlistedFiles } from './lib/rootFiles';
 import { SQLITE_SIDECARS } from './lib/sqlite';
 import { unpackChain, wantedFiles } from './lib/unpack';
 
@@ -347,13 +347,14 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
       await checking.drain();
       problems.sort();
       if (!options.paths) {
-        // Only the names matter here: files the manifest lists are not opened to tell databases.
-        const known: KnownFiles = new Map(
-          want.map((f) => [f.path, { size: f.size, mtimeMs: f.mtimeMs, sqlite: f.kind === 'sqlite' }]),
+        // A folder that is not there holds nothing unlisted (its files are reported missing).
+        const unlisted = await unlistedFiles(dir, new Set(want.map((f) => f.path))).catch(
+          (err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return [];
+            throw err;
+          },
         );
-        const present = (await scanRoot(dir, known).catch(() => [] as ScannedFile[])).map((f) => f.path);
-        const listed = new Set(want.map((f) => f.path));
-        for (const p of present) if (!listed.has(p)) problems.push(`${p} is not in the backup`);
+        for (const p of unlisted) problems.push(`${p} is not in the backup`);
       }
       if (problems.length)
         throw stopFailure(

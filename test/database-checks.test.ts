@@ -184,6 +184,13 @@ test('restored databases in the bytes a verification found sound keep its check,
     }),
   ).resolves.toMatchObject({ databases: 1, databasesCheckedBefore: 1 });
   fs.rmSync(path.join(staged.staging, 'core.db-journal'));
+  // What the backup does not hold is named (the WAL and shared-memory files the checks of these WAL
+  // databases left beside them are not).
+  fs.writeFileSync(path.join(staged.staging, 'stray.txt'), 'not restored');
+  await expect(acts.verifyRestoredRoot('checks', 'restored-full', { dir: staged.staging })).rejects.toThrow(
+    /^the restored root does not match backup restored-full: stray\.txt is not in the backup$/,
+  );
+  fs.rmSync(path.join(staged.staging, 'stray.txt'));
   // Other bytes are checked, and reported as differing.
   const db = new Database(path.join(staged.staging, 'core.db'));
   db.exec('CREATE TABLE added (x)');
