@@ -13,6 +13,7 @@ import { stopFailure } from '../errors';
 import { pathProblem } from './archive';
 import { exists } from './files';
 import { SQLITE_SIDECARS, isSqliteSync } from './sqlite';
+import { streamed } from './youngGc';
 
 export interface ScannedFile {
   path: string;
@@ -145,10 +146,38 @@ export async function unlistedFiles(root: string, listed: ReadonlySet<string>): 
   return unlisted.sort();
 }
 
-export async function snapshotDatabase(source: string, dest: string, onProgress: () => void): Promise<void> {
+/**
+ * Databases up to this size (pages, WAL included) are snapshotted in memory. sqlite3_serialize reads
+ * every page in one read transaction, as consistent as the Online Backup API, and the snapshot is
+ * written without a sync: it is a scratch file the archive is made from, and the backup API's sync of
+ * its destination cost 0.15 s for 39 MB here, of 0.25 s. Larger ones go through the backup API, page
+ * by page, so that memory stays bounded. Both give the same bytes but for page 1's change counter.
+ */
+const IN_MEMORY = 64 * 1024 * 1024;
+
+/** Writes the database's image to `dest` (a new file); its size. */
+async function writeImage(db: Database.Database, dest: string): Promise<number> {
+  const image = db.serialize();
+  await fsp.writeFile(dest, image, { flag: 'wx', mode: 0o600 });
+  return image.length;
+}
+
+export async function snapshotDatabase(
+  source: string,
+  dest: string,
+  onProgress: () => void,
+  inMemoryUpTo = IN_MEMORY,
+): Promise<void> {
   await fsp.mkdir(path.dirname(dest), { recursive: true });
   const db = new Database(source, { readonly: true, fileMustExist: true });
   try {
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    if (pages * pageSize <= inMemoryUpTo) {
+      // Young and let go once written: collected now rather than after 64 MB more.
+      streamed(await writeImage(db, dest));
+      return;
+    }
     // The Online Backup API: a consistent copy even while the application writes.
     await db.backup(dest, {
       progress: () => {
