@@ -200,6 +200,37 @@ test('restored databases in the bytes a verification found sound keep its check,
   ).rejects.toThrow(/core\.db differs from the backup/);
 });
 
+test('verifyRestoredRoot names files missing or differing, small ones (read synchronously) and large ones alike', async () => {
+  await acts.writeBackup('checks', { backupId: 'files-full', kind: 'full', createdBy: 'test' });
+  const staged = await acts.stageRestore('checks', 'files-full', 'files', { into: 'out' });
+  const files = catalog.manifest('files-full')!.files.filter((f) => f.kind === 'file');
+  const small = files.filter((f) => f.size <= 64 * 1024);
+  const large = files.filter((f) => f.size > 64 * 1024);
+  expect(small.length).toBeGreaterThanOrEqual(2);
+  expect(large.length).toBeGreaterThanOrEqual(2);
+  const at = (p: string) => path.join(staged.staging, ...p.split('/'));
+  fs.rmSync(at(small[0].path));
+  fs.appendFileSync(at(small[1].path), ' ');
+  fs.rmSync(at(large[0].path));
+  fs.appendFileSync(at(large[1].path), ' ');
+  const failure = await acts
+    .verifyRestoredRoot('checks', 'files-full', { dir: staged.staging })
+    .catch((e: Error) => e);
+  expect(failure).toBeInstanceOf(Error);
+  const listed = (failure as Error).message.replace(
+    /^the restored root does not match backup files-full: /,
+    '',
+  );
+  expect(listed.split('; ')).toEqual(
+    [
+      `${small[0].path} is missing`,
+      `${small[1].path} differs from the backup`,
+      `${large[0].path} is missing`,
+      `${large[1].path} differs from the backup`,
+    ].sort(),
+  );
+});
+
 test('earlierChecks takes only sound, complete records of this SQLite', () => {
   const sha = 'cd'.repeat(32);
   const good = {

@@ -35,6 +35,28 @@ export async function hashFile(file: string): Promise<{ sha256: string; size: nu
   }
 }
 
+/**
+ * hashFile for many small files: read synchronously through `buf` (the caller's, reused), an open,
+ * a read or two and a close without a promise or a trip through libuv's pool each (100,000 restored
+ * files took 28 s of CPU that way, about 0.3 ms each). A larger file is read piece by piece all the same.
+ */
+export function hashFileSync(file: string, buf: Buffer): { sha256: string; size: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const hash = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+      size += n;
+    }
+    return { sha256: hash.digest('hex'), size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
   try {
