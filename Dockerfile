@@ -22,7 +22,7 @@ COPY bench/lifeboat-step.ts bench/layout.ts ./bench/
 COPY scripts/build.js ./scripts/build.js
 RUN node scripts/build.js
 
-# --- build: production node_modules, with the native better-sqlite3 addon compiled here ---------
+# --- build: production node_modules, with the native addons (better-sqlite3, zstd-napi) compiled here
 FROM node:20-bookworm AS build
 
 RUN apt-get update \
@@ -31,14 +31,15 @@ RUN apt-get update \
 
 WORKDIR /app
 # node-gyp builds against the headers this Node release ships in /usr/local/include/node,
-# instead of downloading them.
-ENV npm_config_nodedir=/usr/local
+# instead of downloading them, and from the sources the addons ship (no prebuilt binary fetched).
+ENV npm_config_nodedir=/usr/local \
+    npm_config_build_from_source=true
 
 COPY package.json package-lock.json ./
 # tsx, @temporalio/*, better-sqlite3 and openpgp are runtime dependencies; typescript, jest, eslint
 # and the test server are dev dependencies and stay out of the image.
 RUN npm ci --omit=dev --no-audit --no-fund \
-  && node -e "require('better-sqlite3')(':memory:').close()"
+  && node -e "require('better-sqlite3')(':memory:').close(); new (require('zstd-napi/binding').DCtx)()"
 
 # --- runtime: slim image, no compilers, non-root ----------------------------------------------
 FROM node:20-bookworm-slim

@@ -1,5 +1,6 @@
 /**
- * Writes test/fixtures/archive-v1/: a full backup and an incremental on top of it of a tiny storage
+ * Writes test/fixtures/archive-v2/ (the format Lifeboat writes today; archive-v1/ is the same made
+ * by the Lifeboat of format 1, kept as it was): a full backup and an incremental on top of it of a tiny storage
  * root, made by Lifeboat's own backup activity in recipient-key mode, with signed sidecars, the
  * test-only keys, and expected.json (the tree each backup restores: path → size, SHA-256, mode,
  * mtime). test/archive-cli.test.ts and test/archive-format.test.ts read it; docs/archive-format.md
@@ -10,7 +11,7 @@
  * Deterministic where it can be: the tree (bytes, modes, mtimes), the backup ids and every time
  * (keys, signatures, `createdAt`: the clock of this process is stopped at fixed dates in 2024, so
  * no machine sees them in the future) are fixed, and the keys are reused when the folder has them
- * (--new-keys makes new ones). The plaintext of each archive is the same on every run; OpenPGP
+ * (--new-keys makes new ones; a new folder takes archive-v1's). The plaintext of each archive is the same on every run; OpenPGP
  * encryption is randomised, so the `.lbk` files, their SHA-256 in the sidecars and the signatures
  * are not.
  */
@@ -21,10 +22,14 @@ import * as path from 'node:path';
 import * as openpgp from 'openpgp';
 import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
+import { snapshotDatabase } from '../activities/lib/rootFiles';
 import { parseConfig } from '../config';
 import { pseudoRandom, sha256OfFile, treeState } from './storage-root';
 
-export const FIXTURE = path.resolve(__dirname, '..', 'test', 'fixtures', 'archive-v1');
+/** The fixture of the format Lifeboat writes, and the one of each earlier format (never regenerated). */
+export const FIXTURE = path.resolve(__dirname, '..', 'test', 'fixtures', 'archive-v2');
+export const FIXTURE_V1 = path.resolve(__dirname, '..', 'test', 'fixtures', 'archive-v1');
+export const FIXTURES = { 1: FIXTURE_V1, 2: FIXTURE } as const;
 export const FIXTURE_TARGET = 'fixture';
 export const FULL_ID = 'fixture-20240501T120000Z-f1x7-full';
 export const INCREMENTAL_ID = 'fixture-20240502T093000Z-f1x7-incremental';
@@ -112,12 +117,9 @@ async function restoredTree(root: string, work: string): Promise<ReturnType<type
   const tree = treeState(root);
   const snapshot = path.join(work, 'snapshot.db');
   for (const rel of DATABASES) {
-    const db = new Database(path.join(root, ...rel.split('/')), { readonly: true });
-    try {
-      await db.backup(snapshot);
-    } finally {
-      db.close();
-    }
+    // As the backup takes it (in memory: the same pages as the Online Backup API's, bar page 1's
+    // change counter).
+    await snapshotDatabase(path.join(root, ...rel.split('/')), snapshot, () => undefined);
     tree[rel] = { ...tree[rel], sha256: sha256OfFile(snapshot) };
     fs.rmSync(snapshot);
   }
@@ -132,7 +134,10 @@ async function keyPair(name: string, email: string) {
 /** The test-only keys: reused when present, so that regenerating keeps fingerprints stable. */
 async function ensureKeys(newKeys: boolean): Promise<void> {
   const at = (f: string) => path.join(FIXTURE, f);
-  if (newKeys || !Object.values(KEY_FILES).every((f) => fs.existsSync(at(f)))) {
+  const all = (dir: string) => Object.values(KEY_FILES).every((f) => fs.existsSync(path.join(dir, f)));
+  if (!newKeys && !all(FIXTURE) && all(FIXTURE_V1))
+    for (const f of Object.values(KEY_FILES)) fs.copyFileSync(path.join(FIXTURE_V1, f), at(f));
+  if (newKeys || !all(FIXTURE)) {
     const recipient = await keyPair('Lifeboat fixture recipient (test only)', 'recipient@fixture.invalid');
     const signing = await keyPair('Lifeboat fixture signing (test only)', 'signing@fixture.invalid');
     fs.writeFileSync(at(KEY_FILES.recipientPrivate), recipient.privateKey);

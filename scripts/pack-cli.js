@@ -10,7 +10,8 @@
  * - better-sqlite3, a native module, cannot be bundled: it is an optional dependency. Online, npm
  *   installs it (a prebuilt binary for the laptop, or a build); offline, or where it fails to build, the
  *   install still succeeds and only the commands that read a local SQLite store say what to install
- *   (client/cli.ts). pg-native (pg's optional native driver) stays outside the bundle likewise.
+ *   (client/cli.ts). pg-native (pg's optional native driver) stays outside the bundle likewise, and
+ *   zstd-napi (optional too): without it the bundled fzstd decompresses archives, more slowly.
  * - The package's package.json carries the version and the commit it was built from (`lifeboat
  *   version` reports it: there is no git repository around an installed package).
  * - `lifeboat` (dist/lifeboat.js) runs the bundle through bin/cached-bundle.js (copied beside it), which
@@ -31,7 +32,7 @@ const { parseArgs } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..');
 /** Modules left outside the bundle: native, resolved where the package is installed. */
-const EXTERNAL = new Set(['better-sqlite3', 'pg-native']);
+const EXTERNAL = new Set(['better-sqlite3', 'pg-native', 'zstd-napi']);
 /** Packages whose CommonJS build is UMD (its require calls hidden from a bundler): their ES module build. */
 const ES_MODULE_BUILD = new Set(['jsonc-parser']);
 
@@ -151,7 +152,10 @@ function writePackage(out) {
     engines: root.engines,
     bin: { lifeboat: 'dist/lifeboat.js' },
     files: ['dist/'],
-    optionalDependencies: { 'better-sqlite3': root.dependencies['better-sqlite3'] },
+    optionalDependencies: {
+      'better-sqlite3': root.dependencies['better-sqlite3'],
+      'zstd-napi': root.dependencies['zstd-napi'],
+    },
     lifeboatCommit: commit(),
   };
   fs.writeFileSync(path.join(out, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -161,7 +165,8 @@ function writePackage(out) {
       '# lifeboat CLI',
       '',
       'The command line of Lifeboat, a disaster-recovery runbook engine on Temporal: `lifeboat --help`.',
-      'One bundled file; better-sqlite3 (optional) serves the commands that read a local SQLite store.',
+      'One bundled file; better-sqlite3 (optional) serves the commands that read a local SQLite store,',
+      'zstd-napi (optional) reads archives faster (without it, a bundled JavaScript decoder reads them).',
       'See the repository\'s README, "The CLI on a responder\'s laptop".',
       '',
     ].join('\n'),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Idempotent set-up shared by `npm run up` and `npm test`: Debian build tools for the native
- * SQLite module, `npm ci` when node_modules is missing or out of date, the pinned Temporal CLI,
+ * modules (SQLite, zstd), `npm ci` when node_modules is missing or out of date, the pinned Temporal CLI,
  * and (for the tests only) Debian's Chromium for the browser test of the Temporal UI.
  * Plain JavaScript without dependencies: it runs before node_modules exists.
  */
@@ -68,16 +68,20 @@ function ensureNodeModules() {
   if (have === want && nativeModuleLoads()) return;
   ensureBuildTools();
   log('node_modules is missing or out of date: npm ci');
-  const env = { ...process.env };
-  // Build the native SQLite module against the installed Node headers when they are present.
+  // The native modules (better-sqlite3, zstd-napi) are built from the sources they ship, against
+  // the installed Node headers when they are present: no prebuilt binary is fetched.
+  const env = { npm_config_build_from_source: 'true', ...process.env };
   if (!env.npm_config_nodedir && fs.existsSync('/usr/include/node/node.h')) env.npm_config_nodedir = '/usr';
   run('npm', ['ci', '--no-audit', '--no-fund'], { env });
-  if (!nativeModuleLoads()) throw new Error('better-sqlite3 did not build; see the npm output above');
+  if (!nativeModuleLoads())
+    throw new Error('better-sqlite3 or zstd-napi did not build; see the npm output above');
   fs.writeFileSync(stamp, `${want}\n`);
 }
 
 function nativeModuleLoads() {
-  const result = spawnSync(process.execPath, ['-e', "new (require('better-sqlite3'))(':memory:').close()"], {
+  const probe =
+    "new (require('better-sqlite3'))(':memory:').close(); new (require('zstd-napi/binding').DCtx)()";
+  const result = spawnSync(process.execPath, ['-e', probe], {
     cwd: ROOT,
     stdio: 'ignore',
   });
@@ -156,6 +160,14 @@ function aptInstall(pkg, what, why) {
     run('apt-get', ['update']);
     install();
   }
+}
+
+/** Debian's `zstd` tool, which the doc's Python sketch of an archive reader runs (archive-format.test.ts). */
+function ensureZstdTool() {
+  if (onPath('zstd')) return onPath('zstd');
+  aptInstall('zstd', 'the zstd tool', "the test of docs/archive-format.md's Python reader needs it");
+  if (!onPath('zstd')) throw new Error('apt-get installed zstd but it is still not on PATH');
+  return onPath('zstd');
 }
 
 /** Debian's `chromium` package, installed with apt-get when /usr/bin/chromium is missing. */
@@ -284,6 +296,7 @@ if (require.main === module) {
     if (!['up', 'bench'].includes(process.env.npm_lifecycle_event)) {
       log(`Chromium: ${ensureChromium()}`);
       log(`PostgreSQL: ${ensurePostgres()}`);
+      log(`zstd: ${ensureZstdTool()}`);
       const { server } = findTemporalServer();
       log(`Temporal Server: ${server} (${cliVersion(server)})`);
     }

@@ -3,24 +3,32 @@
  * does with each encryption mode (and that the doc's table says exactly that), the sidecar's
  * signature under `gpg --verify`, and archives read by readers written from the doc alone — the one
  * below (it does not import archive.ts) and the doc's own Python sketch — down to the last file of an
- * incremental's tree. The committed fixture (test/fixtures/archive-v1) is read the same way.
+ * incremental's tree. The committed fixtures (test/fixtures/archive-v2, and archive-v1 of the format
+ * before) are read the same way. Zstandard frames are decompressed by fzstd, not by the binding
+ * Lifeboat writes them with.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { decompress as unzstd } from 'fzstd';
 import * as openpgp from 'openpgp';
 import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
-import { FIXTURE, FULL_ID, INCREMENTAL_ID, KEY_FILES } from '../scripts/make-archive-fixture';
+import { FIXTURES, FULL_ID, INCREMENTAL_ID, KEY_FILES } from '../scripts/make-archive-fixture';
 import { treeState, writeStorageRoot } from '../scripts/storage-root';
 import { ROOT, tempDir, writeConfig } from './helpers';
 
 const DOC = path.join(ROOT, 'docs', 'archive-format.md');
 const PASSPHRASE_ENV = 'LIFEBOAT_TEST_FORMAT_PASSPHRASE';
 const PASSPHRASE = 'format-test-passphrase-not-printed';
-const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
+/** The magic Lifeboat writes, and the one before it. */
+const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/2\n');
+const CODECS: Record<string, string[]> = {
+  [MAGIC.toString()]: ['store', 'zstd'],
+  'LIFEBOAT-ARCHIVE/1\n': ['store', 'deflate'],
+};
 
 let dir: string;
 let keys: Record<'recipient' | 'recipientV2' | 'signing', { publicFile: string; privateFile: string }>;
@@ -61,7 +69,8 @@ function readPlaintext(plain: Buffer): ReadArchive {
     return plain.subarray(at - n, at);
   };
   const u32 = () => take(4).readUInt32BE(0);
-  if (!take(MAGIC.length).equals(MAGIC)) throw new Error('wrong magic');
+  const codecs = CODECS[take(MAGIC.length).toString('latin1')];
+  if (!codecs) throw new Error('wrong magic');
   const entries = new Map<string, ReadEntry>();
   let manifest: ReadArchive['manifest'] | undefined;
   let manifestSha256 = '';
@@ -73,11 +82,18 @@ function readPlaintext(plain: Buffer): ReadArchive {
     const header = JSON.parse(take(length).toString('utf8')) as ReadEntry['header'];
     if (header.path.startsWith('/') || header.path.split('/').includes('..')) throw new Error('unsafe path');
     if (entries.has(header.path.normalize('NFC'))) throw new Error(`${header.path} twice`);
+    if (!codecs.includes(header.codec)) throw new Error(`codec ${header.codec}`);
     const chunks: Buffer[] = [];
     for (let n = u32(); n !== 0; n = u32()) {
       if (n > 8 * 1024 * 1024) throw new Error('chunk too long');
       const stored = take(n);
-      chunks.push(header.codec === 'deflate' ? zlib.inflateRawSync(stored) : Buffer.from(stored));
+      const data =
+        header.codec === 'zstd'
+          ? unzstd(stored)
+          : header.codec === 'deflate'
+            ? zlib.inflateRawSync(stored)
+            : stored;
+      chunks.push(Buffer.from(data));
     }
     const data = Buffer.concat(chunks);
     const trailer = JSON.parse(take(u32()).toString('utf8')) as { sha256: string; size: number };
@@ -210,7 +226,7 @@ beforeAll(async () => {
       filesPerProject: 2,
       binaryBytes: 300 * 1024,
     });
-    // More than one chunk of each codec: 300 KiB of random bytes (stored), 600 KiB of text (deflated).
+    // More than one chunk of each codec: 300 KiB of random bytes (stored), 600 KiB of text (zstd).
     fs.writeFileSync(path.join(dir, name, 'root', 'big.txt'), 'lifeboat '.repeat(70_000));
     return { root: path.join(dir, name, 'root'), repository: repo(name), encryption, engineVersion: '3.1.0' };
   };
@@ -356,7 +372,7 @@ describe('a reader written from the doc reads what gpg decrypts', () => {
     expect(incr.manifest).toHaveProperty('deleted', ['projects/p0/notes/n1.md']);
     expect([...incr.entries.keys()]).toEqual(['projects/p0/notes/n0.md']);
     // Multi-chunk entries of both codecs were read.
-    expect(full.entries.get('big.txt')?.header.codec).toBe('deflate');
+    expect(full.entries.get('big.txt')?.header.codec).toBe('zstd');
     expect(full.entries.get('projects/p0/tiles/tile.bin')?.header).toMatchObject({
       codec: 'store',
       size: 300 * 1024,
@@ -390,21 +406,28 @@ describe('a reader written from the doc reads what gpg decrypts', () => {
     expect(paths).toEqual([...readPlaintext(plain).entries.keys()].sort());
   });
 
-  test('the committed fixture: gpg opens it with its test-only key and it rebuilds the expected tree', () => {
-    const home = gnupgHome(
-      path.join(FIXTURE, KEY_FILES.recipientPrivate),
-      path.join(FIXTURE, KEY_FILES.signingPublic),
-    );
-    const read = (id: string) => {
-      const sidecar = path.join(FIXTURE, `${id}.json`);
-      expect(gpg(home, ['--verify', `${sidecar}.asc`, sidecar]).status).toBe(0);
-      const archive = readPlaintext(decrypt(home, path.join(FIXTURE, `${id}.lbk`)));
-      expect(archive.manifestSha256).toBe(JSON.parse(fs.readFileSync(sidecar, 'utf8')).manifestSha256);
-      return archive;
-    };
-    const expected = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'expected.json'), 'utf8'));
-    const full = read(FULL_ID);
-    expect(rebuildTree([full])).toEqual(expected[FULL_ID]);
-    expect(rebuildTree([full, read(INCREMENTAL_ID)])).toEqual(expected[INCREMENTAL_ID]);
-  });
+  test.each(Object.entries(FIXTURES))(
+    'the committed fixture of format %s: gpg opens it with its test-only key and it rebuilds the expected tree',
+    (version, FIXTURE) => {
+      const home = gnupgHome(
+        path.join(FIXTURE, KEY_FILES.recipientPrivate),
+        path.join(FIXTURE, KEY_FILES.signingPublic),
+      );
+      const read = (id: string) => {
+        const sidecar = path.join(FIXTURE, `${id}.json`);
+        expect(gpg(home, ['--verify', `${sidecar}.asc`, sidecar]).status).toBe(0);
+        const archive = readPlaintext(decrypt(home, path.join(FIXTURE, `${id}.lbk`)));
+        expect(archive.manifestSha256).toBe(JSON.parse(fs.readFileSync(sidecar, 'utf8')).manifestSha256);
+        return archive;
+      };
+      const expected = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'expected.json'), 'utf8'));
+      const full = read(FULL_ID);
+      expect(rebuildTree([full])).toEqual(expected[FULL_ID]);
+      expect(rebuildTree([full, read(INCREMENTAL_ID)])).toEqual(expected[INCREMENTAL_ID]);
+      const codecs = new Set(
+        [full, read(INCREMENTAL_ID)].flatMap((a) => [...a.entries.values()].map((e) => e.header.codec)),
+      );
+      expect([...codecs].sort()).toEqual(version === '1' ? ['deflate', 'store'] : ['store', 'zstd']);
+    },
+  );
 });

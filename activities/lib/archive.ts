@@ -2,11 +2,13 @@
  * Lifeboat's backup archive: a stream of framed entries, compressed per chunk where it pays, with
  * the manifest as the last entry. It is encrypted as a whole by OpenPGP (see crypto.ts).
  *
- *   "LIFEBOAT-ARCHIVE/1\n"
+ *   "LIFEBOAT-ARCHIVE/2\n"
  *   entry*   'E' u32 headerLength  header-JSON { path, kind, mode, mtimeMs, size, codec }
- *            (u32 chunkLength chunk)* u32 0       chunks: raw, or each one raw-deflated on its own
+ *            (u32 chunkLength chunk)* u32 0       chunks: raw, or each one a zstd frame of its own
  *            u32 trailerLength trailer-JSON { sha256, size }   of the original bytes
  *   'Z'
+ *
+ * Version 1 (still read) compressed chunks with raw deflate; docs/archive-format.md has both.
  *
  * This module writes archives. Reading never trusts them (archiveReader.ts): every header, entry
  * and the manifest are checked before a byte goes anywhere. What writer and reader share is in
@@ -48,6 +50,7 @@ export {
   frameChunk,
   frameHeader,
   frameTrailer,
+  FORMATS,
   MAGIC,
   type ArchiveErrorCode,
   type Codec,

@@ -1,7 +1,7 @@
 /**
  * Reading, hashing and compressing an archive's files ahead of its writer (archive.ts), in worker
  * threads, so that the cores work at once: the workers read, hash (SHA-256 of the original bytes)
- * and raw-deflate chunk by chunk while the main thread frames, encrypts and writes.
+ * and zstd-compress (zstd.ts) chunk by chunk while the main thread frames, encrypts and writes.
  *
  * Each file goes to one worker (in turn, asked for in batches); a worker handles its files one
  * after another and sends their chunks to the main thread, many small files to a message. A worker
@@ -14,15 +14,16 @@
  */
 import * as os from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { CHUNK_SIZE, THREAD_GC, THREAD_LIMITS, type Codec, type SourceEntry } from './archiveFormat';
+import { CHUNK_SIZE, THREAD_LIMITS, type Codec, type SourceEntry } from './archiveFormat';
 import { withGc } from './youngGc';
+import { ZSTD_LEVEL, zstdBinding } from './zstd';
 
 /** What a worker may send before the writer has taken it, in units of UNIT bytes (a chunk is at least one). */
 const UNIT = 64 * 1024;
 const WINDOW_UNITS = 64;
 /** Files asked for ahead of the one being written. */
 const AHEAD_FILES = 256;
-/** A slot holds a chunk, raw or deflated (deflate adds a few bytes to what does not compress). */
+/** A slot holds a chunk, raw or compressed (zstd adds a few bytes to what does not compress). */
 const SLOT = CHUNK_SIZE + 4096;
 
 /** The workers' count: the cores, at least 1, at most 4 (the main thread has its own work). */
@@ -39,9 +40,8 @@ const WORKER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
-const zlib = require('node:zlib');
-const { chunkSize, slotSize, unit, credits: sab, slots } = workerData;
-${THREAD_GC}
+const zstd = require(workerData.zstdBinding);
+const { chunkSize, slotSize, unit, credits: sab, slots, level } = workerData;
 const credits = new Int32Array(sab);
 const spare = [];
 let events = [];
@@ -70,14 +70,13 @@ function slot() {
   for (let m; (m = receiveMessageOnPort(slots)); ) spare.push(m.message);
   return Buffer.from(spare.pop() || new ArrayBuffer(slotSize));
 }
-// zlib's output buffer is sized to the input (deflate's worst case is a few bytes per 16 KiB more):
-// the result is a view of it. A slot-sized one (260 KiB) for each small file was 100,000 such
-// buffers, counted by spent() only at their used length, and a backup of 100,000 files' heap grew
-// by over 50 MB with them.
-function deflate(raw) {
-  const room = raw.length + 256;
-  spent(room);
-  return zlib.deflateRawSync(raw, { level: 1, chunkSize: room });
+// One compression context and one output buffer for the thread's life: the result is a view of
+// it, copied into the message or the slot before the next chunk is compressed.
+const cctx = new zstd.CCtx();
+cctx.setParameter(zstd.CParameter.compressionLevel, level);
+const packedBuf = Buffer.allocUnsafe(zstd.compressBound(chunkSize));
+function compress(raw) {
+  return packedBuf.subarray(0, cctx.compress2(packedBuf, raw));
 }
 function readFile(id, source, path) {
   const fd = fs.openSync(source, 'r');
@@ -99,12 +98,12 @@ function readFile(id, source, path) {
       hash.update(raw);
       let packed;
       if (position === 0) {
-        packed = want < 512 ? undefined : deflate(raw);
-        if (packed && packed.length < want * 0.9) codec = 'deflate';
+        packed = want < 512 ? undefined : compress(raw);
+        if (packed && packed.length < want * 0.9) codec = 'zstd';
         emit({ id, type: 'open', size, codec }, 0);
-      } else if (codec === 'deflate') packed = deflate(raw);
+      } else if (codec === 'zstd') packed = compress(raw);
       position += want;
-      const stored = codec === 'deflate' ? packed : raw;
+      const stored = codec === 'zstd' ? packed : raw;
       if (stored.length <= unit) {
         // Small: copied into the message; the slot stays here.
         spare.push(buf.buffer);
@@ -217,7 +216,7 @@ class AheadWorker {
   private readonly files = new Map<number, FileAhead>();
   private crashed: Error | undefined;
 
-  constructor() {
+  constructor(binding: string) {
     Atomics.store(this.credits, 0, WINDOW_UNITS);
     this.worker = withGc(
       () =>
@@ -230,6 +229,8 @@ class AheadWorker {
             unit: UNIT,
             credits: this.credits.buffer,
             slots: this.slots.port2,
+            zstdBinding: binding,
+            level: ZSTD_LEVEL,
           },
           transferList: [this.slots.port2],
         }),
@@ -288,7 +289,10 @@ export async function* readAhead(
   entries: Iterable<SourceEntry> | AsyncIterable<SourceEntry>,
   workers = aheadWorkers(),
 ): AsyncGenerator<FileAhead> {
-  const pool = Array.from({ length: workers }, () => new AheadWorker());
+  const binding = zstdBinding();
+  if (!binding)
+    throw new Error('writing a backup needs the zstd-napi module: run npm ci (node scripts/setup.js)');
+  const pool = Array.from({ length: workers }, () => new AheadWorker(binding));
   // Files are asked for in batches, up to AHEAD_FILES ahead: a worker always has the next ones,
   // and memory is bounded by the credits, not by how many files wait.
   const queued: { file: FileAhead; worker: AheadWorker; id: number }[] = [];

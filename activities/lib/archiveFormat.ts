@@ -4,7 +4,22 @@
  * trailers, and the error a reader throws. The layout is described in archive.ts.
  */
 
-export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/1\n');
+/** What the writer writes: version 2 (zstd chunks). */
+export const MAGIC = Buffer.from('LIFEBOAT-ARCHIVE/2\n');
+/**
+ * The versions a reader reads, each with its magic and the codecs its chunks may use: version 1
+ * (written until 2026-12) compressed with raw deflate, version 2 with zstd (zstd.ts).
+ */
+export interface ArchiveFormat {
+  version: number;
+  /** The plaintext's first bytes (every version's magic has the same length). */
+  magic: Buffer;
+  codecs: ReadonlySet<Codec>;
+}
+export const FORMATS: readonly ArchiveFormat[] = [
+  { version: 1, magic: Buffer.from('LIFEBOAT-ARCHIVE/1\n'), codecs: new Set(['store', 'deflate']) },
+  { version: 2, magic: MAGIC, codecs: new Set(['store', 'zstd']) },
+];
 /** The size of the chunks the writer produces. */
 export const CHUNK_SIZE = 256 * 1024;
 /** The largest chunk a reader accepts: fixed, so archives written with other chunk sizes still read. */
@@ -36,7 +51,7 @@ const spent = (() => {
 export const MAX_MANIFEST = 256 * 1024 * 1024;
 
 export type EntryKind = 'file' | 'sqlite' | 'manifest';
-export type Codec = 'store' | 'deflate';
+export type Codec = 'store' | 'deflate' | 'zstd';
 
 export interface EntryHeader {
   path: string;

@@ -13,10 +13,13 @@ import { pathProblem } from '../../common/paths';
 import {
   ArchiveError,
   CHUNK_SIZE,
+  FORMATS,
   MAGIC,
   MAX_CHUNK,
   MAX_HEADER,
   MAX_MANIFEST,
+  type Codec,
+  type ArchiveFormat as Format,
   type EntryDigest,
   type EntryHeader,
   type WriteProgress,
@@ -26,6 +29,7 @@ import { ByteReader } from './byteReader';
 import { EntryThreads, type EntryOutcome } from './entryThreads';
 import { manifestProblems, type Manifest } from './manifest';
 import { ManifestJsonError, ManifestParser } from './manifestParse';
+import { unzstd, zstdBinding, ZstdProblem } from './zstd';
 
 const inflateRaw = promisify(zlib.inflateRaw);
 
@@ -68,7 +72,7 @@ const KINDS = new Set(['file', 'sqlite', 'manifest']);
 const E = 0x45;
 const Z = 0x5a;
 
-function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
+function checkHeader(raw: unknown, seen: Map<string, string>, format: Format): EntryHeader {
   if (typeof raw !== 'object' || raw === null)
     throw new ArchiveError('an entry header is not an object', 'damaged');
   const h = raw as Record<string, unknown>;
@@ -82,9 +86,9 @@ function checkHeader(raw: unknown, seen: Map<string, string>): EntryHeader {
       'refusedEntry',
     );
   }
-  if (h.codec !== 'store' && h.codec !== 'deflate')
+  if (!format.codecs.has(h.codec as Codec))
     throw new ArchiveError(
-      `archive entry ${name()} has an unknown codec '${String(h.codec)}'`,
+      `archive entry ${name()} has an unknown codec '${String(h.codec)}' (format version ${format.version} has ${[...format.codecs].join(', ')})`,
       'refusedEntry',
     );
   for (const key of ['mode', 'mtimeMs', 'size']) {
@@ -117,7 +121,7 @@ function outcomeError(outcome: Exclude<EntryOutcome, { ok: true }>, header: Entr
       'damaged',
     );
   if (outcome.problem !== 'io')
-    return new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`, 'damaged');
+    return new ArchiveError(`entry ${name} is corrupt (its compressed data does not decompress)`, 'damaged');
   return Object.assign(new Error(outcome.message), outcome.code ? { code: outcome.code } : {});
 }
 
@@ -160,11 +164,12 @@ export async function readArchive(
     if (err instanceof ArchiveError) return Buffer.alloc(0);
     throw err;
   });
-  if (!magic.equals(MAGIC)) {
+  const format = FORMATS.find((f) => magic.equals(f.magic));
+  if (!format) {
     const version = /^LIFEBOAT-ARCHIVE\/(\d+)/.exec(magic.toString('latin1'));
     throw new ArchiveError(
       version
-        ? `the archive is of format version ${version[1]}; this Lifeboat reads version 1 only (a newer Lifeboat wrote it)`
+        ? `the archive is of format version ${version[1]}; this Lifeboat reads versions ${FORMATS.map((f) => f.version).join(' and ')} only (a newer Lifeboat wrote it)`
         : 'not a Lifeboat archive (wrong magic header)',
       'notLifeboat',
     );
@@ -174,7 +179,9 @@ export async function readArchive(
   let manifest: Manifest | undefined;
   let manifestSha256 = '';
   let bytes = 0;
-  const threadsAfter = options.threadsAfter ?? 16 * 1024 * 1024;
+  // Without the native zstd binding (the packed CLI), zstd chunks are decompressed on this thread.
+  const threadsAfter =
+    format.codecs.has('zstd') && !zstdBinding() ? Infinity : (options.threadsAfter ?? 16 * 1024 * 1024);
   let threads: EntryThreads | undefined;
   const handed: Handed[] = [];
   let inlineFile: fsp.FileHandle | undefined;
@@ -220,7 +227,7 @@ export async function readArchive(
       } catch {
         throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
       }
-      const header = checkHeader(rawHeader, seen);
+      const header = checkHeader(rawHeader, seen, format);
       const name = () => JSON.stringify(header.path);
       const inEntry = () => `entry ${name()}`;
       const isManifest = header.kind === 'manifest';
@@ -263,7 +270,7 @@ export async function readArchive(
           progress?.({ files: entries.length, bytes, current: header.path });
           continue;
         }
-        const chunk = await inflated(stored, header, size);
+        const chunk = await unpacked(stored, header, size);
         size += chunk.length;
         if (size > header.size)
           throw new ArchiveError(
@@ -370,19 +377,22 @@ function digestOf(header: EntryHeader, sha256: string, size: number): EntryDiges
 }
 
 /** A stored chunk as the original bytes, bounded by what the header still promises. */
-async function inflated(stored: Buffer, header: EntryHeader, size: number): Promise<Buffer> {
-  if (header.codec !== 'deflate') return stored;
+async function unpacked(stored: Buffer, header: EntryHeader, size: number): Promise<Buffer> {
+  if (header.codec === 'store') return stored;
+  // A small chunk may not expand into gigabytes.
+  const room = Math.max(1, Math.min(header.size - size, MAX_CHUNK));
   try {
-    // A small chunk may not inflate into gigabytes.
-    const room = Math.max(1, Math.min(header.size - size, MAX_CHUNK));
-    return await inflateRaw(stored, { maxOutputLength: room });
+    return header.codec === 'zstd'
+      ? unzstd(stored, room)
+      : await inflateRaw(stored, { maxOutputLength: room });
   } catch (err) {
     const name = JSON.stringify(header.path);
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+    const code = err instanceof ZstdProblem ? err.problem : (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE' || code === 'tooLarge')
       throw new ArchiveError(
         `entry ${name} holds more bytes than its header says (${header.size})`,
         'damaged',
       );
-    throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not inflate)`, 'damaged');
+    throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not decompress)`, 'damaged');
   }
 }

@@ -19,7 +19,8 @@
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { withGc } from './youngGc';
-import { CHUNK_SIZE, MAX_CHUNK, THREAD_GC, THREAD_LIMITS } from './archiveFormat';
+import { CHUNK_SIZE, MAX_CHUNK, THREAD_GC, THREAD_LIMITS, type Codec } from './archiveFormat';
+import { zstdBinding } from './zstd';
 
 const WINDOW = 4;
 const SLOT = CHUNK_SIZE + 8192;
@@ -30,12 +31,14 @@ const SLOT = CHUNK_SIZE + 8192;
  */
 const MAX_OPS = 96;
 /**
- * An operation travels as OP_FIELDS numbers in a Float64Array — begin: 1, id, size, deflate (1/0),
+ * An operation travels as OP_FIELDS numbers in a Float64Array — begin: 1, id, size, codec (CODECS),
  * the target's mode (-1: none) and mtimeMs; chunk: 2, id, offset, length; end: 3, id — with the
  * targets' file names beside them: cloning 300,000 small objects (100,000 files) took the main
  * thread 0.4 s, numbers take a copy.
  */
 const OP_FIELDS = 6;
+/** A codec as the number an operation carries. */
+const CODECS: Record<Codec, number> = { store: 0, deflate: 1, zstd: 2 };
 
 export interface FileTarget {
   file: string;
@@ -50,7 +53,7 @@ export type EntryOutcome =
   | { ok: false; problem: 'io'; message: string; code?: string };
 
 type Op =
-  | { op: 'begin'; id: number; deflate: boolean; size: number; target?: FileTarget }
+  | { op: 'begin'; id: number; codec: Codec; size: number; target?: FileTarget }
   | { op: 'chunk'; id: number; offset: number; length: number }
   | { op: 'end'; id: number };
 
@@ -59,8 +62,24 @@ const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
-const { maxChunk, slotSize, chunkSize } = workerData;
+const { maxChunk, slotSize, chunkSize, zstdBinding } = workerData;
 ${THREAD_GC}
+// zstd (zstd.ts has the same checks): one frame declaring 1..room bytes, decompressed into a buffer
+// of exactly that size, this thread's own (the bytes are hashed and written before the next chunk).
+let zstd, dctx, out = Buffer.alloc(0);
+function unzstd(stored, room) {
+  if (!dctx) { zstd = require(zstdBinding); dctx = new zstd.DCtx(); }
+  let size;
+  try { size = zstd.getFrameContentSize(stored); } catch { return 'corrupt'; }
+  if (!size) return 'corrupt';
+  if (size > room) return 'tooLarge';
+  if (out.length < size) out = Buffer.allocUnsafe(Math.max(size, chunkSize));
+  const into = out.subarray(0, size);
+  let written;
+  try { written = dctx.decompress(into, stored); }
+  catch (err) { return /too small/i.test(err.message) ? 'tooLarge' : 'corrupt'; }
+  return written === size ? into : 'corrupt';
+}
 const entries = new Map();
 function fail(e, outcome) {
   e.outcome = outcome;
@@ -68,7 +87,7 @@ function fail(e, outcome) {
 }
 function run(op, data) {
   if (op.op === 'begin') {
-    const e = { deflate: op.deflate, expected: op.size, size: 0, hash: createHash('sha256'), target: op.target };
+    const e = { codec: op.codec, expected: op.size, size: 0, hash: createHash('sha256'), target: op.target };
     entries.set(op.id, e);
     if (op.target) {
       try { e.fd = fs.openSync(op.target.file, 'wx', 0o600); }
@@ -81,9 +100,12 @@ function run(op, data) {
     if (e.outcome) return undefined;
     const stored = data.subarray(op.offset, op.offset + op.length);
     let chunk = stored;
-    if (e.deflate) {
+    const room = Math.max(1, Math.min(e.expected - e.size, maxChunk));
+    if (e.codec === ${CODECS.zstd}) {
+      chunk = unzstd(stored, room);
+      if (typeof chunk === 'string') { fail(e, { ok: false, problem: chunk }); return undefined; }
+    } else if (e.codec === ${CODECS.deflate}) {
       // One output buffer a byte larger than a writer's chunk: no second buffer, no concatenation.
-      const room = Math.max(1, Math.min(e.expected - e.size, maxChunk));
       try { chunk = zlib.inflateRawSync(stored, { maxOutputLength: room, chunkSize: Math.max(64, Math.min(room, chunkSize) + 1) }); spent(chunk.length); }
       catch (err) { fail(e, { ok: false, problem: err.code === 'ERR_BUFFER_TOO_LARGE' ? 'tooLarge' : 'corrupt' }); return undefined; }
     }
@@ -114,7 +136,7 @@ parentPort.on('message', ({ codes, files, data }) => {
   for (let k = 0, f = 0; k < codes.length; k += ${OP_FIELDS}) {
     const kind = codes[k], id = codes[k + 1];
     const op = kind === 1
-      ? { op: 'begin', id, size: codes[k + 2], deflate: codes[k + 3] === 1,
+      ? { op: 'begin', id, size: codes[k + 2], codec: codes[k + 3],
           target: codes[k + 4] >= 0 ? { file: files[f++], mode: codes[k + 4], mtimeMs: codes[k + 5] } : undefined }
       : kind === 2 ? { op: 'chunk', id, offset: codes[k + 2], length: codes[k + 3] } : { op: 'end', id };
     const r = run(op, buf); if (r) results.push(r);
@@ -148,7 +170,12 @@ class EntryThread {
       () =>
         new Worker(THREAD_SOURCE, {
           eval: true,
-          workerData: { maxChunk: MAX_CHUNK, slotSize: SLOT, chunkSize: CHUNK_SIZE },
+          workerData: {
+            maxChunk: MAX_CHUNK,
+            slotSize: SLOT,
+            chunkSize: CHUNK_SIZE,
+            zstdBinding: zstdBinding(),
+          },
           resourceLimits: THREAD_LIMITS,
         }),
     );
@@ -212,7 +239,7 @@ class EntryThread {
     if (op.op === 'begin') {
       c[k] = 1;
       c[k + 2] = op.size;
-      c[k + 3] = op.deflate ? 1 : 0;
+      c[k + 3] = CODECS[op.codec];
       c[k + 4] = op.target ? op.target.mode : -1;
       c[k + 5] = op.target ? op.target.mtimeMs : 0;
       if (op.target) this.files.push(op.target.file);
@@ -267,7 +294,7 @@ export class EntryThreads {
   /** Starts an entry; returns how to feed it and its outcome (which settles after `end`). */
   begin(
     id: number,
-    header: { codec: string; size: number },
+    header: { codec: Codec; size: number },
     target: FileTarget | undefined,
   ): {
     chunk: (stored: Buffer) => Promise<void>;
@@ -288,7 +315,7 @@ export class EntryThreads {
     const begun = thread.push({
       op: 'begin',
       id,
-      deflate: header.codec === 'deflate',
+      codec: header.codec,
       size: header.size,
       target,
     });
