@@ -3,7 +3,7 @@
  * killed (SIGKILL) while a run waits and again right after approval, the run finishes correctly,
  * with its audit chain intact and each event written once.
  *
- * Where the time goes (about 25 s): three worker start-ups of ~5 s (tsx, bundling the workflows);
+ * Where the time goes (about 25 s): three worker start-ups (compiled, with the workflow bundle the build made);
  * the build test looks at the first worker, which then serves the run until it is killed. The
  * approval goes in while no worker runs and the second one starts; Temporal hands the run to it
  * once the dead worker's sticky queue times out (10 s, the SDK's default). The activities the
@@ -125,6 +125,13 @@ test('a worker names its build at start and to Temporal (lifeboat version), and 
     new RegExp(`lifeboat worker ${version.replace(/\./g, '\\.')} \\(commit \\S+\\)`),
   );
   expect(proc.output()).toContain(`stuck runs swept by schedule 'lifeboat-stuck-runs-${taskQueue}'`);
+  // A current build's worker runs the workflow bundle the build made (scripts/build.js) instead of
+  // bundling at start (npm test builds first); from the sources it bundles them at start.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const stale = (require('../scripts/build.js') as { isStale: () => boolean }).isStale();
+  expect(proc.output()).toContain(
+    `workflow bundle: ${stale ? 'bundled at start' : path.join(ROOT, 'dist', 'workflow-bundle.js')}`,
+  );
 
   const scheduleHandle = client.schedule.getHandle(`lifeboat-stuck-runs-${taskQueue}`);
   const schedule = await scheduleHandle.describe();

@@ -89,7 +89,7 @@ async function main(): Promise<number> {
       );
       return 'none';
     });
-    console.log(`lifeboat worker ${describeBuild(build)}`);
+    console.log(`lifeboat worker ${describeBuild(build)}; workflow bundle: ${created.bundle}`);
     console.log(
       `lifeboat worker: polling task queue '${target.taskQueue}' on ${target.address} (namespace ${target.namespace}); ` +
         `${Object.keys(config.targets).length} target(s) from ${config.source}; stuck runs swept by schedule '${sweep}'`,

@@ -8,7 +8,7 @@ import { openStores, type LedgerStore, type RecordStore } from '../activities/li
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as WorkerThreads from 'node:worker_threads';
-import { bundleInChildProcess } from './bundle';
+import { workflowBundle } from './bundle';
 import { CatalogMirror, reportingCatalog } from './catalogMirror';
 import { ConfigError, type LifeboatConfig } from '../config';
 
@@ -118,6 +118,8 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
   ledger: LedgerStore;
   records: RecordStore;
   catalog: Catalog;
+  /** The workflow bundle: the built one's path, 'bundled at start', or 'given' (options.workflowBundle). */
+  bundle: string;
   close: () => Promise<void>;
 }> {
   await checkIdentityKeys(options.config);
@@ -143,7 +145,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     mirror.markAll();
     await mirror.flush().catch(() => undefined);
   }
-  let bundle: string | undefined;
+  const bundle = options.workflowBundle ? undefined : await workflowBundle();
   const limited = limitWorkflowThreadHeap();
   const limitedBefore = limited.threads;
   const worker = await Worker.create({
@@ -164,7 +166,7 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     // the server every second instead of at 80% of the heartbeat timeout.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
-    workflowBundle: options.workflowBundle ?? { codePath: bundle ?? (bundle = await bundleInChildProcess()) },
+    workflowBundle: options.workflowBundle ?? { codePath: bundle!.file },
     // Why: a thousand runs waiting at their gates fit in 400 MB (README, "Worker memory").
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     maxConcurrentWorkflowTaskExecutions: MAX_CONCURRENT_WORKFLOW_TASKS,
@@ -176,10 +178,11 @@ export async function createLifeboatWorker(options: LifeboatWorkerOptions): Prom
     console.warn(
       `lifeboat worker: the workflow thread's heap limit (${WORKFLOW_THREAD_HEAP_MB} MB) was not applied: this SDK creates its thread another way`,
     );
-  // The worker has read the bundle: its temp folder goes (one was left behind at every start).
-  if (bundle) fs.rmSync(path.dirname(bundle), { recursive: true, force: true });
+  // The worker has read the bundle: a temporary one's folder goes (one was left behind at every start).
+  if (bundle?.temporary) fs.rmSync(path.dirname(bundle.file), { recursive: true, force: true });
   return {
     worker,
+    bundle: bundle ? (bundle.temporary ? 'bundled at start' : bundle.file) : 'given',
     ledger,
     records,
     catalog,
