@@ -33,7 +33,8 @@ WORKDIR /app
 # node-gyp builds against the headers this Node release ships in /usr/local/include/node,
 # instead of downloading them, and from the sources the addons ship (no prebuilt binary fetched).
 ENV npm_config_nodedir=/usr/local \
-    npm_config_build_from_source=true
+    npm_config_build_from_source=true \
+    JOBS=max
 
 COPY package.json package-lock.json ./
 # tsx, @temporalio/*, better-sqlite3 and openpgp are runtime dependencies; typescript, jest, eslint

@@ -70,7 +70,9 @@ function ensureNodeModules() {
   log('node_modules is missing or out of date: npm ci');
   // The native modules (better-sqlite3, zstd-napi) are built from the sources they ship, against
   // the installed Node headers when they are present: no prebuilt binary is fetched.
-  const env = { npm_config_build_from_source: 'true', ...process.env };
+  // JOBS=max: node-gyp compiles a module's C files on every core (zstd-napi has dozens; npm builds
+  // the modules one after another).
+  const env = { npm_config_build_from_source: 'true', JOBS: 'max', ...process.env };
   if (!env.npm_config_nodedir && fs.existsSync('/usr/include/node/node.h')) env.npm_config_nodedir = '/usr';
   run('npm', ['ci', '--no-audit', '--no-fund'], { env });
   if (!nativeModuleLoads())
