@@ -7,9 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
-import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
-import { pathProblem } from '../../common/paths';
 import {
   ArchiveError,
   CHUNK_SIZE,
@@ -18,20 +15,30 @@ import {
   MAX_CHUNK,
   MAX_HEADER,
   MAX_MANIFEST,
-  type Codec,
   type ArchiveFormat as Format,
   type EntryDigest,
   type EntryHeader,
   type WriteProgress,
 } from './archiveFormat';
+import {
+  checkHeader,
+  checkTrailer,
+  digestOf,
+  outcomeError,
+  tooLarge,
+  unpacked,
+  type Trailer,
+} from './archiveChecks';
 import { throwIfCancelled } from './context';
 import { ByteReader } from './byteReader';
 import { EntryThreads, type EntryOutcome } from './entryThreads';
 import { manifestProblems, type Manifest } from './manifest';
 import { ManifestJsonError, ManifestParser } from './manifestParse';
-import { unzstd, zstdBinding, ZstdProblem } from './zstd';
+import { zstdBinding } from './zstd';
 
-const inflateRaw = promisify(zlib.inflateRaw);
+/** The tags before an entry and at the end ('E', 'Z'). */
+const E = 0x45;
+const Z = 0x5a;
 
 /** Where an entry's bytes go while being read; `undefined` reads and checks them without keeping them. */
 export interface EntrySink {
@@ -66,73 +73,6 @@ export interface ReadResult {
   /** SHA-256 of the manifest entry's bytes (what a sidecar's `manifestSha256` names). */
   manifestSha256: string;
 }
-
-const KINDS = new Set(['file', 'sqlite', 'manifest']);
-/** The tags before an entry and at the end ('E', 'Z'). */
-const E = 0x45;
-const Z = 0x5a;
-
-function checkHeader(raw: unknown, seen: Map<string, string>, format: Format): EntryHeader {
-  if (typeof raw !== 'object' || raw === null)
-    throw new ArchiveError('an entry header is not an object', 'damaged');
-  const h = raw as Record<string, unknown>;
-  // Worded only for an error: 100,000 entries need none.
-  const name = () => (typeof h.path === 'string' ? JSON.stringify(h.path) : '(no path)');
-  const problem = pathProblem(h.path);
-  if (problem) throw new ArchiveError(`archive entry ${name()} is refused: ${problem}`, 'refusedEntry');
-  if (typeof h.kind !== 'string' || !KINDS.has(h.kind)) {
-    throw new ArchiveError(
-      `archive entry ${name()} is refused: its kind '${String(h.kind)}' is not a regular file (links and device files are never restored)`,
-      'refusedEntry',
-    );
-  }
-  if (!format.codecs.has(h.codec as Codec))
-    throw new ArchiveError(
-      `archive entry ${name()} has an unknown codec '${String(h.codec)}' (format version ${format.version} has ${[...format.codecs].join(', ')})`,
-      'refusedEntry',
-    );
-  for (const key of ['mode', 'mtimeMs', 'size']) {
-    if (typeof h[key] !== 'number' || !Number.isFinite(h[key]) || (h[key] as number) < 0) {
-      throw new ArchiveError(`archive entry ${name()} has no valid ${key}`, 'damaged');
-    }
-  }
-  // The manifest entry is told apart by its kind: a root may hold a file called manifest.json too.
-  if (h.kind === 'manifest') return h as unknown as EntryHeader;
-  const normalised = (h.path as string).normalize('NFC');
-  const earlier = seen.get(normalised);
-  if (earlier !== undefined) {
-    throw new ArchiveError(
-      earlier === h.path
-        ? `archive entry ${name()} appears twice`
-        : `archive entries ${JSON.stringify(earlier)} and ${name()} collide after Unicode normalisation`,
-      'refusedEntry',
-    );
-  }
-  seen.set(normalised, h.path as string);
-  return h as unknown as EntryHeader;
-}
-
-/** The error for what a reader thread found wrong in an entry, worded as this thread words it. */
-function outcomeError(outcome: Exclude<EntryOutcome, { ok: true }>, header: EntryHeader): Error {
-  const name = JSON.stringify(header.path);
-  if (outcome.problem === 'tooLarge')
-    return new ArchiveError(
-      `entry ${name} holds more bytes than its header says (${header.size})`,
-      'damaged',
-    );
-  if (outcome.problem !== 'io')
-    return new ArchiveError(`entry ${name} is corrupt (its compressed data does not decompress)`, 'damaged');
-  return Object.assign(new Error(outcome.message), outcome.code ? { code: outcome.code } : {});
-}
-
-function trailerMismatch(name: string, trailer: Trailer, sha256: string, size: number): ArchiveError {
-  return new ArchiveError(
-    `entry ${name} does not match its checksum: expected ${String(trailer.sha256).slice(0, 16)}… (${String(trailer.size)} bytes), found ${sha256.slice(0, 16)}… (${size} bytes)`,
-    'damaged',
-  );
-}
-
-type Trailer = { sha256?: unknown; size?: unknown };
 
 /** An entry handed to a reader thread, waiting for its outcome to be judged, in archive order. */
 interface Handed {
@@ -174,225 +114,240 @@ export async function readArchive(
       'notLifeboat',
     );
   }
-  const seen = new Map<string, string>();
-  const entries: EntryDigest[] = [];
-  let manifest: Manifest | undefined;
-  let manifestSha256 = '';
-  let bytes = 0;
   // Without the native zstd binding (the packed CLI), zstd chunks are decompressed on this thread.
   const threadsAfter =
     format.codecs.has('zstd') && !zstdBinding() ? Infinity : (options.threadsAfter ?? 16 * 1024 * 1024);
-  let threads: EntryThreads | undefined;
-  const handed: Handed[] = [];
-  let inlineFile: fsp.FileHandle | undefined;
-  // Judges the oldest entry handed to a thread: what its thread found, then its trailer.
-  const judge = async (): Promise<void> => {
-    const h = handed.shift()!;
+  const read = new ArchiveRead(reader, format, open, progress, threadsAfter);
+  await read.run();
+  return read.result();
+}
+
+/**
+ * One read of an archive's entries. Its steps are methods of their own, each small: V8 optimises a
+ * function once it is hot and again after every deoptimisation, and one large async function here
+ * cost 200 ms of background compilation each time, three times per read.
+ */
+class ArchiveRead {
+  private readonly seen = new Map<string, string>();
+  private readonly entries: EntryDigest[] = [];
+  private manifest: Manifest | undefined;
+  private manifestSha256 = '';
+  /** Plaintext bytes of the entries read so far (what progress reports). */
+  private bytes = 0;
+  private threads: EntryThreads | undefined;
+  /** Entries handed to threads, oldest first, not yet judged. */
+  private readonly handed: Handed[] = [];
+  /** A file sink's file, written on this thread. */
+  private inlineFile: fsp.FileHandle | undefined;
+
+  constructor(
+    private readonly reader: ByteReader,
+    private readonly format: Format,
+    private readonly open: (header: EntryHeader) => Promise<EntrySink | FileSink | undefined>,
+    private readonly progress: ((p: WriteProgress) => void) | undefined,
+    private readonly threadsAfter: number,
+  ) {}
+
+  async run(): Promise<void> {
+    try {
+      while (await this.entry());
+      await this.judgeAll();
+      if (!(await this.reader.atEnd()))
+        throw new ArchiveError('the archive has data after its end marker', 'damaged');
+    } catch (err) {
+      // The first problem in the archive's order: an entry handed to a thread before this one may have had one.
+      await this.judgeAll();
+      throw err;
+    } finally {
+      await this.inlineFile?.close();
+      await this.threads?.stop();
+    }
+  }
+
+  /** The entries and manifest once the whole archive was read, held to each other. */
+  result(): ReadResult {
+    // 100,000 paths' worth, no longer needed while the manifest is compared.
+    this.seen.clear();
+    const { manifest, entries, manifestSha256 } = this;
+    if (!manifest) throw new ArchiveError('the archive has no manifest (missing manifest)', 'noManifest');
+    const { unusable, mismatched } = manifestProblems(manifest, entries);
+    if (unusable.length || mismatched.length)
+      throw new ArchiveError(
+        [...unusable, ...mismatched].join('; '),
+        mismatched.length ? 'manifestMismatch' : 'badManifest',
+      );
+    return { entries, manifest, manifestSha256 };
+  }
+
+  private report(path: string): void {
+    this.progress?.({ files: this.entries.length, bytes: this.bytes, current: path });
+  }
+
+  /** Reads the next entry; false at the end marker. */
+  private async entry(): Promise<boolean> {
+    const { reader } = this;
+    // The reader's sync paths first: most bytes have arrived, and an await per field was a promise each.
+    const tag = reader.byteNow() ?? (await reader.byte('an entry tag'));
+    if (tag === Z) return false;
+    if (tag !== E)
+      throw new ArchiveError(
+        `the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`,
+        'damaged',
+      );
+    if (this.manifest) throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
+    const header = await this.header();
+    const isManifest = header.kind === 'manifest';
+    if (isManifest && header.size > MAX_MANIFEST)
+      throw new ArchiveError('the manifest entry is too large', 'badManifest');
+    const sink = isManifest ? undefined : await this.open(header);
+    // Threads once the archive proves large (this entry included), so that a huge first file gets them.
+    if (!this.threads && this.bytes + header.size >= this.threadsAfter) this.threads = new EntryThreads();
+    if (this.threads && !isManifest && !(sink && 'write' in sink)) await this.handOver(header, sink);
+    else await this.readHere(header, sink);
+    return true;
+  }
+
+  private async header(): Promise<EntryHeader> {
+    const { reader } = this;
+    const headerLength = reader.uint32Now() ?? (await reader.uint32('an entry header'));
+    if (headerLength > MAX_HEADER)
+      throw new ArchiveError('the archive is corrupt (an entry header is too long)', 'damaged');
+    // Read outside the parse: a decryption error while reading is not a header that is not JSON.
+    const headerBytes = reader.now(headerLength) ?? (await reader.take(headerLength, 'an entry header'));
+    let rawHeader: unknown;
+    try {
+      rawHeader = JSON.parse(headerBytes.toString('utf8'));
+    } catch {
+      throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
+    }
+    return checkHeader(rawHeader, this.seen, this.format);
+  }
+
+  /** The next chunk's stored bytes, or undefined at the entry's end. */
+  private async chunk(header: EntryHeader, inEntry: () => string): Promise<Buffer | undefined> {
+    const { reader } = this;
+    // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
+    throwIfCancelled();
+    const length = reader.uint32Now() ?? (await reader.uint32(inEntry));
+    if (length === 0) return undefined;
+    if (length > MAX_CHUNK)
+      throw new ArchiveError(
+        `entry ${JSON.stringify(header.path)} is corrupt (a chunk is too long)`,
+        'damaged',
+      );
+    return reader.now(length) ?? (await reader.take(length, inEntry));
+  }
+
+  private async trailer(header: EntryHeader): Promise<Trailer> {
+    const { reader } = this;
+    const ofTrailer = () => `the trailer of ${JSON.stringify(header.path)}`;
+    const trailerLength = reader.uint32Now() ?? (await reader.uint32(ofTrailer));
+    if (trailerLength > MAX_HEADER) throw new ArchiveError(`${ofTrailer()} is corrupt`, 'damaged');
+    const trailerBytes = reader.now(trailerLength) ?? (await reader.take(trailerLength, ofTrailer));
+    try {
+      return JSON.parse(trailerBytes.toString('utf8')) as Trailer;
+    } catch {
+      throw new ArchiveError(`${ofTrailer()} is not JSON`, 'damaged');
+    }
+  }
+
+  /** An entry whose chunks go to a reader thread (judged later, in archive order: `judge`). */
+  private async handOver(header: EntryHeader, sink: FileSink | undefined): Promise<void> {
+    const job = this.threads!.begin(
+      this.entries.length + this.handed.length,
+      header,
+      sink ? { file: sink.file, mode: sink.mode, mtimeMs: sink.mtimeMs } : undefined,
+    );
+    const inEntry = () => `entry ${JSON.stringify(header.path)}`;
+    let size = 0;
+    for (let stored; (stored = await this.chunk(header, inEntry));) {
+      await job.chunk(stored);
+      // Progress counts what the writer put in each chunk (CHUNK_SIZE, the last one less).
+      const raw = header.codec === 'store' ? stored.length : Math.min(CHUNK_SIZE, header.size - size);
+      size += raw;
+      this.bytes += raw;
+      this.report(header.path);
+    }
+    const trailer = await this.trailer(header);
+    this.bytes += Math.max(0, header.size - size);
+    const { queued, outcome } = job.end();
+    // Awaited when judged; an entry never judged (an earlier one failed) must not leave it unhandled.
+    queued.catch(() => undefined);
+    const h: Handed = { header, trailer, outcome, queued, sent: job.sent, sink };
+    h.outcome.then(
+      () => (h.arrived = true),
+      () => undefined,
+    );
+    this.handed.push(h);
+    // Judged a few hundred entries behind: memory stays bounded, the threads stay busy.
+    while (this.handed.length > 256) await this.judge();
+  }
+
+  /** An entry read, hashed and written on this thread (the manifest, a small archive, a stream sink). */
+  private async readHere(header: EntryHeader, sink: EntrySink | FileSink | undefined): Promise<void> {
+    // Judged after those handed to threads before it.
+    await this.judgeAll();
+    // A file sink read on this thread: written here as a reader thread would write it.
+    if (sink && !('write' in sink)) this.inlineFile = await fsp.open(sink.file, 'wx', 0o600);
+    const hash = createHash('sha256');
+    // The manifest is parsed as it arrives (manifestParse.ts): its whole text is never held.
+    const manifestParser = header.kind === 'manifest' ? new ManifestParser() : undefined;
+    const inEntry = () => `entry ${JSON.stringify(header.path)}`;
+    let size = 0;
+    for (let stored; (stored = await this.chunk(header, inEntry));) {
+      const chunk = await unpacked(stored, header, size);
+      size += chunk.length;
+      if (size > header.size) throw tooLarge(header);
+      hash.update(chunk);
+      if (manifestParser) manifestParser.write(chunk);
+      else if (this.inlineFile) await this.inlineFile.write(chunk);
+      else await (sink as EntrySink | undefined)?.write(chunk);
+      this.bytes += chunk.length;
+      this.report(header.path);
+    }
+    const trailer = await this.trailer(header);
+    const sha256 = hash.digest('hex');
+    checkTrailer(header, trailer, sha256, size);
+    if (manifestParser) {
+      this.manifestSha256 = sha256;
+      try {
+        this.manifest = manifestParser.end() as Manifest;
+      } catch (err) {
+        if (!(err instanceof ManifestJsonError)) throw err;
+        throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
+      }
+      return;
+    }
+    const digest = digestOf(header, sha256, size);
+    if (this.inlineFile) {
+      const { mode, mtimeMs } = sink as FileSink;
+      await this.inlineFile.chmod(mode);
+      await this.inlineFile.utimes(mtimeMs / 1000, mtimeMs / 1000);
+      await this.inlineFile.close();
+      this.inlineFile = undefined;
+    }
+    await sink?.close(digest);
+    this.entries.push(digest);
+    this.report(header.path);
+  }
+
+  /** Judges the oldest entry handed to a thread: what its thread found, then its trailer. */
+  private async judge(): Promise<void> {
+    const h = this.handed.shift()!;
     // What is queued for the threads goes out only when an outcome is still to come from it (and
     // once the entry's end is among it: this thread reads on without waiting for that).
     await h.queued;
-    if (!h.arrived && !h.sent()) await threads!.flush();
+    if (!h.arrived && !h.sent()) await this.threads!.flush();
     const outcome = await h.outcome;
     if (!outcome.ok) throw outcomeError(outcome, h.header);
-    const { sha256, size } = outcome;
-    if (h.trailer.sha256 !== sha256 || h.trailer.size !== size || h.header.size !== size)
-      throw trailerMismatch(JSON.stringify(h.header.path), h.trailer, sha256, size);
-    const digest = digestOf(h.header, sha256, size);
+    checkTrailer(h.header, h.trailer, outcome.sha256, outcome.size);
+    const digest = digestOf(h.header, outcome.sha256, outcome.size);
     await h.sink?.close(digest);
-    entries.push(digest);
-    progress?.({ files: entries.length, bytes, current: h.header.path });
-  };
-  const judgeAll = async () => {
-    while (handed.length) await judge();
-  };
-  try {
-    for (;;) {
-      // The reader's sync paths first: most bytes have arrived, and an await per field was a promise each.
-      const tag = reader.byteNow() ?? (await reader.byte('an entry tag'));
-      if (tag === Z) break;
-      if (tag !== E)
-        throw new ArchiveError(
-          `the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`,
-          'damaged',
-        );
-      if (manifest) throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
-      const headerLength = reader.uint32Now() ?? (await reader.uint32('an entry header'));
-      if (headerLength > MAX_HEADER)
-        throw new ArchiveError('the archive is corrupt (an entry header is too long)', 'damaged');
-      // Read outside the parse: a decryption error while reading is not a header that is not JSON.
-      const headerBytes = reader.now(headerLength) ?? (await reader.take(headerLength, 'an entry header'));
-      let rawHeader: unknown;
-      try {
-        rawHeader = JSON.parse(headerBytes.toString('utf8'));
-      } catch {
-        throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
-      }
-      const header = checkHeader(rawHeader, seen, format);
-      const name = () => JSON.stringify(header.path);
-      const inEntry = () => `entry ${name()}`;
-      const isManifest = header.kind === 'manifest';
-      if (isManifest && header.size > MAX_MANIFEST)
-        throw new ArchiveError('the manifest entry is too large', 'badManifest');
-      const sink = isManifest ? undefined : await open(header);
-      // Threads once the archive proves large (this entry included), so that a huge first file gets them.
-      if (!threads && bytes + header.size >= threadsAfter) threads = new EntryThreads();
-      const job =
-        threads && !isManifest && !(sink && 'write' in sink)
-          ? threads.begin(
-              entries.length + handed.length,
-              header,
-              sink ? { file: sink.file, mode: sink.mode, mtimeMs: sink.mtimeMs } : undefined,
-            )
-          : undefined;
-      // An entry read on this thread is judged after those handed to threads before it.
-      if (!job) await judgeAll();
-      // A file sink read on this thread: written here as a reader thread would write it.
-      if (!job && sink && !('write' in sink)) inlineFile = await fsp.open(sink.file, 'wx', 0o600);
-      // Read here, not by a thread: hashed here.
-      const hash = job ? undefined : createHash('sha256');
-      // The manifest is parsed as it arrives (manifestParse.ts): its whole text is never held.
-      const manifestParser = isManifest ? new ManifestParser() : undefined;
-      let size = 0;
-      for (;;) {
-        // A cancelled activity (a stop, a drill's end) stops reading at the next chunk.
-        throwIfCancelled();
-        const length = reader.uint32Now() ?? (await reader.uint32(inEntry));
-        if (length === 0) break;
-        if (length > MAX_CHUNK)
-          throw new ArchiveError(`entry ${name()} is corrupt (a chunk is too long)`, 'damaged');
-        const stored = reader.now(length) ?? (await reader.take(length, inEntry));
-        if (job) {
-          await job.chunk(stored);
-          // Progress counts what the writer put in each chunk (CHUNK_SIZE, the last one less).
-          const raw = header.codec === 'store' ? length : Math.min(CHUNK_SIZE, header.size - size);
-          size += raw;
-          bytes += raw;
-          progress?.({ files: entries.length, bytes, current: header.path });
-          continue;
-        }
-        const chunk = await unpacked(stored, header, size);
-        size += chunk.length;
-        if (size > header.size)
-          throw new ArchiveError(
-            `entry ${name()} holds more bytes than its header says (${header.size})`,
-            'damaged',
-          );
-        hash!.update(chunk);
-        if (manifestParser) manifestParser.write(chunk);
-        else if (inlineFile) await inlineFile.write(chunk);
-        else await (sink as EntrySink | undefined)?.write(chunk);
-        bytes += chunk.length;
-        progress?.({ files: entries.length, bytes, current: header.path });
-      }
-      const ofTrailer = () => `the trailer of ${name()}`;
-      const trailerLength = reader.uint32Now() ?? (await reader.uint32(ofTrailer));
-      if (trailerLength > MAX_HEADER)
-        throw new ArchiveError(`the trailer of ${name()} is corrupt`, 'damaged');
-      const trailerBytes = reader.now(trailerLength) ?? (await reader.take(trailerLength, ofTrailer));
-      let trailer: Trailer;
-      try {
-        trailer = JSON.parse(trailerBytes.toString('utf8')) as Trailer;
-      } catch {
-        throw new ArchiveError(`the trailer of ${name()} is not JSON`, 'damaged');
-      }
-      if (job) {
-        bytes += Math.max(0, header.size - size);
-        const { queued, outcome } = job.end();
-        // Awaited when judged; an entry never judged (an earlier one failed) must not leave it unhandled.
-        queued.catch(() => undefined);
-        const h: Handed = {
-          header,
-          trailer,
-          outcome,
-          queued,
-          sent: job.sent,
-          sink: sink as FileSink | undefined,
-        };
-        h.outcome.then(
-          () => (h.arrived = true),
-          () => undefined,
-        );
-        handed.push(h);
-        // Judged a few hundred entries behind: memory stays bounded, the threads stay busy.
-        while (handed.length > 256) await judge();
-        continue;
-      }
-      const sha256 = hash!.digest('hex');
-      if (trailer.sha256 !== sha256 || trailer.size !== size || header.size !== size)
-        throw trailerMismatch(name(), trailer, sha256, size);
-      if (isManifest) {
-        manifestSha256 = sha256;
-        try {
-          manifest = manifestParser!.end() as Manifest;
-        } catch (err) {
-          if (!(err instanceof ManifestJsonError)) throw err;
-          throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
-        }
-        continue;
-      }
-      const digest = digestOf(header, sha256, size);
-      if (inlineFile) {
-        const { mode, mtimeMs } = sink as FileSink;
-        await inlineFile.chmod(mode);
-        await inlineFile.utimes(mtimeMs / 1000, mtimeMs / 1000);
-        await inlineFile.close();
-        inlineFile = undefined;
-      }
-      await sink?.close(digest);
-      entries.push(digest);
-      progress?.({ files: entries.length, bytes, current: header.path });
-    }
-    await judgeAll();
-    if (!(await reader.atEnd()))
-      throw new ArchiveError('the archive has data after its end marker', 'damaged');
-  } catch (err) {
-    // The first problem in the archive's order: an entry handed to a thread before this one may have had one.
-    await judgeAll();
-    throw err;
-  } finally {
-    await inlineFile?.close();
-    await threads?.stop();
+    this.entries.push(digest);
+    this.report(h.header.path);
   }
-  // 100,000 paths' worth, no longer needed while the manifest is compared.
-  seen.clear();
-  if (!manifest) throw new ArchiveError('the archive has no manifest (missing manifest)', 'noManifest');
-  const { unusable, mismatched } = manifestProblems(manifest, entries);
-  if (unusable.length || mismatched.length)
-    throw new ArchiveError(
-      [...unusable, ...mismatched].join('; '),
-      mismatched.length ? 'manifestMismatch' : 'badManifest',
-    );
-  return { entries, manifest, manifestSha256 };
-}
 
-function digestOf(header: EntryHeader, sha256: string, size: number): EntryDigest {
-  return {
-    path: header.path,
-    kind: header.kind as 'file' | 'sqlite',
-    size,
-    sha256,
-    mode: header.mode,
-    mtimeMs: header.mtimeMs,
-  };
-}
-
-/** A stored chunk as the original bytes, bounded by what the header still promises. */
-async function unpacked(stored: Buffer, header: EntryHeader, size: number): Promise<Buffer> {
-  if (header.codec === 'store') return stored;
-  // A small chunk may not expand into gigabytes.
-  const room = Math.max(1, Math.min(header.size - size, MAX_CHUNK));
-  try {
-    return header.codec === 'zstd'
-      ? unzstd(stored, room)
-      : await inflateRaw(stored, { maxOutputLength: room });
-  } catch (err) {
-    const name = JSON.stringify(header.path);
-    const code = err instanceof ZstdProblem ? err.problem : (err as NodeJS.ErrnoException).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE' || code === 'tooLarge')
-      throw new ArchiveError(
-        `entry ${name} holds more bytes than its header says (${header.size})`,
-        'damaged',
-      );
-    throw new ArchiveError(`entry ${name} is corrupt (its compressed data does not decompress)`, 'damaged');
+  private async judgeAll(): Promise<void> {
+    while (this.handed.length) await this.judge();
   }
 }
