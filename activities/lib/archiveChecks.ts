@@ -81,6 +81,10 @@ export function tooLarge(header: EntryHeader): ArchiveError {
   );
 }
 
+export function chunkTooLong(header: EntryHeader): ArchiveError {
+  return new ArchiveError(`entry ${JSON.stringify(header.path)} is corrupt (a chunk is too long)`, 'damaged');
+}
+
 /** Throws unless an entry's trailer, header and what was read agree. */
 export function checkTrailer(header: EntryHeader, trailer: Trailer, sha256: string, size: number): void {
   if (trailer.sha256 === sha256 && trailer.size === size && header.size === size) return;

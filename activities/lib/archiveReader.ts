@@ -23,6 +23,7 @@ import {
 import {
   checkHeader,
   checkTrailer,
+  chunkTooLong,
   digestOf,
   outcomeError,
   tooLarge,
@@ -79,10 +80,10 @@ interface Handed {
   header: EntryHeader;
   trailer: Trailer;
   outcome: Promise<EntryOutcome>;
-  /** Settles once the entry's end is in a batch for its thread. */
-  queued: Promise<void>;
-  /** Set once the outcome arrived: judging it then sends nothing to the threads. */
-  arrived?: boolean;
+  /** Settles once the entry's end is in a batch for its thread (undefined: it was at once). */
+  queued: Promise<void> | undefined;
+  /** The outcome once it arrived: judging it then neither sends nor waits. */
+  found?: EntryOutcome;
   /** Its end has gone to its thread: the outcome comes without sending what is queued. */
   sent: () => boolean;
   sink: FileSink | undefined;
@@ -195,7 +196,8 @@ class ArchiveRead {
         'damaged',
       );
     if (this.manifest) throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
-    const header = await this.header();
+    const read = this.header();
+    const header = read instanceof Promise ? await read : read;
     const isManifest = header.kind === 'manifest';
     if (isManifest && header.size > MAX_MANIFEST)
       throw new ArchiveError('the manifest entry is too large', 'badManifest');
@@ -207,20 +209,23 @@ class ArchiveRead {
     return true;
   }
 
-  private async header(): Promise<EntryHeader> {
-    const { reader } = this;
-    const headerLength = reader.uint32Now() ?? (await reader.uint32('an entry header'));
-    if (headerLength > MAX_HEADER)
-      throw new ArchiveError('the archive is corrupt (an entry header is too long)', 'damaged');
-    // Read outside the parse: a decryption error while reading is not a header that is not JSON.
-    const headerBytes = reader.now(headerLength) ?? (await reader.take(headerLength, 'an entry header'));
-    let rawHeader: unknown;
-    try {
-      rawHeader = JSON.parse(headerBytes.toString('utf8'));
-    } catch {
-      throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
-    }
-    return checkHeader(rawHeader, this.seen, this.format);
+  /** The next entry's header, checked; without a promise when its bytes have arrived. */
+  private header(): EntryHeader | Promise<EntryHeader> {
+    return this.reader.field(
+      MAX_HEADER,
+      'an entry header',
+      () => new ArchiveError('the archive is corrupt (an entry header is too long)', 'damaged'),
+      // Parsed once read: a decryption error while reading is not a header that is not JSON.
+      (bytes) => {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(bytes.toString('utf8'));
+        } catch {
+          throw new ArchiveError('the archive is corrupt (an entry header is not JSON)', 'damaged');
+        }
+        return checkHeader(raw, this.seen, this.format);
+      },
+    );
   }
 
   /** The next chunk's stored bytes, or undefined at the entry's end. */
@@ -230,25 +235,25 @@ class ArchiveRead {
     throwIfCancelled();
     const length = reader.uint32Now() ?? (await reader.uint32(inEntry));
     if (length === 0) return undefined;
-    if (length > MAX_CHUNK)
-      throw new ArchiveError(
-        `entry ${JSON.stringify(header.path)} is corrupt (a chunk is too long)`,
-        'damaged',
-      );
+    if (length > MAX_CHUNK) throw chunkTooLong(header);
     return reader.now(length) ?? (await reader.take(length, inEntry));
   }
 
-  private async trailer(header: EntryHeader): Promise<Trailer> {
-    const { reader } = this;
+  /** The entry's trailer; without a promise when its bytes have arrived. */
+  private trailer(header: EntryHeader): Trailer | Promise<Trailer> {
     const ofTrailer = () => `the trailer of ${JSON.stringify(header.path)}`;
-    const trailerLength = reader.uint32Now() ?? (await reader.uint32(ofTrailer));
-    if (trailerLength > MAX_HEADER) throw new ArchiveError(`${ofTrailer()} is corrupt`, 'damaged');
-    const trailerBytes = reader.now(trailerLength) ?? (await reader.take(trailerLength, ofTrailer));
-    try {
-      return JSON.parse(trailerBytes.toString('utf8')) as Trailer;
-    } catch {
-      throw new ArchiveError(`${ofTrailer()} is not JSON`, 'damaged');
-    }
+    return this.reader.field(
+      MAX_HEADER,
+      ofTrailer,
+      () => new ArchiveError(`${ofTrailer()} is corrupt`, 'damaged'),
+      (bytes) => {
+        try {
+          return JSON.parse(bytes.toString('utf8')) as Trailer;
+        } catch {
+          throw new ArchiveError(`${ofTrailer()} is not JSON`, 'damaged');
+        }
+      },
+    );
   }
 
   /** An entry whose chunks go to a reader thread (judged later, in archive order: `judge`). */
@@ -260,27 +265,43 @@ class ArchiveRead {
     );
     const inEntry = () => `entry ${JSON.stringify(header.path)}`;
     let size = 0;
-    for (let stored; (stored = await this.chunk(header, inEntry));) {
-      await job.chunk(stored);
+    const { reader } = this;
+    for (;;) {
+      // chunk() inlined: a promise fewer per chunk, of which 100,000 entries have 200,000.
+      throwIfCancelled();
+      const length = reader.uint32Now() ?? (await reader.uint32(inEntry));
+      if (length === 0) break;
+      if (length > MAX_CHUNK) throw chunkTooLong(header);
+      const stored = reader.now(length) ?? (await reader.take(length, inEntry));
+      const waited = job.chunk(stored);
+      if (waited) await waited;
       // Progress counts what the writer put in each chunk (CHUNK_SIZE, the last one less).
       const raw = header.codec === 'store' ? stored.length : Math.min(CHUNK_SIZE, header.size - size);
       size += raw;
       this.bytes += raw;
       this.report(header.path);
     }
-    const trailer = await this.trailer(header);
+    const read = this.trailer(header);
+    const trailer = read instanceof Promise ? await read : read;
     this.bytes += Math.max(0, header.size - size);
     const { queued, outcome } = job.end();
     // Awaited when judged; an entry never judged (an earlier one failed) must not leave it unhandled.
-    queued.catch(() => undefined);
+    queued?.catch(() => undefined);
     const h: Handed = { header, trailer, outcome, queued, sent: job.sent, sink };
     h.outcome.then(
-      () => (h.arrived = true),
+      (o) => (h.found = o),
+      () => undefined,
+    );
+    queued?.then(
+      () => (h.queued = undefined),
       () => undefined,
     );
     this.handed.push(h);
     // Judged a few hundred entries behind: memory stays bounded, the threads stay busy.
-    while (this.handed.length > 256) await this.judge();
+    while (this.handed.length > 256) {
+      const waiting = this.judge();
+      if (waiting) await waiting;
+    }
   }
 
   /** An entry read, hashed and written on this thread (the manifest, a small archive, a stream sink). */
@@ -305,7 +326,8 @@ class ArchiveRead {
       this.bytes += chunk.length;
       this.report(header.path);
     }
-    const trailer = await this.trailer(header);
+    const read = this.trailer(header);
+    const trailer = read instanceof Promise ? await read : read;
     const sha256 = hash.digest('hex');
     checkTrailer(header, trailer, sha256, size);
     if (manifestParser) {
@@ -326,28 +348,49 @@ class ArchiveRead {
       await this.inlineFile.close();
       this.inlineFile = undefined;
     }
-    await sink?.close(digest);
-    this.entries.push(digest);
-    this.report(header.path);
+    if (sink) await sink.close(digest);
+    this.add(digest);
   }
 
-  /** Judges the oldest entry handed to a thread: what its thread found, then its trailer. */
-  private async judge(): Promise<void> {
+  /**
+   * Judges the oldest entry handed to a thread: what its thread found, then its trailer. Without a
+   * promise when its outcome is in and there is no sink to close (most entries of a verification).
+   */
+  private judge(): Promise<void> | undefined {
+    const h = this.handed[0];
+    if (h.queued || !h.found || h.sink) return this.judgeLater();
+    this.handed.shift();
+    this.add(this.accept(h.header, h.trailer, h.found));
+    return undefined;
+  }
+
+  private async judgeLater(): Promise<void> {
     const h = this.handed.shift()!;
     // What is queued for the threads goes out only when an outcome is still to come from it (and
     // once the entry's end is among it: this thread reads on without waiting for that).
-    await h.queued;
-    if (!h.arrived && !h.sent()) await this.threads!.flush();
-    const outcome = await h.outcome;
-    if (!outcome.ok) throw outcomeError(outcome, h.header);
-    checkTrailer(h.header, h.trailer, outcome.sha256, outcome.size);
-    const digest = digestOf(h.header, outcome.sha256, outcome.size);
-    await h.sink?.close(digest);
+    if (h.queued) await h.queued;
+    if (!h.found && !h.sent()) await this.threads!.flush();
+    const digest = this.accept(h.header, h.trailer, h.found ?? (await h.outcome));
+    if (h.sink) await h.sink.close(digest);
+    this.add(digest);
+  }
+
+  /** The digest of an entry whose thread's outcome matches its trailer. */
+  private accept(header: EntryHeader, trailer: Trailer, outcome: EntryOutcome): EntryDigest {
+    if (!outcome.ok) throw outcomeError(outcome, header);
+    checkTrailer(header, trailer, outcome.sha256, outcome.size);
+    return digestOf(header, outcome.sha256, outcome.size);
+  }
+
+  private add(digest: EntryDigest): void {
     this.entries.push(digest);
-    this.report(h.header.path);
+    this.report(digest.path);
   }
 
   private async judgeAll(): Promise<void> {
-    while (this.handed.length) await this.judge();
+    while (this.handed.length) {
+      const waiting = this.judge();
+      if (waiting) await waiting;
+    }
   }
 }

@@ -154,7 +154,8 @@ class EntryThread {
   private readonly worker: Worker;
   private readonly free: ArrayBuffer[] = [];
   private out = 0;
-  private waiting: (() => void) | undefined;
+  /** Flows waiting for a slot to come back: all are woken by each answer. */
+  private readonly waiting: (() => void)[] = [];
   private codes = new Float64Array(MAX_OPS * OP_FIELDS);
   private count = 0;
   private files: string[] = [];
@@ -195,10 +196,19 @@ class EntryThread {
     this.worker.on('exit', (code) => this.crash(new Error(`archive reader thread exited (${code})`)));
   }
 
+  /** Wakes every flow waiting for a slot to come back (each checks again). */
   private wake(): void {
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.();
+    const waiting = this.waiting.splice(0);
+    for (const w of waiting) w();
+  }
+
+  /** Whether a slot must come back before another batch may go out. */
+  private full(): boolean {
+    return this.out >= WINDOW && !this.crashed;
+  }
+
+  private async slotBack(): Promise<void> {
+    while (this.full()) await new Promise<void>((r) => this.waiting.push(r));
   }
 
   private crash(err: Error): void {
@@ -210,11 +220,31 @@ class EntryThread {
     this.wake();
   }
 
-  /** Queues an operation, with `data` copied into the current batch. */
-  async push(op: Op, data?: Buffer): Promise<void> {
-    if (data && this.batch && this.used + data.length > this.batch.length) await this.flush();
+  /**
+   * Queues an operation, with `data` copied into the current batch. Returns a promise only when it
+   * had to wait (for room, or for a slot to come back): most operations of 100,000 small files are
+   * queued without one.
+   */
+  push(op: Op, data?: Buffer): Promise<void> | undefined {
+    if (data && (this.batch ? this.used + data.length > this.batch.length : this.full()))
+      return this.pushLater(op, data);
+    this.place(op, data);
+    return this.count >= MAX_OPS ? this.flush() : undefined;
+  }
+
+  private async pushLater(op: Op, data: Buffer): Promise<void> {
+    // Checked again after each wait: placing is synchronous from the moment both hold.
+    for (;;) {
+      if (this.batch && this.used + data.length > this.batch.length) await this.flush();
+      else if (!this.batch && this.full()) await this.slotBack();
+      else break;
+    }
+    this.place(op, data);
+    if (this.count >= MAX_OPS) await this.flush();
+  }
+
+  private place(op: Op, data: Buffer | undefined): void {
     if (data && !this.batch) {
-      while (this.out >= WINDOW && !this.crashed) await new Promise<void>((r) => (this.waiting = r));
       this.batch =
         data.length > SLOT
           ? Buffer.from(new ArrayBuffer(data.length))
@@ -228,7 +258,6 @@ class EntryThread {
       this.used += data.length;
     }
     this.encode(op);
-    if (this.count >= MAX_OPS) await this.flush();
   }
 
   private encode(op: Op): void {
@@ -253,8 +282,7 @@ class EntryThread {
   /** Sends what is queued. */
   async flush(): Promise<void> {
     if (this.count === 0) return;
-    if (!this.batch)
-      while (this.out >= WINDOW && !this.crashed) await new Promise<void>((r) => (this.waiting = r));
+    if (!this.batch) await this.slotBack();
     const data = this.batch?.buffer as ArrayBuffer | undefined;
     const codes = this.codes.slice(0, this.count * OP_FIELDS);
     const files = this.files;
@@ -297,13 +325,15 @@ export class EntryThreads {
     header: { codec: Codec; size: number },
     target: FileTarget | undefined,
   ): {
-    chunk: (stored: Buffer) => Promise<void>;
+    /** Queues a chunk; a promise only when it must wait (see EntryThread.push). */
+    chunk: (stored: Buffer) => Promise<void> | undefined;
     /**
      * Ends the entry: `queued` settles once its end is in a batch (from then on `sent` tells whether
-     * that batch has gone), `outcome` once the thread has judged it. Whoever waits for the outcome
-     * waits for `queued` first: a flush before the end was queued would leave it unsent.
+     * that batch has gone; undefined: it is already), `outcome` once the thread has judged it.
+     * Whoever waits for the outcome waits for `queued` first: a flush before the end was queued
+     * would leave it unsent.
      */
-    end: () => { queued: Promise<void>; outcome: Promise<EntryOutcome> };
+    end: () => { queued: Promise<void> | undefined; outcome: Promise<EntryOutcome> };
     /** The entry's end has gone to its thread (its outcome needs no flush to come). */
     sent: () => boolean;
   } {
@@ -312,26 +342,31 @@ export class EntryThreads {
     const promise = new Promise<EntryOutcome>((r) => (resolve = r));
     thread.pending.set(id, { promise, resolve });
     let endBatch = -1;
-    const begun = thread.push({
-      op: 'begin',
-      id,
-      codec: header.codec,
-      size: header.size,
-      target,
-    });
+    // Its operations follow the begin: after it, once a wait for it (if any) is over.
+    let begun = thread.push({ op: 'begin', id, codec: header.codec, size: header.size, target });
+    const after = <T>(then: () => T): T | Promise<T> => {
+      if (!begun) return then();
+      return begun.then(() => {
+        begun = undefined;
+        return then();
+      });
+    };
+    const queueEnd = () => {
+      endBatch = thread.batches;
+      return thread.push({ op: 'end', id });
+    };
     return {
-      chunk: async (stored) => {
-        await begun;
-        await thread.push({ op: 'chunk', id, offset: 0, length: 0 }, stored);
+      chunk: (stored) => {
+        const pushed = after(() => thread.push({ op: 'chunk', id, offset: 0, length: 0 }, stored));
+        return pushed instanceof Promise ? pushed.then(() => undefined) : pushed;
       },
-      end: () => ({
-        queued: (async () => {
-          await begun;
-          endBatch = thread.batches;
-          await thread.push({ op: 'end', id });
-        })(),
-        outcome: promise,
-      }),
+      end: () => {
+        const queued = after(queueEnd);
+        return {
+          queued: queued instanceof Promise ? queued.then(() => undefined) : queued,
+          outcome: promise,
+        };
+      },
       sent: () => endBatch >= 0 && thread.batches > endBatch,
     };
   }
