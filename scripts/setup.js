@@ -72,7 +72,7 @@ function ensureNodeModules() {
   // the installed Node headers when they are present: no prebuilt binary is fetched.
   // JOBS=max: node-gyp compiles a module's C files on every core (zstd-napi has dozens; npm builds
   // the modules one after another).
-  const env = { npm_config_build_from_source: 'true', JOBS: 'max', ...process.env };
+  const env = { npm_config_build_from_source: 'true', JOBS: 'max', ...compilerCache(), ...process.env };
   if (!env.npm_config_nodedir && fs.existsSync('/usr/include/node/node.h')) env.npm_config_nodedir = '/usr';
   // --prefer-offline: what npm's cache holds is used without asking the registry again (the lock
   // pins every version and its integrity); only what is missing is fetched. A fresh clone on a
@@ -81,6 +81,28 @@ function ensureNodeModules() {
   if (!nativeModuleLoads())
     throw new Error('better-sqlite3 or zstd-napi did not build; see the npm output above');
   fs.writeFileSync(stamp, `${want}\n`);
+}
+
+/**
+ * ccache (Debian's) in front of the C and C++ compilers for the native modules: a fresh clone's
+ * `npm ci` compiles SQLite (better-sqlite3) and zstd (zstd-napi) again, the same sources with the
+ * same flags; ccache hands back what the last build compiled. Installed when missing (as root); a
+ * machine without it builds as before. CC or CXX set by the caller win.
+ */
+function compilerCache() {
+  let ccache = onPath('ccache');
+  if (!ccache) {
+    try {
+      aptInstall('ccache', 'ccache', 'it spares a fresh clone compiling the native modules again');
+    } catch (err) {
+      log(`building without ccache (${err.message})`);
+    }
+    ccache = onPath('ccache');
+  }
+  const cc = onPath('gcc');
+  const cxx = onPath('g++');
+  if (!ccache || !cc || !cxx) return {};
+  return { CC: `${ccache} ${cc}`, CXX: `${ccache} ${cxx}` };
 }
 
 function nativeModuleLoads() {
@@ -216,6 +238,44 @@ function ensurePostgres() {
   return bin;
 }
 
+/**
+ * Programs this setup built from source before, kept per version outside the checkout (as Go keeps
+ * its build cache): a fresh clone copies them instead of linking them again (`go install` of the
+ * Temporal Server took 40 s here with a warm build cache, nearly all of it linking).
+ * LIFEBOAT_BUILT_CACHE moves it; its default is ~/.cache/lifeboat/built.
+ */
+const BUILT_CACHE =
+  process.env.LIFEBOAT_BUILT_CACHE || path.join(os.homedir(), '.cache', 'lifeboat', 'built');
+
+function builtCacheFile(target, version) {
+  return path.join(BUILT_CACHE, `${path.basename(target)}-${version}-${process.platform}-${process.arch}`);
+}
+
+/** Copies `target` from the cache when it holds a working one of `version`. */
+function fromBuiltCache(target, version) {
+  const cached = builtCacheFile(target, version);
+  if (cliVersion(cached) !== version) return false;
+  const tmp = `${target}.${process.pid}.tmp`;
+  fs.copyFileSync(cached, tmp);
+  fs.chmodSync(tmp, 0o755);
+  fs.renameSync(tmp, target);
+  log(`${path.basename(target)} ${version}: the one built earlier (${cached})`);
+  return cliVersion(target) === version;
+}
+
+/** Keeps a copy of what was just built (a cache that cannot be written is only slower next time). */
+function toBuiltCache(target, version) {
+  const cached = builtCacheFile(target, version);
+  try {
+    fs.mkdirSync(BUILT_CACHE, { recursive: true });
+    const tmp = `${cached}.${process.pid}.tmp`;
+    fs.copyFileSync(target, tmp);
+    fs.renameSync(tmp, cached);
+  } catch (err) {
+    log(`could not keep ${path.basename(target)} in ${BUILT_CACHE}: ${err.message}`);
+  }
+}
+
 /** Go's module cache: where `go install` left the server's module, schema files included. */
 function goModCache() {
   if (onPath('go')) return execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8', cwd: ROOT }).trim();
@@ -251,11 +311,13 @@ function findTemporalServer({ install = true } = {}) {
       ['cmd/tools/sql', 'sql', sqlTool],
     ]) {
       if (cliVersion(target) === TEMPORAL_SERVER_VERSION) continue;
+      if (fromBuiltCache(target, TEMPORAL_SERVER_VERSION)) continue;
       log(
         `building ${path.basename(target)} ${TEMPORAL_SERVER_VERSION} with go install (minutes on a cold build cache)`,
       );
       run('go', ['install', `${TEMPORAL_SERVER_MODULE}/${pkg}@v${TEMPORAL_SERVER_VERSION}`], { env });
       fs.renameSync(path.join(gobin, built), target);
+      toBuiltCache(target, TEMPORAL_SERVER_VERSION);
     }
     if (!ready())
       throw new Error(
