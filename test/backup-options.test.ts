@@ -306,7 +306,7 @@ test('verify notices a catalog row whose manifest was edited (the list restores 
     const manifest = catalog.manifest(backupId)!;
     const edited = { ...manifest, files: manifest.files.slice(1) };
     const db = new Database(config.catalog);
-    db.prepare('UPDATE backups SET manifest = ? WHERE backup_id = ?').run(JSON.stringify(edited), backupId);
+    db.prepare('UPDATE manifests SET manifest = ? WHERE backup_id = ?').run(JSON.stringify(edited), backupId);
     db.close();
     const report = await acts.verifyBackup('subset', backupId);
     expect(report.ok).toBe(false);
@@ -317,7 +317,7 @@ test('verify notices a catalog row whose manifest was edited (the list restores 
     // JSON at all is an edited one, said so, not a crash.
     const rewrite = (text: string) => {
       const rows = new Database(config.catalog);
-      rows.prepare('UPDATE backups SET manifest = ? WHERE backup_id = ?').run(text, backupId);
+      rows.prepare('UPDATE manifests SET manifest = ? WHERE backup_id = ?').run(text, backupId);
       rows.close();
     };
     rewrite(JSON.stringify(manifest, null, 2));

@@ -43,7 +43,7 @@ const SCHEMA_TABLE =
   'CREATE TABLE IF NOT EXISTS lifeboat_schema (store TEXT PRIMARY KEY, version INTEGER NOT NULL, at TEXT NOT NULL)';
 
 /** The version of `store` the file records (none: a file from before versions, or a new one). */
-function recordedVersion(db: Database.Database, store: string): number | undefined {
+export function recordedVersion(db: Database.Database, store: string): number | undefined {
   const table = db
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lifeboat_schema'")
     .get();
@@ -51,6 +51,40 @@ function recordedVersion(db: Database.Database, store: string): number | undefin
   const row = db.prepare('SELECT version FROM lifeboat_schema WHERE store = ?').get(store) as
     { version: number } | undefined;
   return row?.version;
+}
+
+/**
+ * A copy of the file as it is, beside it (`<file>.before-<what>`), made with SQLite's VACUUM INTO
+ * (consistent, WAL included) before an upgrade changes it: the way back to the older Lifeboat that
+ * wrote it. Made once; a copy already there (another worker's, at the same moment) is kept.
+ */
+function keepBefore(db: Database.Database, file: string, what: string): void {
+  const copy = `${file}.before-${what}`;
+  if (fs.existsSync(copy)) return;
+  // Written under another name, synced and renamed: a crash leaves no half copy under the real name.
+  const tmp = `${copy}.${process.pid}.tmp`;
+  try {
+    fs.rmSync(tmp, { force: true });
+    db.prepare('VACUUM INTO ?').run(tmp);
+    const fd = fs.openSync(tmp, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (!fs.existsSync(copy)) fs.renameSync(tmp, copy);
+    const dir = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
+  } catch (err) {
+    db.close();
+    throw err;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 /**
@@ -64,8 +98,11 @@ export function openDatabase(
   what: string,
   schema: string,
   options: { readonly?: boolean },
-  /** Lifeboat's own stores: their schema's name and version (none for a target's database). */
-  version?: { store: string; current: number },
+  /**
+   * Lifeboat's own stores: their schema's name and version (none for a target's database), and how
+   * a file of an older version (undefined: from before versions, or new) is brought to `current`.
+   */
+  version?: { store: string; current: number; migrate?: (db: Database.Database, from?: number) => void },
 ): Database.Database {
   let db: Database.Database;
   if (options.readonly) {
@@ -85,10 +122,28 @@ export function openDatabase(
     db.pragma('journal_mode = WAL');
     db.exec(schema);
     if (version) db.exec(SCHEMA_TABLE);
-    if (version && found !== version.current)
-      db.prepare(
-        'INSERT INTO lifeboat_schema (store, version, at) VALUES (?, ?, ?) ON CONFLICT (store) DO UPDATE SET version = excluded.version, at = excluded.at',
-      ).run(version.store, version.current, new Date().toISOString());
+    if (version && found !== undefined && found < version.current && version.migrate)
+      keepBefore(db, file, `${version.store}-schema-${version.current}`);
+    if (version && found !== version.current) {
+      // Migrated and marked in one transaction, under the write lock: another worker opening the
+      // same file at once finds it done; a crash leaves the old version, whole.
+      const migrate = db.transaction(() => {
+        const now = recordedVersion(db, version.store);
+        if (now === version.current) return;
+        if (now !== undefined && now > version.current)
+          throw new SchemaTooNew(what, file, now, version.current);
+        version.migrate?.(db, now);
+        db.prepare(
+          'INSERT INTO lifeboat_schema (store, version, at) VALUES (?, ?, ?) ON CONFLICT (store) DO UPDATE SET version = excluded.version, at = excluded.at',
+        ).run(version.store, version.current, new Date().toISOString());
+      });
+      try {
+        migrate.immediate();
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    }
   }
   return db;
 }
