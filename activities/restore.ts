@@ -79,7 +79,8 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
           );
         if (fromCopy) fromCopies.push(`${id} from the copy ${fromCopy.copy} (${fromCopy.problem})`);
       }
-      const manifest = catalog.manifest(backupId)!;
+      // Five fields of the manifest, its files counted, not kept (manifestSummary).
+      const manifest = catalog.manifestSummary(backupId)!;
       const expectVersion = target.engineVersion ?? 'unversioned';
       if (manifest.engineVersion !== expectVersion) {
         throw stopFailure(
@@ -97,8 +98,8 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
       return {
         backupId,
         chain,
-        files: manifest.files.length,
-        bytes: manifest.files.reduce((n, f) => n + f.size, 0),
+        files: manifest.fileCount,
+        bytes: manifest.fileBytes,
         createdAt: manifest.createdAt,
         ...(fromCopies.length ? { fromCopies } : {}),
       };

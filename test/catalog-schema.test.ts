@@ -136,6 +136,10 @@ test("updates of a backup's row leave its manifest in its own table; an agent's 
     archive: '/offsite/b1.lbk',
   });
   expect(catalog.manifest('b1')).toEqual(manifest('b1'));
+  // Its summary: the manifest's other fields, and its files counted, not kept.
+  const { files, ...rest } = manifest('b1');
+  expect(catalog.manifestSummary('b1')).toEqual({ ...rest, fileCount: files.length, fileBytes: 1 });
+  expect(catalog.manifestSummary('nothing')).toBeUndefined();
   // Recorded again (a retry): the manifest is replaced, not doubled.
   const other = { ...manifest('b1'), createdBy: 'retry' };
   catalog.record(entry, other);

@@ -212,3 +212,18 @@ describe('prettyManifestPieces, manifestJsonPieces', () => {
       }
   });
 });
+
+test('with onItems, the files are handed over as parsed and not kept; the rest is the same', () => {
+  const m = manifest(3000);
+  const bytes = Buffer.concat([...manifestJsonPieces(m)].map((p) => Buffer.from(p)));
+  for (const size of [1, 7, 4096, 65536]) {
+    const seen: unknown[] = [];
+    const parser = new ManifestParser((items) => seen.push(...items));
+    for (let at = 0; at < bytes.length; at += size) parser.write(Buffer.from(bytes.subarray(at, at + size)));
+    const { files, ...rest } = parser.end() as Manifest;
+    expect(files).toEqual([]);
+    expect(seen).toEqual(m.files);
+    const { files: _all, ...expected } = m;
+    expect(rest).toEqual(expected);
+  }
+});

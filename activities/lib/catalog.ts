@@ -316,6 +316,30 @@ export class Catalog {
   }
 
   /**
+   * The manifest without its files, with their count and total size: read like `manifest` but
+   * without keeping a file's object (a restore's inspection needs five fields of 100,000 files'
+   * manifest, at the moment its verification's objects are still about).
+   */
+  manifestSummary(
+    backupId: string,
+  ): (Omit<Manifest, 'files'> & { fileCount: number; fileBytes: number }) | undefined {
+    const bytes = this.manifestBytes(backupId);
+    if (!bytes) return undefined;
+    let fileCount = 0;
+    let fileBytes = 0;
+    const count = (items: unknown[]) => {
+      fileCount += items.length;
+      for (const f of items as { size: number }[]) fileBytes += f.size;
+    };
+    const parser = new ManifestParser(count);
+    for (let at = 0; at < bytes.length; at += 256 * 1024) parser.write(bytes.subarray(at, at + 256 * 1024));
+    const { files, ...rest } = parser.end() as Manifest;
+    // A text not read as items (not an object at the top): its files were parsed whole.
+    if (Array.isArray(files)) count(files);
+    return { ...rest, fileCount, fileBytes };
+  }
+
+  /**
    * The manifest's JSON as the row holds it (JSON.stringify's, for rows this catalog recorded), as
    * UTF-8 bytes: a buffer, not a string in the JavaScript heap.
    */

@@ -41,6 +41,12 @@ type Where =
   | 'after'; // after the top-level object: whitespace only
 
 export class ManifestParser {
+  /**
+   * `onItems`: the items of a `files` array are handed to it as they are parsed and not kept (the
+   * result's `files` is then empty): what needs only counts and sums holds no 100,000 objects.
+   */
+  constructor(private readonly onItems?: (items: unknown[]) => void) {}
+
   private where: Where = 'before';
   /** Open brackets, innermost last (the top-level object first). */
   private readonly stack: number[] = [];
@@ -273,7 +279,9 @@ export class ManifestParser {
     }
     const all = Buffer.concat(this.held, this.heldLength);
     const text = Buffer.concat([OPEN, all.subarray(0, this.heldEnd), CLOSE]);
-    for (const item of parse(text) as unknown[]) this.items.push(item);
+    const parsed = parse(text) as unknown[];
+    if (this.onItems) this.onItems(parsed);
+    else for (const item of parsed) this.items.push(item);
     // What follows the last whole item: its comma (dropped), then the start of the next (at the
     // array's end, `held` stops before its bracket: nothing follows).
     const rest = all.subarray(this.heldEnd + 1);
