@@ -16,11 +16,16 @@ import { openDatabase, recordedVersion } from './sqlite';
 import type { Manifest } from './archive';
 import { manifestJsonBytes } from './manifest';
 import { ManifestParser } from './manifestParse';
+import {
+  CATALOG_VERSION,
+  drillFromRow,
+  MANIFESTS_QUERY,
+  moveManifests,
+  SCHEMA,
+  type DrillRow,
+} from './catalogSchema';
 
 const NO_MANIFEST = Buffer.from('null');
-/** The catalog's schema version (1: manifests in the backups rows). */
-const CATALOG_VERSION = 2;
-const MANIFESTS_QUERY = 'SELECT CAST(manifest AS BLOB) AS bytes FROM manifests WHERE backup_id = ?';
 
 export interface CatalogEntry {
   backupId: string;
@@ -66,83 +71,6 @@ export type NewCatalogEntry = Omit<
 > &
   Partial<Pick<CatalogEntry, 'origin' | 'signedBy' | 'manifestSha256'>>;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS backups (
-  backup_id TEXT PRIMARY KEY,
-  target TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  parent TEXT,
-  created_at TEXT NOT NULL,
-  archive TEXT NOT NULL,
-  archive_size INTEGER NOT NULL,
-  archive_sha256 TEXT NOT NULL,
-  files INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  manifest TEXT NOT NULL,
-  verified_at TEXT,
-  verify_ok INTEGER,
-  verify_report TEXT,
-  offsite_copy TEXT,
-  removed_at TEXT,
-  origin TEXT,
-  signed_by TEXT,
-  manifest_sha256 TEXT
-);
-CREATE INDEX IF NOT EXISTS backups_target ON backups (target, created_at);
-CREATE TABLE IF NOT EXISTS manifests (
-  backup_id TEXT PRIMARY KEY,
-  manifest TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS drills (
-  drill_id TEXT PRIMARY KEY,
-  workflow_id TEXT NOT NULL,
-  target TEXT NOT NULL,
-  scenario TEXT NOT NULL,
-  passed INTEGER NOT NULL,
-  started_at TEXT NOT NULL,
-  finished_at TEXT NOT NULL,
-  rto_seconds REAL NOT NULL,
-  rto_objective_minutes REAL,
-  rpo_seconds REAL,
-  rpo_objective_minutes REAL,
-  proof_path TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS drills_target ON drills (target, finished_at);
-`;
-
-interface DrillRow {
-  drill_id: string;
-  workflow_id: string;
-  target: string;
-  scenario: DrillRecord['scenario'];
-  passed: number;
-  started_at: string;
-  finished_at: string;
-  rto_seconds: number;
-  rto_objective_minutes: number | null;
-  rpo_seconds: number | null;
-  rpo_objective_minutes: number | null;
-  proof_path: string;
-}
-
-function drillFromRow(row: DrillRow): DrillRecord {
-  const record: DrillRecord = {
-    drillId: row.drill_id,
-    workflowId: row.workflow_id,
-    target: row.target,
-    scenario: row.scenario,
-    passed: row.passed === 1,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    rtoSeconds: row.rto_seconds,
-    proofPath: row.proof_path,
-  };
-  if (row.rto_objective_minutes !== null) record.rtoObjectiveMinutes = row.rto_objective_minutes;
-  if (row.rpo_seconds !== null) record.rpoSeconds = row.rpo_seconds;
-  if (row.rpo_objective_minutes !== null) record.rpoObjectiveMinutes = row.rpo_objective_minutes;
-  return record;
-}
-
 const BASE_COLUMNS = `backup_id AS backupId, target, kind, parent, created_at AS createdAt, archive, archive_size AS archiveSize,
   archive_sha256 AS archiveSha256, files, bytes, verified_at AS verifiedAt, verify_ok AS verifyOk,
   verify_report AS verifyReport, offsite_copy AS offsiteCopy, removed_at AS removedAt`;
@@ -153,16 +81,6 @@ const ADDED_COLUMNS: [column: string, alias: string][] = [
   ['manifest_sha256', 'manifestSha256'],
   ['held_by', 'heldBy'],
 ];
-
-/**
- * Version 1 to 2: each manifest moves from its backup's row to `manifests` (rows an agent reported
- * have none here: 'null'), and the rows keep an empty text in the old column.
- */
-function moveManifests(db: Database.Database): void {
-  db.exec(`INSERT OR REPLACE INTO manifests (backup_id, manifest)
-             SELECT backup_id, manifest FROM backups WHERE manifest <> 'null' AND manifest <> '';
-           UPDATE backups SET manifest = '' WHERE manifest <> '';`);
-}
 
 /** A write to the catalog: what an agent reports to the control plane's catalog (worker/catalogMirror.ts). */
 export type CatalogChange = { backup: string } | { drill: string };
