@@ -16,7 +16,7 @@ import { Catalog, type CatalogEntry } from './lib/catalog';
 import { heartbeater, throwIfCancelled } from './lib/context';
 import { KeyError, type EncryptionSettings } from './lib/crypto';
 import { exists } from './lib/files';
-import { isManifestJson, manifestJsonBytes } from './lib/manifest';
+import { isManifestJson, manifestJsonBytes, manifestJsonMatch } from './lib/manifest';
 import { ManifestJsonError } from './lib/manifestParse';
 import { earlierChecks, integritySinks, type DatabaseCheck } from './lib/databaseChecks';
 import { sandboxPath } from './lib/sandbox';
@@ -262,12 +262,13 @@ export function createVerifier(catalogs: Catalogs) {
         );
       // The manifest recorded in the catalog, the one restores plan from, is the archive's: an
       // edited row would otherwise go unnoticed (the catalog's SHA-256 column says nothing of it).
-      // The row's text is compared first: for a row recorded here it is the archive's manifest
+      // The recorded text is compared first: for a row recorded here it is the archive's manifest
       // serialised the same way, and 100,000 files' manifest is not parsed again to tell (nor
-      // serialised whole: isManifestJson compares it with the row's text piece by piece).
-      const recorded = catalog.manifestBytes(backupId);
+      // serialised whole: manifestJsonMatch compares it with the catalog's piece by piece).
+      const match = manifestJsonMatch(result.manifest);
+      const recorded = catalog.manifestPieces(backupId, (piece) => match.write(piece));
       const rowMatches = (): boolean => {
-        if (isManifestJson(recorded!, result.manifest)) return true;
+        if (match.end()) return true;
         try {
           return isManifestJson(manifestJsonBytes(catalog.manifest(backupId)!), result.manifest);
         } catch (err) {
@@ -276,7 +277,7 @@ export function createVerifier(catalogs: Catalogs) {
           throw err;
         }
       };
-      if (recorded !== undefined && !rowMatches()) {
+      if (recorded && !rowMatches()) {
         throw new ArchiveError(
           "the archive's manifest differs from the one recorded when the backup was made (manifest edited)",
           'manifestMismatch',

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createStorageActivities } from '../activities';
 import { Catalog } from '../activities/lib/catalog';
+import { writeManifest } from '../activities/lib/catalogSchema';
 import { approveUpdate, retryUpdate, stopUpdate } from '../common/messages';
 import type { RunOutcome } from '../common/types';
 import type { BackupResult } from '../runbooks/backupSteps';
@@ -19,6 +20,10 @@ import { treeState, writeStorageRoot } from '../scripts/storage-root';
 import { startWorker, statusWhen, tempDir, uniqueQueue, writeConfig, type TestWorker } from './helpers';
 
 const PASSPHRASE_ENV = 'LIFEBOAT_TEST_OPTIONS_PASSPHRASE';
+
+/** A catalog's recorded manifest replaced by `text`, as an edit of the file would. */
+const rewriteManifest = (db: Database.Database, backupId: string, text: string) =>
+  writeManifest(db, backupId, [Buffer.from(text)]);
 let dir: string;
 let tw: TestWorker;
 let config: ReturnType<typeof writeConfig>['config'];
@@ -306,7 +311,7 @@ test('verify notices a catalog row whose manifest was edited (the list restores 
     const manifest = catalog.manifest(backupId)!;
     const edited = { ...manifest, files: manifest.files.slice(1) };
     const db = new Database(config.catalog);
-    db.prepare('UPDATE manifests SET manifest = ? WHERE backup_id = ?').run(JSON.stringify(edited), backupId);
+    rewriteManifest(db, backupId, JSON.stringify(edited));
     db.close();
     const report = await acts.verifyBackup('subset', backupId);
     expect(report.ok).toBe(false);
@@ -317,7 +322,7 @@ test('verify notices a catalog row whose manifest was edited (the list restores 
     // JSON at all is an edited one, said so, not a crash.
     const rewrite = (text: string) => {
       const rows = new Database(config.catalog);
-      rows.prepare('UPDATE manifests SET manifest = ? WHERE backup_id = ?').run(text, backupId);
+      rewriteManifest(rows, backupId, text);
       rows.close();
     };
     rewrite(JSON.stringify(manifest, null, 2));

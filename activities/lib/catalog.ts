@@ -3,29 +3,34 @@
  * verification, so that retention, listing and incrementals need not decrypt archives; and every
  * drill with its result, RTO/RPO against the objectives, and its signed proof.
  *
- * Schema version 2 keeps each manifest in a table of its own (`manifests`): in the backup's row, a
- * 20 MB manifest (100,000 files) was read and written again by every update of that row — a
- * verification's record took 340 ms and 58 MB. A catalog of version 1 is moved over when first
- * opened for writing; opened read-only, its manifests are read where version 1 kept them. An older
- * Lifeboat refuses a version 2 catalog (SchemaTooNew) rather than read manifests that are not there.
+ * Manifests are kept apart from the backups' rows (in version 1, a 20 MB manifest of 100,000 files
+ * was read and written again by every update of its row: a verification's record took 340 ms and
+ * 58 MB), in parts (catalogSchema.ts), written and read a part at a time. An older catalog is moved
+ * over when first opened for writing; opened read-only, its manifests are read where its version
+ * keeps them. An older Lifeboat refuses a newer catalog (SchemaTooNew) rather than read manifests
+ * that are not there.
  */
 import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import type { DrillRecord } from '../../common/drill';
 import { openDatabase, recordedVersion } from './sqlite';
 import type { Manifest } from './archive';
-import { manifestJsonBytes } from './manifest';
+import { bufferedPieces, manifestJsonPieces } from './manifest';
 import { ManifestParser } from './manifestParse';
 import {
   CATALOG_VERSION,
   drillFromRow,
-  MANIFESTS_QUERY,
+  dropManifest,
+  MANIFEST_PART,
   moveManifests,
+  readManifest,
   SCHEMA,
+  writeManifest,
   type DrillRow,
 } from './catalogSchema';
 
-const NO_MANIFEST = Buffer.from('null');
+/** What the manifest parser is given at a time. */
+const PARSE_PIECE = 256 * 1024;
 
 export interface CatalogEntry {
   backupId: string;
@@ -100,7 +105,7 @@ export class Catalog {
   private readonly db: Database.Database;
   private readonly columns: string;
   private readonly changed: (change: CatalogChange) => void;
-  private readonly manifestQuery: string;
+  private readonly readonly: boolean;
 
   constructor(
     readonly file: string,
@@ -112,12 +117,7 @@ export class Catalog {
       current: CATALOG_VERSION,
       migrate: moveManifests,
     });
-    // Read-only, a version 1 catalog is read as it is: its manifests are in the backups rows.
-    const version = recordedVersion(this.db, 'catalog');
-    this.manifestQuery =
-      version === undefined || version < CATALOG_VERSION
-        ? 'SELECT CAST(manifest AS BLOB) AS bytes FROM backups WHERE backup_id = ?'
-        : MANIFESTS_QUERY;
+    this.readonly = options.readonly === true;
     const have = new Set(
       (this.db.prepare('PRAGMA table_info(backups)').all() as { name: string }[]).map((c) => c.name),
     );
@@ -137,8 +137,6 @@ export class Catalog {
 
   /** Records a backup (again, after a retry or a re-adoption: the row is brought up to date). */
   record(entry: NewCatalogEntry, manifest: Manifest): void {
-    // JSON.stringify's text as bytes made a piece at a time (20 MB for 100,000 files), stored as TEXT.
-    const text = manifestJsonBytes(manifest);
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -157,12 +155,8 @@ export class Catalog {
           signedBy: entry.signedBy ?? null,
           manifestSha256: entry.manifestSha256 ?? null,
         });
-      this.db
-        .prepare(
-          `INSERT INTO manifests (backup_id, manifest) VALUES (?, CAST(? AS TEXT))
-           ON CONFLICT (backup_id) DO UPDATE SET manifest = excluded.manifest`,
-        )
-        .run(entry.backupId, text);
+      // JSON.stringify's text (20 MB for 100,000 files) as UTF-8, made and stored a part at a time.
+      writeManifest(this.db, entry.backupId, bufferedPieces(manifestJsonPieces(manifest), MANIFEST_PART));
     })();
     this.changed({ backup: entry.backupId });
   }
@@ -214,7 +208,7 @@ export class Catalog {
         )
         .run({ ...entry, agent });
       // An agent's backup: its manifest stays on its host (a manifest recorded here before goes).
-      if (agent !== null) this.db.prepare('DELETE FROM manifests WHERE backup_id = ?').run(entry.backupId);
+      if (agent !== null) dropManifest(this.db, entry.backupId);
     })();
   }
 
@@ -226,10 +220,8 @@ export class Catalog {
   manifest(backupId: string): Manifest | undefined {
     // Parsed a piece at a time (manifestParse.ts): for 100,000 files its text would be a 20 MB
     // string beside the parsed manifest.
-    const bytes = this.manifestBytes(backupId);
-    if (!bytes) return undefined;
     const parser = new ManifestParser();
-    for (let at = 0; at < bytes.length; at += 256 * 1024) parser.write(bytes.subarray(at, at + 256 * 1024));
+    if (!this.manifestPieces(backupId, (piece) => parser.write(piece))) return undefined;
     return parser.end() as Manifest;
   }
 
@@ -241,8 +233,6 @@ export class Catalog {
   manifestSummary(
     backupId: string,
   ): (Omit<Manifest, 'files'> & { fileCount: number; fileBytes: number }) | undefined {
-    const bytes = this.manifestBytes(backupId);
-    if (!bytes) return undefined;
     let fileCount = 0;
     let fileBytes = 0;
     const count = (items: unknown[]) => {
@@ -250,7 +240,7 @@ export class Catalog {
       for (const f of items as { size: number }[]) fileBytes += f.size;
     };
     const parser = new ManifestParser(count);
-    for (let at = 0; at < bytes.length; at += 256 * 1024) parser.write(bytes.subarray(at, at + 256 * 1024));
+    if (!this.manifestPieces(backupId, (piece) => parser.write(piece))) return undefined;
     const { files, ...rest } = parser.end() as Manifest;
     // A text not read as items (not an object at the top): its files were parsed whole.
     if (Array.isArray(files)) count(files);
@@ -258,16 +248,19 @@ export class Catalog {
   }
 
   /**
-   * The manifest's JSON as the row holds it (JSON.stringify's, for rows this catalog recorded), as
-   * UTF-8 bytes: a buffer, not a string in the JavaScript heap.
+   * Hands the manifest's JSON as recorded (JSON.stringify's, for rows this catalog recorded), as
+   * UTF-8 bytes, to `each` in order a piece of at most 256 KiB at a time, all from one snapshot of
+   * the catalog; false when the catalog holds none (a row an agent reported: its host keeps it).
+   * The whole text is never in memory at once.
    */
-  manifestBytes(backupId: string): Buffer | undefined {
-    let row = this.db.prepare(this.manifestQuery).get(backupId) as { bytes: Buffer } | undefined;
-    // Opened read-only as version 1 and moved over since by a writer (an empty text is left behind).
-    if (row?.bytes.length === 0 && this.manifestQuery !== MANIFESTS_QUERY)
-      row = this.db.prepare(MANIFESTS_QUERY).get(backupId) as { bytes: Buffer } | undefined;
-    // A row an agent reported has no manifest here (none, or 'null' in version 1): its host keeps it.
-    return row && !row.bytes.equals(NO_MANIFEST) ? row.bytes : undefined;
+  manifestPieces(backupId: string, each: (piece: Buffer) => void): boolean {
+    return this.db.transaction(() => {
+      // Read-only, an older catalog is read as it is (its version read in the same snapshot).
+      const version = this.readonly ? recordedVersion(this.db, 'catalog') : CATALOG_VERSION;
+      return readManifest(this.db, version, backupId, (part) => {
+        for (let at = 0; at < part.length; at += PARSE_PIECE) each(part.subarray(at, at + PARSE_PIECE));
+      });
+    })();
   }
 
   /** Every backup's id, removed ones too. */

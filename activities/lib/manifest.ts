@@ -187,28 +187,31 @@ export function* manifestJsonPieces(manifest: Manifest, batch = 1000): Generator
 }
 
 /**
- * Text given in pieces as UTF-8 in buffers of `size` bytes (the last one shorter): the text is
- * never one string, and no buffer holds more than a piece beyond `size`.
+ * Text given in pieces as UTF-8 in buffers of `size` bytes (the last one shorter), made as they are
+ * taken: the text is never one string, and no buffer holds more than a piece beyond `size`.
  */
-export function piecesToBuffers(pieces: Iterable<string>, size: number): Buffer[] {
-  const out: Buffer[] = [];
+export function* bufferedPieces(pieces: Iterable<string>, size: number): Generator<Buffer> {
   let parts: string[] = [];
   let pending = 0;
   let carry = Buffer.alloc(0);
-  const cut = (last: boolean) => {
+  const cut = function* (last: boolean): Generator<Buffer> {
     carry = Buffer.concat([carry, Buffer.from(parts.join(''))]);
     parts = [];
     pending = 0;
     for (; carry.length >= size || (last && carry.length > 0); carry = carry.subarray(size))
-      out.push(Buffer.from(carry.subarray(0, size)));
+      yield Buffer.from(carry.subarray(0, size));
   };
   for (const piece of pieces) {
     parts.push(piece);
     pending += piece.length;
-    if (pending >= size) cut(false);
+    if (pending >= size) yield* cut(false);
   }
-  cut(true);
-  return out;
+  yield* cut(true);
+}
+
+/** {@link bufferedPieces}, all of them. */
+export function piecesToBuffers(pieces: Iterable<string>, size: number): Buffer[] {
+  return [...bufferedPieces(pieces, size)];
 }
 
 /** `JSON.stringify(manifest)` as UTF-8 bytes, made from its pieces (never one large string). */
@@ -217,17 +220,40 @@ export function manifestJsonBytes(manifest: Manifest): Buffer {
 }
 
 /**
- * Whether `bytes` are exactly `JSON.stringify(manifest)` in UTF-8, compared piece by piece: neither
- * is ever one large string (the bytes are the catalog's row).
+ * Whether bytes given a part at a time (`write`, then `end`) are exactly `JSON.stringify(manifest)`
+ * in UTF-8, compared piece by piece: neither is ever whole (the bytes are the catalog's parts).
  */
+export function manifestJsonMatch(manifest: Manifest): { write(bytes: Buffer): void; end(): boolean } {
+  const expected = bufferedPieces(manifestJsonPieces(manifest), 64 * 1024);
+  let piece: Buffer = Buffer.alloc(0);
+  let same = true;
+  const write = (bytes: Buffer): void => {
+    while (same && bytes.length > 0) {
+      if (piece.length === 0) {
+        const next = expected.next();
+        if (next.done) {
+          same = false;
+          return;
+        }
+        piece = next.value;
+      }
+      const n = Math.min(piece.length, bytes.length);
+      if (!piece.subarray(0, n).equals(bytes.subarray(0, n))) same = false;
+      piece = piece.subarray(n);
+      bytes = bytes.subarray(n);
+    }
+  };
+  return {
+    write,
+    end: () => same && piece.length === 0 && expected.next().done === true,
+  };
+}
+
+/** {@link manifestJsonMatch} of bytes given whole. */
 export function isManifestJson(bytes: Buffer, manifest: Manifest): boolean {
-  let at = 0;
-  for (const piece of manifestJsonPieces(manifest)) {
-    const expected = Buffer.from(piece);
-    if (!bytes.subarray(at, at + expected.length).equals(expected)) return false;
-    at += expected.length;
-  }
-  return at === bytes.length;
+  const match = manifestJsonMatch(manifest);
+  match.write(bytes);
+  return match.end();
 }
 
 /**
