@@ -32,6 +32,7 @@ import { createRestorePlanActivities } from './restorePlan';
 import { createStoreActivities } from './store';
 import { createStuckActivities } from './stuck';
 import { createTargetActivities } from './targets';
+import { collectingAfter } from './lib/youngGc';
 
 export interface ActivityDeps {
   config: LifeboatConfig;
@@ -49,7 +50,8 @@ export interface ActivityDeps {
 /** Backups, restores and adoption of a config's targets, listed in `catalog` (tests and the bench use them alone). */
 export function createStorageActivities(config: LifeboatConfig, catalog: Catalog) {
   const catalogs = new Catalogs(catalog);
-  return {
+  // Each followed by a full collection when it left much in the heap (youngGc.ts says why).
+  return collectingAfter({
     ...createBackupActivities(config, catalogs),
     ...createRestoreActivities(config, catalogs),
     ...createRestorePlanActivities(config, catalogs),
@@ -57,7 +59,7 @@ export function createStorageActivities(config: LifeboatConfig, catalog: Catalog
     ...createAdoptActivities(config, catalogs),
     ...createExportActivities(config),
     ...createImportActivities(config),
-  };
+  });
 }
 
 /**

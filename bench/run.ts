@@ -155,7 +155,16 @@ async function main(): Promise<number> {
       });
       changed = await change;
       stopGpgAgent(paths.home);
-      if (!options.keep) fs.rmSync(paths.repDir, { recursive: true, force: true });
+      // Kept until the run ends (see freshRestoreDir): removing a repetition's restores and
+      // repositories slows every file created for minutes after, the next repetition's restores
+      // among them. Removed now only when the disk could not hold another repetition.
+      const free = fs.statfsSync(options.dir);
+      if (!options.keep && rep < reps.length && free.bavail * free.bsize < 8 * dataset.bytes) {
+        const warning = `little disk space: repetition ${rep}'s folder removed before the next one, whose restores may be slowed by it`;
+        console.log(`warning: ${warning}`);
+        tools.warnings.push(warning);
+        fs.rmSync(paths.repDir, { recursive: true, force: true });
+      }
       if (rep === reps.length) break;
       // The next repetition backs up the data set as generated: the changed files are put back.
       t = performance.now();

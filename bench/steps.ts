@@ -134,7 +134,7 @@ export async function measureAll(
 
 /**
  * An empty restore folder. The previous restore is moved aside, not removed: it goes with the
- * repetition's folder at its end, a minute or more before the next repetition's first restore. Why:
+ * repetitions' folders when the run ends (run.ts). Why:
  * on ext4 without a journal (this VM's root), an inode freed less than 60 s ago (300 s while its
  * inode table block is not written back) is not reused, and every create checks the candidates
  * (ialloc.c, `recently_deleted`): whichever restore came right after removing the previous one

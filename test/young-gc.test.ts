@@ -2,27 +2,31 @@
  * The early minor GCs that keep dead chunk buffers from piling up (youngGc.ts on the main thread,
  * THREAD_GC in the archive threads): a minor collection does run, and --expose-gc, set while a
  * thread starts to give it V8's `gc`, is unset again (a context made afterwards has no `gc`), also
- * when threads are ended while they start.
+ * when threads are ended while they start. And the full collection after an activity that left
+ * much in the heap.
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { THREAD_GC } from '../activities/lib/archiveFormat';
-import { streamed, withGc } from '../activities/lib/youngGc';
+import { collectingAfter, streamed, withGc } from '../activities/lib/youngGc';
 
-async function minorCollections(run: () => void): Promise<number> {
-  let minor = 0;
+async function collections(
+  run: () => unknown,
+  kind: number = constants.NODE_PERFORMANCE_GC_MINOR,
+): Promise<number> {
+  let found = 0;
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries())
-      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR)
-        minor += 1;
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === kind) found += 1;
   });
   observer.observe({ entryTypes: ['gc'] });
-  run();
+  await run();
   await new Promise((r) => setTimeout(r, 100));
   observer.disconnect();
-  return minor;
+  return found;
 }
+const minorCollections = (run: () => void) => collections(run);
 
 test('the main thread collects its young generation every 16 MB streamed, and leaves --expose-gc unset', async () => {
   // Five in a row, with nothing allocated between them to make the young generation collect itself.
@@ -68,4 +72,30 @@ test('threads ended while they start leave --expose-gc unset', async () => {
   await Promise.all(ending);
   await new Promise((r) => setTimeout(r, 50));
   expect(vm.runInNewContext('typeof gc')).toBe('undefined');
+});
+
+test('an activity that left more than 32 MB in the heap is followed by a full collection; others are not', async () => {
+  let kept: unknown;
+  const acts = collectingAfter({
+    // 60 MB of objects, garbage once it returns.
+    wasteful: async (n: number) => {
+      const objects = Array.from({ length: 600_000 }, (_, i) => ({ i, text: `item ${i} of ${n}` }));
+      await new Promise((r) => setImmediate(r));
+      return objects.length;
+    },
+    frugal: (n: number) => n + 1,
+    failing: async () => {
+      kept = Array.from({ length: 600_000 }, (_, i) => ({ i }));
+      throw new Error('refused');
+    },
+  });
+  const major = constants.NODE_PERFORMANCE_GC_MAJOR;
+  let result: unknown;
+  expect(await collections(async () => (result = await acts.wasteful(3)), major)).toBeGreaterThanOrEqual(1);
+  expect(result).toBe(600_000);
+  // Synchronous stays synchronous, and what is small leaves no collection behind.
+  expect(await collections(() => expect(acts.frugal(1)).toBe(2), major)).toBe(0);
+  // A failure is passed on as it was, after the collection.
+  await expect(acts.failing()).rejects.toThrow('refused');
+  expect(Array.isArray(kept)).toBe(true);
 });
