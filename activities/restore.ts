@@ -141,7 +141,9 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
             const entry = catalog.get(id)!;
             return {
               backupId: id,
+              // The archive compared with its recorded SHA-256, its manifest with the recorded one.
               open: () => openArchive(archiveOf(target, entry), target.encryption, id, entry),
+              recordedManifest: entry.manifestSha256,
             };
           }),
           wanted,

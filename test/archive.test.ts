@@ -17,6 +17,7 @@ import {
   frameHeader,
   frameTrailer,
   readArchive,
+  readRecordedArchive,
   writeArchive,
   type EntryDigest,
   type Manifest,
@@ -233,6 +234,81 @@ test('an archive of 5,000 files (a manifest far larger than one chunk) round-tri
   expect(lengths.slice(0, -1).every((l) => l === 256 * 1024)).toBe(true);
   expect(lengths[lengths.length - 1]).toBeLessThanOrEqual(256 * 1024);
 });
+
+test.each([
+  ['on this thread', undefined],
+  ['by reader threads', 0],
+])(
+  "a restore's read (%s) compares the manifest with its recorded SHA-256, parses and keeps nothing of it",
+  async (_how, threadsAfter) => {
+    const dir = tempDir('archive-recorded');
+    let recorded = '';
+    const written = writeArchive(
+      sources(path.join(dir, 'src'), FILES),
+      manifestFor('b1'),
+      undefined,
+      (m) => (recorded = m.sha256),
+    );
+    const bytes = await collect(written);
+    // What a sidecar records is what readArchive reports of the same archive.
+    expect((await readArchive(Readable.from([bytes]), async () => undefined)).manifestSha256).toBe(recorded);
+    const kept: Record<string, string> = {};
+    const read = readRecordedArchive(
+      Readable.from([bytes]),
+      async () => {
+        const parts: Buffer[] = [];
+        return {
+          write: async (chunk) => void parts.push(chunk),
+          close: async (d) => void (kept[d.path] = sha(Buffer.concat(parts))),
+        };
+      },
+      undefined,
+      recorded,
+      { threadsAfter },
+    );
+    await expect(read).resolves.toBeUndefined();
+    expect(kept).toEqual(Object.fromEntries(Object.entries(FILES).map(([p, b]) => [p, sha(b)])));
+    // Another manifest than the recorded one, or none, is refused.
+    const other = readRecordedArchive(
+      Readable.from([bytes]),
+      async () => undefined,
+      undefined,
+      'f'.repeat(64),
+      {
+        threadsAfter,
+      },
+    );
+    await expect(other).rejects.toMatchObject({
+      code: 'manifestMismatch',
+      message: "the archive's manifest is not the one recorded when the backup was made",
+    });
+    const body = Buffer.from('payload');
+    const withoutManifest = Buffer.concat([
+      MAGIC,
+      frameHeader({
+        path: 'a.txt',
+        kind: 'file',
+        mode: 0o644,
+        mtimeMs: 0,
+        size: body.length,
+        codec: 'store',
+      }),
+      frameChunk(body),
+      frameTrailer(sha(body), body.length),
+      END,
+    ]);
+    const none = readRecordedArchive(
+      Readable.from([withoutManifest]),
+      async () => undefined,
+      undefined,
+      recorded,
+      {
+        threadsAfter,
+      },
+    );
+    await expect(none).rejects.toMatchObject({ code: 'noManifest' });
+  },
+);
 
 describe('hostile and damaged archives are refused with the reason', () => {
   const data = Buffer.from('payload');

@@ -62,6 +62,7 @@ export {
 } from './archiveFormat';
 export {
   readArchive,
+  readRecordedArchive,
   type EntrySink,
   type FileSink,
   type ReadOptions,

@@ -9,6 +9,7 @@ import * as zlib from 'node:zlib';
 import { pathProblem } from '../../common/paths';
 import {
   ArchiveError,
+  FORMATS,
   MAX_CHUNK,
   type ArchiveFormat as Format,
   type Codec,
@@ -23,6 +24,19 @@ const inflateRaw = promisify(zlib.inflateRaw);
 const KINDS = new Set(['file', 'sqlite', 'manifest']);
 
 export type Trailer = { sha256?: unknown; size?: unknown };
+
+/** The format an archive's magic header names; refused when it is none this Lifeboat reads. */
+export function formatOf(magic: Buffer): Format {
+  const format = FORMATS.find((f) => magic.equals(f.magic));
+  if (format) return format;
+  const version = /^LIFEBOAT-ARCHIVE\/(\d+)/.exec(magic.toString('latin1'));
+  throw new ArchiveError(
+    version
+      ? `the archive is of format version ${version[1]}; this Lifeboat reads versions ${FORMATS.map((f) => f.version).join(' and ')} only (a newer Lifeboat wrote it)`
+      : 'not a Lifeboat archive (wrong magic header)',
+    'notLifeboat',
+  );
+}
 
 /** An entry header as parsed JSON, refused unless every field is what a writer writes. */
 export function checkHeader(raw: unknown, seen: Map<string, string>, format: Format): EntryHeader {

@@ -72,6 +72,33 @@ export interface EntryDigest {
 }
 
 /** A file to put in the archive: where to read it, and what to call it. */
+/** Where an archive reader (archiveReader.ts) puts an entry's bytes; `undefined` reads and checks them without keeping them. */
+export interface EntrySink {
+  write(chunk: Buffer): Promise<void>;
+  /** Called once the entry's checksum matched its trailer. */
+  close(digest: EntryDigest): Promise<void>;
+}
+
+/**
+ * An entry written straight to a new file (created with `wx`, given `mode` and `mtimeMs`) by a
+ * reader thread, not synced: the caller makes the files durable. `close` runs once the entry's
+ * checksum matched its trailer.
+ */
+export interface FileSink {
+  file: string;
+  mode: number;
+  mtimeMs: number;
+  close(digest: EntryDigest): Promise<void>;
+}
+
+export interface ReadOptions {
+  /**
+   * Plaintext bytes read before the reader threads (entryThreads.ts) start: a small archive is read
+   * on this thread alone (starting threads costs more than it saves). Default 16 MiB.
+   */
+  threadsAfter?: number;
+}
+
 export interface SourceEntry {
   path: string;
   kind: 'file' | 'sqlite';

@@ -4,13 +4,18 @@
  * before a byte of its data goes anywhere, every entry's SHA-256 and size are checked against its
  * trailer, and at the end every entry against the manifest. Memory use does not depend on file or
  * archive size. Problems are ArchiveErrors whose code says what was found.
+ *
+ * A restore reads with the manifest's recorded SHA-256 instead (readRecordedArchive): it checks
+ * each entry it writes against the catalog's manifest as it goes (unpack.ts), and the archive's
+ * SHA-256 against the recorded one, so the reader keeps no entry's digest and parses no manifest
+ * (100,000 files: 50 MB of objects at the end of the read), and checks that the archive's manifest
+ * is, byte for byte, the one recorded.
  */
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import {
   ArchiveError,
   CHUNK_SIZE,
-  FORMATS,
   MAGIC,
   MAX_CHUNK,
   MAX_HEADER,
@@ -18,10 +23,14 @@ import {
   type ArchiveFormat as Format,
   type EntryDigest,
   type EntryHeader,
+  type EntrySink,
+  type FileSink,
+  type ReadOptions,
   type WriteProgress,
 } from './archiveFormat';
 import {
   checkHeader,
+  formatOf,
   checkTrailer,
   chunkTooLong,
   digestOf,
@@ -37,36 +46,11 @@ import { manifestProblems, type Manifest } from './manifest';
 import { ManifestJsonError, ManifestParser } from './manifestParse';
 import { zstdBinding } from './zstd';
 
+export type { EntrySink, FileSink, ReadOptions } from './archiveFormat';
+
 /** The tags before an entry and at the end ('E', 'Z'). */
 const E = 0x45;
 const Z = 0x5a;
-
-/** Where an entry's bytes go while being read; `undefined` reads and checks them without keeping them. */
-export interface EntrySink {
-  write(chunk: Buffer): Promise<void>;
-  /** Called once the entry's checksum matched its trailer. */
-  close(digest: EntryDigest): Promise<void>;
-}
-
-/**
- * An entry written straight to a new file (created with `wx`, given `mode` and `mtimeMs`) by a
- * reader thread, not synced: the caller makes the files durable. `close` runs once the entry's
- * checksum matched its trailer.
- */
-export interface FileSink {
-  file: string;
-  mode: number;
-  mtimeMs: number;
-  close(digest: EntryDigest): Promise<void>;
-}
-
-export interface ReadOptions {
-  /**
-   * Plaintext bytes read before the reader threads (entryThreads.ts) start: a small archive is read
-   * on this thread alone (starting threads costs more than it saves). Default 16 MiB.
-   */
-  threadsAfter?: number;
-}
 
 export interface ReadResult {
   entries: EntryDigest[];
@@ -99,28 +83,46 @@ export async function readArchive(
   progress?: (p: WriteProgress) => void,
   options: ReadOptions = {},
 ): Promise<ReadResult> {
+  const read = await begin(source, open, progress, options, undefined);
+  await read.run();
+  return read.result();
+}
+
+/**
+ * Reads an archive as {@link readArchive} does, but its manifest is only compared with the SHA-256
+ * recorded when the backup was made (`recordedManifest`, its sidecar's), not parsed, and its
+ * entries are not compared with it: for a caller that checks each entry it takes (unpack.ts).
+ */
+export async function readRecordedArchive(
+  source: AsyncIterable<Uint8Array>,
+  open: (header: EntryHeader) => Promise<EntrySink | FileSink | undefined>,
+  progress: ((p: WriteProgress) => void) | undefined,
+  recordedManifest: string,
+  options: ReadOptions = {},
+): Promise<void> {
+  const read = await begin(source, open, progress, options, recordedManifest);
+  await read.run();
+  read.recorded();
+}
+
+async function begin(
+  source: AsyncIterable<Uint8Array>,
+  open: (header: EntryHeader) => Promise<EntrySink | FileSink | undefined>,
+  progress: ((p: WriteProgress) => void) | undefined,
+  options: ReadOptions,
+  recordedManifest: string | undefined,
+): Promise<ArchiveRead> {
   const reader = new ByteReader(source);
   // Too short for its magic is not an archive; the stream's own error (it does not decrypt) is its own.
   const magic = await reader.take(MAGIC.length, 'its magic header').catch((err: unknown) => {
     if (err instanceof ArchiveError) return Buffer.alloc(0);
     throw err;
   });
-  const format = FORMATS.find((f) => magic.equals(f.magic));
-  if (!format) {
-    const version = /^LIFEBOAT-ARCHIVE\/(\d+)/.exec(magic.toString('latin1'));
-    throw new ArchiveError(
-      version
-        ? `the archive is of format version ${version[1]}; this Lifeboat reads versions ${FORMATS.map((f) => f.version).join(' and ')} only (a newer Lifeboat wrote it)`
-        : 'not a Lifeboat archive (wrong magic header)',
-      'notLifeboat',
-    );
-  }
+  const format = formatOf(magic);
   // Without the native zstd binding (the packed CLI), zstd chunks are decompressed on this thread.
   const threadsAfter =
     format.codecs.has('zstd') && !zstdBinding() ? Infinity : (options.threadsAfter ?? 16 * 1024 * 1024);
-  const read = new ArchiveRead(reader, format, open, progress, threadsAfter);
-  await read.run();
-  return read.result();
+  return new ArchiveRead(reader, format, open, progress, threadsAfter, recordedManifest);
 }
 
 /**
@@ -131,8 +133,10 @@ export async function readArchive(
 class ArchiveRead {
   private readonly seen = new Map<string, string>();
   private readonly entries: EntryDigest[] = [];
+  /** Entries read and judged (kept in `entries` unless the manifest is only compared with its record). */
+  private judged = 0;
   private manifest: Manifest | undefined;
-  private manifestSha256 = '';
+  private manifestSha256: string | undefined;
   /** Plaintext bytes of the entries read so far (what progress reports). */
   private bytes = 0;
   private threads: EntryThreads | undefined;
@@ -147,6 +151,7 @@ class ArchiveRead {
     private readonly open: (header: EntryHeader) => Promise<EntrySink | FileSink | undefined>,
     private readonly progress: ((p: WriteProgress) => void) | undefined,
     private readonly threadsAfter: number,
+    private readonly recordedManifest: string | undefined,
   ) {}
 
   async run(): Promise<void> {
@@ -170,7 +175,8 @@ class ArchiveRead {
     // 100,000 paths' worth, no longer needed while the manifest is compared.
     this.seen.clear();
     const { manifest, entries, manifestSha256 } = this;
-    if (!manifest) throw new ArchiveError('the archive has no manifest (missing manifest)', 'noManifest');
+    if (!manifest || manifestSha256 === undefined)
+      throw new ArchiveError('the archive has no manifest (missing manifest)', 'noManifest');
     const { unusable, mismatched } = manifestProblems(manifest, entries);
     if (unusable.length || mismatched.length)
       throw new ArchiveError(
@@ -180,8 +186,19 @@ class ArchiveRead {
     return { entries, manifest, manifestSha256 };
   }
 
+  /** The whole archive was read: its manifest's bytes are the ones recorded. */
+  recorded(): void {
+    if (this.manifestSha256 === undefined)
+      throw new ArchiveError('the archive has no manifest (missing manifest)', 'noManifest');
+    if (this.manifestSha256 !== this.recordedManifest)
+      throw new ArchiveError(
+        "the archive's manifest is not the one recorded when the backup was made",
+        'manifestMismatch',
+      );
+  }
+
   private report(path: string): void {
-    this.progress?.({ files: this.entries.length, bytes: this.bytes, current: path });
+    this.progress?.({ files: this.judged, bytes: this.bytes, current: path });
   }
 
   /** Reads the next entry; false at the end marker. */
@@ -195,7 +212,8 @@ class ArchiveRead {
         `the archive is corrupt (unexpected byte at offset ${reader.consumed - 1})`,
         'damaged',
       );
-    if (this.manifest) throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
+    if (this.manifestSha256 !== undefined)
+      throw new ArchiveError('the archive holds entries after its manifest', 'damaged');
     const read = this.header();
     const header = read instanceof Promise ? await read : read;
     const isManifest = header.kind === 'manifest';
@@ -259,7 +277,7 @@ class ArchiveRead {
   /** An entry whose chunks go to a reader thread (judged later, in archive order: `judge`). */
   private async handOver(header: EntryHeader, sink: FileSink | undefined): Promise<void> {
     const job = this.threads!.begin(
-      this.entries.length + this.handed.length,
+      this.judged + this.handed.length,
       header,
       sink ? { file: sink.file, mode: sink.mode, mtimeMs: sink.mtimeMs } : undefined,
     );
@@ -312,7 +330,9 @@ class ArchiveRead {
     if (sink && !('write' in sink)) this.inlineFile = await fsp.open(sink.file, 'wx', 0o600);
     const hash = createHash('sha256');
     // The manifest is parsed as it arrives (manifestParse.ts): its whole text is never held.
-    const manifestParser = header.kind === 'manifest' ? new ManifestParser() : undefined;
+    const isManifest = header.kind === 'manifest';
+    const manifestParser =
+      isManifest && this.recordedManifest === undefined ? new ManifestParser() : undefined;
     const inEntry = () => `entry ${JSON.stringify(header.path)}`;
     let size = 0;
     for (let stored; (stored = await this.chunk(header, inEntry));) {
@@ -330,16 +350,16 @@ class ArchiveRead {
     const trailer = read instanceof Promise ? await read : read;
     const sha256 = hash.digest('hex');
     checkTrailer(header, trailer, sha256, size);
+    if (isManifest) this.manifestSha256 = sha256;
     if (manifestParser) {
-      this.manifestSha256 = sha256;
       try {
         this.manifest = manifestParser.end() as Manifest;
       } catch (err) {
         if (!(err instanceof ManifestJsonError)) throw err;
         throw new ArchiveError('the manifest is not valid JSON', 'badManifest');
       }
-      return;
     }
+    if (isManifest) return;
     const digest = digestOf(header, sha256, size);
     if (this.inlineFile) {
       const { mode, mtimeMs } = sink as FileSink;
@@ -383,7 +403,8 @@ class ArchiveRead {
   }
 
   private add(digest: EntryDigest): void {
-    this.entries.push(digest);
+    this.judged += 1;
+    if (this.recordedManifest === undefined) this.entries.push(digest);
     this.report(digest.path);
   }
 

@@ -8,13 +8,29 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { ArchiveError, readArchive, type EntryDigest, type ManifestFile } from './archive';
+import {
+  ArchiveError,
+  readArchive,
+  readRecordedArchive,
+  type EntryDigest,
+  type EntrySink,
+  type EntryHeader,
+  type FileSink,
+  type ManifestFile,
+} from './archive';
 import { syncFileSystem } from './files';
 
 /** One archive of a chain: opening it yields its plaintext and a check to run once it has been read. */
 export interface ChainArchive {
   backupId: string;
   open: () => Promise<{ plain: Readable; check: () => Promise<void> }>;
+  /**
+   * The SHA-256 of its manifest entry as recorded when it was made (its sidecar's), when `check`
+   * compares the whole archive with its recorded SHA-256: then the archive's manifest is compared
+   * with this, not parsed, and its entries not compared with it (each entry taken is compared with
+   * `wanted` as it is written). Without it (older catalog rows), the archive's manifest is read.
+   */
+  recordedManifest?: string | null;
 }
 
 export interface UnpackProgress {
@@ -56,7 +72,7 @@ export async function unpackChain(options: {
   const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
   let bytes = 0;
   const report = () => options.progress?.({ files: written.size, total: wanted.size, bytes, totalBytes });
-  for (const { backupId: id, open } of options.chain) {
+  for (const { backupId: id, open, recordedManifest } of options.chain) {
     try {
       const { plain, check } = await open();
       const before = bytes;
@@ -68,47 +84,45 @@ export async function unpackChain(options: {
           bytes: Math.max(bytes, Math.min(totalBytes, before + p.bytes)),
           totalBytes,
         });
-      await readArchive(
-        plain,
-        async (header) => {
-          const want = wanted.get(header.path);
-          if (!want || want.storedIn !== id) return undefined;
-          if (want.size !== header.size || want.kind !== header.kind) {
-            throw new ArchiveError(
-              `entry ${JSON.stringify(header.path)} does not match the manifest (${header.size} bytes, expected ${want.size})`,
-              'manifestMismatch',
-            );
-          }
-          const file = path.join(dest, ...header.path.split('/'));
-          if (!file.startsWith(`${dest}${path.sep}`))
-            throw new ArchiveError(
-              `entry ${JSON.stringify(header.path)} would leave the folder ${dest}`,
-              'refusedEntry',
-            );
-          const dir = path.dirname(file);
-          if (!made.has(dir)) {
-            await fsp.mkdir(dir, { recursive: true });
-            made.add(dir);
-          }
-          // Written by a reader thread with `wx` (never over an existing file), mode and mtime set.
-          return {
-            file,
-            mode: want.mode & modeMask,
-            mtimeMs: want.mtimeMs,
-            close: async (digest: EntryDigest) => {
-              if (digest.sha256 !== want.sha256)
-                throw new ArchiveError(
-                  `${JSON.stringify(header.path)} does not match the manifest's checksum`,
-                  'manifestMismatch',
-                );
-              written.add(header.path);
-              bytes += digest.size;
-              report();
-            },
-          };
-        },
-        reading,
-      );
+      const take = async (header: EntryHeader): Promise<EntrySink | FileSink | undefined> => {
+        const want = wanted.get(header.path);
+        if (!want || want.storedIn !== id) return undefined;
+        if (want.size !== header.size || want.kind !== header.kind) {
+          throw new ArchiveError(
+            `entry ${JSON.stringify(header.path)} does not match the manifest (${header.size} bytes, expected ${want.size})`,
+            'manifestMismatch',
+          );
+        }
+        const file = path.join(dest, ...header.path.split('/'));
+        if (!file.startsWith(`${dest}${path.sep}`))
+          throw new ArchiveError(
+            `entry ${JSON.stringify(header.path)} would leave the folder ${dest}`,
+            'refusedEntry',
+          );
+        const dir = path.dirname(file);
+        if (!made.has(dir)) {
+          await fsp.mkdir(dir, { recursive: true });
+          made.add(dir);
+        }
+        // Written by a reader thread with `wx` (never over an existing file), mode and mtime set.
+        return {
+          file,
+          mode: want.mode & modeMask,
+          mtimeMs: want.mtimeMs,
+          close: async (digest: EntryDigest) => {
+            if (digest.sha256 !== want.sha256)
+              throw new ArchiveError(
+                `${JSON.stringify(header.path)} does not match the manifest's checksum`,
+                'manifestMismatch',
+              );
+            written.add(header.path);
+            bytes += digest.size;
+            report();
+          },
+        };
+      };
+      if (recordedManifest) await readRecordedArchive(plain, take, reading, recordedManifest);
+      else await readArchive(plain, take, reading);
       await check();
     } catch (err) {
       throw failure(err, id);
