@@ -86,23 +86,26 @@ const LEFT = 32 * 1024 * 1024;
  * than it found. A manifest of 100,000 files is 30 MB of objects, parsed again by each step of a
  * restore (inspect, plan, stage, check the tree): V8 grows the heap before it collects, so each
  * step's garbage was still there at the next one's peak (the restore with its checks: 327 MB; with
- * a collection after each step, 288). A full collection of such a heap takes tens of milliseconds.
+ * a collection after each step, 288). A full collection of such a heap takes tens of milliseconds;
+ * it runs once the activity's result is handed over (the next turn of the event loop), not before.
+ * `full` collects (a test gives its own).
  */
-export function collectingAfter<T extends object>(activities: T): T {
+export function collectingAfter<T extends object>(activities: T, full = (): void => collect?.()): T {
   return Object.fromEntries(
     Object.entries(activities).map(([name, act]) => {
       if (typeof act !== 'function') return [name, act];
       const wrapped = (...args: unknown[]): unknown => {
         const before = heapUsed();
         const after = () => {
-          if (heapUsed() - before > LEFT) collect?.();
+          if (heapUsed() - before > LEFT) setImmediate(full);
         };
         const result = (act as (...a: unknown[]) => unknown)(...args);
         if (!(result instanceof Promise)) {
           after();
           return result;
         }
-        return result.finally(after);
+        void result.then(after, after);
+        return result;
       };
       return [name, wrapped];
     }),
