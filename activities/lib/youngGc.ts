@@ -3,6 +3,7 @@
  * V8's heap with a small JavaScript object, the young generation fills too slowly for them to be
  * collected soon, and V8 lets such memory reach 64 MB per thread before it collects. Measured on the
  * 1 GiB bench set: a verify's peak RSS 260–282 → about 230 MiB with these collections, as fast.
+ * And a full collection after an activity that left much in the heap (`collectingAfter`).
  *
  * V8's `gc` exists only in contexts made while --expose-gc is set. This thread gets its own from a
  * context made at load; an archive thread gets one when it is created through `withGc`, which sets
