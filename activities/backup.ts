@@ -15,13 +15,11 @@ import {
   activityIds,
   backupTarget,
   catalogNameOf,
-  createVerifier,
   refuseInDrill,
   resolveBackupId,
   type Catalogs,
-  type VerifyOptions,
-  type VerifyReport,
 } from './backupShared';
+import { createVerifier, type VerifyOptions, type VerifyReport } from './verification';
 import { createBackupCopyActivities } from './backupCopies';
 import { stopFailure } from './errors';
 import {

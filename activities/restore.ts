@@ -14,11 +14,11 @@ import {
   backupTarget,
   catalogNameOf,
   chainOf,
-  createCopyVerifier,
   openArchive,
   resolveBackupId,
   type Catalogs,
 } from './backupShared';
+import { createCopyVerifier } from './verification';
 import { invalidInput, stopFailure } from './errors';
 import { heartbeater } from './lib/context';
 import { exists, fsyncDir, hashFile, hashFileSync, writeFileAtomic } from './lib/files';

@@ -97,6 +97,8 @@ export interface ReadOptions {
    * on this thread alone (starting threads costs more than it saves). Default 16 MiB.
    */
   threadsAfter?: number;
+  /** Each entry once judged, in archive order (a verification holds them to a recorded manifest). */
+  onEntry?: (digest: EntryDigest) => void;
 }
 
 export interface SourceEntry {

@@ -91,7 +91,8 @@ export async function readArchive(
 /**
  * Reads an archive as {@link readArchive} does, but its manifest is only compared with the SHA-256
  * recorded when the backup was made (`recordedManifest`, its sidecar's), not parsed, and its
- * entries are not compared with it: for a caller that checks each entry it takes (unpack.ts).
+ * entries are not compared with it: for a caller that checks each entry it takes (unpack.ts) or
+ * is handed (`options.onEntry`: a verification's short way, manifestRecord.ts).
  */
 export async function readRecordedArchive(
   source: AsyncIterable<Uint8Array>,
@@ -122,7 +123,7 @@ async function begin(
   // Without the native zstd binding (the packed CLI), zstd chunks are decompressed on this thread.
   const threadsAfter =
     format.codecs.has('zstd') && !zstdBinding() ? Infinity : (options.threadsAfter ?? 16 * 1024 * 1024);
-  return new ArchiveRead(reader, format, open, progress, threadsAfter, recordedManifest);
+  return new ArchiveRead(reader, format, open, progress, threadsAfter, recordedManifest, options.onEntry);
 }
 
 /**
@@ -152,6 +153,7 @@ class ArchiveRead {
     private readonly progress: ((p: WriteProgress) => void) | undefined,
     private readonly threadsAfter: number,
     private readonly recordedManifest: string | undefined,
+    private readonly onEntry: ((digest: EntryDigest) => void) | undefined,
   ) {}
 
   async run(): Promise<void> {
@@ -405,6 +407,7 @@ class ArchiveRead {
   private add(digest: EntryDigest): void {
     this.judged += 1;
     if (this.recordedManifest === undefined) this.entries.push(digest);
+    this.onEntry?.(digest);
     this.report(digest.path);
   }
 

@@ -85,8 +85,21 @@ function manifestShapeProblem(manifest: Manifest): string | undefined {
   for (const key of ['modules', 'deleted'] as const)
     if (!Array.isArray(manifest[key]) || manifest[key].some((m) => typeof m !== 'string'))
       return `has no valid ${key}`;
-  const seen = new Map<string, string>();
+  const fileProblem = fileShapeChecker();
   for (const f of manifest.files as unknown[]) {
+    const problem = fileProblem(f);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * The check of a manifest's files one at a time, in their order (a manifest read as a stream of its
+ * items: manifestRecord.ts): what is wrong with an item, as manifestShapeProblem words it.
+ */
+export function fileShapeChecker(): (f: unknown) => string | undefined {
+  const seen = new Map<string, string>();
+  return (f) => {
     if (typeof f !== 'object' || f === null) return 'lists a file that is not an object';
     const item = f as Record<string, unknown>;
     // Named only for a problem: 100,000 items are 100,000 strings otherwise.
@@ -112,8 +125,8 @@ function manifestShapeProblem(manifest: Manifest): string | undefined {
         ? `lists ${name()} twice`
         : `lists ${JSON.stringify(earlier)} and ${name()}, which collide after Unicode normalisation`;
     seen.set(normalised, path);
-  }
-  return undefined;
+    return undefined;
+  };
 }
 
 /**

@@ -67,6 +67,8 @@ export class ManifestParser {
   private items: unknown[] = [];
   /** Whether the last `files` member is an array read as items (else the skeleton's value stands). */
   private filesStreamed = false;
+  /** The top-level `files` arrays read as items so far (JSON.parse keeps the last of duplicate keys). */
+  filesArrays = 0;
   /** In a files array: bytes from the first item not yet parsed, and where the last whole item ends. */
   private held: Buffer[] = [];
   private heldLength = 0;
@@ -170,6 +172,7 @@ export class ManifestParser {
           this.where = 'items';
           this.items = [];
           this.filesStreamed = true;
+          this.filesArrays += 1;
           this.inItem = false;
           this.needItem = false;
           runStart = i + 1;
