@@ -5,11 +5,10 @@
  * trailer, and at the end every entry against the manifest. Memory use does not depend on file or
  * archive size. Problems are ArchiveErrors whose code says what was found.
  *
- * A restore reads with the manifest's recorded SHA-256 instead (readRecordedArchive): it checks
- * each entry it writes against the catalog's manifest as it goes (unpack.ts), and the archive's
- * SHA-256 against the recorded one, so the reader keeps no entry's digest and parses no manifest
- * (100,000 files: 50 MB of objects at the end of the read), and checks that the archive's manifest
- * is, byte for byte, the one recorded.
+ * A restore, and a verification's short way, read with the manifest's recorded SHA-256 instead
+ * (readRecordedArchive): each entry is checked against the catalog's manifest as it goes (unpack.ts,
+ * manifestRecord.ts), so the reader keeps no entry's digest and parses no manifest (100,000 files:
+ * 50 MB of objects), and checks that the archive's manifest is, byte for byte, the one recorded.
  */
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
@@ -91,8 +90,7 @@ export async function readArchive(
 /**
  * Reads an archive as {@link readArchive} does, but its manifest is only compared with the SHA-256
  * recorded when the backup was made (`recordedManifest`, its sidecar's), not parsed, and its
- * entries are not compared with it: for a caller that checks each entry it takes (unpack.ts) or
- * is handed (`options.onEntry`: a verification's short way, manifestRecord.ts).
+ * entries are not compared with it: for a caller that checks each entry (unpack.ts, `onEntry`).
  */
 export async function readRecordedArchive(
   source: AsyncIterable<Uint8Array>,
