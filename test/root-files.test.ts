@@ -28,6 +28,21 @@ test('two names equal after Unicode normalisation stop the backup, naming both; 
   );
 });
 
+test('a root given with a trailing slash, or relative, scans the same: paths relative to it, files absolute', async () => {
+  const root = tempDir('root-files-forms');
+  fs.mkdirSync(path.join(root, 'a', 'b'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'a', 'b', 'deep.txt'), 'deep');
+  fs.writeFileSync(path.join(root, 'top.txt'), 'top');
+  const forms = [root, `${root}/`, path.relative(process.cwd(), root), `${root}/a/..`];
+  for (const form of forms) {
+    const scanned = await scanRoot(form);
+    expect(scanned.map((f) => [f.path, f.abs])).toEqual([
+      ['a/b/deep.txt', path.join(root, 'a', 'b', 'deep.txt')],
+      ['top.txt', path.join(root, 'top.txt')],
+    ]);
+  }
+});
+
 test('unlistedFiles names what a list does not: files, links and special files in any folder, the journal files of a listed database aside', async () => {
   const root = tempDir('unlisted');
   const write = (rel: string) => {

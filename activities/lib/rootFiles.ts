@@ -67,13 +67,15 @@ export async function scanRoot(root: string, known?: KnownFiles): Promise<Scanne
   // One folder at a time with synchronous calls, yielding to the event loop between folders
   // (heartbeats go on): a promise per lstat and per sniff cost more than the calls themselves
   // (100,000 files took seconds of this thread).
-  const walk = async (dir: string): Promise<void> => {
-    const folders: string[] = [];
+  // Paths joined as strings (a name holds no separator): path.join and path.relative normalise
+  // every path again, 45 ms of 10,000 files' 200.
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    const folders: [string, string][] = [];
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const abs = path.join(dir, entry.name);
-      const rel = path.relative(root, abs).split(path.sep).join('/');
+      const abs = dir.endsWith(path.sep) ? `${dir}${entry.name}` : `${dir}${path.sep}${entry.name}`;
+      const rel = `${prefix}${entry.name}`;
       if (entry.isDirectory()) {
-        folders.push(abs);
+        folders.push([abs, `${rel}/`]);
         continue;
       }
       if (!entry.isFile()) {
@@ -87,13 +89,13 @@ export async function scanRoot(root: string, known?: KnownFiles): Promise<Scanne
       }
       files.push(scanned(rel, abs, fs.lstatSync(abs), known));
     }
-    for (const folder of folders) {
+    for (const [folder, under] of folders) {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      await walk(folder);
+      await walk(folder, under);
     }
   };
   if (!(await exists(root))) throw stopFailure('AmbiguousTarget', `the root ${root} does not exist`);
-  await walk(root);
+  await walk(path.resolve(root), '');
   // Names equal after Unicode normalisation could not be told apart on restore (nor by a reader).
   const byForm = new Map<string, string>();
   for (const f of files) {
