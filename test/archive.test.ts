@@ -80,11 +80,12 @@ const FILES = {
 };
 
 test.each([
-  ['on this thread', undefined],
-  ['by reader threads', 0],
+  ['on this thread', undefined, undefined],
+  ['by reader threads', 0, undefined],
+  ['by up to three reader threads', 0, 3],
 ])(
   'file sinks %s: bytes, mode and mtime as recorded; never over an existing file',
-  async (_how, threadsAfter) => {
+  async (_how, threadsAfter, threads) => {
     const dir = tempDir('archive-sinks');
     const files = { ...FILES, 'deep/er/many.txt': Buffer.from('x'.repeat(600_000)) };
     const bytes = await collect(writeArchive(sources(path.join(dir, 'src'), files), manifestFor('b1')));
@@ -103,7 +104,7 @@ test.each([
         };
       },
       undefined,
-      { threadsAfter },
+      { threadsAfter, threads },
     );
     expect(closed.sort()).toEqual(Object.keys(files).sort());
     expect(result.entries.map((e) => e.path).sort()).toEqual(Object.keys(files).sort());
@@ -124,7 +125,7 @@ test.each([
         close: async () => undefined,
       }),
       undefined,
-      { threadsAfter },
+      { threadsAfter, threads },
     );
     await expect(again).rejects.toThrow(/EEXIST/);
     expect(sha(fs.readFileSync(path.join(out, 'deep_er_many.txt')))).toBe(sha(files['deep/er/many.txt']));

@@ -99,6 +99,8 @@ export interface ReadOptions {
   threadsAfter?: number;
   /** Each entry once judged, in archive order (a verification holds them to a recorded manifest). */
   onEntry?: (digest: EntryDigest) => void;
+  /** Reader threads at most (entryThreads.ts); default one fewer than the cores, 1 to 4. */
+  threads?: number;
 }
 
 export interface SourceEntry {

@@ -121,7 +121,7 @@ async function begin(
   // Without the native zstd binding (the packed CLI), zstd chunks are decompressed on this thread.
   const threadsAfter =
     format.codecs.has('zstd') && !zstdBinding() ? Infinity : (options.threadsAfter ?? 16 * 1024 * 1024);
-  return new ArchiveRead(reader, format, open, progress, threadsAfter, recordedManifest, options.onEntry);
+  return new ArchiveRead(reader, format, open, progress, threadsAfter, recordedManifest, options);
 }
 
 /**
@@ -151,7 +151,7 @@ class ArchiveRead {
     private readonly progress: ((p: WriteProgress) => void) | undefined,
     private readonly threadsAfter: number,
     private readonly recordedManifest: string | undefined,
-    private readonly onEntry: ((digest: EntryDigest) => void) | undefined,
+    private readonly options: ReadOptions,
   ) {}
 
   async run(): Promise<void> {
@@ -221,7 +221,8 @@ class ArchiveRead {
       throw new ArchiveError('the manifest entry is too large', 'badManifest');
     const sink = isManifest ? undefined : await this.open(header);
     // Threads once the archive proves large (this entry included), so that a huge first file gets them.
-    if (!this.threads && this.bytes + header.size >= this.threadsAfter) this.threads = new EntryThreads();
+    if (!this.threads && this.bytes + header.size >= this.threadsAfter)
+      this.threads = new EntryThreads(this.options.threads);
     if (this.threads && !isManifest && !(sink && 'write' in sink)) await this.handOver(header, sink);
     else await this.readHere(header, sink);
     return true;
@@ -405,7 +406,7 @@ class ArchiveRead {
   private add(digest: EntryDigest): void {
     this.judged += 1;
     if (this.recordedManifest === undefined) this.entries.push(digest);
-    this.onEntry?.(digest);
+    this.options.onEntry?.(digest);
     this.report(digest.path);
   }
 
