@@ -17,14 +17,18 @@
 /** A manifest's text that is not JSON; the caller says so in its own words. */
 export class ManifestJsonError extends Error {}
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
+/** JSON's structural bytes (in UTF-8 none occurs inside a multi-byte character). */
+export const JSON_BYTES = {
+  QUOTE: 0x22,
+  BACKSLASH: 0x5c,
+  COMMA: 0x2c,
+  COLON: 0x3a,
+  OPEN_OBJECT: 0x7b,
+  CLOSE_OBJECT: 0x7d,
+  OPEN_ARRAY: 0x5b,
+  CLOSE_ARRAY: 0x5d,
+} as const;
+const { QUOTE, BACKSLASH, COMMA, COLON, OPEN_OBJECT, CLOSE_OBJECT, OPEN_ARRAY, CLOSE_ARRAY } = JSON_BYTES;
 const UNKNOWN = -2;
 /** The bytes that matter inside an item: quotes and brackets. */
 const ITEM_BYTES = new Uint8Array(256);

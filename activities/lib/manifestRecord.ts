@@ -19,17 +19,10 @@
 import { createHash } from 'node:crypto';
 import type { EntryDigest } from './archiveFormat';
 import { fileShapeChecker, manifestProblems, type Manifest, type ManifestFile } from './manifest';
-import { ManifestJsonError, ManifestParser } from './manifestParse';
+import { JSON_BYTES, ManifestJsonError, ManifestParser } from './manifestParse';
 
 const SHA_BYTES = 32;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
+const { QUOTE, BACKSLASH, COMMA, COLON, OPEN_OBJECT, CLOSE_OBJECT, OPEN_ARRAY, CLOSE_ARRAY } = JSON_BYTES;
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 
