@@ -35,7 +35,7 @@ import { manifestFile } from './lib/manifest';
 import { runCheckedCommand, type CommandResult } from './lib/commands';
 import { activitySignal, heartbeater } from './lib/context';
 import { KeyError, encryptStream } from './lib/crypto';
-import { exists, fsyncDir, hashFile, hashingTransform } from './lib/files';
+import { exists, flushedWhileWritten, fsyncDir, hashFile, hashingTransform, WriteBehind } from './lib/files';
 import { acquireLock, breakLock, releaseLock, type LockHolder, type LockResult } from './lib/lock';
 import { scanTarget, snapshotDatabase, type KnownFiles } from './lib/rootFiles';
 import { archiveFile, catalogEntryOf, sidecarOf, writeSidecar } from './lib/sidecar';
@@ -283,9 +283,20 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
         );
         const cipher = await encryptStream(plain, target.encryption);
         const hasher = hashingTransform();
-        await pipeline(cipher, hasher.transform, fs.createWriteStream(partial), {
-          signal: activitySignal(),
-        });
+        const behind = new WriteBehind();
+        try {
+          await pipeline(
+            cipher,
+            hasher.transform,
+            flushedWhileWritten(partial, behind),
+            fs.createWriteStream(partial),
+            { signal: activitySignal() },
+          );
+        } catch (err) {
+          await behind.settle().catch(() => undefined);
+          throw err;
+        }
+        await behind.settle();
         const handle = await fsp.open(partial, 'r+');
         await handle.sync();
         await handle.close();

@@ -1,8 +1,11 @@
-/** File primitives (activities/lib/files.ts) on real files: the synchronous hash agrees with the streaming one. */
+/**
+ * File primitives (activities/lib/files.ts) on real files: the synchronous hash agrees with the
+ * streaming one; the write-behind flushes large files and reports a flush that failed.
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hashFile, hashFileSync } from '../activities/lib/files';
+import { hashFile, hashFileSync, WRITE_BEHIND_BYTES, WriteBehind } from '../activities/lib/files';
 import { tempDir } from './helpers';
 
 test('hashFileSync gives what hashFile and the bytes give, for files shorter, as long as and longer than its buffer', async () => {
@@ -20,5 +23,28 @@ test('hashFileSync gives what hashFile and the bytes give, for files shorter, as
     expect.objectContaining({ code: 'ENOENT' }),
   );
   expect(() => hashFileSync(dir, buf)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('WriteBehind flushes the large files it is given, skips small ones and reports the first flush that failed', async () => {
+  const dir = tempDir('write-behind');
+  const large = path.join(dir, 'large');
+  fs.writeFileSync(large, Buffer.alloc(WRITE_BEHIND_BYTES, 1));
+  const small = path.join(dir, 'small');
+  fs.writeFileSync(small, 'x');
+  const fine = new WriteBehind();
+  fine.add(large, WRITE_BEHIND_BYTES);
+  fine.add(small, 1);
+  // A small file is never opened: that it is gone is no failure of the write-behind.
+  fine.add(path.join(dir, 'gone-small'), WRITE_BEHIND_BYTES - 1);
+  await expect(fine.settle()).resolves.toBeUndefined();
+
+  const failing = new WriteBehind();
+  failing.add(path.join(dir, 'gone-large'), WRITE_BEHIND_BYTES);
+  failing.add(large, WRITE_BEHIND_BYTES);
+  await expect(failing.settle()).rejects.toMatchObject({ code: 'ENOENT' });
+  // The failure stays: a later settle (the unpack's end) throws it again.
+  failing.add(large, WRITE_BEHIND_BYTES);
+  await expect(failing.settle()).rejects.toMatchObject({ code: 'ENOENT' });
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -66,6 +66,76 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** A file this large is flushed as soon as it is written (WriteBehind). */
+export const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
+/** A file being written is flushed each time this much more has passed (flushedWhileWritten). */
+const FLUSH_EVERY = 64 * 1024 * 1024;
+
+/**
+ * Flushes files to disk (fdatasync) one at a time in the background while more is written, so that
+ * the disk works beside the CPU rather than all at the final sync: a 1 GiB restore (85% of it in
+ * files of 30-70 MB) left ~1 GiB dirty for a 1.8-2.0 s sync at its end; with these flushes that
+ * sync took 0.5 s. Small files are left to the final sync (an fdatasync each would be a journal
+ * commit each). `settle()` waits for those started and throws the first failure; it makes nothing
+ * durable that the final sync would not: a speed-up, not a replacement.
+ */
+export class WriteBehind {
+  private queue: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private failed: unknown;
+
+  /** Queues `file`'s flush when it holds `size` bytes or more. */
+  add(file: string, size: number): void {
+    if (size < WRITE_BEHIND_BYTES || this.failed !== undefined) return;
+    this.pending += 1;
+    this.queue = this.queue.then(async () => {
+      try {
+        if (this.failed !== undefined) return;
+        const handle = await fsp.open(file, 'r');
+        try {
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      } catch (err) {
+        this.failed = err;
+      } finally {
+        this.pending -= 1;
+      }
+    });
+  }
+
+  /** Whether a flush is queued or running. */
+  get busy(): boolean {
+    return this.pending > 0;
+  }
+
+  /** Waits for the flushes queued; throws the first that failed. */
+  async settle(): Promise<void> {
+    await this.queue;
+    if (this.failed !== undefined) throw this.failed;
+  }
+}
+
+/**
+ * Passes a file's bytes on their way to it, flushing it through `behind` each time another 64 MiB
+ * has passed and no flush is under way: the fsync after a 600 MB archive's write took 0.8 s, the
+ * writing all done; now most of its bytes are on disk by then.
+ */
+export function flushedWhileWritten(file: string, behind: WriteBehind): Transform {
+  let since = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      since += chunk.length;
+      if (since >= FLUSH_EVERY && !behind.busy) {
+        since = 0;
+        behind.add(file, Infinity);
+      }
+      cb(null, chunk);
+    },
+  });
+}
+
 /**
  * Makes what was written under `dir` durable at once: one sync of its file system (syncfs(2), run
  * as `sync --file-system`, for Node has no binding for it), then an fsync of each of `folders` for

@@ -18,7 +18,7 @@ import {
   type FileSink,
   type ManifestFile,
 } from './archive';
-import { syncFileSystem } from './files';
+import { syncFileSystem, WriteBehind } from './files';
 
 /** One archive of a chain: opening it yields its plaintext and a check to run once it has been read. */
 export interface ChainArchive {
@@ -71,6 +71,7 @@ export async function unpackChain(options: {
   const made = new Set<string>();
   const totalBytes = [...wanted.values()].reduce((n, f) => n + f.size, 0);
   let bytes = 0;
+  const behind = new WriteBehind();
   const report = () => options.progress?.({ files: written.size, total: wanted.size, bytes, totalBytes });
   for (const { backupId: id, open, recordedManifest } of options.chain) {
     try {
@@ -117,6 +118,7 @@ export async function unpackChain(options: {
               );
             written.add(header.path);
             bytes += digest.size;
+            behind.add(file, digest.size);
             report();
           },
         };
@@ -125,9 +127,14 @@ export async function unpackChain(options: {
       else await readArchive(plain, take, reading);
       await check();
     } catch (err) {
+      // Nothing of this unpack still running once it has failed (the caller removes what was written).
+      await behind.settle().catch(() => undefined);
       throw failure(err, id);
     }
   }
+  // Large files were flushed one by one as they were written (WriteBehind): the sync below is left
+  // with the small ones, the disk having worked beside the reading instead of after it.
+  await behind.settle();
   // The files were written without an fsync each: one sync of the file system makes them durable
   // at once, and the folders' fsyncs their names.
   const folders = new Set<string>([dest]);
