@@ -72,23 +72,28 @@ export {
 /** Small pieces (headers, lengths, small files) go out gathered into one buffer of about this size. */
 const BATCH = 256 * 1024;
 
-/** Gathers small pieces into batches and passes large ones through (after what was gathered). */
+/**
+ * Gathers small pieces into batches and passes large ones through (after what was gathered). A small
+ * piece (64 KiB or less) is copied into the batch at once: a small chunk's bytes are lent until the
+ * next is asked for (archiveAhead.ts's ReadChunk), and nothing is held longer than it must be.
+ */
 class Batcher {
-  private parts: Buffer[] = [];
+  private batch: Buffer | undefined;
   private length = 0;
 
   /** What to yield now for `piece`. */
   add(piece: Buffer): Buffer[] {
-    if (piece.length >= BATCH / 4) return [...this.flush(), piece];
-    this.parts.push(piece);
-    this.length += piece.length;
+    if (piece.length > BATCH / 4) return [...this.flush(), piece];
+    // Room for one more small piece past BATCH, where the batch goes out.
+    this.batch ??= Buffer.allocUnsafe(BATCH + BATCH / 4);
+    this.length += piece.copy(this.batch, this.length);
     return this.length >= BATCH ? this.flush() : [];
   }
 
   flush(): Buffer[] {
     if (this.length === 0) return [];
-    const out = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
-    this.parts = [];
+    const out = this.batch!.subarray(0, this.length);
+    this.batch = undefined;
     this.length = 0;
     return [out];
   }

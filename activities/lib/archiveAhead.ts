@@ -34,8 +34,9 @@ export function aheadWorkers(): number {
 // Runs in the worker. `credits[0]`: units (64 KiB, at least one per chunk) it may still send;
 // `credits[1]`: 1 when told to stop. A large chunk travels in a slot, a buffer of SLOT bytes
 // transferred to the main thread and back (on `slots`), so that the worker allocates a few and no
-// memory is freed by a thread that did not allocate it; a small file's bytes travel copied, with
-// its other events, in one message for many files (100,000 small files are not 300,000 messages).
+// memory is freed by a thread that did not allocate it; small chunks travel packed into one such
+// slot (the message's \`pack\`), with their other events, in one message for many files (100,000
+// small files are not 300,000 messages), the pack coming back once the writer has copied them all.
 const WORKER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
@@ -47,14 +48,26 @@ const spare = [];
 let events = [];
 let transfer = [];
 let pending = 0;
+let pack, packUsed = 0;
 function flush() {
-  if (events.length) parentPort.postMessage(events, transfer);
-  events = []; transfer = []; pending = 0;
+  if (pack) transfer.push(pack.buffer);
+  if (events.length) parentPort.postMessage({ events, pack: pack && pack.buffer }, transfer);
+  events = []; transfer = []; pending = 0; pack = undefined; packUsed = 0;
 }
 function emit(event, bytes) {
   events.push(event);
   pending += bytes;
   if (pending >= slotSize || events.length >= 512) flush();
+}
+// A small chunk's bytes into the message's pack (a slot); where they do not fit, the message goes first.
+function packChunk(event, bytes) {
+  if (pack && packUsed + bytes.length > pack.length) flush();
+  if (!pack) pack = slot();
+  bytes.copy(pack, packUsed);
+  event.offset = packUsed;
+  event.length = bytes.length;
+  packUsed += bytes.length;
+  emit(event, bytes.length);
 }
 function stopped() { return Atomics.load(credits, 1) === 1; }
 function take(n) {
@@ -105,9 +118,9 @@ function readFile(id, source, path) {
       position += want;
       const stored = codec === 'zstd' ? packed : raw;
       if (stored.length <= unit) {
-        // Small: copied into the message; the slot stays here.
+        // Small: copied into the message's pack; the slot it was read into stays here.
+        packChunk({ id, type: 'chunk', raw: want, units, packed: true }, stored);
         spare.push(buf.buffer);
-        emit({ id, type: 'chunk', raw: want, units, copy: new Uint8Array(stored) }, stored.length);
       } else {
         let data = buf.buffer;
         if (stored !== raw) {
@@ -136,15 +149,35 @@ parentPort.on('message', (files) => {
 type FromWorker =
   | { id: number; type: 'open'; size: number; codec: Codec }
   | { id: number; type: 'chunk'; raw: number; units: number; data: ArrayBuffer; length: number }
-  | { id: number; type: 'chunk'; raw: number; units: number; copy: Uint8Array }
+  | {
+      id: number;
+      type: 'chunk';
+      raw: number;
+      units: number;
+      packed: true;
+      offset: number;
+      length: number;
+      /** Set on arrival. */
+      pack?: Pack;
+    }
   | { id: number; type: 'end'; sha256: string; size: number }
   | { id: number; type: 'error'; message: string; code?: string };
 
 export interface ReadChunk {
   /** The chunk's length before compression. */
   raw: number;
-  /** The bytes the archive stores for it. */
+  /**
+   * The bytes the archive stores for it. A small chunk's (64 KiB or less) are a view of its
+   * message's pack, which goes back to the worker to be filled again once the next chunk is asked
+   * for: whoever keeps them copies them first (archive.ts's Batcher does).
+   */
   stored: Buffer;
+}
+
+/** A message's pack of small chunks, back to its worker once every chunk in it has been taken. */
+interface Pack {
+  buffer: ArrayBuffer;
+  chunks: number;
 }
 
 /** One file read by a worker: its size and codec once opened, its chunks, and its digest at the end. */
@@ -190,15 +223,17 @@ export class FileAhead {
     for (;;) {
       const message = await this.next();
       if (message.type === 'chunk') {
-        let stored: Buffer;
-        if ('copy' in message) {
-          stored = Buffer.from(message.copy.buffer, message.copy.byteOffset, message.copy.byteLength);
+        if ('packed' in message) {
+          const { pack } = message;
           this.credit(message.units);
-        } else {
-          stored = Buffer.allocUnsafe(message.length);
-          stored.set(new Uint8Array(message.data, 0, message.length));
-          this.credit(message.units, message.data);
+          yield { raw: message.raw, stored: Buffer.from(pack!.buffer, message.offset, message.length) };
+          // Asked for the next: the consumer is done with this one (ReadChunk.stored).
+          if (--pack!.chunks === 0) this.credit(0, pack!.buffer);
+          continue;
         }
+        const stored = Buffer.allocUnsafe(message.length);
+        stored.set(new Uint8Array(message.data, 0, message.length));
+        this.credit(message.units, message.data);
         yield { raw: message.raw, stored };
       } else if (message.type === 'end') {
         this.digest = { sha256: message.sha256, size: message.size };
@@ -235,8 +270,15 @@ class AheadWorker {
           transferList: [this.slots.port2],
         }),
     );
-    this.worker.on('message', (events: FromWorker[]) => {
-      for (const event of events) this.files.get(event.id)?.deliver(event);
+    this.worker.on('message', ({ events, pack }: { events: FromWorker[]; pack?: ArrayBuffer }) => {
+      const packOf: Pack | undefined = pack && { buffer: pack, chunks: 0 };
+      for (const event of events) {
+        if (packOf && event.type === 'chunk' && 'packed' in event) {
+          event.pack = packOf;
+          packOf.chunks += 1;
+        }
+        this.files.get(event.id)?.deliver(event);
+      }
     });
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`archive reader thread exited (${code})`)));
