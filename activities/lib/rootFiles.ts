@@ -157,10 +157,16 @@ export async function unlistedFiles(root: string, listed: ReadonlySet<string>): 
  */
 const IN_MEMORY = 64 * 1024 * 1024;
 
-/** Writes the database's image to `dest` (a new file); its size. */
-async function writeImage(db: Database.Database, dest: string): Promise<number> {
+/**
+ * Writes the database's image to `dest` (a new file); its size. Written synchronously, in the turn
+ * that made it: an image (SQLite's memory, up to 64 MiB) alive across the young generation's
+ * collections during an asynchronous write was promoted, and then waited for a full collection:
+ * three databases of 25-58 MB held 50-107 MB for 1.5 s at the start of a 100,000-file backup, its
+ * peak RSS. Young, it goes at the next minor collection (`streamed`).
+ */
+function writeImage(db: Database.Database, dest: string): number {
   const image = db.serialize();
-  await fsp.writeFile(dest, image, { flag: 'wx', mode: 0o600 });
+  fs.writeFileSync(dest, image, { flag: 'wx', mode: 0o600 });
   return image.length;
 }
 
@@ -179,7 +185,7 @@ export async function snapshotDatabase(
       // A beat naming it, as the backup API's steps give.
       onProgress();
       // Young and let go once written: collected now rather than after 64 MB more.
-      streamed(await writeImage(db, dest));
+      streamed(writeImage(db, dest));
       return;
     }
     // The Online Backup API: a consistent copy even while the application writes.
