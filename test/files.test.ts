@@ -2,6 +2,7 @@
  * File primitives (activities/lib/files.ts) on real files: the synchronous hash agrees with the
  * streaming one; the write-behind flushes large files and reports a flush that failed.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -46,5 +47,42 @@ test('WriteBehind flushes the large files it is given, skips small ones and repo
   // The failure stays: a later settle (the unpack's end) throws it again.
   failing.add(large, WRITE_BEHIND_BYTES);
   await expect(failing.settle()).rejects.toMatchObject({ code: 'ENOENT' });
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('WriteBehind leaves a file this user may not read (its restored mode) to the final sync instead of failing', async () => {
+  const dir = tempDir('write-behind-mode');
+  fs.chmodSync(dir, 0o777);
+  const unreadable = path.join(dir, 'write-only');
+  fs.writeFileSync(unreadable, Buffer.alloc(WRITE_BEHIND_BYTES, 2));
+  fs.chmodSync(unreadable, 0o200);
+  const readable = path.join(dir, 'readable');
+  fs.writeFileSync(readable, Buffer.alloc(WRITE_BEHIND_BYTES, 3));
+  fs.chmodSync(readable, 0o644);
+  const run = `const { WriteBehind } = require(${JSON.stringify(path.join(__dirname, '..', 'activities', 'lib', 'files.ts'))});
+    const w = new WriteBehind();
+    w.add(${JSON.stringify(unreadable)}, ${WRITE_BEHIND_BYTES});
+    w.add(${JSON.stringify(readable)}, ${WRITE_BEHIND_BYTES});
+    w.settle().then(() => console.log('settled'), (e) => { console.log('failed ' + e.code); process.exitCode = 1; });`;
+  // Root reads any file: the flush runs as nobody then, for whom the file's mode counts.
+  const asRoot = process.getuid?.() === 0;
+  const out = execFileSync('node', ['--require', 'tsx/cjs', '-e', run], {
+    cwd: path.join(__dirname, '..'),
+    encoding: 'utf8',
+    ...(asRoot
+      ? { uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: 65534 }
+      : {}),
+  });
+  expect(out.trim()).toBe('settled');
+  // The same file opened for reading as that user is refused: the test did reach the case.
+  const probe = `require('fs').promises.open(${JSON.stringify(unreadable)}, 'r').then(() => console.log('opened'), (e) => console.log(e.code));`;
+  expect(
+    execFileSync('node', ['-e', probe], {
+      encoding: 'utf8',
+      ...(asRoot
+        ? { uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: 65534 }
+        : {}),
+    }).trim(),
+  ).toBe('EACCES');
   fs.rmSync(dir, { recursive: true, force: true });
 });

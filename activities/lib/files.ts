@@ -91,7 +91,13 @@ export class WriteBehind {
     this.queue = this.queue.then(async () => {
       try {
         if (this.failed !== undefined) return;
-        const handle = await fsp.open(file, 'r');
+        const handle = await fsp.open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+          // A file its own mode keeps this user from reading (restored as it was backed up, 0o200
+          // say) is left to the final sync, as every file was before.
+          if (err.code === 'EACCES' || err.code === 'EPERM') return undefined;
+          throw err;
+        });
+        if (!handle) return;
         try {
           await handle.datasync();
         } finally {
