@@ -72,10 +72,10 @@ export const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
 const FLUSH_EVERY = 64 * 1024 * 1024;
 
 /**
- * Flushes files to disk (fdatasync) one at a time in the background while more is written, so that
+ * Flushes files to disk (fsyncFile) one at a time in the background while more is written, so that
  * the disk works beside the CPU rather than all at the final sync: a 1 GiB restore (85% of it in
  * files of 30-70 MB) left ~1 GiB dirty for a 1.8-2.0 s sync at its end; with these flushes that
- * sync took 0.5 s. Small files are left to the final sync (an fdatasync each would be a journal
+ * sync took 0.5 s. Small files are left to the final sync (an fsync each would be a journal
  * commit each). `settle()` waits for those started and throws the first failure; it makes nothing
  * durable that the final sync would not: a speed-up, not a replacement.
  */
@@ -91,20 +91,12 @@ export class WriteBehind {
     this.queue = this.queue.then(async () => {
       try {
         if (this.failed !== undefined) return;
-        const handle = await fsp.open(file, 'r').catch((err: NodeJS.ErrnoException) => {
-          // A file its own mode keeps this user from reading (restored as it was backed up, 0o200
-          // say) is left to the final sync, as every file was before.
-          if (err.code === 'EACCES' || err.code === 'EPERM') return undefined;
-          throw err;
-        });
-        if (!handle) return;
-        try {
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
+        await fsyncFile(file, 'r');
       } catch (err) {
-        this.failed = err;
+        // A file its own mode keeps this user from opening (restored as it was backed up, 0o200
+        // say) is left to the final sync, as every file was before.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EACCES' && code !== 'EPERM') this.failed = err;
       } finally {
         this.pending -= 1;
       }
