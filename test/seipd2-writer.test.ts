@@ -3,7 +3,8 @@
  * (the independent reader) decrypts them to the same bytes, whatever the plaintext's size and however
  * it arrives in pieces, on every chunk and partial-length boundary; seipd2.ts reads them too; a flipped
  * byte is refused. encryptStream writes them for a passphrase and for recipients that announce
- * SEIPDv2, and leaves a recipient key that does not to openpgp.js (SEIPDv1).
+ * SEIPDv2, and leaves a recipient key that does not to openpgp.js (SEIPDv1); it asks for the
+ * plaintext while it derives the keys, and ends it when they fail.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -130,4 +131,50 @@ test('encryptStream: a passphrase and SEIPDv2 recipients get this writer, others
   } finally {
     delete process.env[PASSPHRASE_ENV];
   }
+});
+
+test('encryptStream asks for the plaintext before the keys are derived, and ends it when they fail or the reader stops', async () => {
+  // Larger than what the ciphertext stream reads ahead (512 KiB), so that a reader can stop early.
+  const plain = randomBytes(4_000_000);
+  const log: string[] = [];
+  async function* source(): AsyncGenerator<Buffer> {
+    try {
+      log.push('started');
+      yield* pieces(plain, [100_000]);
+      log.push('ran out');
+    } finally {
+      log.push('ended');
+    }
+  }
+  const ended = async () => {
+    for (let i = 0; i < 100 && !log.includes('ended'); i += 1) await new Promise((r) => setTimeout(r, 10));
+  };
+  process.env[PASSPHRASE_ENV] = PASSWORD;
+  try {
+    // Started by the time the keys are ready; the first piece kept for the reader: all of it arrives.
+    const cipher = await encryptStream(source(), { passphraseEnv: PASSPHRASE_ENV });
+    expect(log).toEqual(['started']);
+    const settings = { passphraseEnv: PASSPHRASE_ENV };
+    expect(
+      (await collect(await decryptStream(Readable.from([await collect(cipher)]), settings))).equals(plain),
+    ).toBe(true);
+    expect(log).toEqual(['started', 'ran out', 'ended']);
+
+    // A reader that stops after its first piece ends the plaintext too.
+    log.length = 0;
+    const stopped = await encryptStream(source(), { passphraseEnv: PASSPHRASE_ENV });
+    for await (const piece of stopped) {
+      expect(piece.length).toBeGreaterThan(0);
+      break;
+    }
+    await ended();
+    expect(log).toEqual(['started', 'ended']);
+  } finally {
+    delete process.env[PASSPHRASE_ENV];
+  }
+  // Keys that cannot be had (the passphrase's variable unset): the error, and the plaintext ended.
+  log.length = 0;
+  await expect(encryptStream(source(), { passphraseEnv: PASSPHRASE_ENV })).rejects.toThrow(PASSPHRASE_ENV);
+  await ended();
+  expect(log).toEqual(['started', 'ended']);
 });
