@@ -28,6 +28,7 @@ import { integrityCheck } from './lib/integrityThread';
 import { unlistedFiles } from './lib/rootFiles';
 import { SQLITE_SIDECARS } from './lib/sqlite';
 import { unpackChain, wantedFiles } from './lib/unpack';
+import { warmArchiveRead } from './lib/archiveStream';
 
 /** Moves a database's `-wal`, `-shm` and `-journal` from beside `from` to beside `to`, where there are any. */
 async function moveSidecars(from: string, to: string): Promise<void> {
@@ -118,6 +119,10 @@ export function createRestoreActivities(config: LifeboatConfig, catalogs: Catalo
     ): Promise<{ staging: string; files: number; bytes: number }> {
       const target = restorableTarget(config, targetName);
       const catalog = catalogs.of(target);
+      // The threads of the chain's first archive (its full) boot while the manifest is read.
+      let first = catalog.get(backupId);
+      for (let n = 0; first?.parent && n < 1000; n += 1) first = catalog.get(first.parent);
+      if (first) warmArchiveRead(first.archiveSize);
       const manifest = catalog.manifest(backupId);
       if (!manifest) throw stopFailure('MissingManifest', `backup ${backupId} is not in the catalog`);
       const wanted = wantedFiles(manifest.files, options.paths);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { StopClass } from '../common/errors';
 import { ArchiveError, readArchive } from './lib/archive';
 import { readRecordedArchive } from './lib/archiveReader';
+import { warmArchiveRead } from './lib/archiveStream';
 import type { EntryDigest, WriteProgress } from './lib/archiveFormat';
 import { Catalog, type CatalogEntry } from './lib/catalog';
 import { heartbeater } from './lib/context';
@@ -70,6 +71,8 @@ export function createVerifier(catalogs: Catalogs) {
     const catalog = catalogs.of(target);
     const entry = catalog.get(backupId);
     const file = copy ?? (entry ? archiveOf(target, entry) : archiveFile(target.repository, backupId));
+    // Its threads boot while the recorded manifest is read.
+    if (entry) warmArchiveRead(entry.archiveSize);
     const beat = heartbeater();
     const progress = (p: WriteProgress) =>
       beat({

@@ -24,6 +24,7 @@ import {
   type SourceEntry,
 } from '../activities/lib/archive';
 import { KeyError, decryptStream, encryptStream, type EncryptionSettings } from '../activities/lib/crypto';
+import { warmEntryThread } from '../activities/lib/entryThreads';
 import { tempDir } from './helpers';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -80,12 +81,15 @@ const FILES = {
 };
 
 test.each([
-  ['on this thread', undefined, undefined],
-  ['by reader threads', 0, undefined],
-  ['by up to three reader threads', 0, 3],
+  ['on this thread', undefined, undefined, false],
+  ['by reader threads', 0, undefined, false],
+  ['by up to three reader threads', 0, 3, false],
+  ['by a reader thread started ahead', 0, 1, true],
 ])(
   'file sinks %s: bytes, mode and mtime as recorded; never over an existing file',
-  async (_how, threadsAfter, threads) => {
+  async (_how, threadsAfter, threads, ahead) => {
+    // Started ahead: one spare at a time, taken by the read's pool (a new one can start after).
+    if (ahead) expect([warmEntryThread(), warmEntryThread()]).toEqual([true, false]);
     const dir = tempDir('archive-sinks');
     const files = { ...FILES, 'deep/er/many.txt': Buffer.from('x'.repeat(600_000)) };
     const bytes = await collect(writeArchive(sources(path.join(dir, 'src'), files), manifestFor('b1')));
@@ -108,6 +112,7 @@ test.each([
     );
     expect(closed.sort()).toEqual(Object.keys(files).sort());
     expect(result.entries.map((e) => e.path).sort()).toEqual(Object.keys(files).sort());
+    if (ahead) expect(warmEntryThread()).toBe(true);
     for (const [rel, data] of Object.entries(files)) {
       const file = path.join(out, rel.replace(/\//g, '_'));
       expect(sha(fs.readFileSync(file))).toBe(sha(data));

@@ -14,7 +14,7 @@ import * as openpgp from 'openpgp';
 import { MAGIC, frameChunk, frameHeader, frameTrailer } from '../activities/lib/archiveFormat';
 import { readArchive } from '../activities/lib/archiveReader';
 import { decryptStream, encryptStream } from '../activities/lib/crypto';
-import { hashedRead } from '../activities/lib/hashedRead';
+import { hashedRead, warmHashedRead } from '../activities/lib/hashedRead';
 import { openSeipd2, type Opened, type SessionKeyOf } from '../activities/lib/seipd2';
 import { tempDir } from './helpers';
 
@@ -220,6 +220,23 @@ describe('hashedRead', () => {
     const empty = hashedRead(path.join(dir, 'empty'));
     expect((await collect(empty.stream)).length).toBe(0);
     expect((await empty.digest()).size).toBe(0);
+  });
+
+  test('a thread started ahead is taken by the next read, which reads and fails as any other', async () => {
+    const dir = tempDir('hashed-read-ahead');
+    const file = path.join(dir, 'f');
+    const bytes = randomBytes(1024 * 1024 + 5);
+    fs.writeFileSync(file, bytes);
+    // One spare at a time; the read takes it (another can start after).
+    expect([warmHashedRead(), warmHashedRead()]).toEqual([true, false]);
+    const read = hashedRead(file);
+    expect(warmHashedRead()).toBe(true);
+    expect((await collect(read.stream)).equals(bytes)).toBe(true);
+    expect(await read.digest()).toEqual({ sha256: sha(bytes), size: bytes.length });
+    // The second spare, told of a file that is not there.
+    await expect(collect(hashedRead(path.join(dir, 'missing')).stream)).rejects.toThrow(/ENOENT/);
+    expect(warmHashedRead()).toBe(true);
+    expect(await hashedRead(file).digest()).toEqual({ sha256: sha(bytes), size: bytes.length });
   });
 
   test('a missing file is a stream error; a read abandoned has no digest', async () => {

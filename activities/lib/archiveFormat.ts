@@ -25,6 +25,8 @@ export const CHUNK_SIZE = 256 * 1024;
 /** The largest chunk a reader accepts: fixed, so archives written with other chunk sizes still read. */
 export const MAX_CHUNK = 8 * 1024 * 1024;
 export const MAX_HEADER = 64 * 1024;
+/** Plaintext bytes read before the reader threads start, unless told otherwise (ReadOptions.threadsAfter). */
+export const THREADS_AFTER = 16 * 1024 * 1024;
 /**
  * The heap of an archive thread (archiveAhead.ts, entryThreads.ts): their chunks are buffers outside
  * it, and a small young generation keeps each thread's memory to a few MB instead of tens.
@@ -94,7 +96,7 @@ export interface FileSink {
 export interface ReadOptions {
   /**
    * Plaintext bytes read before the reader threads (entryThreads.ts) start: a small archive is read
-   * on this thread alone (starting threads costs more than it saves). Default 16 MiB.
+   * on this thread alone (starting threads costs more than it saves). Default THREADS_AFTER.
    */
   threadsAfter?: number;
   /** Each entry once judged, in archive order (a verification holds them to a recorded manifest). */

@@ -19,6 +19,7 @@ import {
   MAX_CHUNK,
   MAX_HEADER,
   MAX_MANIFEST,
+  THREADS_AFTER,
   type ArchiveFormat as Format,
   type EntryDigest,
   type EntryHeader,
@@ -120,7 +121,7 @@ async function begin(
   const format = formatOf(magic);
   // Without the native zstd binding (the packed CLI), zstd chunks are decompressed on this thread.
   const threadsAfter =
-    format.codecs.has('zstd') && !zstdBinding() ? Infinity : (options.threadsAfter ?? 16 * 1024 * 1024);
+    format.codecs.has('zstd') && !zstdBinding() ? Infinity : (options.threadsAfter ?? THREADS_AFTER);
   return new ArchiveRead(reader, format, open, progress, threadsAfter, recordedManifest, options);
 }
 
@@ -325,8 +326,7 @@ class ArchiveRead {
 
   /** An entry read, hashed and written on this thread (the manifest, a small archive, a stream sink). */
   private async readHere(header: EntryHeader, sink: EntrySink | FileSink | undefined): Promise<void> {
-    // Judged after those handed to threads before it.
-    await this.judgeAll();
+    await this.judgeAll(); // judged after those handed to threads before it
     // A file sink read on this thread: written here as a reader thread would write it.
     if (sink && !('write' in sink)) this.inlineFile = await fsp.open(sink.file, 'wx', 0o600);
     const hash = createHash('sha256');

@@ -5,8 +5,10 @@
  */
 import type { Readable } from 'node:stream';
 import { ArchiveError } from './archive';
+import { THREADS_AFTER } from './archiveFormat';
 import { decryptStream, type EncryptionSettings } from './crypto';
-import { hashedRead } from './hashedRead';
+import { warmEntryThread } from './entryThreads';
+import { hashedRead, warmHashedRead } from './hashedRead';
 
 export interface OpenedArchive {
   plain: Readable;
@@ -15,6 +17,18 @@ export interface OpenedArchive {
    * did not read (trailing bytes) is hashed from the file here.
    */
   digest: () => Promise<{ sha256: string; size: number }>;
+}
+
+/**
+ * Starts the threads that will read an archive of `size` bytes (its ciphertext) before the caller
+ * prepares for it (reads the manifest it holds the entries to, say), so that their boot, 60-80 ms
+ * each, overlaps that instead of being waited for: the file thread (hashedRead.ts) always, an entry
+ * thread (entryThreads.ts) when the archive is large enough to be read with them. A thread nobody
+ * takes ends by itself.
+ */
+export function warmArchiveRead(size: number): void {
+  warmHashedRead();
+  if (size >= THREADS_AFTER) warmEntryThread();
 }
 
 export async function openArchiveStream(file: string, settings: EncryptionSettings): Promise<OpenedArchive> {

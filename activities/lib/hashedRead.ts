@@ -8,6 +8,7 @@
  * reports the SHA-256 and size and ends; `digest()` before that has it read and hash whatever was
  * not asked for (trailing bytes). A stream destroyed early ends the thread.
  *
+ * The thread may be started before its file is known (`warmHashedRead`); it is told the file first.
  * The thread's code is a string run with `eval: true`, for the reason archiveAhead.ts gives.
  */
 import { Readable } from 'node:stream';
@@ -20,10 +21,9 @@ const PIECE = 256 * 1024;
 const WINDOW = 4;
 
 const THREAD_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
-const { file } = workerData;
 const hash = createHash('sha256');
 let fd;
 let size = 0;
@@ -40,8 +40,12 @@ function done() {
   fd = undefined;
   parentPort.postMessage({ sha256: hash.digest('hex'), size });
 }
-try { fd = fs.openSync(file, 'r'); } catch (err) { fail(err); }
+let opened = false;
 parentPort.on('message', (m) => {
+  if (m.open !== undefined && !opened) {
+    opened = true;
+    try { fd = fs.openSync(m.open, 'r'); } catch (err) { fail(err); }
+  }
   if (fd === undefined) return;
   try {
     for (const ab of m.more || []) {
@@ -70,14 +74,47 @@ export interface HashedRead {
   digest: () => Promise<{ sha256: string; size: number }>;
 }
 
-export function hashedRead(file: string): HashedRead {
-  const worker = new Worker(THREAD_SOURCE, {
-    eval: true,
-    workerData: { file },
-    resourceLimits: THREAD_LIMITS,
-  });
+function thread(): Worker {
+  const worker = new Worker(THREAD_SOURCE, { eval: true, resourceLimits: THREAD_LIMITS });
   // The thread never keeps a process alive; it is ended with the read.
   worker.unref();
+  return worker;
+}
+
+/** How long a thread started ahead (`warmHashedRead`) waits for its file before it ends. */
+const SPARE_MS = 10_000;
+let spare: { worker: Worker; timer: NodeJS.Timeout } | undefined;
+
+/**
+ * Starts the next `hashedRead`'s thread now: its boot (some 60 ms) then overlaps the caller's own
+ * preparation (reading a manifest from the catalog) instead of delaying the archive's first bytes.
+ * One spare at a time: false when there already is one.
+ */
+export function warmHashedRead(): boolean {
+  if (spare) return false;
+  const worker = thread();
+  const timer = setTimeout(() => {
+    if (spare?.worker !== worker) return;
+    spare = undefined;
+    void worker.terminate();
+  }, SPARE_MS);
+  timer.unref();
+  spare = { worker, timer };
+  // A spare that ended (it could not start) is not handed out.
+  worker.once('exit', () => {
+    if (spare?.worker === worker) spare = undefined;
+  });
+  return true;
+}
+
+export function hashedRead(file: string): HashedRead {
+  let worker: Worker;
+  if (spare) {
+    ({ worker } = spare);
+    clearTimeout(spare.timer);
+    spare = undefined;
+  } else worker = thread();
+  worker.postMessage({ open: file });
   let asked = 0;
   let digest: { sha256: string; size: number } | undefined;
   let digested: ((d: { sha256: string; size: number }) => void) | undefined;
