@@ -213,7 +213,14 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
               (await hashFile(snap)).sha256 === before.sha256;
             if (same) reused.push(manifestFile(before, before.storedIn, stamp, f));
             else {
-              sources.push({ path: f.path, kind: 'sqlite', source: snap, mode: f.mode, mtimeMs: f.mtimeMs });
+              sources.push({
+                path: f.path,
+                kind: 'sqlite',
+                source: snap,
+                mode: f.mode,
+                mtimeMs: f.mtimeMs,
+                size,
+              });
               storedEstimate += size;
             }
             continue;
@@ -229,7 +236,14 @@ export function createBackupActivities(config: LifeboatConfig, catalogs: Catalog
             reused.push(manifestFile(before, before.storedIn, before.source, { mode: f.mode }));
             continue;
           }
-          sources.push({ path: f.path, kind: 'file', source: f.abs, mode: f.mode, mtimeMs: f.mtimeMs });
+          sources.push({
+            path: f.path,
+            kind: 'file',
+            source: f.abs,
+            mode: f.mode,
+            mtimeMs: f.mtimeMs,
+            size: f.size,
+          });
           storedEstimate += f.size;
         }
         // 100,000 files' scan, no longer needed while the archive is written.

@@ -25,6 +25,7 @@ import {
 } from '../activities/lib/archive';
 import { KeyError, decryptStream, encryptStream, type EncryptionSettings } from '../activities/lib/crypto';
 import { warmEntryThread } from '../activities/lib/entryThreads';
+import { workersFor } from '../activities/lib/archiveAhead';
 import { tempDir } from './helpers';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -212,6 +213,32 @@ test('round trip to recipient keys generated here; another key cannot open it', 
       (async () => readAll(await collect(await decryptStream(Readable.from([flipped]), settings))))(),
     ).rejects.toThrow();
   }
+});
+
+test('workersFor: none for no file, one more than the largest file needs only for every 8 MiB of the others', () => {
+  const MiB = 1024 * 1024;
+  const entry = (size?: number) => ({
+    path: 'p',
+    kind: 'file' as const,
+    source: 's',
+    mode: 0o644,
+    mtimeMs: 0,
+    size,
+  });
+  expect(workersFor([], 4)).toBe(0);
+  expect(workersFor([entry()], 4)).toBe(4); // sizes unknown: every worker
+  expect(workersFor([entry(39 * MiB), ...Array(6).fill(entry(100_000))], 4)).toBe(1);
+  expect(workersFor([entry(39 * MiB), entry(8 * MiB)], 4)).toBe(2);
+  expect(workersFor([entry(1), entry(1)], 4)).toBe(1);
+  expect(workersFor([entry(39 * MiB), entry(40 * MiB), entry(41 * MiB)], 2)).toBe(2);
+  expect(workersFor([entry(39 * MiB), entry(40 * MiB), entry(41 * MiB)], 4)).toBe(3); // no more than the files
+  expect(workersFor([entry(1), entry(100 * MiB), entry(undefined)], 2)).toBe(2);
+});
+
+test('an archive of no file is written and reads back', async () => {
+  const bytes = await collect(writeArchive([], manifestFor('empty')));
+  const result = await readArchive(Readable.from([bytes]), async () => undefined);
+  expect(result.entries).toEqual([]);
 });
 
 test('small chunks travel packed and their packs are refilled: every byte of 700 mixed files round-trips', async () => {

@@ -111,6 +111,8 @@ export interface SourceEntry {
   source: string;
   mode: number;
   mtimeMs: number;
+  /** Its size when it was scanned: only a hint (how many threads to start); the archive records what is read. */
+  size?: number;
 }
 
 export interface WriteProgress {

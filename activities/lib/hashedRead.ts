@@ -100,7 +100,8 @@ export function warmHashedRead(): boolean {
   }, SPARE_MS);
   timer.unref();
   spare = { worker, timer };
-  // A spare that ended (it could not start) is not handed out.
+  // A spare that failed to start ends: it is not handed out (and its error is not thrown here).
+  worker.on('error', () => undefined);
   worker.once('exit', () => {
     if (spare?.worker === worker) spare = undefined;
   });
