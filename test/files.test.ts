@@ -1,6 +1,7 @@
 /**
  * File primitives (activities/lib/files.ts) on real files: the synchronous hash agrees with the
- * streaming one; the write-behind flushes large files and reports a flush that failed.
+ * streaming one; the write-behind flushes large files and reports a flush that failed; the file
+ * system sync falls back to an fsync per file, also of a file its mode keeps from the worker.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -73,5 +74,59 @@ test('WriteBehind leaves a file this user may not read (its restored mode) to th
   } finally {
     if (asRoot) process.seteuid!(0);
   }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('syncFileSystem without `sync --file-system` fsyncs each file, one its own mode keeps from this user too, mode unchanged', () => {
+  const dir = tempDir('sync-fallback');
+  fs.chmodSync(dir, 0o777);
+  // A `sync` that fails, first on the PATH of a process of its own (jest keeps this one's
+  // environment to itself): the fallback runs there.
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  const ran = path.join(dir, 'sync-ran');
+  fs.writeFileSync(path.join(bin, 'sync'), `#!/bin/sh\necho "$@" >> ${ran}\nexit 1\n`, { mode: 0o755 });
+  const asRoot = process.getuid?.() === 0;
+  const user = asRoot
+    ? Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }))
+    : process.getuid!();
+  const modes = { 'no-access': 0o000, 'write-only': 0o200, plain: 0o644 } as const;
+  const files = Object.entries(modes).map(([name, mode]) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, Buffer.alloc(1000, 7));
+    fs.chmodSync(file, mode);
+    if (asRoot) fs.chownSync(file, user, user);
+    return file;
+  });
+  // Another user's file that this user may not read stays refused (only when there is another).
+  const foreign = path.join(dir, 'foreign');
+  fs.writeFileSync(foreign, 'x');
+  fs.chmodSync(foreign, 0o000);
+  // Root reads any file: as root the process loads the module, then takes nobody's effective uid.
+  const sync = (list: string[]) =>
+    execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        `const { syncFileSystem } = require(${JSON.stringify(path.resolve(__dirname, '../activities/lib/files'))});
+        if (${asRoot}) process.seteuid(${user});
+        require('node:fs').promises.open(${JSON.stringify(files[0])}, 'r').then(
+          () => console.log('readable'),
+          (err) => syncFileSystem(${JSON.stringify(dir)}, [${JSON.stringify(dir)}], () => ${JSON.stringify(list)}).then(
+            () => console.log(err.code, 'ok'),
+            (e) => console.log(err.code, e.code),
+          ),
+        );`,
+      ],
+      { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } },
+    ).trim();
+  // The case is reached (the file is refused to this user), the fallback ran, and it succeeded.
+  expect(sync(files)).toBe('EACCES ok');
+  expect(fs.readFileSync(ran, 'utf8')).toBe(`--file-system ${dir}\n`);
+  if (asRoot) expect(sync([...files, foreign])).toBe('EACCES EACCES');
+  for (const [i, mode] of Object.values(modes).entries())
+    expect(fs.statSync(files[i]).mode & 0o7777).toBe(mode);
   fs.rmSync(dir, { recursive: true, force: true });
 });

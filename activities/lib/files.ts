@@ -144,8 +144,29 @@ export async function syncFileSystem(dir: string, folders: string[], files: () =
   const synced = await new Promise<boolean>((resolve) =>
     execFile('sync', ['--file-system', dir], { timeout: 30 * 60_000 }, (err) => resolve(!err)),
   );
-  if (!synced) for (const file of files()) await fsyncFile(file, 'r');
+  if (!synced) for (const file of files()) await fsyncOwnFile(file);
   for (const folder of folders) await fsyncDir(folder);
+}
+
+/**
+ * fsyncFile for a file of this user's that its own mode may keep from it (a restored 0o200 or
+ * 0o000): refused, the owner is given read for the fsync, and the mode is put back after.
+ */
+async function fsyncOwnFile(file: string): Promise<void> {
+  try {
+    await fsyncFile(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+    const mode = (await fsp.stat(file)).mode & 0o7777;
+    // Not this user's file: the refusal stands.
+    await fsp.chmod(file, mode | 0o400).catch(() => Promise.reject(err));
+    try {
+      await fsyncFile(file, 'r');
+    } finally {
+      await fsp.chmod(file, mode);
+    }
+  }
 }
 
 /** Flushes a file's bytes to disk (before it is renamed into place, or counted as copied). */
