@@ -169,6 +169,12 @@ test('encryptStream asks for the plaintext before the keys are derived, and ends
     }
     await ended();
     expect(log).toEqual(['started', 'ended']);
+
+    // A ciphertext stream destroyed before it was read (its pipeline failed to start) ends it too.
+    log.length = 0;
+    (await encryptStream(source(), { passphraseEnv: PASSPHRASE_ENV })).destroy();
+    await ended();
+    expect(log).toEqual(['started', 'ended']);
   } finally {
     delete process.env[PASSPHRASE_ENV];
   }

@@ -164,12 +164,16 @@ export async function encryptStream(
   settings: EncryptionSettings,
 ): Promise<Readable> {
   const { started: plain, abandon } = startedEarly(source);
+  let cipher: Readable;
   try {
-    return await encrypted(plain, settings);
+    cipher = await encrypted(plain, settings);
   } catch (err) {
     abandon();
     throw err;
   }
+  // Destroyed before it read (its pipeline failed to start), it would never end `plain` itself.
+  cipher.once('close', abandon);
+  return cipher;
 }
 
 async function encrypted(plain: AsyncIterable<Buffer>, settings: EncryptionSettings): Promise<Readable> {
