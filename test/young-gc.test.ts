@@ -10,7 +10,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { THREAD_GC } from '../activities/lib/archiveFormat';
-import { collectingAfter, streamed, withGc } from '../activities/lib/youngGc';
+import { collectingAfter, fullCollectionDue, streamed, withGc } from '../activities/lib/youngGc';
 
 async function collections(
   run: () => unknown,
@@ -133,4 +133,43 @@ test("the full collection frees what an activity left: V8's gc() with no options
   }, constants.NODE_PERFORMANCE_GC_MAJOR);
   expect(await observed).toBeGreaterThanOrEqual(1);
   expect(v8.getHeapStatistics().used_heap_size).toBeLessThan(before + 16 * 1024 * 1024);
+});
+
+test('fullCollectionDue: only above the RSS guard, and only for buffers new since the last full collection', () => {
+  const MiB = 1024 * 1024;
+  expect(fullCollectionDue({ rss: 200 * MiB, arrayBuffers: 150 * MiB }, 0)).toBe(false);
+  expect(fullCollectionDue({ rss: 260 * MiB, arrayBuffers: 40 * MiB }, 0)).toBe(true);
+  expect(fullCollectionDue({ rss: 260 * MiB, arrayBuffers: 40 * MiB }, 30 * MiB)).toBe(false);
+  expect(fullCollectionDue({ rss: 260 * MiB, arrayBuffers: 50 * MiB }, 30 * MiB)).toBe(true);
+});
+
+test('a large process streaming collects fully once for new buffers, and not again while they are live', async () => {
+  // Full collections that started during `run` (V8's own, later, are not counted).
+  const fullDuring = async (run: () => void): Promise<number> => {
+    const starts: number[] = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries())
+        if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+          starts.push(entry.startTime);
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    const from = performance.now();
+    run();
+    const to = performance.now();
+    await new Promise((r) => setTimeout(r, 100));
+    observer.disconnect();
+    return starts.filter((t) => t >= from && t <= to).length;
+  };
+  // 280 MiB of live buffers, written (so resident): the process is above the guard.
+  const live = Array.from({ length: 28 }, () => Buffer.alloc(10 * 1024 * 1024, 1));
+  expect(process.memoryUsage().rss).toBeGreaterThan(240 * 1024 * 1024);
+  // A full collection first, so that no marking V8 started on its own is finished by the next one.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  v8.setFlagsFromString('--no-expose-gc');
+  gc();
+  expect(await fullDuring(() => streamed(16 * 1024 * 1024))).toBeGreaterThanOrEqual(1);
+  // The buffers are still live: another full collection would free nothing.
+  expect(await fullDuring(() => streamed(16 * 1024 * 1024))).toBe(0);
+  expect(live.length).toBe(28);
 });

@@ -3,7 +3,8 @@
  * V8's heap with a small JavaScript object, the young generation fills too slowly for them to be
  * collected soon, and V8 lets such memory reach 64 MB per thread before it collects. Measured on the
  * 1 GiB bench set: a verify's peak RSS 260–282 → about 230 MiB with these collections, as fast.
- * And a full collection after an activity that left much in the heap (`collectingAfter`).
+ * A full one instead when the process is large and buffers have piled up (`fullCollectionDue`), and
+ * a full collection after an activity that left much in the heap (`collectingAfter`).
  *
  * V8's `gc` exists only in contexts made while --expose-gc is set. This thread gets its own from a
  * context made at load; an archive thread gets one when it is created through `withGc`, which sets
@@ -66,11 +67,41 @@ export function withGc(create: () => Worker): Worker {
 
 let bytes = 0;
 
-/** Counts `n` bytes streamed on this thread; every 16 MB, collects the young generation. */
+/** The process's RSS above which streaming collects fully, when buffers have piled up since the last time. */
+const RSS_GUARD = 240 * 1024 * 1024;
+/** This thread's ArrayBuffer memory grown since the last full collection that makes another worth it. */
+const BUFFERS_WORTH = 16 * 1024 * 1024;
+/** This thread's ArrayBuffer memory after its last full collection here (or less, seen since). */
+let buffersAfterFull = 0;
+
+/**
+ * Whether the collection now should be a full one. Chunks that lived through two minor collections
+ * (in flight in a pipeline) are promoted, and then wait for a full collection, which V8 starts only
+ * once 64 MB more is outside its heap: a 100,000-file backup and its verification peaked at 265-285
+ * MiB with such garbage, 249-267 with a full collection when the process is above RSS_GUARD (a few
+ * per run, as fast; none in a 1 GiB one, which stays near 200). A full collection costs, and frees
+ * nothing when the buffers are live: it is worth it only above the guard, and only for buffers that
+ * are new since the last one.
+ */
+export function fullCollectionDue(memory: { rss: number; arrayBuffers: number }, afterLast: number): boolean {
+  return memory.rss > RSS_GUARD && memory.arrayBuffers - afterLast > BUFFERS_WORTH;
+}
+
+/**
+ * Counts `n` bytes streamed on this thread; every 16 MB, collects the young generation, or all of
+ * the heap when the process is large and buffers have piled up (`fullCollectionDue`).
+ */
 export function streamed(n: number): void {
   bytes += n;
   if (bytes < EVERY) return;
   bytes = 0;
+  const memory = process.memoryUsage();
+  buffersAfterFull = Math.min(buffersAfterFull, memory.arrayBuffers);
+  if (collect && fullCollectionDue(memory, buffersAfterFull)) {
+    collect();
+    buffersAfterFull = process.memoryUsage().arrayBuffers;
+    return;
+  }
   collect?.({ type: 'minor' });
 }
 
