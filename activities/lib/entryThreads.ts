@@ -23,6 +23,7 @@ import { withGc } from './youngGc';
 import { CHUNK_SIZE, MAX_CHUNK, THREAD_LIMITS, type Codec } from './archiveFormat';
 import { CODECS, ENTRY_THREAD_SOURCE, OP_FIELDS } from './entryThreadSource';
 import { zstdBinding } from './zstd';
+import { Spare } from './spare';
 
 const WINDOW = 4;
 const SLOT = CHUNK_SIZE + 8192;
@@ -217,41 +218,32 @@ class EntryThread {
   }
 }
 
-/** How long a thread started ahead (`warmEntryThread`) waits to be taken before it ends. */
-const SPARE_MS = 10_000;
-let spare: { thread: EntryThread; timer: NodeJS.Timeout } | undefined;
+/** The next pool's first thread, started ahead (`warmEntryThread`). */
+const spare = new Spare<EntryThread>((thread) => void thread.stop());
 
 /**
  * Starts the next pool's first thread now: its boot (some 80 ms: Node's modules, the zstd binding)
  * then overlaps the caller's preparation (a manifest read from the catalog, the archive's key)
- * instead of holding up the first entries. Untaken, it ends after SPARE_MS; it never keeps the
- * process alive while spare. One spare at a time: false when there already is one.
+ * instead of holding up the first entries. Untaken, it ends after a while (spare.ts); it never
+ * keeps the process alive while spare. One spare at a time: false when there already is one.
  */
 export function warmEntryThread(): boolean {
-  if (spare) return false;
-  const thread = new EntryThread();
-  thread.hold(false);
-  const timer = setTimeout(() => {
-    if (spare?.thread !== thread) return;
-    spare = undefined;
-    void thread.stop();
-  }, SPARE_MS);
-  timer.unref();
-  spare = { thread, timer };
-  return true;
+  return spare.offer(() => {
+    const thread = new EntryThread();
+    thread.hold(false);
+    return thread;
+  });
 }
 
 /** The spare thread, if there is a sound one; else a new thread. */
 function entryThread(): EntryThread {
-  const taken = spare;
-  spare = undefined;
-  if (taken) clearTimeout(taken.timer);
-  if (!taken || taken.thread.ended) {
-    if (taken) void taken.thread.stop();
+  const taken = spare.take();
+  if (!taken || taken.ended) {
+    if (taken) void taken.stop();
     return new EntryThread();
   }
-  taken.thread.hold(true);
-  return taken.thread;
+  taken.hold(true);
+  return taken;
 }
 
 /** A pool of reader threads for one archive read. */

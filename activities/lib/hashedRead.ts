@@ -14,6 +14,7 @@
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { THREAD_LIMITS } from './archiveFormat';
+import { Spare } from './spare';
 
 /** 256 KiB reads: 64 KiB left the decryptor waiting; 1 MiB was no faster and held 25 MB more. */
 const PIECE = 256 * 1024;
@@ -81,40 +82,26 @@ function thread(): Worker {
   return worker;
 }
 
-/** How long a thread started ahead (`warmHashedRead`) waits for its file before it ends. */
-const SPARE_MS = 10_000;
-let spare: { worker: Worker; timer: NodeJS.Timeout } | undefined;
+/** The next read's thread, started ahead (`warmHashedRead`). */
+const spare = new Spare<Worker>((worker) => void worker.terminate());
 
 /**
  * Starts the next `hashedRead`'s thread now: its boot (some 60 ms) then overlaps the caller's own
  * preparation (reading a manifest from the catalog) instead of delaying the archive's first bytes.
- * One spare at a time: false when there already is one.
+ * Untaken, it ends after a while (spare.ts). One spare at a time: false when there already is one.
  */
 export function warmHashedRead(): boolean {
-  if (spare) return false;
-  const worker = thread();
-  const timer = setTimeout(() => {
-    if (spare?.worker !== worker) return;
-    spare = undefined;
-    void worker.terminate();
-  }, SPARE_MS);
-  timer.unref();
-  spare = { worker, timer };
-  // A spare that failed to start ends: it is not handed out (and its error is not thrown here).
-  worker.on('error', () => undefined);
-  worker.once('exit', () => {
-    if (spare?.worker === worker) spare = undefined;
+  return spare.offer(() => {
+    const worker = thread();
+    // A spare that failed to start ends: it is not handed out (and its error is not thrown here).
+    worker.on('error', () => undefined);
+    worker.once('exit', () => spare.drop(worker));
+    return worker;
   });
-  return true;
 }
 
 export function hashedRead(file: string): HashedRead {
-  let worker: Worker;
-  if (spare) {
-    ({ worker } = spare);
-    clearTimeout(spare.timer);
-    spare = undefined;
-  } else worker = thread();
+  const worker = spare.take() ?? thread();
   worker.postMessage({ open: file });
   let asked = 0;
   let digest: { sha256: string; size: number } | undefined;
