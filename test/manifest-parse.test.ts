@@ -12,9 +12,12 @@ import {
   type Manifest,
 } from '../activities/lib/manifest';
 
-/** The parser's result fed `bytes` in pieces of the given sizes (cycled), or 'refused'. */
-function streamed(bytes: Buffer, sizes: number[]): string {
-  const parser = new ManifestParser();
+/**
+ * The parser's result fed `bytes` in pieces of the given sizes (cycled), or 'refused'. Every text
+ * is scanned (`wholeUpTo` 0) unless a limit is given: below it, a text is parsed whole.
+ */
+function streamed(bytes: Buffer, sizes: number[], wholeUpTo = 0): string {
+  const parser = new ManifestParser(undefined, wholeUpTo);
   try {
     let at = 0;
     for (let k = 0; at < bytes.length; k += 1) {
@@ -130,6 +133,21 @@ describe('ManifestParser', () => {
       expect([text, whole(Buffer.from(text))]).toEqual([text, 'refused']);
       expectSame(text);
     }
+  });
+
+  it('parses a small text whole, and scans one that outgrows the limit from its first byte', () => {
+    const text = Buffer.from(JSON.stringify(manifest(40), null, 1));
+    const expected = whole(text);
+    // Wholly under the limit, over it from the first piece, and over it after some pieces kept.
+    for (const limit of [text.length, 1, 5000])
+      for (const sizes of CUTS)
+        expect([limit, sizes, streamed(text, sizes, limit)]).toEqual([limit, sizes, expected]);
+    for (const bad of ['{"files":[1,]}', '{"files":[1]} x', ''])
+      expect(streamed(Buffer.from(bad), [3], 1 << 20)).toBe('refused');
+    // The default: a manifest's text, small or cut into many pieces, as JSON.parse reads it.
+    const parser = new ManifestParser();
+    for (let at = 0; at < text.length; at += 100) parser.write(text.subarray(at, at + 100));
+    expect(JSON.stringify(parser.end())).toBe(expected);
   });
 
   it('answers as JSON.parse does for thousands of damaged manifests', () => {

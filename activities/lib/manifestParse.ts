@@ -12,7 +12,14 @@
  * wins), and a text JSON.parse refuses is refused: every byte is either given to JSON.parse or is
  * framing checked here (the whitespace, commas and brackets of a `files` array). A text that is not
  * an object is kept and given to JSON.parse whole (the caller bounds its size).
+ *
+ * A small text (up to WHOLE_UP_TO, read without `onItems`) is kept and given to JSON.parse whole at
+ * the end: the scan is JavaScript that V8 compiles only once it is hot, and in a new process a
+ * 10,000 files' manifest (2 MB) took 27-38 ms through it, 5-9 ms through JSON.parse alone.
  */
+
+/** The size up to which a text is parsed whole by JSON.parse (see the module comment). */
+const WHOLE_UP_TO = 4 * 1024 * 1024;
 
 /** A manifest's text that is not JSON; the caller says so in its own words. */
 export class ManifestJsonError extends Error {}
@@ -49,7 +56,17 @@ export class ManifestParser {
    * `onItems`: the items of a `files` array are handed to it as they are parsed and not kept (the
    * result's `files` is then empty): what needs only counts and sums holds no 100,000 objects.
    */
-  constructor(private readonly onItems?: (items: unknown[]) => void) {}
+  constructor(
+    private readonly onItems?: (items: unknown[]) => void,
+    /** Texts up to this size are parsed whole (none with `onItems`; 0: every text is scanned). */
+    private readonly wholeUpTo = onItems ? 0 : WHOLE_UP_TO,
+  ) {
+    this.small = wholeUpTo > 0 && !onItems ? [] : undefined;
+  }
+
+  /** A small text's bytes so far, kept whole for JSON.parse; undefined once scanned instead. */
+  private small: Buffer[] | undefined;
+  private smallLength = 0;
 
   private where: Where = 'before';
   /** Open brackets, innermost last (the top-level object first). */
@@ -87,6 +104,19 @@ export class ManifestParser {
   /** Takes the next bytes; never throws (a problem is kept for `end`). */
   write(chunk: Buffer): void {
     if (this.problem) return;
+    if (this.small) {
+      if (this.smallLength + chunk.length <= this.wholeUpTo) {
+        this.small.push(Buffer.from(chunk));
+        this.smallLength += chunk.length;
+        return;
+      }
+      // Too large to hold whole: what was kept is scanned first.
+      const kept = this.small;
+      this.small = undefined;
+      for (const piece of kept) this.write(piece);
+      this.write(chunk);
+      return;
+    }
     try {
       this.take(chunk);
     } catch (err) {
@@ -211,6 +241,7 @@ export class ManifestParser {
   /** The parsed manifest, as JSON.parse of the whole text; a ManifestJsonError when it is not JSON. */
   end(): unknown {
     if (this.problem) throw this.problem;
+    if (this.small) return parse(Buffer.concat(this.small));
     if (this.where === 'whole') return parse(Buffer.concat(this.whole));
     if (this.where !== 'after') throw new ManifestJsonError('the manifest ends early');
     const value = parse(Buffer.concat(this.skeleton)) as Record<string, unknown>;
